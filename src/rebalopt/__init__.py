@@ -1,0 +1,29 @@
+"""rebalopt: from an optimizer's target weights to the trades worth making."""
+
+from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
+from rebalopt.orders import Broker, Order, OrderSide, OrderType
+from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig, RebalancePlan, state_from_broker
+from rebalopt.state import PortfolioState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Broker",
+    "Commission",
+    "CostModel",
+    "InfeasibleError",
+    "InputError",
+    "MarketImpact",
+    "NaiveRebalancer",
+    "Order",
+    "OrderSide",
+    "OrderType",
+    "PortfolioState",
+    "RebalanceConfig",
+    "RebalanceError",
+    "RebalancePlan",
+    "SolverError",
+    "Spread",
+    "state_from_broker",
+]

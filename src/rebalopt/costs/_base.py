@@ -1,0 +1,82 @@
+"""The cost-model protocol: one object, two faces.
+
+Each model turns a trade into a cost in two ways that read the same coefficients:
+
+* :meth:`CostModel.evaluate` — NumPy, currency per asset for a trade in shares;
+  the simulated broker charges exactly this on every fill, diagnostics report it.
+* :meth:`CostModel.expression` — a convex cvxpy expression in trade *weights*
+  ``z`` (fractions of equity), giving the cost as a fraction of equity, built on
+  cvxpy Parameters that :meth:`CostModel.update` sets from a ``PortfolioState``.
+
+For a convex model the faces agree: ``expression(z).value * equity ==
+evaluate(z * equity / (price * multiplier)).sum()``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import cvxpy as cp
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.state import PortfolioState
+
+__all__ = ["CostModel"]
+
+
+class CostModel(ABC):
+    """Base class of transaction-cost models.
+
+    ``is_slippage`` tells the simulated broker how to charge the cost: slippage
+    models (spread, impact) move the fill price against the trader; fee models
+    (commission) are debited from cash beside the fill.
+    """
+
+    is_slippage: bool = False
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Label used in plans and reports (``label`` if given, else the class name)."""
+        return self.label or type(self).__name__
+
+    @abstractmethod
+    def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
+        """Cost in currency per asset of trading ``trades`` shares (signed) at ``state``."""
+
+    @abstractmethod
+    def update(self, state: PortfolioState) -> None:
+        """Write this state's coefficients into the model's cvxpy Parameters."""
+
+    @abstractmethod
+    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
+        """Convex cost of trade weights ``z`` as a fraction of equity.
+
+        ``abs_z`` may be an epigraph variable with ``abs_z >= |z|`` shared by
+        several terms; when omitted, ``cp.abs(z)`` is used.
+        """
+
+    @property
+    def exact_in_optimizer(self) -> bool:
+        """Whether :meth:`expression` is the whole cost (no non-convex part left out)."""
+        return True
+
+    # --------------------------------------------------------------- utilities
+    @staticmethod
+    def _param(current: cp.Parameter | None, values: FloatArray, name: str) -> cp.Parameter:
+        """Reuse ``current`` when its shape fits, else make a new non-negative Parameter."""
+        values = np.asarray(values, dtype=float)
+        if current is None or current.shape != values.shape:
+            current = cp.Parameter(values.shape, nonneg=True, name=name)
+        current.value = values
+        return current
+
+    @staticmethod
+    def _abs(z: cp.Expression, abs_z: cp.Expression | None) -> cp.Expression:
+        return cp.abs(z) if abs_z is None else abs_z
+
+    def _require(self, param: cp.Parameter | None) -> cp.Parameter:
+        if param is None:
+            raise RuntimeError(f"{self.name}.update(state) must be called before expression()")
+        return param

@@ -1,0 +1,104 @@
+"""Market impact: a power law in participation (square-root price impact by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.costs._base import CostModel
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["MarketImpact"]
+
+
+@dataclass
+class MarketImpact(CostModel):
+    r"""Power-law market impact.
+
+    .. math:: c_i = \text{coef}\cdot\sigma_i\,|q_i|\,p_i m_i
+              \left(\frac{|q_i|}{\text{ADV}_i}\right)^{\text{exponent}-1}
+
+    in currency, for a trade of ``q_i`` shares, daily volatility ``sigma_i`` and
+    average daily volume ``ADV_i`` (shares/day). With ``exponent=1.5`` the price
+    moves by ``coef * sigma * sqrt(|q| / ADV)`` (the square-root law) and the cost
+    grows as ``|q|**1.5``. In trade weights ``z`` (fraction of equity ``V``):
+
+    .. math:: c_i / V = a_i |z_i|^{\text{exponent}}, \quad
+              a_i = \text{coef}\,\sigma_i \left(\frac{V}{p_i m_i \text{ADV}_i}\right)^{\text{exponent}-1}
+
+    The simulated broker fills at the impacted price.
+
+    Parameters
+    ----------
+    coef
+        Dimensionless impact coefficient (about 1 in the empirical literature).
+    exponent
+        Cost exponent in ``[1, 2]``; 1.5 is the square-root law, 2 a linear price impact.
+    """
+
+    coef: float = 1.0
+    exponent: float = 1.5
+    label: str | None = None
+    is_slippage = True
+    _a: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.coef) and self.coef >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.coef}", field="MarketImpact.coef")
+        if not (1.0 <= self.exponent <= 2.0):
+            raise InputError(f"must be in [1, 2], got {self.exponent}",
+                             field="MarketImpact.exponent")
+
+    def _inputs(self, state: PortfolioState, mask: np.ndarray | None = None) -> None:
+        """Raise naming the first asset whose volatility or ADV is unusable."""
+        idx = np.arange(state.n) if mask is None else np.flatnonzero(mask)
+        vol, adv = state.volatility[idx], state.adv[idx]
+        bad_vol = ~np.isfinite(vol)
+        if bad_vol.any():
+            raise InputError("volatility is required by MarketImpact",
+                             asset=str(state.assets[idx[bad_vol][0]]), field="volatility")
+        bad_adv = ~np.isfinite(adv) | (adv <= 0)
+        if bad_adv.any():
+            raise InputError("ADV must be > 0 for MarketImpact",
+                             asset=str(state.assets[idx[bad_adv][0]]), field="adv")
+
+    def price_impact(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
+        """Adverse price move as a fraction of price: coef * sigma * (|q|/ADV)^(exponent-1)."""
+        q = np.abs(np.asarray(trades, dtype=float))
+        traded = q > 0
+        out = np.zeros(state.n)
+        if traded.any():
+            self._inputs(state, traded)
+            out[traded] = (
+                self.coef * state.volatility[traded]
+                * (q[traded] / state.adv[traded]) ** (self.exponent - 1.0)
+            )
+        return out
+
+    def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
+        notional = np.abs(np.asarray(trades, dtype=float)) * state.prices * state.multipliers
+        return notional * self.price_impact(trades, state)
+
+    def coefficients(self, state: PortfolioState) -> FloatArray:
+        """``a_i`` such that cost / equity = ``a_i * |z_i| ** exponent``."""
+        self._inputs(state)
+        scale = state.equity / (state.prices * state.multipliers * state.adv)
+        return self.coef * state.volatility * scale ** (self.exponent - 1.0)
+
+    def update(self, state: PortfolioState) -> None:
+        self._a = self._param(self._a, self.coefficients(state), "impact_coef")
+
+    @property
+    def parameter(self) -> cp.Parameter:
+        """The Parameter holding ``a`` (for solvers that build their own epigraph)."""
+        return self._require(self._a)
+
+    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
+        a = self._require(self._a)
+        if self.exponent == 1.0:
+            return a @ self._abs(z, abs_z)
+        return a @ cp.power(self._abs(z, abs_z), self.exponent)

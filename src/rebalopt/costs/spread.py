@@ -1,0 +1,74 @@
+"""Bid-ask spread: the trader pays half the spread on every share traded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from rebalopt._typing import FloatArray
+from rebalopt.costs._base import CostModel
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["Spread"]
+
+
+@dataclass
+class Spread(CostModel):
+    r"""Half-spread cost, linear in traded notional.
+
+    .. math:: c_i = s_i \cdot 10^{-4}\, |q_i|\, p_i m_i
+
+    The simulated broker fills buys at ``p (1 + s 1e-4)`` and sells at
+    ``p (1 - s 1e-4)``.
+
+    Parameters
+    ----------
+    half_spread_bps
+        Half spread in basis points of price: one number for every asset, or a
+        Series / mapping keyed by ticker.
+    default_bps
+        Used for assets missing from a per-asset ``half_spread_bps``; ``None``
+        makes a missing asset an error.
+    """
+
+    half_spread_bps: float | pd.Series | Mapping[str, float] = 0.0
+    default_bps: float | None = None
+    label: str | None = None
+    is_slippage = True
+    _rate: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def half_spreads(self, state: PortfolioState) -> FloatArray:
+        """Half spread per asset as a fraction of price."""
+        hs = self.half_spread_bps
+        if np.isscalar(hs):
+            out = np.full(state.n, float(hs))  # type: ignore[arg-type]
+        else:
+            s = pd.Series(hs, dtype=float)
+            s.index = s.index.map(str)
+            missing = ~state.assets.isin(s.index)
+            if missing.any() and self.default_bps is None:
+                raise InputError("no half spread given", asset=str(state.assets[missing][0]),
+                                 field="half_spread_bps")
+            out = s.reindex(state.assets).fillna(
+                self.default_bps if self.default_bps is not None else np.nan).to_numpy(float)
+        bad = ~np.isfinite(out) | (out < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"half spread must be finite and >= 0, got {out[i]}",
+                             asset=str(state.assets[i]), field="half_spread_bps")
+        return out * 1e-4
+
+    def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
+        notional = np.abs(np.asarray(trades, dtype=float)) * state.prices * state.multipliers
+        return notional * self.half_spreads(state)
+
+    def update(self, state: PortfolioState) -> None:
+        self._rate = self._param(self._rate, self.half_spreads(state), "half_spread")
+
+    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
+        return self._require(self._rate) @ self._abs(z, abs_z)

@@ -1,0 +1,28 @@
+"""The executor call shared by every rebalancer: broker + bar -> plan -> orders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rebalopt.rebalance._broker_state import state_from_broker
+
+__all__ = ["execute_plan"]
+
+
+def execute_plan(rebalancer: Any, target_weights: Mapping[str, float], data: Mapping[str, Any],
+                 broker: Any, pending: str = "cancel") -> list[Any]:
+    """Plan with ``rebalancer`` from the broker's book and submit the orders.
+
+    ``pending="cancel"`` cancels the broker's pending orders first (when it can);
+    ``"account"`` counts them as already traded. The plan is built whole before
+    any order is sent: an error leaves the broker untouched.
+    """
+    include_pending = pending == "account"
+    if pending == "cancel":
+        cancel = getattr(broker, "cancel_all_orders", None) or getattr(broker, "cancel_all", None)
+        if cancel is not None:
+            cancel()
+    state = state_from_broker(broker, data, target_weights, include_pending=include_pending)
+    plan = rebalancer.plan(state, target_weights)
+    return plan.submit(broker)

@@ -1,0 +1,76 @@
+"""RebalanceConfig: the seed proposal's rebalancing options, validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rebalopt.errors import InputError
+
+__all__ = ["RebalanceConfig"]
+
+
+@dataclass(frozen=True)
+class RebalanceConfig:
+    """Options for turning target weights into orders (the seed's ``RebalanceConfig``).
+
+    Parameters
+    ----------
+    min_trade_value
+        Skip trades smaller than this, currency. Closing a position is never skipped.
+    min_weight_change
+        Skip trades that move the weight by less than this (fraction of equity).
+    fractional
+        Trade fractional shares; when ``False``, trades are whole multiples of the
+        state's lot size (1 by default).
+    round_lots
+        Round trades to ``lot_size`` shares (overrides the state's lot sizes).
+    lot_size
+        Round-lot size in shares, used when ``round_lots`` is set.
+    allow_short
+        When ``False``, negative target weights are clipped to 0 (documented
+        behaviour, as in the seed), so no short position is ever opened.
+    max_single_weight
+        Cap on the absolute target weight per asset; larger targets are clipped.
+    max_gross_leverage
+        Maximum sum of absolute target weights; a target above it is an error.
+    cash_buffer
+        Fraction of equity kept back in cash: targets are scaled by ``1 - cash_buffer``
+        (leaves room for costs and price moves before the fill).
+    pending
+        What :meth:`execute` does with orders still pending at the broker:
+        ``"cancel"`` cancels them before planning, ``"account"`` treats their
+        remaining quantity as already traded (no double allocation either way).
+    """
+
+    min_trade_value: float = 100.0
+    min_weight_change: float = 0.01
+    fractional: bool = False
+    round_lots: bool = False
+    lot_size: int = 100
+    allow_short: bool = False
+    max_single_weight: float = 1.0
+    max_gross_leverage: float = 1.0
+    cash_buffer: float = 0.0
+    pending: Literal["cancel", "account"] = "cancel"
+
+    def __post_init__(self) -> None:
+        def check(name: str, ok: bool, why: str) -> None:
+            if not ok:
+                raise InputError(f"{why}, got {getattr(self, name)!r}",
+                                 field=f"RebalanceConfig.{name}")
+
+        for name in ("min_trade_value", "min_weight_change", "max_single_weight",
+                     "max_gross_leverage", "cash_buffer"):
+            v = getattr(self, name)
+            check(name, isinstance(v, (int, float)) and bool(np.isfinite(v)) and v >= 0,
+                  "must be a finite number >= 0")
+        check("lot_size", self.lot_size > 0, "must be > 0")
+        check("cash_buffer", self.cash_buffer < 1, "must be < 1")
+        check("max_single_weight", self.max_single_weight > 0, "must be > 0")
+        check("max_gross_leverage", self.max_gross_leverage > 0, "must be > 0")
+        check("max_single_weight", self.min_weight_change <= self.max_single_weight,
+              "min_weight_change above max_single_weight: contradictory")
+        check("pending", self.pending in ("cancel", "account"), "must be 'cancel' or 'account'")

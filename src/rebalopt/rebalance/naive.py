@@ -1,0 +1,93 @@
+"""NaiveRebalancer: trade every difference between current and target weights (the baseline)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.costs import CostModel
+from rebalopt.errors import InputError
+from rebalopt.rebalance.config import RebalanceConfig
+from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.state import PortfolioState
+
+__all__ = ["NaiveRebalancer", "round_to_lots", "prepare_targets"]
+
+
+def round_to_lots(shares: FloatArray, lots: FloatArray) -> FloatArray:
+    """Round ``shares`` to the nearest multiple of ``lots`` (half away from zero)."""
+    return np.sign(shares) * np.floor(np.abs(shares) / lots + 0.5) * lots
+
+
+def prepare_targets(state: PortfolioState, targets: Any, config: RebalanceConfig) -> FloatArray:
+    """Validated target weights after the config's clipping and leverage check."""
+    w = state.target_weights(targets)
+    if not config.allow_short:
+        w = np.clip(w, 0.0, None)
+    w = np.clip(w, -config.max_single_weight, config.max_single_weight)
+    gross = float(np.abs(w).sum())
+    if gross > config.max_gross_leverage * (1 + 1e-9):
+        raise InputError(
+            f"gross target weight {gross:.6f} exceeds max_gross_leverage "
+            f"{config.max_gross_leverage}", field="target weight",
+        )
+    return w * (1.0 - config.cash_buffer)
+
+
+@dataclass
+class NaiveRebalancer:
+    """Trade each asset straight to its target weight, skipping small trades.
+
+    Assets held but absent from the targets are closed. With whole shares the
+    trade is rounded to the nearest lot; a closing trade sells the whole holding.
+    The broker may reject buys a cash account cannot fund: naive does not look.
+
+    Parameters
+    ----------
+    config
+        Thresholds, rounding and limits (:class:`RebalanceConfig`).
+    costs
+        Cost models used to report the expected cost of the plan (currency).
+    """
+
+    config: RebalanceConfig = field(default_factory=RebalanceConfig)
+    costs: list[CostModel] = field(default_factory=list)
+
+    method = "naive"
+
+    def lots(self, state: PortfolioState) -> FloatArray | None:
+        """Lot size per asset in shares, or ``None`` for fractional trading."""
+        if self.config.round_lots:
+            return np.full(state.n, float(self.config.lot_size))
+        if self.config.fractional:
+            return None
+        return state.lot_sizes
+
+    def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
+        """Plan the trades (shares) from ``state`` to ``targets`` (weights keyed by ticker)."""
+        cfg = self.config
+        w = prepare_targets(state, targets, cfg)
+        unit = state.prices * state.multipliers
+        delta_value = w * state.equity - state.values
+        closing = (w == 0) & (state.holdings != 0)
+        skip = (np.abs(delta_value) < cfg.min_weight_change * state.equity) | (
+            np.abs(delta_value) < cfg.min_trade_value
+        )
+        shares = np.where(skip & ~closing, 0.0, delta_value / unit)
+        lots = self.lots(state)
+        if lots is not None:
+            shares = round_to_lots(shares, lots)
+        shares = np.where(closing, -state.holdings, shares)
+        shares[shares == 0] = 0.0  # no negative zeros
+        return RebalancePlan.from_trades(state, w, shares, self.costs, self.method)
+
+    def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
+                broker: Any) -> list[Any]:
+        """The seed's executor call: plan from the broker's book and submit the orders."""
+        from rebalopt.rebalance._execute import execute_plan
+
+        return execute_plan(self, target_weights, data, broker, self.config.pending)
