@@ -64,7 +64,8 @@ def state_from_broker(
         if float(getattr(p, "quantity", p)) != 0
     }
     cash = float(broker.get_cash())
-    assets = list(dict.fromkeys([*holdings, *(targets or {}), *data]))
+    target_assets = list(targets.keys()) if targets is not None else []
+    assets = list(dict.fromkeys([*holdings, *target_assets, *data]))
     prices: dict[str, float] = {}
     extras: dict[str, dict[str, Any]] = {v: {} for v in _OPTIONAL_FIELDS.values()}
     for a in assets:
@@ -85,6 +86,9 @@ def state_from_broker(
         for a, q in pending_quantities(broker).items():
             holdings[a] = holdings.get(a, 0.0) + q
             px = prices.get(a, np.nan)
+            if q != 0 and not (np.isfinite(float(px)) and float(px) > 0):
+                raise InputError(f"pending order on an asset with no valid {price_field!r}",
+                                 asset=a, field="price")
             mult = float(extras["multipliers"].get(a, 1.0))
             cash -= q * float(px) * mult
     kwargs = {k: v for k, v in extras.items() if v}
