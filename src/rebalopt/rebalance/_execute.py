@@ -14,15 +14,18 @@ def execute_plan(rebalancer: Any, target_weights: Mapping[str, float], data: Map
                  broker: Any, pending: str = "cancel") -> list[Any]:
     """Plan with ``rebalancer`` from the broker's book and submit the orders.
 
-    ``pending="cancel"`` cancels the broker's pending orders first (when it can);
+    ``pending="cancel"`` cancels the broker's pending orders (when it can) once the
+    plan is built and before its orders are sent;
     ``"account"`` counts them as already traded. The plan is built whole before
     any order is sent: an error leaves the broker untouched.
     """
     include_pending = pending == "account"
+    # Plan first (pending orders are simply not counted when they are to be cancelled),
+    # so that an invalid input leaves the broker untouched: no cancel, no order.
+    state = state_from_broker(broker, data, target_weights, include_pending=include_pending)
+    plan = rebalancer.plan(state, target_weights)
     if pending == "cancel":
         cancel = getattr(broker, "cancel_all_orders", None) or getattr(broker, "cancel_all", None)
         if cancel is not None:
             cancel()
-    state = state_from_broker(broker, data, target_weights, include_pending=include_pending)
-    plan = rebalancer.plan(state, target_weights)
     return plan.submit(broker)
