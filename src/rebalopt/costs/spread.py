@@ -50,6 +50,9 @@ class Spread(CostModel):
         else:
             s = pd.Series(hs, dtype=float)
             s.index = s.index.map(str)
+            if s.index.has_duplicates:
+                raise InputError("duplicate ticker", field="half_spread_bps",
+                                 asset=str(s.index[s.index.duplicated()][0]))
             missing = ~state.assets.isin(s.index)
             if missing.any() and self.default_bps is None:
                 raise InputError("no half spread given", asset=str(state.assets[missing][0]),
