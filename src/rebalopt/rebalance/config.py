@@ -65,7 +65,7 @@ class RebalanceConfig:
         for name in ("min_trade_value", "min_weight_change", "max_single_weight",
                      "max_gross_leverage", "cash_buffer"):
             v = getattr(self, name)
-            check(name, isinstance(v, (int, float)) and bool(np.isfinite(v)) and v >= 0,
+            check(name, isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v)) and v >= 0,
                   "must be a finite number >= 0")
         check("lot_size", self.lot_size > 0, "must be > 0")
         check("cash_buffer", self.cash_buffer < 1, "must be < 1")
