@@ -116,8 +116,12 @@ def clean_square(values: Any, field: str, what: str = "ticker") -> pd.DataFrame:
 
 
 def psd_repair(matrix: np.ndarray, field: str, psd: str,
-               labels: pd.Index | None = None) -> tuple[np.ndarray, float]:
-    """Return ``(repaired, min_eigenvalue)`` for a symmetric matrix.
+               labels: pd.Index | None = None) -> tuple[np.ndarray, float, bool]:
+    """Return ``(repaired, min_eigenvalue, material)`` for a symmetric matrix.
+
+    ``material`` is true when the smallest eigenvalue is negative beyond rounding
+    noise (``-PSD_RTOL * max|lambda|``); ``min_eigenvalue`` is NaN when Cholesky
+    proved the matrix positive definite.
 
     A positive definite matrix (Cholesky succeeds) is returned unchanged. Otherwise
     the eigenvalues are clipped at zero, ``V max(lambda, 0) V'``, which is the
@@ -129,10 +133,10 @@ def psd_repair(matrix: np.ndarray, field: str, psd: str,
         raise InputError(f"psd must be 'repair' or 'raise', got {psd!r}", field="psd")
     n = matrix.shape[0]
     if n == 0:
-        return matrix, 0.0
+        return matrix, 0.0, False
     try:
         np.linalg.cholesky(matrix)
-        return matrix, float("nan")
+        return matrix, float("nan"), False
     except np.linalg.LinAlgError:
         pass
     lam, V = np.linalg.eigh(matrix)
@@ -148,7 +152,7 @@ def psd_repair(matrix: np.ndarray, field: str, psd: str,
             asset=asset, field=field,
         )
     if lmin >= 0:
-        return matrix, lmin
+        return matrix, lmin, False
     lam_c = np.clip(lam, 0.0, None)
     rep = (V * lam_c) @ V.T
-    return 0.5 * (rep + rep.T), lmin
+    return 0.5 * (rep + rep.T), lmin, bool(lmin < -tol)

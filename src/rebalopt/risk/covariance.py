@@ -38,7 +38,9 @@ class Covariance(RiskModel):
     psd
         What to do when ``matrix`` is not positive semidefinite. ``"repair"``
         (default): clip its eigenvalues at zero, ``V max(lambda, 0) V'``, the nearest
-        PSD matrix in the Frobenius norm (Higham 1988), and emit a ``UserWarning``;
+        PSD matrix in the Frobenius norm (Higham 1988), and emit a ``UserWarning`` (no warning when the negative
+        eigenvalues are rounding noise, above ``-1e-10 * max|lambda|``; they are
+        clipped all the same);
         ``repaired`` and ``min_eigenvalue`` record what happened. ``"raise"``:
         raise :class:`~rebalopt.errors.InputError` (field ``"covariance"``).
     missing
@@ -50,7 +52,7 @@ class Covariance(RiskModel):
     psd: PsdPolicy = "repair"
     missing: MissingPolicy = "raise"
     repaired: bool = field(init=False, default=False)
-    """Whether eigenvalue clipping changed the input."""
+    """Whether eigenvalue clipping changed the input (even at rounding level)."""
     min_eigenvalue: float = field(init=False, default=float("nan"))
     """Smallest eigenvalue of the input (NaN when Cholesky proved it positive definite)."""
     _sigma: pd.DataFrame = field(init=False, repr=False)
@@ -58,9 +60,9 @@ class Covariance(RiskModel):
     def __post_init__(self) -> None:
         self._check_missing(self.missing)
         df = clean_square(self.matrix, "covariance")
-        arr, lmin = psd_repair(df.to_numpy(), "covariance", self.psd, df.index)
+        arr, lmin, material = psd_repair(df.to_numpy(), "covariance", self.psd, df.index)
         repaired = bool(lmin < 0)
-        if repaired:
+        if material:
             warnings.warn(
                 f"covariance is not positive semidefinite (smallest eigenvalue {lmin:.3g}); "
                 "repaired by clipping eigenvalues at zero",

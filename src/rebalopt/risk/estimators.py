@@ -25,7 +25,6 @@ All estimates use the maximum-likelihood normalisation ``1/T`` (as Ledoit and Wo
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -133,8 +132,8 @@ def sample_covariance(
     Returns
     -------
     Covariance
-        Annualized; ``shrinkage_`` attribute-free: the intensity used is returned by
-        :func:`ledoit_wolf_shrinkage` on the same data if needed.
+        Annualized, (fraction)^2 per year. With ``nan="pairwise"`` it may have been
+        repaired to PSD (``Covariance.repaired``, with a warning).
     """
     if not (np.isfinite(periods_per_year) and periods_per_year > 0):
         raise InputError(f"must be finite and > 0, got {periods_per_year}", field="periods_per_year")
@@ -154,11 +153,8 @@ def sample_covariance(
     n = S.shape[0]
     mu = np.trace(S) / n
     shrunk = (1.0 - delta) * S + delta * mu * np.eye(n)
-    with warnings.catch_warnings():
-        if nan == "drop":
-            warnings.simplefilter("ignore", UserWarning)  # rounding-level clipping only
-        return Covariance(pd.DataFrame(periods_per_year * shrunk, index=tickers, columns=tickers),
-                          psd="repair", missing=missing)
+    return Covariance(pd.DataFrame(periods_per_year * shrunk, index=tickers, columns=tickers),
+                      psd="repair", missing=missing)
 
 
 def pca_factor_model(

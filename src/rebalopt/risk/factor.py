@@ -82,8 +82,8 @@ class FactorModel(RiskModel):
         if len(only_d):
             raise InputError("asset has an idiosyncratic variance but no loadings",
                              asset=str(only_d[0]), field="loadings")
-        Farr, lmin = psd_repair(F.to_numpy(), "factor covariance", self.psd)
-        if lmin < 0:
+        Farr, lmin, material = psd_repair(F.to_numpy(), "factor covariance", self.psd)
+        if material:
             warnings.warn(
                 f"factor covariance is not positive semidefinite (smallest eigenvalue "
                 f"{lmin:.3g}); repaired by clipping eigenvalues at zero",
