@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt.errors import InputError
+from rebalopt.risk._validate import PSD_RTOL
 from rebalopt.risk.root import RiskRoot
 from rebalopt.state import PortfolioState
 
@@ -38,8 +39,9 @@ def factor_root(matrix: np.ndarray) -> np.ndarray:
     """A root ``L`` with ``L @ L.T == matrix`` for a symmetric PSD matrix.
 
     Cholesky (lower triangular, ``n`` columns) when the matrix is positive definite;
-    otherwise the eigen root ``V sqrt(lambda)`` keeping only the positive eigenvalues
-    (fewer columns for a singular matrix; negative rounding noise is dropped).
+    otherwise the eigen root ``V sqrt(lambda)`` keeping only the eigenvalues above
+    ``PSD_RTOL * max(lambda)`` (``1e-10``; fewer columns for a singular matrix, and
+    rounding noise of either sign is dropped).
     """
     n = matrix.shape[0]
     if n == 0:
@@ -48,7 +50,9 @@ def factor_root(matrix: np.ndarray) -> np.ndarray:
         return np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
         lam, V = np.linalg.eigh(matrix)
-        keep = lam > 0
+        keep = lam > PSD_RTOL * max(float(lam[-1]), 0.0)
+        if not keep.any():
+            return np.zeros((n, 0))
         return V[:, keep] * np.sqrt(lam[keep])
 
 

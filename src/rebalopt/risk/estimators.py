@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt.errors import InputError
+from rebalopt.risk._validate import PSD_RTOL
 from rebalopt.risk.base import MissingPolicy
 from rebalopt.risk.covariance import Covariance
 from rebalopt.risk.factor import FactorModel
@@ -185,8 +186,8 @@ def pca_factor_model(
     returns
         Dates x tickers, periodic simple returns; NaN per ``nan``.
     k
-        Number of factors, ``1 <= k <= n``; capped at the number of positive
-        eigenvalues.
+        Number of factors, ``1 <= k <= n``; capped at the numerical rank of ``S``
+        (eigenvalues above ``1e-10`` times the largest), at least 1.
     periods_per_year
         Return periods per year.
     idio_floor
@@ -207,7 +208,8 @@ def pca_factor_model(
     lam, V = np.linalg.eigh(S)
     order = np.argsort(lam)[::-1]
     lam, V = lam[order], V[:, order]
-    k_eff = int(min(k, max(int((lam > 0).sum()), 1)))
+    rank = int((lam > PSD_RTOL * max(float(lam[0]), 0.0)).sum())
+    k_eff = int(min(k, max(rank, 1)))
     lam_k = np.clip(lam[:k_eff], 0.0, None)
     V_k = V[:, :k_eff]
     # sign convention: the largest |loading| of each factor is positive (deterministic)
