@@ -81,6 +81,9 @@ class NaiveRebalancer:
         lots = self.lots(state)
         if lots is not None:
             shares = round_to_lots(shares, lots)
+        if not cfg.allow_short:
+            # a sell rounded up to a whole lot must not take a long (or flat) book short
+            shares = np.maximum(shares, -np.clip(state.holdings, 0.0, None))
         shares = np.where(closing, -state.holdings, shares)
         shares[shares == 0] = 0.0  # no negative zeros
         return RebalancePlan.from_trades(state, w, shares, self.costs, self.method)
