@@ -1,0 +1,237 @@
+"""rebalance_many: same plans on every executor, failures kept per account, one
+compiled problem per (universe, process).
+
+Oracles: the rebalancer called directly on each account (plans must match bit for
+bit), hand-built expectations of grouping and of which account fails, and the
+frame's columns recomputed from the plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rebalopt import MarketImpact, NaiveRebalancer, PortfolioState, RebalanceConfig, Spread
+from rebalopt.errors import InputError
+from rebalopt.rebalance import batch as batch_mod
+from rebalopt.rebalance.batch import Account, BatchResult, rebalance_many, with_constraints
+
+
+def _universe(tag: str, n: int) -> list[str]:
+    return [f"{tag}{i:03d}" for i in range(n)]
+
+
+def make_accounts(n_accounts: int, universes: dict[str, int], seed: int = 0) -> list[Account]:
+    """Random accounts cycling over ``universes`` (tag -> number of assets)."""
+    rng = np.random.default_rng(seed)
+    tags = list(universes)
+    out = []
+    for k in range(n_accounts):
+        tag = tags[k % len(tags)]
+        names = _universe(tag, universes[tag])
+        n = len(names)
+        prices = pd.Series(rng.uniform(10, 200, n), index=names)
+        held = rng.random(n) < 0.7
+        holdings = pd.Series(np.where(held, rng.integers(1, 500, n), 0).astype(float), index=names)
+        state = PortfolioState(
+            holdings, cash=float(rng.uniform(1e3, 5e4)), prices=prices,
+            adv=pd.Series(rng.uniform(1e5, 1e6, n), index=names),
+            volatility=pd.Series(rng.uniform(0.01, 0.03, n), index=names),
+        )
+        w = rng.dirichlet(np.ones(n)) * 0.97
+        out.append(Account(f"acct{k:03d}", state, pd.Series(w, index=names)))
+    return out
+
+
+REBALANCER = NaiveRebalancer(
+    config=RebalanceConfig(min_trade_value=50.0, min_weight_change=0.002),
+    costs=[Spread(half_spread_bps=5.0), MarketImpact(coef=0.5)],
+)
+
+
+def assert_same_plans(a: BatchResult, b: BatchResult) -> None:
+    assert list(a.plans) == list(b.plans)
+    for name in a.plans:
+        pa, pb = a.plans[name], b.plans[name]
+        assert pa.trades.tobytes() == pb.trades.tobytes(), name  # bit for bit
+        assert pa.costs.keys() == pb.costs.keys()
+        for k in pa.costs:
+            assert pa.costs[k].tobytes() == pb.costs[k].tobytes(), (name, k)
+    assert a.errors == b.errors
+    cols = ["account", "status", "n_trades", "turnover", "cost", "error_type", "error"]
+    pd.testing.assert_frame_equal(a.frame[cols], b.frame[cols])
+
+
+@pytest.fixture(scope="module")
+def accounts() -> list[Account]:
+    return make_accounts(24, {"U": 30, "V": 12, "W": 7}, seed=1)
+
+
+@pytest.fixture(scope="module")
+def serial(accounts) -> BatchResult:
+    batch_mod.clear_worker_cache()
+    return rebalance_many(accounts, REBALANCER, chunk_size=5)
+
+
+# --------------------------------------------------------------- serial oracle
+def test_serial_matches_direct_calls(accounts, serial):
+    assert serial.ok and len(serial) == len(accounts)
+    assert list(serial.plans) == [a.name for a in accounts]
+    for acc in accounts:
+        direct = REBALANCER.plan(acc.state, acc.targets)
+        got = serial.plans[acc.name]
+        np.testing.assert_array_equal(got.trades, direct.trades)
+        assert got.total_cost == direct.total_cost
+
+
+def test_frame_rows_recomputed_from_plans(accounts, serial):
+    f = serial.frame
+    assert list(f["account"]) == [a.name for a in accounts]
+    assert (f["status"] == "ok").all() and f["error"].isna().all()
+    for _, row in f.iterrows():
+        p = serial.plans[row["account"]]
+        assert row["n_trades"] == int(np.count_nonzero(p.trades))
+        trade_value = np.abs(p.trades * p.state.prices).sum()
+        assert row["turnover"] == pytest.approx(0.5 * trade_value / p.state.equity, rel=1e-12)
+        by_model = row["cost_Spread"] + row["cost_MarketImpact"]
+        assert row["cost"] == pytest.approx(by_model, rel=1e-12)
+        assert row["cost_Spread"] == pytest.approx(
+            5e-4 * trade_value, rel=1e-12)
+
+
+def test_tuples_and_accounts_accepted_equally(accounts, serial):
+    tuples = [(a.name, a.state, a.targets) for a in accounts]
+    assert_same_plans(rebalance_many(tuples, REBALANCER, chunk_size=5), serial)
+
+
+# --------------------------------------------------------------- executors
+def test_process_pool_gives_identical_plans(accounts, serial):
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        res = rebalance_many(accounts, REBALANCER, ex, chunk_size=5)
+    assert_same_plans(res, serial)
+    assert (res.frame["worker"] != os.getpid()).all()
+
+
+def test_dask_local_cluster_gives_identical_plans(accounts, serial):
+    distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        res = rebalance_many(accounts, REBALANCER, client.get_executor(), chunk_size=5)
+        worker_pids = set(client.run(os.getpid).values())
+    assert_same_plans(res, serial)
+    assert set(res.frame["worker"]) <= worker_pids
+
+
+# --------------------------------------------------------------- failures
+def test_failing_account_is_reported_and_others_kept(accounts, serial):
+    bad = accounts[5]
+    names = list(bad.state.assets)
+    prices = pd.Series(bad.state.prices, index=names)
+    prices.iloc[0] = np.nan  # unpriced asset, so it leaves the universe ...
+    holdings = pd.Series(bad.state.holdings, index=names)
+    holdings.iloc[0] = 0.0
+    state = PortfolioState(holdings, bad.state.cash, prices)
+    broken = Account(bad.name, state, bad.targets)  # ... but still has a target weight
+    mixed = accounts[:5] + [broken] + accounts[6:]
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        res = rebalance_many(mixed, REBALANCER, ex, chunk_size=5)
+    assert list(res.errors) == [bad.name]
+    err = res.errors[bad.name]
+    assert err.type == "InputError" and names[0] in err.message and "price" in err.message
+    row = res.frame.set_index("account").loc[bad.name]
+    assert row["status"] == "error" and row["error_type"] == "InputError"
+    assert np.isnan(row["cost"]) and pd.isna(row["n_trades"])
+    others = [a.name for a in accounts if a.name != bad.name]
+    assert list(res.plans) == others
+    for name in others:
+        np.testing.assert_array_equal(res.plans[name].trades, serial.plans[name].trades)
+
+
+def test_per_account_constraints_on_a_rebalancer_without_them(accounts):
+    acc = dataclasses.replace(accounts[0], constraints=("no-buy AAPL",))
+    res = rebalance_many([acc, accounts[1]], REBALANCER)
+    assert list(res.errors) == [acc.name] and res.errors[acc.name].type == "InputError"
+    assert "constraints" in res.errors[acc.name].message
+    assert list(res.plans) == [accounts[1].name]
+
+
+def test_with_constraints_appends_to_a_dataclass_field():
+    @dataclasses.dataclass
+    class Toy:
+        constraints: list = dataclasses.field(default_factory=list)
+
+    base = Toy(["a"])
+    assert with_constraints(base, ()) is base
+    got = with_constraints(base, ("b", "c"))
+    assert got.constraints == ["a", "b", "c"] and base.constraints == ["a"]
+
+
+def test_bad_inputs_raise_typed_errors(accounts):
+    with pytest.raises(InputError, match="duplicate account name"):
+        rebalance_many([accounts[0], accounts[0]], REBALANCER)
+    with pytest.raises(InputError, match="chunk_size"):
+        rebalance_many(accounts[:2], REBALANCER, chunk_size=0)
+    with pytest.raises(InputError, match="expected an Account"):
+        rebalance_many(["nope"], REBALANCER)
+    with pytest.raises(InputError, match="state"):
+        Account("x", {"A": 1.0}, {"A": 1.0})
+
+
+def test_empty_batch():
+    res = rebalance_many([], REBALANCER)
+    assert res.ok and len(res) == 0 and res.plans == {}
+
+
+# --------------------------------------------------------------- reuse
+def test_chunks_never_mix_universes_and_keep_input_order(accounts):
+    tasks = batch_mod._make_tasks(accounts, b"x", chunk_size=3)
+    seen = []
+    for t in tasks:
+        assert len(t.accounts) <= 3
+        assert {tuple(a.state.assets) for a in t.accounts} == {t.universe}
+        seen.extend(t.positions)
+        assert list(t.positions) == sorted(t.positions)
+    assert sorted(seen) == list(range(len(accounts)))
+    # 24 accounts over 3 universes -> 8 per universe -> chunks of 3, 3, 2 each
+    assert [len(t.positions) for t in tasks] == [3, 3, 2] * 3
+
+
+def test_one_rebalancer_copy_per_universe_and_process(accounts):
+    batch_mod.clear_worker_cache()
+    res = rebalance_many(accounts, REBALANCER, chunk_size=2)
+    # serial: exactly one build (cache miss) per universe, every other account reuses it
+    first = res.frame.groupby(res.frame["account"].map(
+        {a.name: a.state.assets[0][0] for a in accounts}))["reused"].apply(list)
+    for flags in first:
+        assert not flags[0]
+        assert all(flags[1:])
+    assert (~res.frame["reused"]).sum() == 3
+    # a second call with the same configuration re-uses the cached copies
+    again = rebalance_many(accounts, REBALANCER, chunk_size=2)
+    assert again.frame["reused"].all()
+    # a different configuration does not
+    other = dataclasses.replace(REBALANCER, config=RebalanceConfig(min_weight_change=0.0))
+    assert (~rebalance_many(accounts, other).frame["reused"]).sum() == 3
+
+
+def test_process_pool_builds_at_most_one_copy_per_universe_per_worker(accounts):
+    batch_mod.clear_worker_cache()
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        res = rebalance_many(accounts, REBALANCER, ex, chunk_size=2)
+    f = res.frame.assign(universe=[a.state.assets[0][0] for a in accounts])
+    builds = f[~f["reused"]].groupby(["worker", "universe"]).size()
+    assert (builds == 1).all()
+    assert len(builds) <= 2 * 3
+
+
+def test_progress_bar_counts_accounts(accounts, capsys):
+    pytest.importorskip("tqdm")
+    rebalance_many(accounts[:6], REBALANCER, progress=True, chunk_size=4)
+    err = capsys.readouterr().err
+    assert "6/6" in err
