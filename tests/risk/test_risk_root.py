@@ -174,3 +174,26 @@ def test_root_rejects_bad_shapes_and_values() -> None:
     with pytest.raises(InputError) as e:
         root.variance(np.ones(3))
     assert e.value.field == "weight difference"
+
+
+def test_pickle_drops_cache_and_keeps_model() -> None:
+    import pickle
+
+    B, F, delta = random_factor_inputs(6, 2, 3)
+    model = FactorModel(B, F, delta)
+    names = pd.Index(tickers(6))
+    before = model.root(names)
+    clone = pickle.loads(pickle.dumps(model))
+    assert "_root_cache" not in clone.__dict__
+    np.testing.assert_array_equal(clone.root(names).G, before.G)
+    np.testing.assert_array_equal(clone.covariance(names), model.covariance(names))
+
+
+def test_cache_is_bounded() -> None:
+    model = Identity()
+    names = tickers(12)
+    first = model.root(pd.Index(names[:1]))
+    for m in range(2, 12):
+        model.root(pd.Index(names[:m]))
+    assert len(model.__dict__["_root_cache"]) == 8
+    assert model.root(pd.Index(names[:1])) is not first

@@ -73,7 +73,7 @@ def test_not_psd_raise_names_field() -> None:
 
 def e_asset(m: pd.DataFrame) -> str:
     """The asset the smallest eigenvector loads most on (ties: the first)."""
-    lam, V = np.linalg.eigh(m.to_numpy())
+    _lam, V = np.linalg.eigh(m.to_numpy())
     return str(m.index[int(np.argmax(np.abs(V[:, 0])))])
 
 

@@ -9,8 +9,15 @@ import pandas as pd
 
 from rebalopt.errors import InputError
 
-__all__ = ["clean_series", "clean_square", "clean_frame", "same_keys", "psd_repair",
-           "SYMMETRY_RTOL", "PSD_RTOL"]
+__all__ = [
+    "PSD_RTOL",
+    "SYMMETRY_RTOL",
+    "clean_frame",
+    "clean_series",
+    "clean_square",
+    "psd_repair",
+    "same_keys",
+]
 
 SYMMETRY_RTOL = 1e-8
 """A matrix is symmetric when ``|A - A'| <= SYMMETRY_RTOL * max|A|`` elementwise."""

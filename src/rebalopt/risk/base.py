@@ -28,7 +28,7 @@ from rebalopt.risk._validate import PSD_RTOL
 from rebalopt.risk.root import RiskRoot
 from rebalopt.state import PortfolioState
 
-__all__ = ["RiskModel", "MissingPolicy", "factor_root"]
+__all__ = ["MissingPolicy", "RiskModel", "factor_root"]
 
 MissingPolicy = Literal["raise", "average"]
 
@@ -59,6 +59,11 @@ def factor_root(matrix: np.ndarray) -> np.ndarray:
 def _assets_of(state: PortfolioState | pd.Index | list[str]) -> pd.Index:
     if isinstance(state, PortfolioState):
         return state.assets
+    if isinstance(state, pd.Index) and pd.api.types.infer_dtype(state) == "string":
+        if not state.is_unique:
+            raise InputError("duplicate ticker", asset=str(state[state.duplicated()][0]),
+                             field="assets")
+        return state
     if isinstance(state, (pd.Index, list, tuple, np.ndarray)):
         idx = pd.Index([str(a) for a in state], dtype=object)
         dup = idx[idx.duplicated()]
@@ -103,15 +108,23 @@ class RiskModel(ABC):
     def root(self, state: PortfolioState | pd.Index) -> RiskRoot:
         """The factored covariance for ``state.assets``, rows in exactly that order.
 
-        Cached per asset order: repeated calls with the same universe return the
-        same (read-only) object.
+        Cached per asset order (the last 8 orders): repeated calls with the same
+        universe return the same (read-only) object. Safe to call from several
+        threads (at worst a root is computed twice). Pickling drops the cache.
         """
         assets = _assets_of(state)
-        key = tuple(assets)
+        last = self.__dict__.get("_last_root")
+        if last is not None and last[0] is assets:
+            return last[1]
+        key = tuple(assets.tolist())
         cache = self._cache()
         hit = cache.get(key)
         if hit is not None:
-            cache.move_to_end(key)
+            try:
+                cache.move_to_end(key)
+            except KeyError:  # evicted meanwhile by another thread
+                pass
+            object.__setattr__(self, "_last_root", (assets, hit))
             return hit
         known, is_known = self._split(assets)
         if is_known.all():
@@ -124,8 +137,12 @@ class RiskModel(ABC):
             s[is_known] = sk
         out = RiskRoot(G, s)
         cache[key] = out
-        if len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
+        while len(cache) > _CACHE_SIZE:
+            try:
+                cache.popitem(last=False)
+            except KeyError:  # emptied meanwhile by another thread
+                break
+        object.__setattr__(self, "_last_root", (assets, out))
         return out
 
     def covariance(self, assets: PortfolioState | pd.Index) -> np.ndarray:
@@ -156,6 +173,14 @@ class RiskModel(ABC):
     def clear_cache(self) -> None:
         """Forget the cached roots."""
         self._cache().clear()
+        object.__setattr__(self, "_last_root", None)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the root cache (process pools and Dask ship models around)."""
+        state = dict(self.__dict__)
+        state.pop("_root_cache", None)
+        state.pop("_last_root", None)
+        return state
 
     # ----------------------------------------------------------------- helpers
     def _cache(self) -> OrderedDict[tuple[str, ...], RiskRoot]:

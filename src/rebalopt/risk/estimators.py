@@ -36,7 +36,7 @@ from rebalopt.risk.base import MissingPolicy
 from rebalopt.risk.covariance import Covariance
 from rebalopt.risk.factor import FactorModel
 
-__all__ = ["sample_covariance", "pca_factor_model", "ledoit_wolf_shrinkage", "NanPolicy"]
+__all__ = ["NanPolicy", "ledoit_wolf_shrinkage", "pca_factor_model", "sample_covariance"]
 
 NanPolicy = Literal["drop", "pairwise"]
 
