@@ -41,3 +41,112 @@ def shared_data_dir() -> Path | None:
         if (c / "sp500" / "prices.parquet").exists():
             return c
     return None
+
+
+_OHLCV = ["open", "high", "low", "close", "volume"]
+
+
+def load_ohlcv(path: str | Path, *, date_col: str = "date",
+               ticker_col: str = "ticker") -> pd.DataFrame:
+    """A user's long OHLCV panel from CSV or parquet (one row per date and ticker).
+
+    Column names are lower-cased; ``date`` and ``ticker`` (as named by
+    ``date_col``/``ticker_col``) and ``close`` are required, ``open``, ``high``,
+    ``low``, ``volume`` optional; other columns are kept (the backtest's
+    ``DataFeed.from_long`` turns numeric ones into signals, ``sector`` into labels).
+    Prices in currency per share, volume in shares. Returns the frame sorted by
+    date then ticker, with ``date`` as datetime and ``ticker`` as str.
+    """
+    from rebalopt.errors import InputError
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no OHLCV file at {p}")
+    suffixes = "".join(p.suffixes).lower()
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        df = pd.read_parquet(p)
+    elif ".csv" in suffixes:
+        df = pd.read_csv(p)
+    else:
+        raise InputError(f"unknown file type {p.name!r}: use .csv or .parquet", field="path")
+    df.columns = [str(c).lower() for c in df.columns]
+    date_col, ticker_col = date_col.lower(), ticker_col.lower()
+    for col in (date_col, ticker_col, "close"):
+        if col not in df.columns:
+            raise InputError(f"missing column in {p.name}", field=col)
+    df = df.rename(columns={date_col: "date", ticker_col: "ticker"})
+    df["date"] = pd.to_datetime(df["date"])
+    df["ticker"] = df["ticker"].astype(str)
+    return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+
+
+def load_sp500(
+    path: str | Path | None = None,
+    *,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    tickers: list[str] | None = None,
+    adjust: bool = True,
+    sectors: bool = True,
+) -> pd.DataFrame:
+    """The shared S&P 500 daily panel (long frame) read in place, never copied.
+
+    Parameters
+    ----------
+    path
+        The ``sp500`` folder or its ``prices.parquet``; default
+        ``shared_data_dir() / "sp500"`` (``$REBALOPT_DATA`` or ``../shared/data``).
+    start, end
+        Inclusive date range.
+    tickers
+        Keep only these tickers.
+    adjust
+        Scale open/high/low/close by ``adj_close / close`` and volume by its
+        inverse, so a backtest holding shares sees splits and dividends as
+        total return and ``close * volume`` stays the raw dollar volume. With
+        ``False`` the raw prices are returned and ``adj_close`` is kept.
+    sectors
+        Add the GICS ``sector`` column from ``sectors.csv``.
+
+    Returns
+    -------
+    DataFrame with ``date, ticker, open, high, low, close, volume`` (+ ``sector``,
+    + ``adj_close`` when not adjusted), sorted by date and ticker.
+    """
+    if path is None:
+        root = shared_data_dir()
+        if root is None:
+            raise FileNotFoundError(
+                "shared S&P 500 data not found: set REBALOPT_DATA or pass path=")
+        path = root / "sp500"
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    file = p / "prices.parquet" if p.is_dir() else p
+    if not file.exists():
+        raise FileNotFoundError(f"no prices.parquet at {file}")
+    filters: list[tuple[str, str, object]] = []
+    if start is not None:
+        filters.append(("date", ">=", pd.Timestamp(start)))
+    if end is not None:
+        filters.append(("date", "<=", pd.Timestamp(end)))
+    cols = ["date", "ticker", *_OHLCV, "adj_close"]
+    df = pd.read_parquet(file, columns=cols, filters=filters or None)
+    df["ticker"] = df["ticker"].astype(str)
+    if tickers is not None:
+        df = df[df["ticker"].isin([str(t) for t in tickers])]
+    df = df.copy()
+    df["volume"] = df["volume"].astype(float)
+    if adjust:
+        factor = df["adj_close"] / df["close"]
+        for c in ("open", "high", "low", "close"):
+            df[c] = df[c] * factor
+        df["volume"] = df["volume"] / factor
+        df = df.drop(columns="adj_close")
+    if sectors and (folder / "sectors.csv").exists():
+        sec = pd.read_csv(folder / "sectors.csv").set_index("Symbol")["Sector"]
+        df["sector"] = df["ticker"].map(sec)
+    df["date"] = pd.to_datetime(df["date"])
+    return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+
+
+__all__ += ["load_ohlcv", "load_sp500"]

@@ -1,0 +1,545 @@
+"""SimulatedBroker: fills orders against a DataFeed and charges rebalopt's cost models.
+
+Accounting (currency, shares, currency/share):
+
+* Holdings, average costs, marks and multipliers are NumPy arrays indexed like
+  ``feed.assets``; the engine moves the broker bar by bar.
+* A fill of ``q`` shares (signed) at reference price ``p`` evaluates every cost
+  model on the batch of fills of that pass exactly as ``model.evaluate(trades,
+  state)`` (``state`` holds the filled assets at their reference prices, the
+  trailing ADV and volatility). Slippage models (``is_slippage``: Spread,
+  MarketImpact) move the fill price against the trader by
+  ``cost / (|q| * multiplier)`` per share; fee models (Commission) are debited
+  from cash. Each fill records every model's cost as ``evaluate`` returned it.
+* ``cash -= q * fill_price * multiplier + fee``. Cash is kept as an exact float
+  (no rounding to cents): rounding would make the recorded costs differ from
+  the models' ``evaluate`` by up to half a cent per fill. Equity is
+  ``cash + sum(holdings * marks * multipliers)`` and the tests check it at every
+  bar against a ledger rebuilt from the fills, to 1e-6 currency.
+* Marks are the last known close: a missing bar leaves the mark unchanged.
+* ADV (shares/bar) and volatility (daily fraction) come from
+  :meth:`DataFeed.trailing_adv` / :meth:`DataFeed.trailing_volatility`: row
+  ``t`` uses bars before ``t`` only, so no fill is priced with data from its
+  own bar or later.
+
+Fill rules:
+
+* A market order fills at the pass's reference price (the engine passes the
+  close in SAME_BAR mode, the open in NEXT_BAR mode) on a bar where the asset
+  has a price; on a missing bar it waits.
+* A limit order fills at the same reference price when its fill price *after
+  slippage* is at or better than the limit; otherwise it waits.
+* Participation cap: at most ``participation * volume`` of the bar's shares
+  per asset and bar, shared by all orders of that asset; a missing or zero
+  volume fills nothing. The remainder stays pending (``remainder="pending"``)
+  or is cancelled at the end of the pass (``"cancel"``).
+* Whole shares unless ``fractional``: an order for a fractional quantity is
+  rejected, and capped fills are rounded down to whole shares.
+* Cash account: no short sales and no negative cash; a fill that would need
+  either is rejected with a reason. Margin account: shorts and borrowing are
+  allowed while gross exposure stays within ``max_leverage`` x equity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from rebalopt._typing import FloatArray
+from rebalopt.backtest._state import state_from_arrays
+from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, Position
+from rebalopt.costs import CostModel
+from rebalopt.errors import InputError
+from rebalopt.orders import OrderSide, OrderType
+from rebalopt.state import PortfolioState
+
+if TYPE_CHECKING:
+    from rebalopt.backtest.feed import DataFeed
+
+__all__ = ["AccountType", "SimulatedBroker"]
+
+_TOL = 1e-9
+
+
+class AccountType(str, Enum):
+    """Cash account (no shorts, no borrowing) or margin account."""
+
+    CASH = "cash"
+    MARGIN = "margin"
+
+
+def unique_names(models: Sequence[CostModel]) -> list[str]:
+    """Model names made unique as in ``rebalance.plan.evaluate_costs`` (``name``, ``name#2``...)."""
+    out: list[str] = []
+    for m in models:
+        name, k = m.name, 2
+        while name in out:
+            name, k = f"{m.name}#{k}", k + 1
+        out.append(name)
+    return out
+
+
+class SimulatedBroker:
+    """The backtest broker; satisfies :class:`rebalopt.orders.Broker`.
+
+    Parameters
+    ----------
+    initial_cash
+        Starting cash, currency.
+    costs
+        Cost models charged on every fill (see the module docstring).
+    account
+        ``"cash"`` or ``"margin"``.
+    fractional
+        Allow fractional shares.
+    participation
+        Participation cap as a fraction of the bar's volume (for example 0.05),
+        or ``None`` for no cap.
+    remainder
+        What happens to the part of an order the cap left unfilled:
+        ``"pending"`` (carried to the next bar) or ``"cancel"``.
+    max_leverage
+        Margin accounts: gross exposure / equity allowed after a fill.
+    adv_window, vol_window
+        Bars in the trailing ADV and volatility windows.
+    min_history
+        Minimum observations for the trailing ADV / volatility (NaN before).
+    """
+
+    def __init__(
+        self,
+        initial_cash: float = 1_000_000.0,
+        *,
+        costs: Sequence[CostModel] = (),
+        account: AccountType | Literal["cash", "margin"] = AccountType.CASH,
+        fractional: bool = False,
+        participation: float | None = None,
+        remainder: Literal["pending", "cancel"] = "pending",
+        max_leverage: float = 2.0,
+        adv_window: int = 20,
+        vol_window: int = 20,
+        min_history: int = 5,
+    ) -> None:
+        if not (math.isfinite(initial_cash) and initial_cash > 0):
+            raise InputError(f"must be finite and > 0, got {initial_cash}", field="initial_cash")
+        if participation is not None and not (0 < participation <= 1):
+            raise InputError(f"must be in (0, 1], got {participation}", field="participation")
+        if remainder not in ("pending", "cancel"):
+            raise InputError(f"must be 'pending' or 'cancel', got {remainder!r}",
+                             field="remainder")
+        if not (math.isfinite(max_leverage) and max_leverage > 0):
+            raise InputError(f"must be finite and > 0, got {max_leverage}", field="max_leverage")
+        for name, v in (("adv_window", adv_window), ("vol_window", vol_window),
+                        ("min_history", min_history)):
+            if int(v) < 1:
+                raise InputError(f"must be >= 1, got {v}", field=name)
+        for m in costs:
+            if not isinstance(m, CostModel):
+                raise InputError(f"{type(m).__name__} is not a CostModel", field="costs")
+        self.initial_cash = float(initial_cash)
+        self.costs = list(costs)
+        self.cost_names = unique_names(self.costs)
+        self.account = AccountType(account)
+        self.fractional = bool(fractional)
+        self.participation = participation
+        self.remainder = remainder
+        self.max_leverage = float(max_leverage)
+        self.adv_window = int(adv_window)
+        self.vol_window = int(vol_window)
+        self.min_history = int(min_history)
+        self._slip = np.array([m.is_slippage for m in self.costs], dtype=bool)
+        self.feed: DataFeed | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def bind(self, feed: DataFeed) -> None:
+        """Attach to ``feed`` and reset the book (the engine calls this)."""
+        n = feed.n_assets
+        self.feed = feed
+        self.assets = feed.assets
+        self.multipliers = feed.multipliers
+        self._unit_mult = bool(np.all(feed.multipliers == 1.0))
+        self.holdings: FloatArray = np.zeros(n)
+        self.avg_cost: FloatArray = np.zeros(n)
+        self.marks: FloatArray = np.zeros(n)
+        self.realized_pnl: FloatArray = np.zeros(n)
+        self.cash = self.initial_cash
+        self.adv_table = feed.trailing_adv(self.adv_window, self.min_history)
+        self.vol_table = feed.trailing_volatility(self.vol_window, self.min_history)
+        self._used = np.zeros(n)
+        self.orders: list[BrokerOrder] = []
+        self._pending: list[BrokerOrder] = []
+        self.fills: list[Fill] = []
+        self.positions: dict[str, Position] = {}
+        self.cost_totals = dict.fromkeys(self.cost_names, 0.0)
+        self.t = -1
+        self.timestamp: Any = None
+        self._order_id = 0
+
+    def _require_feed(self) -> DataFeed:
+        if self.feed is None:
+            raise InputError("the broker is not attached to a feed: run it through Engine",
+                             field="feed")
+        return self.feed
+
+    def _advance(self, t: int) -> None:
+        """Move to bar ``t``: update marks with the bar's closes and reset bar volume use."""
+        feed = self.feed
+        assert feed is not None
+        self.t = t
+        self.timestamp = feed.dates[t]
+        np.copyto(self.marks, feed.close[t], where=feed.available[t])
+        if self.participation is not None:
+            self._used[:] = 0.0
+
+    # ------------------------------------------------------------- protocol
+    def submit_order(
+        self,
+        asset: str,
+        quantity: float,
+        side: OrderSide | str | None = None,
+        order_type: OrderType | str = OrderType.MARKET,
+        limit_price: float | None = None,
+    ) -> BrokerOrder:
+        """Queue an order; it fills when the engine next processes orders.
+
+        With ``side=None`` the sign of ``quantity`` gives the side (the seed's
+        convention); otherwise ``quantity`` must be > 0. Invalid input raises
+        :class:`InputError`; an order the broker will not take (fractional shares
+        on a whole-share account) is returned ``REJECTED`` with a reason.
+        """
+        feed = self._require_feed()
+        i = feed.index_of(str(asset))
+        q = float(quantity)
+        if not math.isfinite(q) or q == 0:
+            raise InputError(f"order quantity must be finite and non-zero, got {quantity}",
+                             asset=str(asset), field="quantity")
+        if side is None:
+            side_e = OrderSide.BUY if q > 0 else OrderSide.SELL
+            q = abs(q)
+        else:
+            side_e = OrderSide(side)
+            if q < 0:
+                raise InputError("quantity must be > 0 when side is given", asset=str(asset),
+                                 field="quantity")
+        otype = OrderType(order_type)
+        if otype is OrderType.LIMIT:
+            if limit_price is None or not (math.isfinite(limit_price) and limit_price > 0):
+                raise InputError(f"limit order needs a limit price > 0, got {limit_price}",
+                                 asset=str(asset), field="limit_price")
+        self._order_id += 1
+        order = BrokerOrder(
+            order_id=self._order_id, asset=str(asset), index=i, side=side_e, quantity=q,
+            order_type=otype, limit_price=None if limit_price is None else float(limit_price),
+            created_at=self.timestamp, created_bar=self.t,
+        )
+        self.orders.append(order)
+        if not self.fractional and abs(q - round(q)) > 1e-9:
+            self._close(order, OrderStatus.REJECTED,
+                        f"fractional quantity {q} on a whole-share account")
+        else:
+            if not self.fractional:
+                order.quantity = float(round(q))
+            self._pending.append(order)
+        return order
+
+    def get_position(self, asset: str) -> Position | None:
+        """The position in ``asset``, or ``None`` when flat."""
+        return self.positions.get(asset)
+
+    def get_cash(self) -> float:
+        """Cash, currency (negative = borrowed on a margin account)."""
+        return float(self.cash)
+
+    def get_account_value(self) -> float:
+        """Equity: cash + sum(holdings x last close x multiplier), currency."""
+        return float(self.cash + self.positions_value())
+
+    def positions_value(self) -> float:
+        """Net market value of all positions at the marks, currency."""
+        if self._unit_mult:
+            return float(self.holdings @ self.marks)
+        return float(self.holdings @ (self.marks * self.multipliers))
+
+    def get_pending_orders(self) -> list[BrokerOrder]:
+        """Orders still open (pending or partially filled), in submission order."""
+        self._pending = [o for o in self._pending if o.is_open]
+        return list(self._pending)
+
+    def cancel_order(self, order: BrokerOrder | int) -> bool:
+        """Cancel an open order (object or id); ``False`` if it was not open."""
+        oid = order.order_id if isinstance(order, BrokerOrder) else int(order)
+        for o in self._pending:
+            if o.order_id == oid and o.is_open:
+                self._close(o, OrderStatus.CANCELLED, "cancelled by the strategy")
+                return True
+        return False
+
+    def cancel_all_orders(self) -> int:
+        """Cancel every open order; returns how many were cancelled."""
+        n = 0
+        for o in self._pending:
+            if o.is_open:
+                self._close(o, OrderStatus.CANCELLED, "cancelled by the strategy")
+                n += 1
+        self._pending = []
+        return n
+
+    # ------------------------------------------------------------ for planners
+    def pending_shares(self) -> FloatArray:
+        """Signed remaining shares of open orders per feed asset."""
+        out = np.zeros(len(self.holdings))
+        for o in self._pending:
+            if o.is_open:
+                out[o.index] += o.sign * o.remaining
+        return out
+
+    def portfolio_state(self, include_pending: bool = False) -> PortfolioState:
+        """The book as a :class:`PortfolioState` at the current bar, built from arrays.
+
+        Universe: assets with a bar now plus held assets (marked at their last
+        close). Prices are this bar's closes; ADV and volatility are the trailing
+        values known before this bar. With ``include_pending``, open orders count
+        as traded at these prices (so a rebalance does not allocate twice).
+        """
+        feed = self._require_feed()
+        t = self.t
+        avail = feed.available[t]
+        holdings = self.holdings
+        cash = self.cash
+        if include_pending:
+            pend = self.pending_shares()
+            holdings = holdings + pend
+            cash = cash - float(pend @ (self.marks * self.multipliers))
+        keep = avail | (holdings != 0)
+        idx = np.flatnonzero(keep)
+        return state_from_arrays(
+            feed.assets[idx], self.marks[idx], holdings[idx], cash,
+            adv=self.adv_table[t, idx], volatility=self.vol_table[t, idx],
+            groups=None if feed.groups is None else feed.groups[idx],
+            multipliers=self.multipliers[idx],
+        )
+
+    # -------------------------------------------------------------- fill logic
+    def _close(self, order: BrokerOrder, status: OrderStatus, reason: str) -> None:
+        order.status = status
+        order.reason = reason
+        order.closed_at = self.timestamp
+
+    def process_orders(self, reference: FloatArray) -> int:
+        """Fill open orders at ``reference`` prices (a row of the feed); returns fills made.
+
+        Orders are taken in submission order; an asset's second order waits for
+        the next round so each cost evaluation sees at most one trade per asset
+        (as ``Commission`` charges per order).
+        """
+        queue = [o for o in self._pending if o.is_open]
+        if not queue:
+            self._pending = []
+            return 0
+        n_fills = 0
+        capped: list[BrokerOrder] = []
+        while queue:
+            batch: list[BrokerOrder] = []
+            later: list[BrokerOrder] = []
+            seen: set[int] = set()
+            for o in queue:
+                if o.index in seen:
+                    later.append(o)
+                else:
+                    seen.add(o.index)
+                    batch.append(o)
+            n_fills += self._fill_batch(batch, reference, capped)
+            queue = [o for o in later if o.is_open]
+        if self.remainder == "cancel":
+            for o in capped:
+                if o.is_open:
+                    self._close(o, OrderStatus.CANCELLED,
+                                f"participation cap: {o.remaining:g} shares cancelled")
+        self._pending = [o for o in self._pending if o.is_open]
+        return n_fills
+
+    def _fill_batch(self, batch: list[BrokerOrder], reference: FloatArray,
+                    capped: list[BrokerOrder]) -> int:
+        feed = self.feed
+        assert feed is not None
+        t = self.t
+        orders: list[BrokerOrder] = []
+        qty: list[float] = []
+        for o in batch:
+            i = o.index
+            px = reference[i]
+            if not (px > 0):  # missing bar (NaN): not tradable now
+                continue
+            q = o.remaining
+            if self.participation is not None:
+                vol = feed.volume[t, i]
+                room = self.participation * vol - self._used[i] if vol > 0 else 0.0
+                if room < q:
+                    capped.append(o)
+                    q = max(room, 0.0)
+                    if not self.fractional:
+                        q = math.floor(q + 1e-9)
+            if q <= 0:
+                continue
+            orders.append(o)
+            qty.append(o.sign * q)
+        if not orders:
+            return 0
+        idx = np.array([o.index for o in orders])
+        trades = np.array(qty)
+        ref = reference[idx]
+        costs = self._evaluate(orders, idx, trades, ref)
+        while costs is None:  # an order was rejected by a cost model: retry without it
+            keep = [k for k, o in enumerate(orders) if o.is_open]
+            orders = [orders[k] for k in keep]
+            if not orders:
+                return 0
+            idx, trades, ref = idx[keep], trades[keep], ref[keep]
+            costs = self._evaluate(orders, idx, trades, ref)
+        mult = self.multipliers[idx]
+        absq = np.abs(trades)
+        if len(self.costs):
+            slip = costs[self._slip].sum(axis=0) if self._slip.any() else np.zeros(len(idx))
+            fee = costs[~self._slip].sum(axis=0) if (~self._slip).any() else np.zeros(len(idx))
+        else:
+            slip = fee = np.zeros(len(idx))
+        fill_px = ref + np.sign(trades) * slip / (absq * mult)
+        made = 0
+        gross = None
+        for k, o in enumerate(orders):
+            q, fp, f = float(trades[k]), float(fill_px[k]), float(fee[k])
+            if o.order_type is OrderType.LIMIT:
+                lim = o.limit_price
+                assert lim is not None
+                if (q > 0 and fp > lim) or (q < 0 and fp < lim):
+                    continue
+            i, m = o.index, float(mult[k])
+            flow = -(q * fp * m) - f
+            h = self.holdings[i]
+            if self.account is AccountType.CASH:
+                if q < 0 and h + q < -_TOL:
+                    self._close(o, OrderStatus.REJECTED,
+                                f"short sale of {-(h + q):g} shares in a cash account")
+                    continue
+                if self.cash + flow < -_TOL * max(1.0, abs(self.cash)):
+                    self._close(o, OrderStatus.REJECTED,
+                                f"insufficient cash: fill needs {-flow:,.2f}, "
+                                f"cash is {self.cash:,.2f}")
+                    continue
+            else:
+                if gross is None:
+                    gross = float(np.abs(self.holdings) @ (self.marks * self.multipliers))
+                mark = self.marks[i]
+                new_gross = gross + (abs(h + q) - abs(h)) * mark * m
+                equity = self.get_account_value() + q * (mark - fp) * m - f
+                if new_gross > gross and new_gross > self.max_leverage * equity * (1 + _TOL):
+                    self._close(o, OrderStatus.REJECTED,
+                                f"gross exposure {new_gross:,.2f} would exceed "
+                                f"{self.max_leverage:g} x equity {equity:,.2f}")
+                    continue
+                gross = new_gross
+            self._apply(o, q, fp, m, f, flow, float(ref[k]), float(slip[k]),
+                        {name: float(costs[j, k]) for j, name in enumerate(self.cost_names)})
+            made += 1
+        return made
+
+    def _evaluate(self, orders: list[BrokerOrder], idx: np.ndarray, trades: FloatArray,
+                  ref: FloatArray) -> np.ndarray | None:
+        """Cost per model (rows) and fill (columns), or ``None`` after rejecting an order."""
+        if not self.costs:
+            return np.zeros((0, len(idx)))
+        feed = self.feed
+        assert feed is not None
+        t = self.t
+        state = state_from_arrays(
+            feed.assets[idx], ref, self.holdings[idx], self.cash,
+            adv=self.adv_table[t, idx], volatility=self.vol_table[t, idx],
+            groups=None if feed.groups is None else feed.groups[idx],
+            multipliers=self.multipliers[idx], require_positive_equity=False,
+        )
+        out = np.empty((len(self.costs), len(idx)))
+        for j, model in enumerate(self.costs):
+            try:
+                c = np.asarray(model.evaluate(trades, state), dtype=float)
+            except InputError as exc:
+                k = (list(state.assets).index(exc.asset)
+                     if exc.asset in set(state.assets) else 0)
+                self._close(orders[k], OrderStatus.REJECTED, f"{model.name}: {exc}")
+                return None
+            bad = ~np.isfinite(c) | (c < 0)
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                self._close(orders[k], OrderStatus.REJECTED,
+                            f"{model.name} returned cost {c[k]!r}")
+                return None
+            out[j] = c
+        return out
+
+    def _apply(self, o: BrokerOrder, q: float, fp: float, m: float, fee: float, flow: float,
+               ref: float, slip: float, costs: dict[str, float]) -> None:
+        i = o.index
+        h = self.holdings[i]
+        avg = self.avg_cost[i]
+        new = h + q
+        if h == 0 or (h > 0) == (q > 0):  # open or add
+            self.avg_cost[i] = (h * avg + q * fp) / new
+        else:  # reduce, close or flip
+            closed = min(abs(q), abs(h))
+            self.realized_pnl[i] += closed * (fp - avg) * m * (1.0 if h > 0 else -1.0)
+            if abs(new) <= _TOL:
+                new = 0.0
+                self.avg_cost[i] = 0.0
+            elif (new > 0) != (h > 0):
+                self.avg_cost[i] = fp
+        self.holdings[i] = new
+        self.cash += flow
+        if new == 0.0:
+            self.positions.pop(o.asset, None)
+        elif o.asset not in self.positions:
+            self.positions[o.asset] = Position(self, i, o.asset)
+        if self.participation is not None:
+            self._used[i] += abs(q)
+        prev = o.filled
+        o.filled = prev + abs(q)
+        o.avg_fill_price = (prev * o.avg_fill_price + abs(q) * fp) / o.filled
+        if o.remaining <= _TOL * max(1.0, o.quantity):
+            o.filled = o.quantity
+            self._close(o, OrderStatus.FILLED, "")
+        else:
+            o.status = OrderStatus.PARTIALLY_FILLED
+        for name, c in costs.items():
+            self.cost_totals[name] += c
+        self.fills.append(Fill(
+            bar=self.t, timestamp=self.timestamp, order_id=o.order_id, asset=o.asset,
+            quantity=q, reference_price=ref, price=fp, multiplier=m, fee=fee, slippage=slip,
+            costs=costs, cash_flow=flow, tag=o.tag,
+        ))
+
+    # ----------------------------------------------------------------- views
+    def orders_frame(self) -> pd.DataFrame:
+        """Every order with its status, fill and reason."""
+        return pd.DataFrame(
+            [{
+                "order_id": o.order_id, "created_at": o.created_at, "asset": o.asset,
+                "side": o.side.value, "type": o.order_type.value, "quantity": o.quantity,
+                "limit_price": o.limit_price, "filled": o.filled,
+                "avg_fill_price": o.avg_fill_price if o.filled else np.nan,
+                "status": o.status.value, "reason": o.reason, "closed_at": o.closed_at,
+                "tag": o.tag,
+            } for o in self.orders],
+            columns=["order_id", "created_at", "asset", "side", "type", "quantity",
+                     "limit_price", "filled", "avg_fill_price", "status", "reason",
+                     "closed_at", "tag"],
+        )
+
+    def __repr__(self) -> str:
+        if self.feed is None:
+            return f"SimulatedBroker(cash={self.initial_cash:,.2f}, unbound)"
+        return (f"SimulatedBroker({self.account.value}, cash={self.cash:,.2f}, "
+                f"equity={self.get_account_value():,.2f}, positions={len(self.positions)}, "
+                f"pending={len(self.get_pending_orders())})")
