@@ -1,0 +1,246 @@
+"""The constraint protocol: one object, two faces (a cvxpy form and a numeric check).
+
+Every constraint is a set of rows ``lhs <= rhs``:
+
+* :meth:`Constraint.build` writes them in cvxpy against the variables of a
+  :class:`ProblemContext` (trade weights ``z``, their epigraph ``t >= |z|``,
+  post-trade weights ``w = w0 + z``, the convex cost and the current cash), with
+  right-hand sides held in cvxpy Parameters so the program stays DPP;
+  :meth:`Constraint.update` writes those Parameters for a new state and targets.
+* :meth:`Constraint.evaluate` computes the same rows in NumPy on a
+  :class:`Point` (trades, post-trade weights, post-trade cash), independent of the
+  solver; :meth:`Constraint.check` turns them into a :class:`Slack`.
+
+Splitting a left-hand expression from a right-hand Parameter makes a soft version
+free (``lhs <= rhs + v``, ``v >= 0``, ``penalty * v`` in the objective), which is also
+how an infeasible program is diagnosed.
+
+Units: weights and cash are fractions of the *pre-trade* equity.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cvxpy as cp
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rebalopt.rebalance.plan import RebalancePlan
+
+__all__ = ["Constraint", "Point", "ProblemContext", "Rows", "Slack", "FEAS_TOL"]
+
+FEAS_TOL = 1e-7
+"""Default tolerance (constraint units) for a hard constraint to count as satisfied."""
+
+Rows = list[tuple[cp.Expression, cp.Expression]]
+"""cvxpy rows ``lhs <= rhs`` (vectors or scalars, same shape per pair)."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A candidate rebalance, in weights (fractions of pre-trade equity).
+
+    Parameters
+    ----------
+    z
+        Trade weights, ``trade value / equity`` per asset.
+    w
+        Post-trade weights ``w0 + z``.
+    cash
+        Post-trade cash weight after costs: ``c0 - sum(z) - cost / equity``.
+    state
+        The pre-trade state.
+    targets
+        Target weights in universe order.
+    """
+
+    z: FloatArray
+    w: FloatArray
+    cash: float
+    state: PortfolioState
+    targets: FloatArray
+
+    @classmethod
+    def from_plan(cls, plan: RebalancePlan) -> Point:
+        """The point a :class:`~rebalopt.rebalance.plan.RebalancePlan` lands on."""
+        return cls(z=plan.z, w=plan.post_weights, cash=plan.post_cash_weight,
+                   state=plan.state, targets=plan.targets)
+
+    @classmethod
+    def from_trades(cls, state: PortfolioState, targets: FloatArray, z: FloatArray,
+                    cost: float) -> Point:
+        """From trade weights ``z`` and the total cost as a fraction of equity."""
+        z = np.asarray(z, dtype=float)
+        return cls(z=z, w=state.weights + z, cash=state.cash_weight - float(z.sum()) - cost,
+                   state=state, targets=np.asarray(targets, dtype=float))
+
+
+@dataclass(frozen=True)
+class Slack:
+    """How far a point is inside one constraint.
+
+    ``slack = min(rhs - lhs)`` over its rows, in ``units``: positive means slack,
+    zero binding, negative violated. ``row`` names the tightest row.
+    """
+
+    constraint: str
+    slack: float
+    row: str
+    units: str
+    tol: float = FEAS_TOL
+
+    @property
+    def satisfied(self) -> bool:
+        """``slack >= -tol``."""
+        return self.slack >= -self.tol
+
+    @property
+    def binding(self) -> bool:
+        """Active at the point: ``|slack| <= 1e-6`` (looser than ``tol``, solver accuracy)."""
+        return abs(self.slack) <= max(1e-6, self.tol)
+
+    @property
+    def violation(self) -> float:
+        """``max(0, -slack)``."""
+        return max(0.0, -self.slack)
+
+
+@dataclass
+class ProblemContext:
+    """The variables and shared Parameters a constraint builds its rows from.
+
+    Attributes
+    ----------
+    state
+        The state the program is being compiled for (shapes, labels).
+    z
+        Trade weights (Variable, ``n``).
+    t
+        Epigraph of ``|z|`` (Variable, ``n``, ``t >= |z|``).
+    w
+        Post-trade weights ``w0 + z`` (affine Expression).
+    cost
+        Convex cost of the trades, fraction of equity (Expression).
+    c0
+        Current cash weight (Parameter, scalar).
+    w0
+        Current weights (Parameter, ``n``). A Parameter may not multiply it (DPP):
+        write ``B @ z`` and fold ``B @ w0`` into a right-hand side in NumPy.
+    """
+
+    state: PortfolioState
+    z: cp.Variable
+    t: cp.Variable
+    w: cp.Expression
+    cost: cp.Expression
+    c0: cp.Parameter
+    w0: cp.Parameter
+
+    @property
+    def n(self) -> int:
+        return self.state.n
+
+
+class Constraint(ABC):
+    """Base class of rebalancing constraints.
+
+    Subclasses are dataclasses that declare ``soft``, ``penalty`` and ``label``
+    fields. ``soft=False`` (default) makes the constraint hard; ``soft=True`` lets
+    the optimizer violate it at ``penalty`` (fraction of equity per unit of the
+    worst row's violation, in ``units``) added to the objective.
+    """
+
+    soft: bool
+    penalty: float
+    label: str | None
+    units: str = "weight"
+
+    @property
+    def name(self) -> str:
+        """Name used in plans, slacks and infeasibility reports."""
+        return self.label or self.describe()
+
+    def describe(self) -> str:
+        """A short readable default name."""
+        return type(self).__name__
+
+    def _validate_soft(self) -> None:
+        if not (np.isfinite(self.penalty) and self.penalty > 0):
+            raise InputError(f"penalty must be finite and > 0, got {self.penalty}",
+                             field=f"{type(self).__name__}.penalty")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without cvxpy objects (they are rebuilt on the next compile)."""
+        return {k: (None if isinstance(v, (cp.Parameter, cp.Variable)) else v)
+                for k, v in self.__dict__.items()}
+
+    # ------------------------------------------------------------- structure
+    def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
+        """What fixes the shape of the cvxpy rows; a change forces a recompile.
+
+        Default: nothing beyond the universe (handled by the caller).
+        """
+        return ()
+
+    @abstractmethod
+    def build(self, ctx: ProblemContext) -> Rows:
+        """Create this constraint's Parameters and return its rows ``lhs <= rhs``."""
+
+    @abstractmethod
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        """Write this state's values into the Parameters made by :meth:`build`."""
+
+    @abstractmethod
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        """Numeric ``(lhs, rhs)`` of every row at ``point``, flattened in build order."""
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        """One label per row (same order as :meth:`evaluate`); default ``row i``."""
+        lhs, _ = self.evaluate(Point.from_trades(state, targets, np.zeros(state.n), 0.0))
+        return [f"row {i}" for i in range(len(lhs))]
+
+    # ----------------------------------------------------------------- check
+    def check(self, point: Point | Any, tol: float = FEAS_TOL) -> Slack:
+        """Slack of this constraint at ``point`` (a :class:`Point` or a plan)."""
+        if not isinstance(point, Point):
+            point = Point.from_plan(point)
+        lhs, rhs = self.evaluate(point)
+        lhs, rhs = np.atleast_1d(lhs), np.atleast_1d(rhs)
+        if lhs.size == 0:
+            return Slack(self.name, float("inf"), "", self.units, tol)
+        gap = rhs - lhs
+        i = int(np.argmin(gap))
+        labels = self.row_labels(point.state, point.targets)
+        return Slack(self.name, float(gap[i]), labels[i] if i < len(labels) else f"row {i}",
+                     self.units, tol)
+
+
+def asset_labels(state: PortfolioState, idx: np.ndarray, what: str) -> list[str]:
+    """``"<what> <asset>"`` for each index."""
+    return [f"{what} {state.assets[i]}" for i in idx]
+
+
+def per_asset(values: Any, state: PortfolioState, field: str, default: float) -> FloatArray:
+    """A scalar or per-asset mapping/Series aligned to ``state.assets`` (NaN = default)."""
+    if values is None:
+        return np.full(state.n, default)
+    if np.isscalar(values):
+        v = float(values)  # type: ignore[arg-type]
+        if np.isnan(v):
+            raise InputError("bound is NaN", field=field)
+        return np.full(state.n, v)
+    import pandas as pd
+
+    s = pd.Series(values, dtype=float)
+    s.index = s.index.map(str)
+    outside = ~s.index.isin(state.assets)
+    s = s[~outside]
+    return s.reindex(state.assets).fillna(default).to_numpy(dtype=float)

@@ -1,0 +1,224 @@
+"""Group (sector) bounds on post-trade weights, absolute or relative to the target.
+
+Units: weights are fractions of pre-trade equity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import Constraint, Point, ProblemContext, Rows
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["GroupBounds"]
+
+GroupBound = float | Mapping[str, float] | None
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?"
+_REL = rf"target\s*(?:(?P<sign>[-+])\s*(?P<off>{_NUM}))?"
+
+
+def _number(text: str) -> float:
+    text = text.strip()
+    if text.endswith("%"):
+        return float(text[:-1]) / 100.0
+    return float(text)
+
+
+def _rhs(text: str) -> tuple[float, bool]:
+    """A right-hand side: a number (absolute) or ``target [+-] number`` (relative)."""
+    text = text.strip()
+    m = re.fullmatch(_REL, text)
+    if m:
+        off = _number(m.group("off")) if m.group("off") else 0.0
+        return (-off if m.group("sign") == "-" else off), True
+    if re.fullmatch(_NUM, text):
+        return _number(text), False
+    raise InputError(f"cannot read bound {text!r}: expected a number or 'target +/- number'",
+                     field="GroupBounds")
+
+
+@dataclass
+class GroupBounds(Constraint):
+    r"""Bounds on the total post-trade weight of each group (for example a sector).
+
+    .. math:: l_g \le \sum_{i \in g} w_i \le u_g
+
+    With ``relative=True`` the bounds are offsets from the target's group weight:
+    :math:`\sum_{i\in g} w^*_i + l_g \le \sum_{i \in g} w_i \le \sum_{i\in g} w^*_i + u_g`.
+
+    Parameters
+    ----------
+    upper, lower
+        Per group: a number for every group present in the universe, or a mapping
+        group -> bound (fraction of equity; offsets when ``relative``). ``None``:
+        no bound on that side.
+    relative
+        Bounds relative to the target's group weights.
+    labels
+        Group label per ticker; ``None`` uses ``state.groups``.
+
+    Examples
+    --------
+    >>> GroupBounds.from_text(["Information Technology <= 0.25", "Energy >= 2%"])
+    ... # doctest: +SKIP
+    >>> GroupBounds.from_text("Financials <= target + 0.05; Financials >= target - 0.05")
+    ... # doctest: +SKIP
+    """
+
+    upper: GroupBound = None
+    lower: GroupBound = None
+    relative: bool = False
+    labels: Mapping[str, str] | None = None
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    _text: str | None = field(default=None, repr=False, compare=False)
+    _hi: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+    _lo: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if self.upper is None and self.lower is None:
+            raise InputError("give upper, lower or both", field="GroupBounds")
+        for side in (self.upper, self.lower):
+            vals = [side] if np.isscalar(side) else list((side or {}).values())  # type: ignore
+            for v in vals:
+                if v is not None and not np.isfinite(float(v)):
+                    raise InputError(f"bound must be finite, got {v}", field="GroupBounds")
+
+    # ------------------------------------------------------------------ text
+    @classmethod
+    def from_text(cls, text: str | Iterable[str], *, labels: Mapping[str, str] | None = None,
+                  soft: bool = False, penalty: float = 1.0,
+                  label: str | None = None) -> GroupBounds:
+        """Parse lines like ``"Information Technology <= 0.25"``.
+
+        Accepted forms, one per line (or separated by ``;``): ``G <= x``,
+        ``G >= x``, ``x <= G <= y``, where ``x`` is a number (``0.25`` or ``25%``)
+        or ``target``, ``target + 0.05``, ``target - 5%`` (relative to the target's
+        group weight). All lines of one object must be all absolute or all relative.
+        """
+        lines = [text] if isinstance(text, str) else list(text)
+        parts = [p.strip() for line in lines for p in re.split(r"[;\n]", line) if p.strip()]
+        upper: dict[str, float] = {}
+        lower: dict[str, float] = {}
+        rel: set[bool] = set()
+        for p in parts:
+            m = re.fullmatch(r"(?P<a>.+?)\s*<=\s*(?P<g>.+?)\s*<=\s*(?P<b>.+)", p)
+            if m:
+                (lo, r1), (hi, r2) = _rhs(m.group("a")), _rhs(m.group("b"))
+                g = m.group("g").strip()
+                lower[g], upper[g] = lo, hi
+                rel |= {r1, r2}
+                continue
+            m = re.fullmatch(r"(?P<g>.+?)\s*(?P<op><=|>=|<|>)\s*(?P<x>.+)", p)
+            if not m:
+                raise InputError(f"cannot read group bound {p!r}: expected 'Group <= x'",
+                                 field="GroupBounds")
+            x, r = _rhs(m.group("x"))
+            g = m.group("g").strip()
+            (upper if m.group("op").startswith("<") else lower)[g] = x
+            rel.add(r)
+        if len(rel) > 1:
+            raise InputError("mixes absolute and target-relative bounds; use two GroupBounds",
+                             field="GroupBounds")
+        return cls(upper=upper or None, lower=lower or None, relative=rel == {True},
+                   labels=labels, soft=soft, penalty=penalty, label=label,
+                   _text="; ".join(parts))
+
+    def describe(self) -> str:
+        if self._text:
+            return f"GroupBounds[{self._text}]"
+        kind = "relative" if self.relative else "absolute"
+        return f"GroupBounds({kind})"
+
+    # ------------------------------------------------------------ numerics
+    def _labels(self, state: PortfolioState) -> np.ndarray:
+        if self.labels is None:
+            return state.groups
+        import pandas as pd
+
+        s = pd.Series(self.labels, dtype=object)
+        s.index = s.index.map(str)
+        return np.array([None if pd.isna(v) else str(v)
+                         for v in s.reindex(state.assets).to_numpy()], dtype=object)
+
+    def _side(self, side: GroupBound, present: list[str]) -> dict[str, float]:
+        if side is None:
+            return {}
+        if np.isscalar(side):
+            return {g: float(side) for g in present}  # type: ignore[arg-type]
+        out = {str(g): float(v) for g, v in side.items()}  # type: ignore[union-attr]
+        for g in out:
+            if g not in present:
+                raise InputError(f"group {g!r} has no asset in the universe "
+                                 f"(groups: {', '.join(present[:12])})", field="GroupBounds")
+        return out
+
+    def _layout(self, state: PortfolioState) -> tuple[np.ndarray, list[str], dict[str, float],
+                                                     dict[str, float]]:
+        labels = self._labels(state)
+        present = sorted({g for g in labels if g is not None})
+        if not present:
+            raise InputError("no group labels: pass groups= to PortfolioState or labels=",
+                             field="GroupBounds")
+        return labels, present, self._side(self.upper, present), self._side(self.lower, present)
+
+    @staticmethod
+    def _matrix(labels: np.ndarray, names: list[str]) -> sp.csr_matrix:
+        code = {g: k for k, g in enumerate(names)}
+        cols = [i for i, g in enumerate(labels) if g in code]
+        rows = [code[labels[i]] for i in cols]
+        return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
+
+    def _rhs(self, state: PortfolioState, targets: FloatArray) -> tuple[FloatArray, FloatArray,
+                                                                        sp.csr_matrix,
+                                                                        sp.csr_matrix]:
+        labels, _, up, lo = self._layout(state)
+        Au, Al = self._matrix(labels, list(up)), self._matrix(labels, list(lo))
+        hi = np.array(list(up.values()), dtype=float)
+        lw = np.array(list(lo.values()), dtype=float)
+        if self.relative:
+            hi = hi + Au @ targets
+            lw = lw + Al @ targets
+        return hi, lw, Au, Al
+
+    def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
+        labels, _, up, lo = self._layout(state)
+        return tuple(labels), tuple(up), tuple(lo)
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        hi, lw, Au, Al = self._rhs(ctx.state, np.zeros(ctx.n))
+        rows: Rows = []
+        self._hi = self._lo = None
+        if hi.size:
+            self._hi = cp.Parameter(hi.size, name="group_upper")
+            rows.append((Au @ ctx.w, self._hi))
+        if lw.size:
+            self._lo = cp.Parameter(lw.size, name="neg_group_lower")
+            rows.append((-(Al @ ctx.w), self._lo))
+        return rows
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        hi, lw, _, _ = self._rhs(state, targets)
+        if self._hi is not None:
+            self._hi.value = hi
+        if self._lo is not None:
+            self._lo.value = -lw
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        hi, lw, Au, Al = self._rhs(point.state, point.targets)
+        return (np.concatenate([Au @ point.w, -(Al @ point.w)]), np.concatenate([hi, -lw]))
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        _, _, up, lo = self._layout(state)
+        return [f"{g} <= upper" for g in up] + [f"{g} >= lower" for g in lo]

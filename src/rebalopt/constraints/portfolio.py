@@ -1,0 +1,136 @@
+"""Portfolio-level constraints: gross and net leverage, and the cash floor.
+
+Units: weights and cash are fractions of pre-trade equity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import Constraint, Point, ProblemContext, Rows
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["Leverage", "CashFloor"]
+
+
+@dataclass
+class Leverage(Constraint):
+    r"""Gross and net leverage of post-trade positions.
+
+    .. math:: \sum_i |w_i| \le \text{gross}, \qquad |\textstyle\sum_i w_i| \le \text{net}
+
+    Parameters
+    ----------
+    gross
+        Largest sum of absolute weights (fraction of equity); ``None``: no limit.
+    net
+        Largest absolute net exposure ``|sum(w)|``; ``None``: no limit.
+    """
+
+    gross: float | None = None
+    net: float | None = None
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    _g: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+    _n: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if self.gross is None and self.net is None:
+            raise InputError("give gross, net or both", field="Leverage")
+        for name in ("gross", "net"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v >= 0):
+                raise InputError(f"must be finite and >= 0, got {v}", field=f"Leverage.{name}")
+
+    def describe(self) -> str:
+        parts = [f"{k}={getattr(self, k):g}" for k in ("gross", "net") if getattr(self, k) is not None]
+        return f"Leverage({', '.join(parts)})"
+
+    def structure(self, state: PortfolioState, targets: FloatArray) -> tuple[bool, bool]:
+        return self.gross is None, self.net is None
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        rows: Rows = []
+        self._g = self._n = None
+        if self.gross is not None:
+            self._g = cp.Parameter(nonneg=True, name="gross_leverage")
+            rows.append((cp.norm1(ctx.w), self._g))
+        if self.net is not None:
+            self._n = cp.Parameter(nonneg=True, name="net_leverage")
+            net = cp.sum(ctx.w)
+            rows.append((cp.hstack([net, -net]), cp.hstack([self._n, self._n])))
+        return rows
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        if self._g is not None:
+            self._g.value = float(self.gross)  # type: ignore[arg-type]
+        if self._n is not None:
+            self._n.value = float(self.net)  # type: ignore[arg-type]
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        lhs, rhs = [], []
+        if self.gross is not None:
+            lhs.append(np.abs(point.w).sum())
+            rhs.append(float(self.gross))
+        if self.net is not None:
+            s = point.w.sum()
+            lhs += [s, -s]
+            rhs += [float(self.net)] * 2
+        return np.array(lhs, dtype=float), np.array(rhs, dtype=float)
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        out = ["gross leverage"] if self.gross is not None else []
+        return out + (["net long", "net short"] if self.net is not None else [])
+
+
+@dataclass
+class CashFloor(Constraint):
+    r"""Post-trade cash, after paying the costs, stays above a floor.
+
+    .. math:: c_0 - \textstyle\sum_i z_i - \text{cost}(z) \ge \text{floor}
+
+    The default ``floor=0`` forbids borrowing (a cash account). In the optimizer
+    the cost is the convex part of the cost models (a per-order minimum or fixed
+    fee is not in it); :meth:`check` uses the full cost charged on the plan.
+
+    Parameters
+    ----------
+    floor
+        Smallest post-trade cash as a fraction of pre-trade equity (may be
+        negative to allow a margin loan of that size).
+    """
+
+    floor: float = 0.0
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    units: str = "cash weight"
+    _rhs: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if not np.isfinite(self.floor):
+            raise InputError(f"must be finite, got {self.floor}", field="CashFloor.floor")
+
+    def describe(self) -> str:
+        return f"CashFloor({self.floor:g})"
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        self._rhs = cp.Parameter(name="cash_minus_floor")
+        return [(cp.sum(ctx.z) + ctx.cost, self._rhs)]
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        self._rhs.value = state.cash_weight - float(self.floor)  # type: ignore[union-attr]
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        return np.array([-point.cash]), np.array([-float(self.floor)])
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return ["post-trade cash"]

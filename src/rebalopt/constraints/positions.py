@@ -1,0 +1,205 @@
+"""Position constraints on post-trade weights: long-only, short limits, weight bounds.
+
+Units: weights are fractions of pre-trade equity (``w = w0 + z``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import (
+    Constraint,
+    Point,
+    ProblemContext,
+    Rows,
+    asset_labels,
+    per_asset,
+)
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["LongOnly", "ShortLimit", "WeightBounds"]
+
+Bound = float | pd.Series | Mapping[str, float] | None
+
+
+@dataclass
+class LongOnly(Constraint):
+    r"""No short position after trading: :math:`w_i \ge 0` for every asset."""
+
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        return [(-ctx.w, np.zeros(ctx.n))]
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        return None
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        return -point.w, np.zeros(point.state.n)
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return asset_labels(state, np.arange(state.n), "w >= 0:")
+
+
+@dataclass
+class ShortLimit(Constraint):
+    r"""Limits on short positions, per asset and in total.
+
+    .. math:: w_i \ge -\text{per\_asset}_i, \qquad \sum_i \max(-w_i, 0) \le \text{total}
+
+    Parameters
+    ----------
+    per_asset
+        Largest short per asset as a fraction of equity (>= 0): a number, or a
+        Series / mapping keyed by ticker (assets not listed are unlimited).
+        ``None``: no per-asset limit.
+    total
+        Largest sum of shorts, fraction of equity (>= 0). ``None``: no limit.
+    """
+
+    per_asset: Bound = None
+    total: float | None = None
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    _cap: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+    _total: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if self.total is not None and not (np.isfinite(self.total) and self.total >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.total}", field="ShortLimit.total")
+        if self.per_asset is None and self.total is None:
+            raise InputError("give per_asset, total or both", field="ShortLimit")
+
+    def _caps(self, state: PortfolioState) -> FloatArray:
+        caps = per_asset(self.per_asset, state, "ShortLimit.per_asset", np.inf)
+        bad = caps < 0
+        if bad.any():
+            raise InputError(f"short limit must be >= 0, got {caps[bad][0]}",
+                             asset=str(state.assets[np.flatnonzero(bad)[0]]),
+                             field="ShortLimit.per_asset")
+        return caps
+
+    def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
+        return tuple(np.flatnonzero(np.isfinite(self._caps(state)))), self.total is None
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        rows: Rows = []
+        idx = np.flatnonzero(np.isfinite(self._caps(ctx.state)))
+        if idx.size:
+            self._cap = cp.Parameter(idx.size, nonneg=True, name="short_cap")
+            rows.append((-ctx.w[idx], self._cap))
+        if self.total is not None:
+            self._total = cp.Parameter(nonneg=True, name="short_total")
+            rows.append((cp.sum(cp.pos(-ctx.w)), self._total))
+        return rows
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        caps = self._caps(state)
+        if self._cap is not None:
+            self._cap.value = caps[np.isfinite(caps)]
+        if self._total is not None:
+            self._total.value = float(self.total)  # type: ignore[arg-type]
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        caps = self._caps(point.state)
+        idx = np.flatnonzero(np.isfinite(caps))
+        lhs, rhs = [-point.w[idx]], [caps[idx]]
+        if self.total is not None:
+            lhs.append(np.array([np.maximum(-point.w, 0).sum()]))
+            rhs.append(np.array([float(self.total)]))
+        return np.concatenate(lhs), np.concatenate(rhs)
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        idx = np.flatnonzero(np.isfinite(self._caps(state)))
+        out = asset_labels(state, idx, "short limit")
+        if self.total is not None:
+            out.append("total short")
+        return out
+
+
+@dataclass
+class WeightBounds(Constraint):
+    r"""Per-asset bounds on post-trade weights: :math:`l_i \le w_i \le u_i`.
+
+    Parameters
+    ----------
+    lower, upper
+        Fractions of equity: a number for every asset, or a Series / mapping keyed
+        by ticker (assets not listed are unbounded on that side). ``None``: no bound.
+    """
+
+    lower: Bound = None
+    upper: Bound = None
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    _lo: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+    _hi: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if self.lower is None and self.upper is None:
+            raise InputError("give lower, upper or both", field="WeightBounds")
+
+    def _bounds(self, state: PortfolioState) -> tuple[FloatArray, FloatArray]:
+        lo = per_asset(self.lower, state, "WeightBounds.lower", -np.inf)
+        hi = per_asset(self.upper, state, "WeightBounds.upper", np.inf)
+        bad = lo > hi
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"lower bound {lo[i]} above upper bound {hi[i]}",
+                             asset=str(state.assets[i]), field="WeightBounds")
+        return lo, hi
+
+    def describe(self) -> str:
+        return "WeightBounds"
+
+    def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
+        lo, hi = self._bounds(state)
+        return tuple(np.flatnonzero(np.isfinite(lo))), tuple(np.flatnonzero(np.isfinite(hi)))
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        lo, hi = self._bounds(ctx.state)
+        rows: Rows = []
+        self._lo = self._hi = None
+        ih = np.flatnonzero(np.isfinite(hi))
+        if ih.size:
+            self._hi = cp.Parameter(ih.size, name="weight_upper")
+            rows.append((ctx.w[ih], self._hi))
+        il = np.flatnonzero(np.isfinite(lo))
+        if il.size:
+            self._lo = cp.Parameter(il.size, name="neg_weight_lower")
+            rows.append((-ctx.w[il], self._lo))
+        return rows
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        lo, hi = self._bounds(state)
+        if self._hi is not None:
+            self._hi.value = hi[np.isfinite(hi)]
+        if self._lo is not None:
+            self._lo.value = -lo[np.isfinite(lo)]
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        lo, hi = self._bounds(point.state)
+        ih, il = np.isfinite(hi), np.isfinite(lo)
+        return (np.concatenate([point.w[ih], -point.w[il]]),
+                np.concatenate([hi[ih], -lo[il]]))
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        lo, hi = self._bounds(state)
+        return (asset_labels(state, np.flatnonzero(np.isfinite(hi)), "upper bound")
+                + asset_labels(state, np.flatnonzero(np.isfinite(lo)), "lower bound"))

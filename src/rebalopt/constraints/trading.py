@@ -1,0 +1,181 @@
+"""Constraints on the trades themselves: turnover, participation, restricted lists.
+
+Units: trade weights ``z`` are trade values over pre-trade equity; ``t >= |z|`` is
+the epigraph variable shared with the cost terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import (
+    Constraint,
+    Point,
+    ProblemContext,
+    Rows,
+    asset_labels,
+)
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["TurnoverLimit", "ParticipationLimit", "Restricted"]
+
+
+@dataclass
+class TurnoverLimit(Constraint):
+    r"""One-way turnover cap: :math:`\tfrac12 \sum_i |z_i| \le \text{cap}`.
+
+    ``cap`` is a fraction of equity and lives in a cvxpy Parameter: changing
+    ``cap`` between solves (a frontier sweep) re-solves without recompiling.
+    """
+
+    cap: float = 0.1
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    units: str = "turnover"
+    _cap: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if not (np.isfinite(self.cap) and self.cap >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
+
+    def describe(self) -> str:
+        return f"TurnoverLimit({self.cap:g})"
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        self._cap = cp.Parameter(nonneg=True, name="turnover_cap")
+        return [(0.5 * cp.sum(ctx.t), self._cap)]
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        if not (np.isfinite(self.cap) and self.cap >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
+        self._cap.value = float(self.cap)  # type: ignore[union-attr]
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        return np.array([0.5 * np.abs(point.z).sum()]), np.array([float(self.cap)])
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return ["one-way turnover"]
+
+
+@dataclass
+class ParticipationLimit(Constraint):
+    r"""Trade at most ``fraction`` of average daily volume: :math:`|q_i| \le x\,\text{ADV}_i`.
+
+    In weights: :math:`|z_i| \le x\,\text{ADV}_i\,p_i m_i / V`. Every asset needs a
+    finite ADV (``state.adv``); an asset with ADV 0 cannot trade.
+
+    Parameters
+    ----------
+    fraction
+        Largest trade as a fraction of ADV (0.1 = 10%), >= 0.
+    """
+
+    fraction: float = 0.1
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    _cap: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if not (np.isfinite(self.fraction) and self.fraction >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.fraction}",
+                             field="ParticipationLimit.fraction")
+
+    def describe(self) -> str:
+        return f"ParticipationLimit({self.fraction:g} ADV)"
+
+    def caps(self, state: PortfolioState) -> FloatArray:
+        """Largest trade per asset as a fraction of equity."""
+        bad = ~np.isfinite(state.adv)
+        if bad.any():
+            raise InputError("ADV is required by ParticipationLimit",
+                             asset=str(state.assets[np.flatnonzero(bad)[0]]), field="adv")
+        return self.fraction * state.adv * state.prices * state.multipliers / state.equity
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        self._cap = cp.Parameter(ctx.n, nonneg=True, name="participation_cap")
+        return [(ctx.t, self._cap)]
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        self._cap.value = self.caps(state)  # type: ignore[union-attr]
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        return np.abs(point.z), self.caps(point.state)
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return asset_labels(state, np.arange(state.n), "participation")
+
+
+@dataclass
+class Restricted(Constraint):
+    """Restricted lists: assets that may not be bought, sold, or traded at all.
+
+    Parameters
+    ----------
+    no_buy
+        Tickers whose trade must be ``<= 0``.
+    no_sell
+        Tickers whose trade must be ``>= 0``.
+    no_trade
+        Tickers whose trade must be ``0``.
+
+    Tickers outside the universe are ignored (they cannot be traded anyway).
+    """
+
+    no_buy: Iterable[str] = ()
+    no_sell: Iterable[str] = ()
+    no_trade: Iterable[str] = ()
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        for name in ("no_buy", "no_sell", "no_trade"):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                v = [v]
+            setattr(self, name, tuple(str(a) for a in v))
+
+    def _idx(self, state: PortfolioState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def pick(names: Iterable[str]) -> np.ndarray:
+            return np.flatnonzero(state.assets.isin(list(names)))
+
+        return pick(self.no_buy), pick(self.no_sell), pick(self.no_trade)
+
+    def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
+        return tuple(tuple(i) for i in self._idx(state))
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        b, s, n = self._idx(ctx.state)
+        rows: Rows = []
+        if b.size:
+            rows.append((ctx.z[b], np.zeros(b.size)))
+        if s.size:
+            rows.append((-ctx.z[s], np.zeros(s.size)))
+        if n.size:
+            rows.append((ctx.t[n], np.zeros(n.size)))
+        return rows
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        return None
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        b, s, n = self._idx(point.state)
+        z = point.z
+        lhs = np.concatenate([z[b], -z[s], np.abs(z[n])])
+        return lhs, np.zeros(lhs.size)
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        b, s, n = self._idx(state)
+        return (asset_labels(state, b, "no buy") + asset_labels(state, s, "no sell")
+                + asset_labels(state, n, "no trade"))

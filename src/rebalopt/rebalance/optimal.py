@@ -1,0 +1,464 @@
+"""OptimalRebalancer: the trades that minimize cost plus tracking error under constraints.
+
+.. math::
+
+    \\min_z\\ \\text{cost}(z) + \\frac{\\gamma}{2}\\,T\\,(w-w^*)^\\top\\Sigma\\,(w-w^*)
+           \\;[-\\,\\alpha^\\top w]
+    \\quad\\text{s.t.}\\quad w = w_0 + z,\\ \\ \\text{cash}' = c_0 - 1^\\top z - \\text{cost}(z),
+    \\ \\ \\text{constraints}(w, z, \\text{cash}')
+
+Units: ``z``, ``w``, ``w*`` and cash are fractions of pre-trade equity ``V``; cost is
+the sum of the cost models' convex expressions, a fraction of ``V``; ``Sigma`` is an
+annualized covariance (``risk.root(state)``, ``G G' + diag(s^2)``); ``T`` the horizon
+in years the post-trade book is held (``1/12``: until next month's rebalance);
+``gamma`` (``risk_aversion``) is dimensionless. Both terms are then fractions of
+equity: cost paid now against the certainty-equivalent loss of tracking error over
+the horizon. With the defaults (``gamma = 100``, ``T = 1/12``) a 1% annualized
+tracking error kept for a month is worth ``100/2 * 1/12 * 0.01**2 = 4.2 bps`` of
+equity, so a drift of a few percent is corrected and noise is left alone.
+``alpha`` (optional) is an expected return over the horizon, a fraction.
+
+Continuous (fractional) trades; the integer stage wraps :meth:`OptimalRebalancer.solve`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from rebalopt._typing import AssetValues, FloatArray
+from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
+from rebalopt.costs import CostModel
+from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
+from rebalopt.rebalance._problem import (
+    CompiledProblem,
+    RawSolution,
+    convex_costs,
+    objective_terms,
+)
+from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.state import PortfolioState
+
+__all__ = ["OptimalRebalancer", "OptimalSolution", "DEFAULT_SOLVER_OPTIONS"]
+
+DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
+    "CLARABEL": {},
+    "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
+    "ECOS": {"abstol": 1e-9, "reltol": 1e-9},
+    "OSQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polish": True},
+}
+"""Per-solver options used unless ``solver_options`` overrides them."""
+
+_ACCEPTED = ("optimal", "optimal_inaccurate")
+_INFEASIBLE = ("infeasible", "infeasible_inaccurate")
+
+
+class _Root(Protocol):
+    G: np.ndarray
+    s: np.ndarray
+
+    def variance(self, d: np.ndarray) -> float: ...
+
+
+class _RiskLike(Protocol):
+    def root(self, state: PortfolioState) -> _Root: ...
+
+
+@dataclass(frozen=True)
+class _IdentityRoot:
+    """``Sigma = I``: plain squared weight distance (used when ``risk`` is ``None``)."""
+
+    G: np.ndarray
+    s: np.ndarray
+
+    def variance(self, d: np.ndarray) -> float:
+        d = np.asarray(d, dtype=float)
+        return float(d @ d)
+
+
+@dataclass
+class OptimalSolution:
+    """A verified solution of the continuous program.
+
+    Attributes
+    ----------
+    z
+        Trade weights (fractions of pre-trade equity), dust snapped to 0.
+    w
+        Post-trade weights ``w0 + z``.
+    cash
+        Post-trade cash weight after the convex cost.
+    targets
+        Target weights used.
+    terms
+        Objective terms at ``z`` (fractions of equity): cost, risk, alpha, penalty, total.
+    solver, status
+        Which solver produced it and its status.
+    solve_time
+        The solver's own solve time, seconds (``problem.solver_stats.solve_time``).
+    wall_time
+        Update + solve + verification, seconds.
+    iterations
+        Solver iterations.
+    slacks
+        :class:`~rebalopt.constraints.Slack` per constraint name.
+    attempts
+        ``(solver, status)`` of every solver tried, in order.
+    compiled
+        Whether this call (re)compiled the program.
+    """
+
+    z: FloatArray
+    w: FloatArray
+    cash: float
+    targets: FloatArray
+    terms: dict[str, float]
+    solver: str
+    status: str
+    solve_time: float | None
+    wall_time: float
+    iterations: int | None
+    slacks: dict[str, Slack]
+    attempts: list[tuple[str, str]]
+    compiled: bool
+    solver_objective: float | None = None
+
+    @property
+    def objective(self) -> float:
+        """Objective value, fraction of equity (evaluated in NumPy at ``z``)."""
+        return self.terms["total"]
+
+    @property
+    def binding(self) -> list[str]:
+        """Names of the constraints active at the solution."""
+        return [k for k, s in self.slacks.items() if s.binding]
+
+
+def _unique_names(items: Sequence[Any]) -> list[str]:
+    out: list[str] = []
+    for it in items:
+        name, k = it.name, 2
+        while name in out:
+            name, k = f"{it.name}#{k}", k + 1
+        out.append(name)
+    return out
+
+
+@dataclass
+class OptimalRebalancer:
+    """Solve for the trades that minimize cost plus tracking error (module docstring).
+
+    Parameters
+    ----------
+    risk
+        Tracking-error risk model answering ``root(state)`` (``rebalopt.risk``:
+        Identity, Diagonal, Covariance, FactorModel). ``None``: identity (squared
+        weight distance, as if every asset had 100% annual volatility, uncorrelated).
+    costs
+        Cost models; their convex expressions are the cost term and are paid from cash.
+        Commission minimums and per-order fees are not convex: left out of the
+        program (documented by ``exact_in_optimizer``), charged on the plan.
+    constraints
+        Constraint objects (``rebalopt.constraints``). Default: long-only and no
+        borrowing (``CashFloor(0)``), a cash account.
+    risk_aversion
+        ``gamma`` (dimensionless), the price of tracking variance. Default 100.
+    horizon
+        ``T`` in years the post-trade portfolio is expected to be held. Default 1/12.
+    alpha
+        Optional expected return per asset over the horizon (fraction), keyed by ticker.
+    solver
+        Solver name or fallback chain, tried in order. Default Clarabel, then SCS.
+    solver_options
+        Per-solver option overrides, e.g. ``{"CLARABEL": {"max_iter": 100}}``.
+    min_trade_weight
+        Trades smaller than this (fraction of equity) are snapped to zero (no dust).
+    feasibility_tol
+        A solution is accepted only if every hard constraint holds within this
+        (constraint units), checked in NumPy independently of the solver.
+    pending
+        What :meth:`execute` does with the broker's pending orders (see
+        :class:`~rebalopt.rebalance.config.RebalanceConfig`).
+    """
+
+    risk: _RiskLike | None = None
+    costs: list[CostModel] = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=lambda: [LongOnly(), CashFloor()])
+    risk_aversion: float = 100.0
+    horizon: float = 1.0 / 12.0
+    alpha: AssetValues | None = None
+    solver: str | Sequence[str] = ("CLARABEL", "SCS")
+    solver_options: Mapping[str, Mapping[str, Any]] | None = None
+    min_trade_weight: float = 1e-9
+    feasibility_tol: float = 1e-7
+    pending: str = "cancel"
+
+    method = "optimal"
+
+    def __post_init__(self) -> None:
+        self.costs = list(self.costs)
+        self.constraints = list(self.constraints)
+        self._compiled: CompiledProblem | None = None
+        self._key: Hashable | None = None
+        self.compilations = 0
+        """How many times the program was (re)compiled; a sweep should leave it alone."""
+        self.last_compile_time: float | None = None
+        self._validate_knobs()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the compiled program (rebuilt on first use, e.g. in a worker)."""
+        state = dict(self.__dict__)
+        state["_compiled"], state["_key"] = None, None
+        return state
+
+    def _validate_knobs(self) -> None:
+        for name in ("risk_aversion", "horizon"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise InputError(f"must be a finite number >= 0, got {v!r}",
+                                 field=f"OptimalRebalancer.{name}")
+        if not (np.isfinite(self.min_trade_weight) and self.min_trade_weight >= 0):
+            raise InputError("must be finite and >= 0", field="OptimalRebalancer.min_trade_weight")
+        for c in self.costs:
+            if not isinstance(c, CostModel):
+                raise InputError(f"not a CostModel: {c!r}", field="OptimalRebalancer.costs")
+        for c in self.constraints:
+            if not isinstance(c, Constraint):
+                raise InputError(f"not a Constraint: {c!r}", field="OptimalRebalancer.constraints")
+        if self.pending not in ("cancel", "account"):
+            raise InputError("must be 'cancel' or 'account'", field="OptimalRebalancer.pending")
+
+    # ----------------------------------------------------------------- pieces
+    @property
+    def solvers(self) -> list[str]:
+        """The fallback chain, upper-case names."""
+        chain = [self.solver] if isinstance(self.solver, str) else list(self.solver)
+        return [s.upper() for s in chain]
+
+    def _options(self, solver: str) -> dict[str, Any]:
+        opts = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
+        if self.solver_options and solver in self.solver_options:
+            opts.update(self.solver_options[solver])
+        return opts
+
+    def root(self, state: PortfolioState) -> _Root:
+        """The risk root aligned to ``state.assets`` (identity when ``risk`` is None)."""
+        if self.risk is None:
+            return _IdentityRoot(np.zeros((state.n, 0)), np.ones(state.n))
+        root = self.risk.root(state)
+        if root.s.shape != (state.n,) or root.G.shape[0] != state.n:
+            raise InputError(f"risk root has {root.s.shape[0]} rows for {state.n} assets",
+                             field="risk")
+        return root
+
+    def _alpha(self, state: PortfolioState) -> FloatArray | None:
+        if self.alpha is None:
+            return None
+        return state.align(self.alpha, "alpha")
+
+    def _structure(self, state: PortfolioState, targets: FloatArray, k: int) -> Hashable:
+        return (
+            tuple(state.assets), k, self.alpha is not None,
+            tuple((id(m), getattr(m, "exponent", None)) for m in self.costs),
+            tuple((id(c), c.soft, c.structure(state, targets)) for c in self.constraints),
+        )
+
+    def compiled(self, state: PortfolioState, targets: FloatArray, k: int) -> CompiledProblem:
+        """The compiled program for this universe and these terms (rebuilt only on change)."""
+        key = self._structure(state, targets, k)
+        cp_ = self._compiled
+        if cp_ is None or key != self._key or not cp_.params_intact():
+            t0 = time.perf_counter()
+            cp_ = CompiledProblem(state, targets, k, self.costs, self.constraints,
+                                  self.alpha is not None)
+            self._compiled, self._key = cp_, key
+            self.compilations += 1
+            self.last_compile_time = time.perf_counter() - t0
+        return cp_
+
+    def objective_terms(self, z: FloatArray, state: PortfolioState, targets: Any,
+                        root: _Root | None = None) -> dict[str, float]:
+        """The program's objective at trade weights ``z``, in NumPy (fractions of equity)."""
+        w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
+        root = root if root is not None else self.root(state)
+        return objective_terms(
+            np.asarray(z, dtype=float), state, w_t, G=root.G, s=root.s,
+            risk_aversion=self.risk_aversion, horizon=self.horizon, costs=self.costs,
+            constraints=self.constraints, alpha=self._alpha(state),
+        )
+
+    def objective(self, z: FloatArray, state: PortfolioState, targets: Any) -> float:
+        """Total objective at ``z`` (fraction of equity); lower is better."""
+        return self.objective_terms(z, state, targets)["total"]
+
+    def point(self, z: FloatArray, state: PortfolioState, targets: FloatArray) -> Point:
+        """The post-trade point of ``z`` with the convex cost paid from cash."""
+        cost = float(sum(convex_costs(self.costs, z, state).values()))
+        return Point.from_trades(state, targets, z, cost)
+
+    def check(self, z: FloatArray, state: PortfolioState, targets: Any) -> dict[str, Slack]:
+        """Slack of every constraint at trade weights ``z`` (NumPy, solver-free)."""
+        w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
+        point = self.point(z, state, w_t)
+        names = _unique_names(self.constraints)
+        return {nm: c.check(point, self.feasibility_tol) for nm, c in zip(names, self.constraints)}
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, state: PortfolioState, targets: Any) -> OptimalSolution:
+        """Solve the continuous program, verify it, and return the solution.
+
+        Raises
+        ------
+        InfeasibleError
+            The hard constraints cannot hold together; ``conflicts`` names them.
+        SolverError
+            Every solver failed or returned a point that fails the numeric check.
+        """
+        self._validate_knobs()
+        t0 = time.perf_counter()
+        w_t = state.target_weights(targets)
+        root = self.root(state)
+        alpha = self._alpha(state)
+        before = self.compilations
+        prob = self.compiled(state, w_t, root.G.shape[1])
+        prob.update(state, w_t, root.G, root.s, self.risk_aversion, self.horizon, alpha)
+        attempts: list[tuple[str, str]] = []
+        infeasible_claims = 0
+        for solver in self.solvers:
+            raw = prob.solve(solver, self._options(solver))
+            if raw.status in _INFEASIBLE:
+                attempts.append((solver, raw.status))
+                infeasible_claims += 1
+                conflicts = self._diagnose(prob, state, w_t, solver)
+                if conflicts:
+                    raise InfeasibleError("no trade satisfies the hard constraints", conflicts)
+                continue  # the elastic program says feasible: numerical trouble, fall back
+            sol, why = self._verify(raw, state, w_t, root, alpha, attempts)
+            attempts.append((solver, raw.status if why is None else f"{raw.status} ({why})"))
+            if sol is not None:
+                sol.compiled = self.compilations != before
+                sol.wall_time = time.perf_counter() - t0
+                sol.attempts = attempts
+                return sol
+        raise SolverError("no solver returned a verified solution", attempts)
+
+    def _verify(self, raw: RawSolution, state: PortfolioState, w_t: FloatArray, root: _Root,
+                alpha: FloatArray | None, attempts: list[tuple[str, str]]
+                ) -> tuple[OptimalSolution | None, str | None]:
+        if raw.status not in _ACCEPTED or raw.z is None:
+            return None, "no solution"
+        z = np.where(np.abs(raw.z) < self.min_trade_weight, 0.0, raw.z)
+        z[z == 0] = 0.0  # no negative zeros
+        point = self.point(z, state, w_t)
+        names = _unique_names(self.constraints)
+        slacks = {nm: c.check(point, self.feasibility_tol)
+                  for nm, c in zip(names, self.constraints)}
+        bad = [s for c, s in zip(self.constraints, slacks.values())
+               if not c.soft and not s.satisfied]
+        if bad:
+            worst = max(bad, key=lambda s: s.violation)
+            return None, f"{worst.constraint} violated by {worst.violation:.2e}"
+        terms = objective_terms(z, state, w_t, G=root.G, s=root.s,
+                                risk_aversion=self.risk_aversion, horizon=self.horizon,
+                                costs=self.costs, constraints=self.constraints, alpha=alpha)
+        if raw.objective is not None:
+            gap = abs(terms["total"] - raw.objective)
+            if gap > 1e-4 * max(abs(terms["total"]), abs(raw.objective)) + 1e-9:
+                return None, f"objective mismatch {raw.objective:.3e} vs {terms['total']:.3e}"
+        return OptimalSolution(
+            z=z, w=point.w, cash=point.cash, targets=w_t, terms=terms, solver=raw.solver,
+            status=raw.status, solve_time=raw.solve_time, wall_time=raw.wall_time,
+            iterations=raw.iterations, slacks=slacks, attempts=[], compiled=False,
+            solver_objective=raw.objective,
+        ), None
+
+    def _diagnose(self, prob: CompiledProblem, state: PortfolioState, w_t: FloatArray,
+                  solver: str) -> list[Conflict]:
+        """Name the constraints that conflict, each with the amount it must give way.
+
+        The elastic program with every constraint soft (quadratic price) finds the
+        constraints that take part in the conflict; then each is relaxed *alone* to
+        find by how much it must give way for the others to hold. Empty when the
+        elastic program finds the hard program feasible after all.
+        """
+        opts = self._options(solver)
+        prob.set_elastic_caps(None)
+        raw = prob.solve(solver, opts, elastic=True)
+        if raw.z is None:
+            return [Conflict("unknown (the elastic program failed: "
+                             f"{raw.status})", float("nan"))]
+        tol = max(self.feasibility_tol, 1e-7)
+        involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
+        if not involved:
+            return []
+        names = _unique_names(self.constraints)
+        point = self.point(raw.z, state, w_t)
+        conflicts = []
+        for i in involved[:8]:
+            c = self.constraints[i]
+            prob.set_elastic_caps([i])
+            alone = prob.solve(solver, opts, elastic=True)
+            amount = alone.slacks.get(i) if alone.status in _ACCEPTED else None
+            row = c.check(point).row
+            label = f"{names[i]} [{row}]" if row else names[i]
+            if amount is None:
+                label += " (cannot be fixed alone)"
+                amount = raw.slacks[i]
+            conflicts.append(Conflict(label, float(amount), c.units))
+        prob.set_elastic_caps(None)
+        return conflicts
+
+    # ------------------------------------------------------------------- plan
+    def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
+        """Plan the trades (shares) from ``state`` towards ``targets`` (weights by ticker)."""
+        sol = self.solve(state, targets)
+        unit = state.prices * state.multipliers
+        shares = sol.z * state.equity / unit
+        root = self.root(state)
+        d0 = state.weights - sol.targets
+        info: dict[str, Any] = {
+            "solver": sol.solver,
+            "status": sol.status,
+            "solve_time": sol.solve_time,
+            "wall_time": sol.wall_time,
+            "iterations": sol.iterations,
+            "attempts": sol.attempts,
+            "compiled": sol.compiled,
+            "objective": sol.objective,
+            "objective_bps": 1e4 * sol.objective,
+            "objective_terms": sol.terms,
+            "solver_objective": sol.solver_objective,
+            "tracking_error_before": float(np.sqrt(root.variance(d0))),
+            "tracking_error_after": float(np.sqrt(root.variance(sol.w - sol.targets))),
+            "slacks": {k: s.slack for k, s in sol.slacks.items()},
+            "binding": sol.binding,
+            "soft_violations": {k: s.violation for k, s, c in
+                                zip(sol.slacks, sol.slacks.values(), self.constraints)
+                                if c.soft and s.violation > 0},
+            "exact_costs": all(m.exact_in_optimizer for m in self.costs),
+            "risk_aversion": self.risk_aversion,
+            "horizon": self.horizon,
+        }
+        return RebalancePlan.from_trades(state, sol.targets, shares, self.costs, self.method, info)
+
+    def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
+                broker: Any) -> list[Any]:
+        """The seed's executor call: plan from the broker's book and submit the orders.
+
+        The plan is built whole before any order is sent: an infeasible program
+        raises :class:`~rebalopt.errors.InfeasibleError` and sends nothing.
+        """
+        from rebalopt.rebalance._execute import execute_plan
+
+        return execute_plan(self, target_weights, data, broker, self.pending)
+
+    def is_dpp(self, state: PortfolioState, targets: Any) -> bool:
+        """Whether the compiled program for ``state`` is DPP (for tests)."""
+        w_t = state.target_weights(targets)
+        return self.compiled(state, w_t, self.root(state).G.shape[1]).is_dpp()
+
+
