@@ -10,14 +10,19 @@ property across processes:
 * accounts are grouped by universe (and by their extra constraints) and sent in
   chunks, one task per chunk;
 * each worker process keeps a small cache of rebalancer copies keyed by
-  ``(digest, universe, extra constraints)``, so a process compiles one problem
-  per universe and re-solves it for every later account of that universe, in
-  this call and in later calls with the same rebalancer configuration.
+  ``(digest, universe, extra constraints, anchor)``, so a process compiles one
+  problem per universe and re-solves it for every later account of that
+  universe (and in later calls with the same configuration and anchor);
+* every new copy is *primed* by planning the first account of its group once
+  (result discarded). Solvers that keep state from their first solve (cvxpy
+  re-uses Clarabel's setup, e.g. its equilibration, and only updates the data)
+  then answer each account identically in whichever process and chunk it lands:
+  measured, without priming the optimal rebalancer's trades differ by ~1e-7
+  between executors; with it they are bit-for-bit identical.
 
 ``executor=None`` runs in the calling process through the same code path, so
-the results do not depend on the executor when the rebalancer's answer is a
-pure function of its inputs (true for :class:`NaiveRebalancer`, and for cvxpy
-with Clarabel, which cvxpy does not warm-start). With Dask, pass
+the results do not depend on the executor (nor on ``chunk_size``) as long as a
+rebalancer's answer depends only on its inputs and its first solve. With Dask, pass
 ``distributed.Client(...).get_executor()`` and the same call runs on a cluster.
 
 A failure in one account (bad input, infeasible program, solver failure) is
@@ -124,8 +129,10 @@ class BatchResult:
     fraction of equity), ``cost`` (currency), one ``cost_<model>`` column per cost
     model (currency), ``equity`` (currency), ``error_type``, ``error``,
     ``seconds`` (wall time of the account's ``plan`` call), ``worker`` (process id)
-    and ``reused`` (whether the account re-used a rebalancer copy, i.e. a compiled
-    problem, already built in that process).
+    ``reused`` (whether the account re-used a rebalancer copy, i.e. a compiled
+    problem, already built in that process) and ``compilations`` (the copy's own
+    count of compiled programs after this account, for rebalancers that keep one,
+    such as :class:`~rebalopt.rebalance.optimal.OptimalRebalancer`).
     """
 
     plans: dict[str, RebalancePlan]
@@ -185,8 +192,10 @@ class _Task:
     rebalancer_digest: str
     universe: tuple[str, ...]
     constraints_key: str
+    anchor_key: str
     positions: tuple[int, ...]
     accounts: tuple[Account, ...]
+    anchor: Account
 
 
 @dataclass(frozen=True)
@@ -199,10 +208,11 @@ class _Outcome:
     seconds: float
     worker: int
     reused: bool
+    compilations: int | None = None
 
 
 # Per-process cache: (digest, universe, constraints key) -> rebalancer copy.
-_WORKER_CACHE: OrderedDict[tuple[str, tuple[str, ...], str], Any] = OrderedDict()
+_WORKER_CACHE: OrderedDict[tuple[str, tuple[str, ...], str, str], Any] = OrderedDict()
 
 
 def clear_worker_cache() -> None:
@@ -212,13 +222,17 @@ def clear_worker_cache() -> None:
 
 def _rebalancer_for(task: _Task, constraints: tuple[Any, ...]) -> tuple[Any, bool]:
     """The cached copy for this task's key, building it on a miss. Returns (copy, reused)."""
-    key = (task.rebalancer_digest, task.universe, task.constraints_key)
+    key = (task.rebalancer_digest, task.universe, task.constraints_key, task.anchor_key)
     hit = _WORKER_CACHE.get(key)
     if hit is not None:
         _WORKER_CACHE.move_to_end(key)
         return hit, True
     base = pickle.loads(task.rebalancer_bytes)
     reb = with_constraints(base, constraints)
+    try:  # prime: the first solve of a copy is the same in every process
+        reb.plan(task.anchor.state, task.anchor.targets)
+    except Exception:  # noqa: BLE001 - the anchor's own failure is reported with it
+        pass
     _WORKER_CACHE[key] = reb
     while len(_WORKER_CACHE) > _CACHE_SIZE:
         _WORKER_CACHE.popitem(last=False)
@@ -227,6 +241,12 @@ def _rebalancer_for(task: _Task, constraints: tuple[Any, ...]) -> tuple[Any, boo
 
 def _error_of(exc: BaseException) -> AccountError:
     return AccountError(type=type(exc).__name__, message=str(exc))
+
+
+def _compilations(reb: Any) -> int | None:
+    """The rebalancer's own count of compiled programs, if it keeps one."""
+    n = getattr(reb, "compilations", None)
+    return int(n) if isinstance(n, (int, np.integer)) else None
 
 
 def _run_task(task: _Task) -> list[_Outcome]:
@@ -245,12 +265,29 @@ def _run_task(task: _Task) -> list[_Outcome]:
             if not isinstance(plan, RebalancePlan):
                 raise TypeError(f"{type(reb).__name__}.plan returned {type(plan).__name__}, "
                                 "not a RebalancePlan")
-            out.append(_Outcome(pos, plan, None, time.perf_counter() - t0, pid, reused))
+            out.append(_Outcome(pos, plan, None, time.perf_counter() - t0, pid, reused,
+                                _compilations(reb)))
         except Exception as exc:  # noqa: BLE001 - reported per account
             out.append(_Outcome(pos, None, _error_of(exc), time.perf_counter() - t0, pid,
-                                reused))
+                                reused, _compilations(reb)))
         reused = True
     return out
+
+
+def _pickle_rebalancer(rebalancer: Any) -> bytes:
+    """Pickle ``rebalancer``; a dataclass holding unpicklable solver state (a compiled
+    cvxpy problem after a first ``plan``) is re-created from its fields first."""
+    try:
+        return pickle.dumps(rebalancer, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure
+        first = exc
+    if dataclasses.is_dataclass(rebalancer) and not isinstance(rebalancer, type):
+        try:
+            return pickle.dumps(dataclasses.replace(rebalancer),
+                                protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - report the original failure below
+            pass
+    raise InputError(f"rebalancer cannot be pickled: {first}", field="rebalancer") from first
 
 
 def _as_account(item: Any, i: int) -> Account:
@@ -274,10 +311,13 @@ def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
         groups.setdefault(key, []).append(i)
     tasks = []
     for (universe, ckey), idx in groups.items():
+        anchor = accounts[idx[0]]
+        akey = _digest(pickle.dumps((anchor.name, anchor.state, anchor.targets),
+                                    protocol=pickle.HIGHEST_PROTOCOL))
         for start in range(0, len(idx), chunk_size):
             part = tuple(idx[start:start + chunk_size])
-            tasks.append(_Task(rebalancer_bytes, digest, universe, ckey, part,
-                               tuple(accounts[p] for p in part)))
+            tasks.append(_Task(rebalancer_bytes, digest, universe, ckey, akey, part,
+                               tuple(accounts[p] for p in part), accounts[idx[0]]))
     return tasks
 
 
@@ -308,11 +348,13 @@ def _frame(accounts: list[Account], outcomes: list[_Outcome]) -> pd.DataFrame:
             seconds=o.seconds,
             worker=o.worker,
             reused=o.reused,
+            compilations=o.compilations if o.compilations is not None else pd.NA,
         )
         rows.append(row)
     df = pd.DataFrame(rows)
     if len(df):
         df["n_trades"] = df["n_trades"].astype("Int64")
+        df["compilations"] = df["compilations"].astype("Int64")
     return df
 
 
@@ -333,7 +375,8 @@ def rebalance_many(
         Names must be unique.
     rebalancer
         Any object with ``plan(state, targets) -> RebalancePlan``; it must be picklable.
-        It is copied (pickled once), never mutated.
+        It is copied (pickled once), never mutated. A dataclass rebalancer whose solver
+        state cannot be pickled (a compiled problem) is re-created from its fields.
     executor
         Any :class:`concurrent.futures.Executor` (``ProcessPoolExecutor``, a Dask
         ``Client.get_executor()``...). ``None`` runs serially in this process
@@ -362,10 +405,7 @@ def rebalance_many(
     if not callable(getattr(rebalancer, "plan", None)):
         raise InputError(f"{type(rebalancer).__name__} has no plan(state, targets) method",
                          field="rebalancer")
-    try:
-        reb_bytes = pickle.dumps(rebalancer, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise InputError(f"rebalancer cannot be pickled: {exc}", field="rebalancer") from exc
+    reb_bytes = _pickle_rebalancer(rebalancer)
     tasks = _make_tasks(accs, reb_bytes, chunk_size)
 
     bar = None
