@@ -176,7 +176,10 @@ class OptimalRebalancer:
     solver_options
         Per-solver option overrides, e.g. ``{"CLARABEL": {"max_iter": 100}}``.
     min_trade_weight
-        Trades smaller than this (fraction of equity) are snapped to zero (no dust).
+        Trades smaller than this (fraction of equity; 1e-7 is $1 on $10M) are snapped
+        to zero: an interior-point solution is only accurate to about 1e-8..1e-7, so
+        an asset that should not trade comes back as dust. The snapped point must pass
+        the same numeric check (else the unsnapped one is used).
     feasibility_tol
         A solution is accepted only if every hard constraint holds within this
         (constraint units), checked in NumPy independently of the solver.
@@ -193,7 +196,7 @@ class OptimalRebalancer:
     alpha: AssetValues | None = None
     solver: str | Sequence[str] = ("CLARABEL", "SCS")
     solver_options: Mapping[str, Mapping[str, Any]] | None = None
-    min_trade_weight: float = 1e-9
+    min_trade_weight: float = 1e-7
     feasibility_tol: float = 1e-7
     pending: str = "cancel"
 
@@ -351,14 +354,17 @@ class OptimalRebalancer:
                 ) -> tuple[OptimalSolution | None, str | None]:
         if raw.status not in _ACCEPTED or raw.z is None:
             return None, "no solution"
-        z = np.where(np.abs(raw.z) < self.min_trade_weight, 0.0, raw.z)
-        z[z == 0] = 0.0  # no negative zeros
-        point = self.point(z, state, w_t)
         names = _unique_names(self.constraints)
-        slacks = {nm: c.check(point, self.feasibility_tol)
-                  for nm, c in zip(names, self.constraints)}
-        bad = [s for c, s in zip(self.constraints, slacks.values())
-               if not c.soft and not s.satisfied]
+        snapped = np.where(np.abs(raw.z) < self.min_trade_weight, 0.0, raw.z)
+        snapped[snapped == 0] = 0.0  # no negative zeros
+        for z in (snapped, raw.z):
+            point = self.point(z, state, w_t)
+            slacks = {nm: c.check(point, self.feasibility_tol)
+                      for nm, c in zip(names, self.constraints)}
+            bad = [s for c, s in zip(self.constraints, slacks.values())
+                   if not c.soft and not s.satisfied]
+            if not bad:
+                break
         if bad:
             worst = max(bad, key=lambda s: s.violation)
             return None, f"{worst.constraint} violated by {worst.violation:.2e}"
@@ -391,7 +397,8 @@ class OptimalRebalancer:
         if raw.z is None:
             return [Conflict("unknown (the elastic program failed: "
                              f"{raw.status})", float("nan"))]
-        tol = max(self.feasibility_tol, 1e-7)
+        top = max(raw.slacks.values(), default=0.0)
+        tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise
         involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
         if not involved:
             return []
