@@ -24,15 +24,15 @@ from rebalopt.state import PortfolioState
 
 
 def book(**changes) -> PortfolioState:
-    kw = dict(
-        holdings={"AAA": 300, "SHRT": -100, "MES": 1},
-        cash=50_000.0,
-        prices={"AAA": 50.0, "SHRT": 20.0, "MES": 4_000.0, "BAD": math.nan, "ZERO": 0.0},
-        adv={"AAA": 1e6, "SHRT": 2e5},
-        volatility={"AAA": 0.02, "SHRT": 0.03, "MES": 0.01},
-        groups={"AAA": "Tech", "SHRT": "Energy"},
-        multipliers={"MES": 5.0},
-    )
+    kw = {
+        "holdings": {"AAA": 300, "SHRT": -100, "MES": 1},
+        "cash": 50_000.0,
+        "prices": {"AAA": 50.0, "SHRT": 20.0, "MES": 4_000.0, "BAD": math.nan, "ZERO": 0.0},
+        "adv": {"AAA": 1e6, "SHRT": 2e5},
+        "volatility": {"AAA": 0.02, "SHRT": 0.03, "MES": 0.01},
+        "groups": {"AAA": "Tech", "SHRT": "Energy"},
+        "multipliers": {"MES": 5.0},
+    }
     kw.update(changes)
     holdings, cash, prices = kw.pop("holdings"), kw.pop("cash"), kw.pop("prices")
     return PortfolioState(holdings, cash, prices, **kw)
@@ -222,7 +222,7 @@ def test_duplicate_targets_and_wrong_length_arrays():
     expect_input_error(lambda: s.target_weights(pd.Series([0.1, 0.2], index=["AAA", "AAA"])),
                        "AAA", "target weight")
     for arr in (np.zeros(2), np.zeros(4), np.zeros((3, 1))):
-        err = expect_input_error(lambda: s.target_weights(arr), None, "target weight")
+        err = expect_input_error(lambda a=arr: s.target_weights(a), None, "target weight")
         assert "3 assets" in str(err)
 
 
