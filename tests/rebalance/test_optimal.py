@@ -312,3 +312,32 @@ def test_commission_minimum_left_out_but_charged():
     plan = reb.plan(state, targets)
     assert plan.info["exact_costs"] is False
     assert plan.cost_by_model["Commission"] >= plan.n_trades * 1.0 - 1e-9
+
+
+# ---------------------------------------------------------------- fallback
+def test_fallback_chain_records_attempts_and_solver():
+    from rebalopt import SolverError
+
+    state, targets, risk = random_problem(30, 9)
+    cons = [LongOnly(), CashFloor(), TurnoverLimit(0.02)]
+    costs = [Spread(2.0), MarketImpact()]
+    # Clarabel stopped after 3 iterations has no usable point: SCS takes over
+    reb = OptimalRebalancer(risk=risk, costs=costs, constraints=cons,
+                            solver=["CLARABEL", "SCS"],
+                            solver_options={"CLARABEL": {"max_iter": 3}})
+    with pytest.warns(UserWarning):
+        plan = reb.plan(state, targets)
+    assert plan.info["solver"] == "SCS"
+    assert [a[0] for a in plan.info["attempts"]] == ["CLARABEL", "SCS"]
+    ref = OptimalRebalancer(risk=risk, costs=costs, constraints=cons).solve(state, targets)
+    assert plan.info["objective"] == pytest.approx(ref.objective, rel=1e-4)
+    # OSQP cannot take a power cone: it errors and Clarabel answers
+    reb = OptimalRebalancer(risk=risk, costs=costs, constraints=cons,
+                            solver=["OSQP", "CLARABEL"])
+    sol = reb.solve(state, targets)
+    assert sol.solver == "CLARABEL" and sol.attempts[0][0] == "OSQP"
+    # nobody answers: SolverError naming every attempt, no plan
+    reb = OptimalRebalancer(risk=risk, costs=costs, constraints=cons, solver="CLARABEL",
+                            solver_options={"CLARABEL": {"max_iter": 2}})
+    with pytest.raises(SolverError, match="CLARABEL"):
+        reb.plan(state, targets)
