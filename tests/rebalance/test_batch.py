@@ -73,6 +73,16 @@ def accounts() -> list[Account]:
 
 
 @pytest.fixture(scope="module")
+def dask_client():
+    """A local Dask cluster (2 worker processes, 1 thread each) shared by this module."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def serial(accounts) -> BatchResult:
     batch_mod.clear_worker_cache()
     return rebalance_many(accounts, REBALANCER, chunk_size=5)
@@ -117,13 +127,9 @@ def test_process_pool_gives_identical_plans(accounts, serial):
     assert (res.frame["worker"] != os.getpid()).all()
 
 
-def test_dask_local_cluster_gives_identical_plans(accounts, serial):
-    distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        res = rebalance_many(accounts, REBALANCER, client.get_executor(), chunk_size=5)
-        worker_pids = set(client.run(os.getpid).values())
+def test_dask_local_cluster_gives_identical_plans(accounts, serial, dask_client):
+    res = rebalance_many(accounts, REBALANCER, dask_client.get_executor(), chunk_size=5)
+    worker_pids = set(dask_client.run(os.getpid).values())
     assert_same_plans(res, serial)
     assert set(res.frame["worker"]) <= worker_pids
 
@@ -235,3 +241,87 @@ def test_progress_bar_counts_accounts(accounts, capsys):
     rebalance_many(accounts[:6], REBALANCER, progress=True, chunk_size=4)
     err = capsys.readouterr().err
     assert "6/6" in err
+
+
+# --------------------------------------------------------------- optimal rebalancer
+def _optimal_setup(n_accounts: int = 16):
+    """Small optimal problems: factor risk, spread + 3/2 impact, caps, turnover, sectors."""
+    optimal = pytest.importorskip("rebalopt.rebalance.optimal")
+    from rebalopt.constraints import (CashFloor, GroupBounds, LongOnly, TurnoverLimit,
+                                      WeightBounds)
+    from rebalopt.risk import FactorModel
+
+    accs = make_accounts(n_accounts, {"U": 25, "V": 15}, seed=3)
+    rng = np.random.default_rng(7)
+    names = sorted({a for acc in accs for a in acc.state.assets})
+    k = 3
+    factors = [f"f{j}" for j in range(k)]
+    risk = FactorModel(
+        pd.DataFrame(rng.normal(0, 0.15, (len(names), k)), index=names, columns=factors),
+        pd.DataFrame(np.eye(k), index=factors, columns=factors),
+        pd.Series(rng.uniform(0.02, 0.08, len(names)), index=names),
+    )
+    sectors = {a: f"S{int(a[1:]) % 3}" for a in names}
+    accs = [dataclasses.replace(acc, state=acc.state.replace(groups=sectors)) for acc in accs]
+    reb = optimal.OptimalRebalancer(
+        risk=risk, costs=[Spread(half_spread_bps=5.0), MarketImpact(coef=1.0)],
+        constraints=[LongOnly(), CashFloor(), WeightBounds(upper=0.2), TurnoverLimit(cap=0.6),
+                     GroupBounds(upper=0.25, lower=-0.25, relative=True)],
+    )
+    return accs, reb
+
+
+def test_optimal_same_plans_serial_pool_and_dask(dask_client):
+    accs, reb = _optimal_setup()
+    batch_mod.clear_worker_cache()
+    serial = rebalance_many(accs, reb, chunk_size=3)
+    assert serial.ok, serial.errors
+    # the oracle: a fresh copy planning each account directly matches to solver accuracy
+    direct = dataclasses.replace(reb)
+    for acc in accs:
+        np.testing.assert_allclose(serial.plans[acc.name].trades * acc.state.prices,
+                                   direct.plan(acc.state, acc.targets).trades * acc.state.prices,
+                                   atol=1e-5 * acc.state.equity)
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        assert_same_plans(rebalance_many(accs, reb, ex, chunk_size=3), serial)
+    # chunking does not change the answer either
+    assert_same_plans(rebalance_many(accs, reb, chunk_size=16), serial)
+    assert_same_plans(rebalance_many(accs, reb, dask_client.get_executor(), chunk_size=3),
+                      serial)
+
+
+def test_optimal_compiles_once_per_universe_per_process():
+    accs, reb = _optimal_setup(n_accounts=12)
+    batch_mod.clear_worker_cache()
+    res = rebalance_many(accs, reb, chunk_size=2)  # 6 chunks per universe... all serial
+    assert res.ok and reb.compilations == 0  # the caller's object is never used
+    copies = list(batch_mod._WORKER_CACHE.values())
+    assert len(copies) == 2 and [c.compilations for c in copies] == [1, 1]
+    assert (res.frame["compilations"] == 1).all()
+    batch_mod.clear_worker_cache()
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        res = rebalance_many(accs, reb, ex, chunk_size=2)
+    f = res.frame.assign(universe=[a.state.assets[0][0] for a in accs])
+    per_copy = f.groupby(["worker", "universe"])["compilations"].max()
+    assert (per_copy == 1).all() and len(per_copy) <= 4
+
+
+def test_optimal_per_account_restricted_list_and_failure():
+    from rebalopt.constraints import Restricted, WeightBounds
+
+    accs, reb = _optimal_setup(n_accounts=6)
+    first = accs[0].state.assets[0]
+    restricted = dataclasses.replace(accs[0], constraints=(Restricted(no_trade=[first]),))
+    # every asset at least 50% of equity on a long-only cash account: infeasible
+    broken = dataclasses.replace(accs[1], constraints=(WeightBounds(lower=0.5),))
+    res = rebalance_many([restricted, broken, *accs[2:]], reb)
+    free = rebalance_many([accs[0]], reb).plans[accs[0].name]
+    assert free.trades[0] != 0.0  # unrestricted, the optimizer trades this asset ...
+    assert res.plans[restricted.name].trades[0] == 0.0  # ... the account's list stops it
+    assert list(res.errors) == [broken.name]
+    assert res.errors[broken.name].type == "InfeasibleError"
+    assert "WeightBounds" in res.errors[broken.name].message
+    assert list(res.plans) == [restricted.name] + [a.name for a in accs[2:]]
+    alone = rebalance_many(accs[2:], reb)  # same groups, same anchors, no failure
+    for acc in accs[2:]:  # the failure did not disturb the others
+        np.testing.assert_array_equal(res.plans[acc.name].trades, alone.plans[acc.name].trades)
