@@ -27,9 +27,10 @@ def fund_buys(
 ) -> FloatArray:
     """Scale the buys in ``shares`` down so that post-trade cash after costs is >= ``floor``.
 
-    Sells are kept whole (they fund the buys); buys shrink by one common factor
-    and are rounded *down* to their lots. If even no buys leave cash below the
-    floor (the sells' costs exceed the cash), the buys are dropped entirely.
+    Sells are kept whole (they fund the buys), except a sell whose costs exceed
+    its proceeds (a tiny sale under a commission minimum), which is dropped;
+    buys shrink by one common factor and are rounded *down* to their lots. If
+    the sells alone leave cash below the floor, the buys are dropped entirely.
 
     Parameters
     ----------
@@ -46,6 +47,14 @@ def fund_buys(
     buys = shares > 0
     base = shares.copy()
     sells_only = np.where(buys, 0.0, shares)
+    proceeds = -sells_only * state.prices * state.multipliers
+    sell_costs = sum((m.evaluate(sells_only, state) for m in costs), np.zeros(state.n))
+    losing = (sells_only < 0) & (proceeds <= sell_costs)
+    if losing.any():
+        shares = np.where(losing, 0.0, shares)
+        sells_only = np.where(losing, 0.0, sells_only)
+        if _post_cash(state, shares, costs) >= floor:
+            return shares
     if _post_cash(state, sells_only, costs) < floor:
         return sells_only
     lo, hi = 0.0, 1.0  # bisection on the common factor: lo is always fundable
