@@ -15,10 +15,16 @@ import pandas as pd
 
 
 def main(path: str, repeats: int, mode: str) -> None:
-    from ml4t.backtest import (BacktestConfig, DataFeed, Engine, ExecutionMode, RebalanceConfig,
-                               Strategy, TargetWeightExecutor)
-
     import polars as pl
+    from ml4t.backtest import (
+        BacktestConfig,
+        DataFeed,
+        Engine,
+        ExecutionMode,
+        RebalanceConfig,
+        Strategy,
+        TargetWeightExecutor,
+    )
 
     df = pl.read_parquet(path)
     dates = pd.DatetimeIndex(sorted(df["timestamp"].unique().to_list()))

@@ -66,7 +66,7 @@ def run_ml4t(df, repeats: int, mode: str) -> dict | None:
             columns={"date": "timestamp", "ticker": "asset"}).to_parquet(path)
         out = subprocess.run([str(py), str(ROOT / "benchmarks" / "_ml4t_engine_run.py"),
                               str(path), str(repeats), mode],
-                             capture_output=True, text=True, timeout=3600)
+                             capture_output=True, text=True, timeout=3600, check=False)
     if out.returncode != 0:
         print("ml4t run failed:", out.stderr[-2000:], file=sys.stderr)
         return None

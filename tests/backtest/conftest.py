@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from bt_helpers import wide_feed
+
 from rebalopt.backtest import DataFeed
 
 

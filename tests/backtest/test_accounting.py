@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from bt_helpers import Scripted, ledger_equity
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from bt_helpers import Scripted, ledger_equity
 from rebalopt import Commission, MarketImpact, PortfolioState, Spread
 from rebalopt.backtest import DataFeed, Engine, ExecutionMode, OrderStatus, SimulatedBroker
 
@@ -55,15 +55,15 @@ def scenario(draw):
                 limit = float(50 * draw(st.floats(0.8, 1.25)))
             script.setdefault(t, []).append((a, float(q), limit))
     mult = draw(st.sampled_from([1.0, 10.0]))
-    return dict(
-        close=close, open=open_, volume=volume, assets=assets, script=script,
-        account=draw(st.sampled_from(["cash", "margin"])),
-        participation=draw(st.sampled_from([None, 0.01, 0.05])),
-        remainder=draw(st.sampled_from(["pending", "cancel"])),
-        mode=draw(st.sampled_from(list(ExecutionMode))),
-        cash=draw(st.sampled_from([5_000.0, 50_000.0, 1_000_000.0])), mult=mult,
-        impact=draw(st.booleans()),
-    )
+    return {
+        "close": close, "open": open_, "volume": volume, "assets": assets, "script": script,
+        "account": draw(st.sampled_from(["cash", "margin"])),
+        "participation": draw(st.sampled_from([None, 0.01, 0.05])),
+        "remainder": draw(st.sampled_from(["pending", "cancel"])),
+        "mode": draw(st.sampled_from(list(ExecutionMode))),
+        "cash": draw(st.sampled_from([5_000.0, 50_000.0, 1_000_000.0])), "mult": mult,
+        "impact": draw(st.booleans()),
+    }
 
 
 @settings(max_examples=150, deadline=None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from bt_helpers import Scripted, wide_feed
+
 from rebalopt import Commission, InputError, MarketImpact, PortfolioState, Spread
 from rebalopt.backtest import Engine, ExecutionMode, OrderStatus, SimulatedBroker
 from rebalopt.backtest._state import state_from_arrays
@@ -81,11 +81,11 @@ def test_limit_orders_wait_until_price_after_slippage_is_good(two_asset_feed):
 
 def test_participation_cap_pending_or_cancel():
     feed = wide_feed(close={"A": [10.0] * 5}, volume={"A": [1000.0, 1000.0, np.nan, 0.0, 500.0]})
-    res, broker = run(feed, {0: [("A", 250)]}, participation=0.1)
+    res, _ = run(feed, {0: [("A", 250)]}, participation=0.1)
     # 100 on bar 0, 100 on bar 1, none on bars 2-3 (no volume), 50 on bar 4
     assert [(f.bar, f.quantity) for f in res.fills] == [(0, 100), (1, 100), (4, 50)]
     assert res.orders[0].status is OrderStatus.FILLED
-    res, broker = run(feed, {0: [("A", 250)]}, participation=0.1, remainder="cancel")
+    res, _broker = run(feed, {0: [("A", 250)]}, participation=0.1, remainder="cancel")
     assert [(f.bar, f.quantity) for f in res.fills] == [(0, 100)]
     o = res.orders[0]
     assert o.status is OrderStatus.CANCELLED and o.filled == 100 and "participation" in o.reason
@@ -100,7 +100,7 @@ def test_participation_cap_is_shared_by_orders_of_one_asset():
 
 def test_missing_bars_no_fill_and_mark_at_last_close():
     feed = wide_feed(close={"A": [10.0, np.nan, np.nan, 12.0], "B": [5.0, 5.0, 6.0, 7.0]})
-    res, broker = run(feed, {0: [("A", 10)], 1: [("A", 5)]})
+    res, _broker = run(feed, {0: [("A", 10)], 1: [("A", 5)]})
     # the bar-1 order waits for bar 3; A is marked at 10 on bars 1-2
     assert [(f.bar, f.asset) for f in res.fills] == [(0, "A"), (3, "A")]
     np.testing.assert_allclose(res.equity[:3], [10_000.0] * 3)
@@ -109,7 +109,7 @@ def test_missing_bars_no_fill_and_mark_at_last_close():
 
 def test_multiplier_scales_notional_and_costs():
     feed = wide_feed(close={"F": [100.0, 102.0]}, multipliers={"F": 50.0})
-    res, broker = run(feed, {0: [("F", 2)]}, account="margin",
+    res, _broker = run(feed, {0: [("F", 2)]}, account="margin",
                       costs=[Commission(per_share=2.0), Spread(half_spread_bps=1.0)])
     f = res.fills[0]
     assert f.costs["Spread"] == pytest.approx(2 * 100 * 50 * 1e-4)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bt_helpers import Scripted
 
 from rebalopt import Commission, Spread
 from rebalopt.backtest import Engine, ExecutionMode, SimulatedBroker
-
-from bt_helpers import Scripted
 
 SCRIPT = {0: [("A", 100), ("B", 50)], 2: [("A", -40)], 3: [("B", -50), ("A", 20)]}
 
@@ -52,7 +51,7 @@ def test_same_bar_to_the_cent(two_asset_feed):
 
 
 def test_next_bar_to_the_cent(two_asset_feed):
-    res, broker = run(two_asset_feed, ExecutionMode.NEXT_BAR)
+    res, _broker = run(two_asset_feed, ExecutionMode.NEXT_BAR)
     # t0: nothing fills; equity 10000.00
     # t1 open: A 100 @ 10.5*1.001=10.5105 -> 1051.05 + 1; B 50 @ 19.019 -> 950.95 + 1
     #     cash 7996.00; equity 7996 + 1100 + 950 = 10046.00

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from bt_helpers import Scripted, wide_feed
+
 from rebalopt import NaiveRebalancer, RebalanceConfig
-from rebalopt.backtest import (DataFeed, Engine, ExecutionMode, PortfolioStrategy,
-                               SimulatedBroker, Strategy)
+from rebalopt.backtest import (
+    DataFeed,
+    Engine,
+    ExecutionMode,
+    PortfolioStrategy,
+    SimulatedBroker,
+    Strategy,
+)
 
 
 class BuyOnClose(Strategy):

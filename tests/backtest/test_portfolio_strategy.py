@@ -6,12 +6,12 @@ import logging
 
 import numpy as np
 import pytest
-
 from bt_helpers import wide_feed
+
 from rebalopt import InfeasibleError, InputError, NaiveRebalancer, RebalanceConfig
 from rebalopt.backtest import Engine, ExecutionMode, PortfolioStrategy, SimulatedBroker
 
-CFG = dict(min_weight_change=0.0, min_trade_value=0.0)
+CFG = {"min_weight_change": 0.0, "min_trade_value": 0.0}
 
 
 def capped_feed(T=12):

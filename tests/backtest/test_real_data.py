@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bt_helpers import ledger_equity
+
 from rebalopt import Commission, MarketImpact, NaiveRebalancer, RebalanceConfig, Spread
 from rebalopt.backtest import DataFeed, Engine, ExecutionMode, PortfolioStrategy, SimulatedBroker
 from rebalopt.datasets import load_sp500, shared_data_dir
@@ -35,7 +35,7 @@ def test_naive_monthly_on_real_data(mode):
     assert list(reb["date"].dt.month) == [10, 11, 12, 1, 2] and (reb["status"] == "ok").all()
     assert len(res.fills) >= len(TICKERS)
     assert not [o for o in res.orders if o.status.value == "rejected"]
-    cash, hold, equity = ledger_equity(feed, res.fills, 1_000_000.0)
+    _cash, _hold, equity = ledger_equity(feed, res.fills, 1_000_000.0)
     np.testing.assert_allclose(res.equity, equity, atol=1e-6)
     assert (res.cash >= 0).all()
     # after the first rebalance the book is near the targets and costs are a few bps

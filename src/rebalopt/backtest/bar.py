@@ -85,7 +85,7 @@ class BarData(Mapping[str, AssetBar]):
         Bar index into the feed's arrays.
     """
 
-    __slots__ = ("feed", "t", "_adv", "_vol", "_present")
+    __slots__ = ("_adv", "_present", "_vol", "feed", "t")
 
     def __init__(self, feed: DataFeed, t: int, adv: FloatArray | None = None,
                  volatility: FloatArray | None = None) -> None:

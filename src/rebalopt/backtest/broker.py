@@ -227,9 +227,9 @@ class SimulatedBroker:
                 raise InputError("quantity must be > 0 when side is given", asset=str(asset),
                                  field="quantity")
         otype = OrderType(order_type)
-        if otype is OrderType.LIMIT:
-            if limit_price is None or not (math.isfinite(limit_price) and limit_price > 0):
-                raise InputError(f"limit order needs a limit price > 0, got {limit_price}",
+        if otype is OrderType.LIMIT and (
+                limit_price is None or not (math.isfinite(limit_price) and limit_price > 0)):
+            raise InputError(f"limit order needs a limit price > 0, got {limit_price}",
                                  asset=str(asset), field="limit_price")
         self._order_id += 1
         order = BrokerOrder(

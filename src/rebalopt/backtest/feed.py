@@ -20,7 +20,7 @@ from rebalopt._typing import FloatArray
 from rebalopt.backtest.bar import BarData
 from rebalopt.errors import InputError
 
-__all__ = ["DataFeed", "OHLCV_FIELDS"]
+__all__ = ["OHLCV_FIELDS", "DataFeed"]
 
 OHLCV_FIELDS = ("open", "high", "low", "close", "volume")
 """The price fields every feed holds (``open``/``high``/``low`` default to ``close``)."""
@@ -74,7 +74,7 @@ class DataFeed:
         assets: pd.Index | list[str],
         close: FloatArray,
         *,
-        open: FloatArray | None = None,  # noqa: A002 - the field's name
+        open: FloatArray | None = None,
         high: FloatArray | None = None,
         low: FloatArray | None = None,
         volume: FloatArray | None = None,
@@ -200,7 +200,7 @@ class DataFeed:
         cls,
         close: pd.DataFrame,
         *,
-        open: pd.DataFrame | None = None,  # noqa: A002 - the field's name
+        open: pd.DataFrame | None = None,
         high: pd.DataFrame | None = None,
         low: pd.DataFrame | None = None,
         volume: pd.DataFrame | None = None,

@@ -204,13 +204,13 @@ class BacktestResult:
     def summary(self) -> str:
         m = self.metrics()
         lines = [
-            f"Backtest {self.dates[0].date()}..{self.dates[-1].date()} ({len(self.dates)} bars, "
-            f"{len(self.assets)} assets, {self.execution_mode})",
-            f"  equity {self.initial_cash:,.2f} -> {self.equity[-1]:,.2f}  "
+            (f"Backtest {self.dates[0].date()}..{self.dates[-1].date()} ({len(self.dates)} bars, "
+            f"{len(self.assets)} assets, {self.execution_mode})"),
+            (f"  equity {self.initial_cash:,.2f} -> {self.equity[-1]:,.2f}  "
             f"CAGR {m['cagr']:.2%}  vol {m['volatility']:.2%}  Sharpe {m['sharpe']:.2f}  "
-            f"max DD {m['max_drawdown']:.2%}",
-            f"  fills {len(self.fills)}  rebalances {len(self.rebalances)} "
-            f"(held {self.n_held})  tracking error {m['tracking_error']:.2%}",
+            f"max DD {m['max_drawdown']:.2%}"),
+            (f"  fills {len(self.fills)}  rebalances {len(self.rebalances)} "
+            f"(held {self.n_held})  tracking error {m['tracking_error']:.2%}"),
             f"  costs {m['total_cost']:,.2f}: "
             + ", ".join(f"{k} {v:,.2f}" for k, v in self.costs_by_model.items()),
         ]

@@ -18,9 +18,8 @@ from rebalopt.errors import InputError, RebalanceError
 
 if TYPE_CHECKING:
     from rebalopt.backtest.bar import BarData
-    from rebalopt.backtest.broker import SimulatedBroker
 
-__all__ = ["PortfolioStrategy", "Strategy", "Optimizer", "Weights"]
+__all__ = ["Optimizer", "PortfolioStrategy", "Strategy", "Weights"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class Strategy(ABC):
 
     targets: FloatArray | None = None
 
-    def on_start(self, broker: Any) -> None:  # noqa: B027 - optional hook
+    def on_start(self, broker: Any) -> None:
         """Called once before the first bar."""
 
     @abstractmethod
@@ -52,7 +51,7 @@ class Strategy(ABC):
                 broker: Any) -> None:
         """Called on every bar with the data known at its close."""
 
-    def on_end(self, broker: Any) -> None:  # noqa: B027 - optional hook
+    def on_end(self, broker: Any) -> None:
         """Called once after the last bar."""
 
 
