@@ -141,3 +141,28 @@ def test_bad_config_is_a_typed_error():
         PortfolioStrategy(NaiveRebalancer(), schedule="weekly")
     with pytest.raises(InputError, match="on_error"):
         PortfolioStrategy(NaiveRebalancer(), on_error="ignore")
+
+
+def test_planned_costs_equal_charged_costs_in_same_bar_mode():
+    # same prices, same trailing ADV/volatility, same trades: the plan's expected cost
+    # per model is exactly what the broker charges
+    from rebalopt import Commission, MarketImpact, Spread
+
+    rng = np.random.default_rng(11)
+    T, names = 60, ["P", "Q", "R", "S"]
+    close = 40 * np.exp(np.cumsum(rng.normal(0, 0.015, (T, 4)), axis=0))
+    vol = rng.integers(20_000, 80_000, (T, 4)).astype(float)
+    feed = wide_feed(close={k: close[:, i] for i, k in enumerate(names)},
+                     volume={k: vol[:, i] for i, k in enumerate(names)})
+    costs = [Commission(per_share=0.005, minimum=1.0), Spread(half_spread_bps=3.0),
+             MarketImpact(coef=0.7)]
+    targets = iter([{"P": 0.3, "Q": 0.3, "R": 0.3}, {"P": 0.1, "Q": 0.2, "S": 0.6},
+                    {"R": 0.5, "S": 0.4}])
+    strat = PortfolioStrategy(NaiveRebalancer(RebalanceConfig(**CFG), costs=costs),
+                              optimizer=lambda r, d, c, b: next(targets), lookback=20,
+                              schedule=15)
+    res = Engine(feed, strat, SimulatedBroker(1e6, costs=costs), progress=False).run()
+    reb = res.to_frame("rebalances")
+    assert list(reb["status"]) == ["ok"] * 3
+    np.testing.assert_allclose(reb["realized_cost"], reb["planned_cost"], rtol=1e-12)
+    assert (reb["planned_cost"] > 0).all()
