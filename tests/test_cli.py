@@ -210,3 +210,68 @@ def test_demo_still_runs(capsys) -> None:
     pytest.importorskip("skfolio")
     assert main(["demo"]) == 0
     assert "RebalancePlan" in capsys.readouterr().out
+
+
+OPT_PRICES = ("ticker,price,sector\nAAA,10,Tech\nBBB,20,Tech\nCCC,5,Energy\nDDD,40,Health\n")
+OPT_TARGETS = "ticker,weight\nAAA,0.25\nBBB,0.25\nCCC,0.25\nDDD,0.25\n"
+OPT_CONFIG = """\
+[account]
+cash = 1000.0
+[rebalancer]
+method = "optimal"
+[optimal]
+risk_aversion = 1000.0
+[constraints]
+groups = ["Tech <= 0.40"]
+max_weight = 0.30
+[costs.spread]
+half_spread_bps = 5
+"""
+
+
+def test_optimal_with_sector_bound_order_file_obeys_constraints(tmp_path: Path) -> None:
+    """Independent check from the files alone: apply the order file to the holdings and
+    verify whole shares, cash >= 0 after costs, the sector cap and the weight cap."""
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    paths = _files(tmp_path, prices=OPT_PRICES, targets=OPT_TARGETS, config=OPT_CONFIG)
+    out = tmp_path / "orders.csv"
+    assert main(_argv(paths, out)) == 0
+    px = {"AAA": 10.0, "BBB": 20.0, "CCC": 5.0, "DDD": 40.0}
+    sector = {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Health"}
+    held = {"AAA": 100.0, "BBB": 50.0, "CCC": 0.0, "DDD": 0.0}
+    cash = 1000.0
+    equity = cash + sum(held[a] * px[a] for a in held)
+    rows = _read_orders(out)
+    assert rows, "expected trades: the book is far from the targets"
+    for r in rows:
+        q = float(r["quantity"])
+        assert q == int(q) and q > 0
+        sign = 1.0 if r["side"] == "buy" else -1.0
+        held[r["ticker"]] += sign * q
+        cash -= sign * q * float(r["reference_price"]) + float(r["expected_cost"])
+        assert float(r["expected_cost"]) == pytest.approx(q * px[r["ticker"]] * 5e-4)
+    assert cash >= -1e-9
+    weights = {a: held[a] * px[a] / equity for a in held}
+    assert all(h >= 0 for h in held.values())
+    assert max(weights.values()) <= 0.30 + 1e-6
+    tech = sum(w for a, w in weights.items() if sector[a] == "Tech")
+    assert tech <= 0.40 + 1e-6
+    # and the optimizer did move towards the targets: the tracking distance shrank
+    before = {"AAA": 1000 / equity, "BBB": 1000 / equity, "CCC": 0.0, "DDD": 0.0}
+    dist = lambda w: sum((w[a] - 0.25) ** 2 for a in w)  # noqa: E731
+    assert dist(weights) < 0.5 * dist(before)
+
+
+def test_optimal_infeasible_exit_code_and_no_file(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    from rebalopt.cli import EXIT_INFEASIBLE
+
+    config = OPT_CONFIG.replace('groups = ["Tech <= 0.40"]',
+                                'groups = ["Tech <= 0.10", "Health >= 0.95"]')
+    paths = _files(tmp_path, prices=OPT_PRICES, targets=OPT_TARGETS, config=config)
+    out = tmp_path / "orders.csv"
+    code = main(_argv(paths, out))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_INFEASIBLE
+    assert len(err) == 1 and err[0].startswith("rebalopt: error: ")
+    assert not out.exists()

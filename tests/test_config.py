@@ -132,7 +132,7 @@ def test_docstring_example_parses(tmp_path: Path) -> None:
     text = "\n".join(line[4:] for line in block.splitlines())
     rets = pd.DataFrame(np.random.default_rng(0).normal(0, 0.01, (40, 2)), columns=["A", "B"])
     rets.to_csv(tmp_path / "returns.csv")
-    # the example names method = "naive" but also shows [band]; keep it consistent
+    # the example names method = "optimal" but also shows [band]; drop [band]
     text = re.sub(r'\[band\].*?\n\n', "", text, flags=re.S)
     s = parse_config(text, tmp_path / "c.toml")
     assert isinstance(s, Settings) and len(s.costs) == 3 and s.risk is not None
@@ -142,3 +142,55 @@ def test_docstring_example_parses(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(FileInputError, match="file not found"):
         load_config(tmp_path / "none.toml")
+
+
+def test_optimal_sections_build_the_named_objects() -> None:
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    from rebalopt import constraints as C
+    from rebalopt.config import WholeShares
+    from rebalopt.rebalance.optimal import OptimalRebalancer
+
+    s = parse_config("""
+[rebalancer]
+method = "optimal"
+[optimal]
+risk_aversion = 50
+horizon = 0.25
+[constraints]
+max_weight = 0.1
+groups = ["Information Technology <= 0.25", "Energy >= 0.02"]
+turnover = 0.2
+cash_floor = 0.01
+no_trade = ["XYZ"]
+[solver]
+name = ["CLARABEL", "SCS"]
+options = { CLARABEL = { max_iter = 200 } }
+[costs.spread]
+half_spread_bps = 2
+""")
+    reb = s.build()
+    assert isinstance(reb, WholeShares) and isinstance(reb.inner, OptimalRebalancer)
+    opt = reb.inner
+    assert opt.risk_aversion == 50 and opt.horizon == 0.25
+    assert list(opt.solver) == ["CLARABEL", "SCS"]
+    assert opt.solver_options == {"CLARABEL": {"max_iter": 200}}
+    kinds = [type(c) for c in opt.constraints]
+    assert kinds == [C.LongOnly, C.CashFloor, C.WeightBounds, C.GroupBounds, C.TurnoverLimit,
+                     C.Restricted]
+    assert opt.constraints[1].floor == 0.01 and opt.constraints[4].cap == 0.2
+    assert opt.costs == [Spread(half_spread_bps=2.0)]
+
+
+@pytest.mark.parametrize(("text", "line", "key"), [
+    ('[rebalancer]\nmethod = "optimal"\n[constraints]\ngroups = ["Tech << 0.2"]\n', 4,
+     "constraints.groups"),
+    ('[rebalancer]\nmethod = "optimal"\n[constraints]\nmax_wieght = 0.2\n', 4,
+     "constraints.max_wieght"),
+    ('[rebalancer]\nmethod = "optimal"\n[optimal]\nrisk_aversion = -1\n', 4,
+     "optimal.risk_aversion"),
+])
+def test_optimal_config_errors_name_the_key(text, line, key) -> None:
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    with pytest.raises(FileInputError) as info:
+        parse_config(text, "c.toml").build()
+    assert info.value.line == line and info.value.column == key

@@ -6,7 +6,7 @@ A complete example (every section and key is optional)::
     cash = 25000.0                 # currency; --cash on the command line wins
 
     [rebalancer]
-    method = "naive"               # "naive", "band" or "optimal"
+    method = "optimal"             # "naive", "band" or "optimal"
     fractional = false             # whole shares (or the prices file's lot_size)
     min_trade_value = 100.0        # currency (naive)
     min_weight_change = 0.0        # fraction of equity (naive)
@@ -28,6 +28,21 @@ A complete example (every section and key is optional)::
     [costs.impact]                 # needs adv and volatility columns in the prices file
     coef = 1.0
     exponent = 1.5
+
+    [optimal]                      # method = "optimal"
+    risk_aversion = 100.0          # gamma, dimensionless
+    horizon = 0.0833               # years the post-trade book is held
+
+    [constraints]                  # method = "optimal"; replaces the default long-only + no borrowing
+    long_only = true
+    cash_floor = 0.0               # post-trade cash >= this fraction of equity
+    max_weight = 0.10
+    groups = ["Information Technology <= 0.25", "Energy >= 0.02"]   # 'sector' column of the prices file
+    turnover = 0.20                # one-way
+    no_trade = ["XYZ"]
+
+    [solver]                       # method = "optimal"
+    name = ["CLARABEL", "SCS"]     # tried in order
 
     [risk]                         # tracking error to report (and, for "optimal", to trade off)
     model = "sample"               # "identity", "diagonal", "covariance", "sample", "pca", "factor"
@@ -133,14 +148,132 @@ class Settings:
         return _build_optimal(self)
 
 
-def _build_optimal(settings: Settings) -> Any:
+_OPTIMAL_KEYS = ("risk_aversion", "horizon", "min_trade_weight", "feasibility_tol")
+_CONSTRAINT_KEYS = ("long_only", "cash_floor", "min_weight", "max_weight", "groups", "turnover",
+                    "gross_leverage", "net_leverage", "participation", "no_buy", "no_sell",
+                    "no_trade")
+_SOLVER_KEYS = ("name", "options")
+
+
+@dataclass
+class WholeShares:
+    """Whole shares (or lots) from a rebalancer that plans continuous trades.
+
+    Buys are rounded *down* and sells *up* (never past the holding) to the lot, so
+    post-trade cash never falls below the continuous plan's: a cash floor and upper
+    bounds keep holding. Lower bounds may give way by under one lot per asset. The
+    plan's ``info["rounding"]`` says so. (The integer stage, when present, replaces
+    this with a repair that restores every hard constraint.)
+    """
+
+    inner: Any
+    fractional: bool = False
+
+    @property
+    def costs(self) -> list[CostModel]:
+        return list(getattr(self.inner, "costs", []))
+
+    @property
+    def method(self) -> str:
+        return str(getattr(self.inner, "method", type(self.inner).__name__))
+
+    def plan(self, state: Any, targets: Any) -> Any:
+        from rebalopt.rebalance.plan import RebalancePlan
+
+        plan = self.inner.plan(state, targets)
+        if self.fractional:
+            return plan
+        lots = state.lot_sizes
+        t = plan.trades / lots
+        q = np.where(t > 0, np.floor(t + 1e-9), np.where(t < 0, -np.ceil(-t - 1e-9), 0.0))
+        shares = q * lots
+        long = state.holdings > 0
+        shares = np.where(long & (state.holdings + shares < 0) & (plan.post_holdings >= 0),
+                          -state.holdings, shares)
+        shares[shares == 0] = 0.0
+        info = dict(plan.info, rounding="buys down, sells up to whole lots (cash-safe)")
+        return RebalancePlan.from_trades(state, plan.targets, shares, self.costs, plan.method,
+                                         info)
+
+
+def _strings(value: Any, key: str, s: Settings) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise s.error(key, f"expected a string or a list of strings, got {value!r}")
+    return list(value)
+
+
+def _constraints(table: dict[str, Any], s: Settings) -> list[Any]:
+    from rebalopt import constraints as C
+
+    _only(table, _CONSTRAINT_KEYS, "constraints", s)
+    key = "constraints"
     try:
-        from rebalopt.rebalance.optimal import OptimalRebalancer  # noqa: F401
-    except ImportError:
-        raise settings.error(
-            "rebalancer.method",
-            "the optimal rebalancer is not available in this installation") from None
-    raise settings.error("rebalancer.method", "optimal settings are not wired yet")
+        out: list[Any] = []
+        if table.get("long_only", True) is not False:
+            out.append(C.LongOnly())
+        if "long_only" in table:
+            _typed(table["long_only"], "constraints.long_only", bool, s)
+        out.append(C.CashFloor(_number(table.get("cash_floor", 0.0), "constraints.cash_floor", s)))
+        lo, hi = table.get("min_weight"), table.get("max_weight")
+        if lo is not None or hi is not None:
+            key = "constraints.max_weight" if hi is not None else "constraints.min_weight"
+            out.append(C.WeightBounds(
+                lower=None if lo is None else _number(lo, "constraints.min_weight", s),
+                upper=None if hi is None else _number(hi, "constraints.max_weight", s)))
+        if "groups" in table:
+            key = "constraints.groups"
+            out.append(C.GroupBounds.from_text(_strings(table["groups"], key, s)))
+        if "turnover" in table:
+            key = "constraints.turnover"
+            out.append(C.TurnoverLimit(_number(table["turnover"], key, s)))
+        if "gross_leverage" in table or "net_leverage" in table:
+            key = "constraints.gross_leverage"
+            g, n = table.get("gross_leverage"), table.get("net_leverage")
+            out.append(C.Leverage(
+                gross=None if g is None else _number(g, "constraints.gross_leverage", s),
+                net=None if n is None else _number(n, "constraints.net_leverage", s)))
+        if "participation" in table:
+            key = "constraints.participation"
+            out.append(C.ParticipationLimit(_number(table["participation"], key, s)))
+        lists = {k: _strings(table[k], f"constraints.{k}", s)
+                 for k in ("no_buy", "no_sell", "no_trade") if k in table}
+        if lists:
+            key = "constraints.no_trade"
+            out.append(C.Restricted(**lists))
+        return out
+    except InputError as exc:
+        if isinstance(exc, FileInputError):
+            raise
+        raise s.error(key, str(exc)) from None
+
+
+def _build_optimal(settings: Settings) -> Any:
+    """OptimalRebalancer from [optimal], [constraints], [solver] and [risk]."""
+    from rebalopt.rebalance.optimal import OptimalRebalancer
+
+    s = settings
+    opt = s.sections.get("optimal", {})
+    _only(opt, _OPTIMAL_KEYS, "optimal", s)
+    kwargs: dict[str, Any] = {k: _number(v, f"optimal.{k}", s) for k, v in opt.items()}
+    if "constraints" in s.sections:
+        kwargs["constraints"] = _constraints(s.sections["constraints"], s)
+    solver = s.sections.get("solver", {})
+    _only(solver, _SOLVER_KEYS, "solver", s)
+    if "name" in solver:
+        kwargs["solver"] = _strings(solver["name"], "solver.name", s)
+    if "options" in solver:
+        opts = _table(solver["options"], "solver.options", s)
+        kwargs["solver_options"] = {str(k): _table(v, f"solver.options.{k}", s)
+                                    for k, v in opts.items()}
+    try:
+        inner = OptimalRebalancer(risk=s.risk, costs=list(s.costs), **kwargs)
+    except InputError as exc:
+        leaf = (exc.field or "").split(".")[-1]
+        raise s.error(f"optimal.{leaf}" if leaf in _OPTIMAL_KEYS else "optimal",
+                      str(exc)) from None
+    return WholeShares(inner, fractional=s.options.fractional)
 
 
 # --------------------------------------------------------------------- parsing
