@@ -1,5 +1,6 @@
 """rebalopt: from an optimizer's target weights to the trades worth making."""
 
+from rebalopt.backtest import DataFeed, Engine, ExecutionMode, PortfolioStrategy, SimulatedBroker
 from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
 from rebalopt.orders import Broker, Order, OrderSide, OrderType
@@ -11,6 +12,11 @@ from rebalopt.state import PortfolioState
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataFeed",
+    "Engine",
+    "ExecutionMode",
+    "PortfolioStrategy",
+    "SimulatedBroker",
     "BandRebalancer",
     "Covariance",
     "Diagonal",
