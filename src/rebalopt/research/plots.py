@@ -15,13 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: a report is written without a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from rebalopt.errors import InputError  # noqa: E402
-from rebalopt.research.quality import efficient_points  # noqa: E402
+from rebalopt.errors import InputError
+from rebalopt.research.quality import efficient_points
 
 if TYPE_CHECKING:
     from rebalopt.research.compare import Comparison
