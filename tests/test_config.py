@@ -125,7 +125,7 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text, line, key, match) -
 
 def test_docstring_example_parses(tmp_path: Path) -> None:
     """The complete example in rebalopt.config's docstring is valid."""
-    import rebalopt.config as config
+    from rebalopt import config
 
     doc = config.__doc__ or ""
     block = doc.split("every section and key is optional)::", 1)[1].split("\nPaths inside", 1)[0]
@@ -133,7 +133,7 @@ def test_docstring_example_parses(tmp_path: Path) -> None:
     rets = pd.DataFrame(np.random.default_rng(0).normal(0, 0.01, (40, 2)), columns=["A", "B"])
     rets.to_csv(tmp_path / "returns.csv")
     # the example names method = "optimal" but also shows [band]; drop [band]
-    text = re.sub(r'\[band\].*?\n\n', "", text, flags=re.S)
+    text = re.sub(r'\[band\].*?\n\n', "", text, flags=re.DOTALL)
     s = parse_config(text, tmp_path / "c.toml")
     assert isinstance(s, Settings) and len(s.costs) == 3 and s.risk is not None
     assert s.cash == 25_000.0

@@ -16,7 +16,7 @@ pytest.importorskip("skfolio", reason="examples use skfolio's dataset (extra: de
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "examples" / script), *args],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+                          check=False, capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
 def test_targets_from_skfolio() -> None:

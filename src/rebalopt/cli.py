@@ -26,8 +26,14 @@ EXIT_OTHER = 1
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rebalopt import Commission, MarketImpact, NaiveRebalancer, PortfolioState, RebalanceConfig
-    from rebalopt import Spread
+    from rebalopt import (
+        Commission,
+        MarketImpact,
+        NaiveRebalancer,
+        PortfolioState,
+        RebalanceConfig,
+        Spread,
+    )
     from rebalopt.datasets import load_demo_prices
 
     prices = load_demo_prices()

@@ -40,14 +40,14 @@ if sys.version_info < (3, 12):
             pytest.skip("ml4t-backtest 0.2.0 needs Python >= 3.12: no interpreter at "
                         "$REBALOPT_PY312 or .venv312/bin/python")
         probe = subprocess.run([str(py), "-c", "import ml4t.backtest, skfolio, rebalopt, pytest"],
-                               capture_output=True, text=True, timeout=120)
+                               check=False, capture_output=True, text=True, timeout=120)
         if probe.returncode != 0:
             pytest.skip(f"{py} lacks ml4t-backtest/skfolio/rebalopt/pytest: "
                         f"{probe.stderr.strip().splitlines()[-1:]}")
         proc = subprocess.run(
             [str(py), "-m", "pytest", str(Path(__file__)), "-q", "-p", "no:cacheprovider",
              "-o", "addopts="],
-            capture_output=True, text=True, timeout=900, cwd=REPO,
+            check=False, capture_output=True, text=True, timeout=900, cwd=REPO,
         )
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         assert " passed" in proc.stdout and " failed" not in proc.stdout

@@ -33,11 +33,11 @@ from rebalopt.orders import Order
 from rebalopt.state import PortfolioState
 
 __all__ = [
-    "Book",
-    "locate",
-    "FileInputError",
     "ORDER_COLUMNS",
+    "Book",
+    "FileInputError",
     "Table",
+    "locate",
     "read_book",
     "read_table",
     "write_orders",
