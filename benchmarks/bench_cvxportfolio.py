@@ -1,9 +1,10 @@
 """rebalopt's OptimalRebalancer against cvxportfolio's SinglePeriodOptimization, same problem.
 
-The problem (DESIGN.md section 10), synthetic and seeded, no network:
-factor risk (k=10, annualized), half-spread + 3/2-power market impact, long-only,
-11 absolute sector bounds (target sector weight +/- 1%), one-way turnover <= 5%,
-position caps; 100 / 500 / 2,000 assets; gamma = 100, T = 1/12 year.
+The problem is bench_optimal.py's (its ``universe`` and ``drifted_state`` are imported,
+so both benchmarks time the identical program): factor risk (k=10, annualized, with a
+factor covariance), 5 bps half spread + 3/2-power impact (coef 1), long-only, cash
+floor, 11 sector caps (15%), one-way turnover <= 5%, position caps max(2%, 3/n);
+100 / 500 / 2,000 assets; gamma = 100, T = 1/12 year; books drifted by random returns.
 
 How the two are made identical (all in fractions of equity ``V``)
 ----------------------------------------------------------------
@@ -11,19 +12,23 @@ rebalopt minimizes ``cost(z) + gamma/2 * T * (w - w*)' Sigma (w - w*)``;
 cvxportfolio maximizes ``-gamma_risk * (w+ - w_bm)' (F'F + diag(d)) (w+ - w_bm) - tcost(z)``
 with ``w+`` including a cash entry that absorbs the trades (``sum z = 0``).
 
-* risk: ``FactorModelCovariance(F = G', d = s**2)`` (``Sigma_F = I``), the same
-  annualized ``Sigma = G G' + diag(s^2)``; ``gamma_risk = gamma * T / 2`` (cvxportfolio's
+* risk: ``FactorModelCovariance(F = B', Sigma_F = F, d = idio_var)`` from the raw inputs
+  of rebalopt's ``FactorModel`` (not from its root, so the root is checked too), the same
+  annualized ``Sigma = B F B' + diag(idio_var)``; ``gamma_risk = gamma * T / 2`` (cvxportfolio's
   risk term has no 1/2 and no horizon: both are folded into its multiplier);
   benchmark ``w_bm`` = rebalopt's targets plus cash ``1 - sum(targets)``.
 * cost: ``TransactionCost(a=half_spread, b=coef, sigma=daily vol, volume_hat=price * ADV,
   exponent=1.5)`` is ``a|z| + b sigma |z|^1.5 (V / (p ADV))^0.5``, exactly
-  ``Spread`` + ``MarketImpact(coef)`` in weights (cvxportfolio adds 1e-8 dollars to the
+  ``Spread`` + ``MarketImpact(coef)`` in weights (sigma daily in both) (cvxportfolio adds 1e-8 dollars to the
   volume: relative effect 1e-16).
 * constraints: ``LongOnly()`` (cash exempt), ``MaxWeights(cap)``, ``TurnoverLimit(0.05)``
-  (``0.5 * sum|z|``), sector bounds as ``FactorMaxLimit``/``FactorMinLimit`` on a 0/1
-  sector-membership matrix. rebalopt gets no cash floor, cvxportfolio no cash
-  constraint: cash is free in both (costs are paid from cash in rebalopt and not in
-  cvxportfolio, which changes no constraint or objective term here).
+  (``0.5 * sum|z|``), sector caps as ``FactorMaxLimit`` on a 0/1 sector-membership
+  matrix, and ``LongCash()`` for rebalopt's ``CashFloor(0)``. The one difference:
+  rebalopt pays the costs from cash (``c0 - 1'z - cost >= 0``), cvxportfolio does not
+  (``c0 - 1'z >= 0``); the script reports when rebalopt's cash floor binds, the only
+  case where the optima may then differ.
+* volumes: ``volume_hat`` is a frame with one row per book (prices drift per book), and
+  each warm call passes that book's time ``t``.
 
 Both use Clarabel through cvxpy. cvxportfolio's ``policy.execute(h, market_data=None,
 t=...)`` (its public one-shot call, no download) recompiles the program on every call;
@@ -52,6 +57,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,110 +65,82 @@ import pandas as pd
 
 from rebalopt import MarketImpact, PortfolioState, Spread
 
-SECTORS = 11
 GAMMA = 100.0
 HORIZON = 1.0 / 12.0
-TURNOVER = 0.05
-SECTOR_BAND = 0.01
-IMPACT_COEF = 1.0
 CASH = "USDOLLAR"
+T0 = pd.Timestamp("2024-01-02")
 
 
 @dataclass
 class Problem:
-    """One universe's data, plus several current portfolios to rebalance."""
+    """bench_optimal.py's universe and constraints, with several drifted books."""
 
-    names: list[str]
-    prices: pd.Series
-    adv: pd.Series  # shares per day
-    vol: pd.Series  # daily volatility, fraction
-    half_spread_bps: pd.Series
-    sectors: pd.Series
-    G: np.ndarray  # n x k, annualized
-    s: np.ndarray  # n, annualized idiosyncratic vol
+    assets: list[str]
     targets: pd.Series
-    cap: float
-    sector_lo: pd.Series
-    sector_hi: pd.Series
+    risk: Any  # rebalopt FactorModel (loadings, factor_cov, idio_var)
     states: list[PortfolioState]
+    cap: float
+    sector_cap: float
+    turnover: float
+    spread_bps: float
+    impact_coef: float
 
 
-def make_problem(n: int, n_states: int, seed: int = 0) -> Problem:
-    rng = np.random.default_rng(seed)
-    names = [f"A{i:04d}" for i in range(n)]
-    k = 10
-    G = rng.normal(0.0, 0.25 / np.sqrt(k), (n, k))
-    s = rng.uniform(0.15, 0.35, n)
-    vol = np.sqrt((G**2).sum(1) + s**2) / np.sqrt(252.0)
-    prices = rng.uniform(10.0, 300.0, n)
-    dollar_adv = np.exp(rng.uniform(np.log(5e6), np.log(5e8), n))
-    sectors = pd.Series([f"S{i % SECTORS:02d}" for i in rng.permutation(n)], index=names)
-    cap = 3.0 / n
-    t = np.minimum(rng.dirichlet(np.full(n, 2.0)), 0.8 * cap)
-    t = np.minimum(t * 0.97 / t.sum(), 0.8 * cap)
-    targets = pd.Series(t, index=names)
-    sec_w = targets.groupby(sectors).sum()
-    equity = 5e7
-    states = []
-    for _ in range(n_states):
-        w0 = np.minimum(t * np.exp(rng.normal(0.0, 0.2, n)), cap)
-        w0 *= 0.97 / w0.sum()
-        holdings = w0 * equity / prices
-        cash = equity - float(holdings @ prices)
-        states.append(PortfolioState(
-            pd.Series(holdings, index=names), cash, pd.Series(prices, index=names),
-            adv=pd.Series(dollar_adv / prices, index=names),
-            volatility=pd.Series(vol, index=names), groups=sectors,
-        ))
-    return Problem(
-        names=names, prices=pd.Series(prices, index=names),
-        adv=pd.Series(dollar_adv / prices, index=names), vol=pd.Series(vol, index=names),
-        half_spread_bps=pd.Series(rng.uniform(1.0, 8.0, n), index=names), sectors=sectors,
-        G=G, s=s, targets=targets, cap=cap,
-        sector_lo=(sec_w - SECTOR_BAND).clip(lower=0.0), sector_hi=sec_w + SECTOR_BAND,
-        states=states,
-    )
+def make_problem(n: int, n_states: int) -> Problem:
+    """The data and terms of ``bench_optimal.py`` (imported, so both benchmarks time the
+    identical problem): factor risk k=10, 5 bps half spread + 3/2 impact (coef 1),
+    long-only, cash floor, 11 sector caps (15%), one-way turnover <= 5%, position caps
+    max(2%, 3/n); books drifted by a month of random returns (prices move per book)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_optimal as bo
+
+    assets, prices, extras, targets, risk = bo.universe(n)
+    rng = np.random.default_rng(1)
+    states = [bo.drifted_state(assets, prices, extras, targets, rng) for _ in range(n_states)]
+    return Problem(assets=list(assets), targets=targets, risk=risk, states=states,
+                   cap=max(0.02, 3.0 / n), sector_cap=0.15, turnover=0.05, spread_bps=5.0,
+                   impact_coef=1.0)
 
 
 # ------------------------------------------------------------------ rebalopt
 def rebalopt_rebalancer(p: Problem) -> Any:
-    from rebalopt.constraints import GroupBounds, LongOnly, TurnoverLimit, WeightBounds
+    from rebalopt.constraints import CashFloor, GroupBounds, LongOnly, TurnoverLimit, WeightBounds
     from rebalopt.rebalance.optimal import OptimalRebalancer
-    from rebalopt.risk import FactorModel
 
-    factors = [f"f{j}" for j in range(p.G.shape[1])]
-    risk = FactorModel(pd.DataFrame(p.G, index=p.names, columns=factors),
-                       pd.DataFrame(np.eye(len(factors)), index=factors, columns=factors),
-                       pd.Series(p.s**2, index=p.names))
     return OptimalRebalancer(
-        risk=risk,
-        costs=[Spread(half_spread_bps=p.half_spread_bps), MarketImpact(coef=IMPACT_COEF)],
-        constraints=[LongOnly(), WeightBounds(upper=p.cap), TurnoverLimit(cap=TURNOVER),
-                     GroupBounds(upper=p.sector_hi.to_dict(), lower=p.sector_lo.to_dict())],
+        risk=p.risk, costs=[Spread(p.spread_bps), MarketImpact(coef=p.impact_coef)],
+        constraints=[LongOnly(), CashFloor(), GroupBounds(upper=p.sector_cap),
+                     TurnoverLimit(p.turnover), WeightBounds(upper=p.cap)],
         risk_aversion=GAMMA, horizon=HORIZON, solver=("CLARABEL",),
     )
 
 
 # -------------------------------------------------------------- cvxportfolio
-def cvx_policy(p: Problem) -> Any:
+def cvx_policy(p: Problem, times: pd.DatetimeIndex) -> Any:
+    """The same program in cvxportfolio. Dollar volumes change with each book's prices,
+    so ``volume_hat`` is a frame indexed by time, one row per book (book i at times[i])."""
     import cvxportfolio as cvx
 
-    sect = pd.get_dummies(p.sectors).astype(float)  # n x 11, 0/1
+    st0 = p.states[0]
+    sect = pd.get_dummies(pd.Series(st0.groups, index=p.assets)).astype(float)
     bench = pd.concat([p.targets, pd.Series({CASH: 1.0 - p.targets.sum()})])
+    vol_hat = pd.DataFrame([st.prices * st.adv for st in p.states], index=times,
+                           columns=p.assets)
     tcost = cvx.TransactionCost(
-        a=p.half_spread_bps * 1e-4, b=IMPACT_COEF, sigma=p.vol,
-        volume_hat=p.prices * p.adv, exponent=1.5,
+        a=p.spread_bps * 1e-4, b=p.impact_coef,
+        sigma=pd.Series(st0.volatility, index=p.assets), volume_hat=vol_hat, exponent=1.5,
     )
+    r = p.risk
     risk = cvx.FactorModelCovariance(
-        F=pd.DataFrame(p.G.T, columns=p.names, index=[f"f{j}" for j in range(p.G.shape[1])]),
-        d=pd.Series(p.s**2, index=p.names),
+        F=r.loadings.T.loc[:, p.assets], Sigma_F=r.factor_cov.loc[r.loadings.columns,
+                                                                   r.loadings.columns],
+        d=pd.Series(r.idio_var, dtype=float).loc[p.assets],
     )
     return cvx.SinglePeriodOptimization(
         objective=-(GAMMA * HORIZON / 2.0) * risk - tcost,
         constraints=[
-            cvx.LongOnly(), cvx.MaxWeights(p.cap), cvx.TurnoverLimit(TURNOVER),
-            cvx.FactorMaxLimit(sect, p.sector_hi[sect.columns]),
-            cvx.FactorMinLimit(sect, p.sector_lo[sect.columns]),
+            cvx.LongOnly(), cvx.LongCash(), cvx.MaxWeights(p.cap), cvx.TurnoverLimit(p.turnover),
+            cvx.FactorMaxLimit(sect, pd.Series(p.sector_cap, index=sect.columns)),
         ],
         include_cash_return=False, benchmark=bench, solver="CLARABEL",
     )
@@ -174,17 +152,15 @@ def holdings_of(state: PortfolioState) -> pd.Series:
     return pd.concat([h, pd.Series({CASH: state.cash})])
 
 
-T0 = pd.Timestamp("2024-01-02")
-
-
-def cvx_warm_solve(policy: Any, state: PortfolioState) -> tuple[np.ndarray, float, float]:
+def cvx_warm_solve(policy: Any, state: PortfolioState, t: pd.Timestamp
+                   ) -> tuple[np.ndarray, float, float]:
     """One re-solve of the compiled policy: (z without cash, cvxportfolio's objective value,
     the solver's own time)."""
     h = holdings_of(state)
     v = float(h.sum())
     w = h / v
     w_plus = policy.values_in_time_recursive(
-        t=T0, past_returns=None, past_volumes=None, current_weights=w,
+        t=t, past_returns=None, past_volumes=None, current_weights=w,
         current_portfolio_value=v, current_prices=None)
     z = (w_plus - w).to_numpy()[:-1]
     prob = policy._problem
@@ -192,40 +168,40 @@ def cvx_warm_solve(policy: Any, state: PortfolioState) -> tuple[np.ndarray, floa
 
 
 def run_size(n: int, repeats: int) -> dict[str, Any]:
-    p = make_problem(n, repeats + 1, seed=n)
+    p = make_problem(n, repeats + 1)
+    times = pd.bdate_range(T0, periods=len(p.states))
     out: dict[str, Any] = {"n": n}
 
-    # rebalopt: cold (compile + solve), then warm re-solves on other portfolios
+    # rebalopt: cold (compile + solve), then warm re-solves on the other books
     reb = rebalopt_rebalancer(p)
     t0 = time.perf_counter()
-    sol0 = reb.solve(p.states[0], p.targets)
+    reb.solve(p.states[0], p.targets)
     out["reb_cold"] = time.perf_counter() - t0
-    reb_warm, reb_solver, reb_z = [], [], []
+    reb_warm, reb_solver, reb_z, cash_binding = [], [], [], 0
     for st in p.states[1:]:
         t0 = time.perf_counter()
         sol = reb.solve(st, p.targets)
         reb_warm.append(time.perf_counter() - t0)
         reb_solver.append(sol.solve_time)
         reb_z.append(sol.z)
+        cash_binding += any(b.startswith("CashFloor") for b in sol.binding)
     if reb.compilations != 1:
         print(f"  WARNING: rebalopt compiled {reb.compilations} times")
-    del sol0
 
     # cvxportfolio: the public execute() (recompiles every call), then warm re-solves
-    import cvxportfolio as cvx  # noqa: F401 - imported for its side effects on logging
+    import cvxportfolio as cvx  # noqa: F401
 
     logging.getLogger("cvxportfolio").setLevel(logging.ERROR)
-    policy = cvx_policy(p)
+    policy = cvx_policy(p, times)
     t0 = time.perf_counter()
-    u, _, _ = policy.execute(holdings_of(p.states[0]), market_data=None, t=T0)
+    policy.execute(holdings_of(p.states[0]), market_data=None, t=times[0])
     out["cvx_execute"] = time.perf_counter() - t0
-    universe = pd.Index(p.names + [CASH])
-    policy.initialize_estimator_recursive(universe=universe,
-                                          trading_calendar=pd.DatetimeIndex([T0]))
+    policy.initialize_estimator_recursive(universe=pd.Index(p.assets + [CASH]),
+                                          trading_calendar=times)
     cvx_warm, cvx_solver, cvx_z, cvx_val = [], [], [], []
-    for st in p.states[1:]:
+    for st, t in zip(p.states[1:], times[1:]):
         t0 = time.perf_counter()
-        z, val, st_time = cvx_warm_solve(policy, st)
+        z, val, st_time = cvx_warm_solve(policy, st, t)
         cvx_warm.append(time.perf_counter() - t0)
         cvx_solver.append(st_time)
         cvx_z.append(z)
@@ -246,6 +222,7 @@ def run_size(n: int, repeats: int) -> dict[str, Any]:
         cvx_solver=statistics.median(cvx_solver),
         rel_gap=max(rel_gap, key=abs), rel_val=max(rel_val, key=abs), max_dz=max(max_dz),
         objective_bps=1e4 * reb.objective(reb_z[0], p.states[1], p.targets),
+        cash_binding=cash_binding,
     )
     return out
 
@@ -274,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
           f" | {'speed-up':>8} | {'obj gap':>9} {'cvx val':>9} {'max|dz|':>8}")
     ok = True
     for r in rows:
+        if r["cash_binding"]:
+            print(f"  n={r['n']}: rebalopt's cash floor (costs paid from cash) bound in "
+                  f"{r['cash_binding']} calls; cvxportfolio's LongCash ignores costs, so the "
+                  "optima may differ there")
         ratio = r["cvx_warm"] / r["reb_warm"]
         print(f"{r['n']:>5} | {1e3 * r['reb_cold']:>11.0f}ms {1e3 * r['reb_warm']:>8.1f} "
               f"({1e3 * r['reb_warm_spread'][0]:>6.1f}-{1e3 * r['reb_warm_spread'][1]:>6.1f})"
