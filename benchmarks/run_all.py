@@ -2,8 +2,9 @@
 
 Each script is run in its own process with this interpreter, from the repository
 root; its output is streamed, and a summary (exit code, wall time) is printed at the
-end. ``--quick`` is passed on to every script (each ``bench_*.py`` accepts it: smaller
-sizes, fewer repeats). Exit code: 0 if every script succeeded, 1 otherwise.
+end. ``--quick`` is passed on to every script that offers it (its source mentions
+``--quick``: smaller sizes, fewer repeats); the others run in full, and say so.
+Exit code: 0 if every script succeeded, 1 otherwise.
 
 Usage: ``python benchmarks/run_all.py [--quick] [--only NAME ...]``.
 """
@@ -39,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     results = []
     for path in todo:
-        cmd = [sys.executable, str(path)] + (["--quick"] if args.quick else [])
-        print(f"\n===== {path.name} {'(quick)' if args.quick else ''} =====", flush=True)
+        quick = args.quick and "--quick" in path.read_text()
+        cmd = [sys.executable, str(path)] + (["--quick"] if quick else [])
+        mode = "(quick)" if quick else ("(full: no quick mode)" if args.quick else "")
+        print(f"\n===== {path.name} {mode} =====", flush=True)
         t0 = time.perf_counter()
         rc = subprocess.call(cmd, cwd=HERE.parent)
         results.append((path.name, rc, time.perf_counter() - t0))
