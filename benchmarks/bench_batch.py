@@ -101,8 +101,13 @@ def make_rebalancer(kind: str, universe: dict[str, Any],
     costs = [Spread(half_spread_bps=5.0), MarketImpact(coef=1.0, exponent=1.5)]
     if kind == "optimal":
         try:
-            from rebalopt.constraints import (CashFloor, GroupBounds, LongOnly,
-                                              TurnoverLimit, WeightBounds)
+            from rebalopt.constraints import (
+                CashFloor,
+                GroupBounds,
+                LongOnly,
+                TurnoverLimit,
+                WeightBounds,
+            )
             from rebalopt.rebalance.optimal import OptimalRebalancer
             from rebalopt.risk import FactorModel
         except ImportError:

@@ -247,8 +247,7 @@ def test_progress_bar_counts_accounts(accounts, capsys):
 def _optimal_setup(n_accounts: int = 16):
     """Small optimal problems: factor risk, spread + 3/2 impact, caps, turnover, sectors."""
     optimal = pytest.importorskip("rebalopt.rebalance.optimal")
-    from rebalopt.constraints import (CashFloor, GroupBounds, LongOnly, TurnoverLimit,
-                                      WeightBounds)
+    from rebalopt.constraints import CashFloor, GroupBounds, LongOnly, TurnoverLimit, WeightBounds
     from rebalopt.risk import FactorModel
 
     accs = make_accounts(n_accounts, {"U": 25, "V": 15}, seed=3)

@@ -54,9 +54,9 @@ __all__ = [
     "AccountError",
     "BatchResult",
     "Rebalancer",
+    "clear_worker_cache",
     "rebalance_many",
     "with_constraints",
-    "clear_worker_cache",
 ]
 
 DEFAULT_CHUNK_SIZE = 50
@@ -169,7 +169,7 @@ def with_constraints(rebalancer: Any, constraints: Sequence[Any]) -> Any:
             "need a rebalancer with a 'constraints' field (OptimalRebalancer)",
             field="constraints",
         )
-    own = list(getattr(rebalancer, "constraints") or [])
+    own = list(rebalancer.constraints or [])
     return dataclasses.replace(rebalancer, constraints=[*own, *constraints])
 
 
@@ -231,7 +231,7 @@ def _rebalancer_for(task: _Task, constraints: tuple[Any, ...]) -> tuple[Any, boo
     reb = with_constraints(base, constraints)
     try:  # prime: the first solve of a copy is the same in every process
         reb.plan(task.anchor.state, task.anchor.targets)
-    except Exception:  # noqa: BLE001 - the anchor's own failure is reported with it
+    except Exception:  # noqa: BLE001, S110 - the anchor's own failure is reported with it
         pass
     _WORKER_CACHE[key] = reb
     while len(_WORKER_CACHE) > _CACHE_SIZE:
@@ -285,7 +285,7 @@ def _pickle_rebalancer(rebalancer: Any) -> bytes:
         try:
             return pickle.dumps(dataclasses.replace(rebalancer),
                                 protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # noqa: BLE001 - report the original failure below
+        except Exception:  # noqa: BLE001, S110 - report the original failure below
             pass
     raise InputError(f"rebalancer cannot be pickled: {first}", field="rebalancer") from first
 
