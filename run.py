@@ -10,8 +10,10 @@ what it needs there first; a stamp file skips the install when nothing changed.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -21,8 +23,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 EXTRAS = {
     "demo": "demo",
-    "test": "dev,mip,dask,demo,notebooks,docs",
+    "test": "dev,mip,dask,demo,notebooks,docs,adapters",
 }
+VENV312 = ROOT / ".venv312"
+ML4T_EXTRAS = "ml4t,demo,dev"
 
 
 def python() -> Path:
@@ -48,6 +52,41 @@ def ensure_env(extras: str) -> None:
     stamp.touch()
 
 
+def find_python312() -> str | None:
+    """A working Python 3.12 interpreter (for the ml4t.backtest integration), if any."""
+    candidates = [shutil.which("python3.12")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python")))
+    for c in candidates:
+        if c and subprocess.run([c, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+                                capture_output=True).returncode == 0:
+            return c
+    return None
+
+
+def ensure_env312() -> Path | None:
+    """``.venv312`` with ml4t-backtest for the integration test, when Python 3.12 exists."""
+    py = VENV312 / "bin" / "python"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + ML4T_EXTRAS.encode())
+    stamp = VENV312 / f".installed-{digest.hexdigest()[:16]}"
+    if stamp.exists():
+        return py
+    base = find_python312()
+    if base is None:
+        print("ml4t integration: no Python 3.12 found, its test will skip", flush=True)
+        return None
+    print(f"ml4t integration: installing rebalopt[{ML4T_EXTRAS}] into {VENV312}", flush=True)
+    try:
+        if not py.exists():
+            subprocess.run([base, "-m", "venv", str(VENV312)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "-e", f".[{ML4T_EXTRAS}]"],
+                       check=True, cwd=ROOT)
+    except subprocess.CalledProcessError as exc:
+        print(f"ml4t integration: set-up failed ({exc}); its test will skip", flush=True)
+        return None
+    stamp.touch()
+    return py
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in EXTRAS:
         print(__doc__)
@@ -56,7 +95,11 @@ def main(argv: list[str]) -> int:
     ensure_env(EXTRAS[cmd])
     if cmd == "demo":
         return subprocess.call([str(python()), "-m", "rebalopt.cli", "demo", *rest], cwd=ROOT)
-    return subprocess.call([str(python()), "-m", "pytest", *rest], cwd=ROOT)
+    env = dict(os.environ)
+    py312 = ensure_env312()
+    if py312 is not None:
+        env["REBALOPT_PY312"] = str(py312)
+    return subprocess.call([str(python()), "-m", "pytest", *rest], cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":

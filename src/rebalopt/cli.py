@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
@@ -26,35 +26,11 @@ EXIT_OTHER = 1
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rebalopt import (
-        Commission,
-        MarketImpact,
-        NaiveRebalancer,
-        PortfolioState,
-        RebalanceConfig,
-        Spread,
-    )
-    from rebalopt.datasets import load_demo_prices
+    """Naive vs band vs optimal rebalancing on real prices; writes the HTML report."""
+    from rebalopt.research.demo import run_demo
 
-    prices = load_demo_prices()
-    window = prices.iloc[-253:]
-    returns = window.pct_change().dropna()
-    from skfolio.optimization import MeanRisk
-
-    model = MeanRisk().fit(returns)  # minimum variance, long only
-    targets = pd.Series(model.weights_, index=returns.columns)
-    # A book set to the targets a quarter ago, drifted with prices since.
-    then, now = prices.iloc[-64], prices.iloc[-1]
-    equity = 10_000_000.0
-    holdings = np.floor(equity * targets / then)
-    cash = equity - float((holdings * then).sum())
-    vol = returns.std()
-    adv = pd.Series(5e6, index=prices.columns)  # shares/day; the demo data has no volume
-    state = PortfolioState(holdings, cash, now, adv=adv, volatility=vol)
-    costs = [Commission(per_share=0.005, minimum=1.0), Spread(half_spread_bps=3.0), MarketImpact()]
-    plan = NaiveRebalancer(RebalanceConfig(min_weight_change=0.0), costs=costs).plan(state, targets)
-    print(plan.summary())
-    print(plan.preview().round(6).to_string())
+    path = run_demo(out_dir=args.out_dir, quick=args.quick)
+    print(f"report written to {path.resolve()}")
     return 0
 
 
@@ -101,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rebalopt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="naive vs optimal rebalancing on real prices")
+    demo.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                      help="folder for the HTML report (default ./reports)")
+    demo.add_argument("--quick", action="store_true", help="a short run (seconds)")
     demo.set_defaults(func=_demo)
 
     reb = sub.add_parser(
