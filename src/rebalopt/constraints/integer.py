@@ -1,0 +1,249 @@
+"""Constraints that need integers: round lots, a minimum trade value, a maximum trade count.
+
+Each has the numeric ``check`` every constraint has (solver-free, on a
+:class:`~rebalopt.constraints.Point` or a plan) and a mixed-integer cvxpy form
+(:meth:`IntegerConstraint.build_mip`) on the lot counts and the buy/sell binaries
+of a :class:`MipContext`, used by the integer stage's ``exact`` mode. Their
+continuous form (:meth:`~rebalopt.constraints.Constraint.build`) is empty: the
+continuous relaxation drops them (the convex hull of "no trade or at least ``m``"
+is unconstrained), so a relaxation optimum stays a lower bound on any integer plan.
+Use them through :class:`~rebalopt.rebalance.integer.IntegerRebalancer`; a plain
+continuous ``OptimalRebalancer`` would fail their numeric check.
+
+Units: lots and trades in shares; trade values in currency; weights are
+fractions of pre-trade equity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import (
+    Constraint,
+    Point,
+    ProblemContext,
+    Rows,
+    asset_labels,
+)
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+__all__ = ["IntegerConstraint", "LotSize", "MaxTrades", "MinTradeValue", "MipContext",
+           "trade_shares", "TRADE_EPS"]
+
+TRADE_EPS = 1e-9
+"""A trade smaller than this many shares counts as no trade (floating-point noise)."""
+
+
+def trade_shares(point: Point) -> FloatArray:
+    """Trades in shares at ``point``: ``z * V / (price * multiplier)``."""
+    s = point.state
+    return point.z * s.equity / (s.prices * s.multipliers)
+
+
+@dataclass
+class MipContext:
+    """The integer program's variables, for :meth:`IntegerConstraint.build_mip`.
+
+    Attributes
+    ----------
+    base
+        The continuous context (``z``, ``t``, ``w``, cost, ...) on the same variables.
+    buy_lots, sell_lots
+        Non-negative integer lot counts bought and sold per asset (``q = buy - sell``).
+    buy, sell
+        Binaries: asset bought / sold (at most one of them is 1).
+    lot_weight
+        Weight of one lot per asset, ``lot * price * multiplier / V``.
+    """
+
+    base: ProblemContext
+    buy_lots: cp.Variable
+    sell_lots: cp.Variable
+    buy: cp.Variable
+    sell: cp.Variable
+    lot_weight: FloatArray
+
+    @property
+    def traded(self) -> cp.Expression:
+        """1 where the asset trades (bought or sold), else 0."""
+        return self.buy + self.sell
+
+
+class IntegerConstraint(Constraint):
+    """A constraint whose exact form needs integer variables.
+
+    ``build`` (the continuous relaxation) adds no row; ``build_mip`` writes the
+    mixed-integer rows; ``evaluate``/``check`` are exact and solver-free.
+    """
+
+    needs_integers = True
+
+    def build(self, ctx: ProblemContext) -> Rows:
+        return []
+
+    def update(self, state: PortfolioState, targets: FloatArray) -> None:
+        return None
+
+    def build_mip(self, ctx: MipContext) -> Rows:
+        """Rows ``lhs <= rhs`` on the integer program's variables (default: none)."""
+        return []
+
+
+def _lots(lots: float | pd.Series | Mapping[str, float] | None,
+          state: PortfolioState, field: str) -> FloatArray:
+    if lots is None:
+        return np.asarray(state.lot_sizes, dtype=float)
+    if np.isscalar(lots):
+        out = np.full(state.n, float(lots))  # type: ignore[arg-type]
+    else:
+        s = pd.Series(lots, dtype=float)
+        s.index = s.index.map(str)
+        base = pd.Series(state.lot_sizes, index=state.assets)
+        s = s[s.index.isin(state.assets)]
+        base.loc[s.index] = s.to_numpy()
+        out = base.to_numpy(dtype=float)
+    bad = ~np.isfinite(out) | (out <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"lot size must be finite and > 0, got {out[i]}",
+                         asset=str(state.assets[i]), field=field)
+    return out
+
+
+@dataclass
+class LotSize(IntegerConstraint):
+    r"""Every trade is a whole number of lots: :math:`q_i = k_i\,\ell_i,\ k_i\in\mathbb Z`.
+
+    Parameters
+    ----------
+    lots
+        Lot size in shares (> 0): one number for every asset, a Series / mapping
+        keyed by ticker (others keep ``state.lot_sizes``), or ``None`` for
+        ``state.lot_sizes`` (1 = whole shares).
+
+    The check's rows are the distance of each trade to its nearest lot multiple,
+    in shares, against a floating-point allowance of ``1e-9 * max(1, |trade|)``.
+    """
+
+    lots: float | pd.Series | Mapping[str, float] | None = None
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    units: str = "shares"
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if self.lots is not None and np.isscalar(self.lots):
+            v = float(self.lots)  # type: ignore[arg-type]
+            if not (np.isfinite(v) and v > 0):
+                raise InputError(f"lot size must be finite and > 0, got {v}", field="LotSize.lots")
+
+    def describe(self) -> str:
+        return "LotSize" if self.lots is None or not np.isscalar(self.lots) else \
+            f"LotSize({float(self.lots):g})"  # type: ignore[arg-type]
+
+    def sizes(self, state: PortfolioState) -> FloatArray:
+        """Lot size per asset in shares."""
+        return _lots(self.lots, state, "LotSize.lots")
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        x = trade_shares(point)
+        lot = self.sizes(point.state)
+        k = x / lot
+        dist = np.abs(k - np.round(k)) * lot
+        return dist, 1e-9 * np.maximum(1.0, np.abs(x))
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return asset_labels(state, np.arange(state.n), "lot multiple")
+
+
+@dataclass
+class MinTradeValue(IntegerConstraint):
+    r"""No dust: each asset either does not trade or trades at least ``value`` in currency.
+
+    .. math:: q_i = 0 \ \ \text{or}\ \ |q_i|\,p_i m_i \ge \text{value}
+
+    Rows (weights): ``value / V - |z_i| <= 0`` for every traded asset.
+
+    Parameters
+    ----------
+    value
+        Smallest trade value, currency (>= 0).
+    """
+
+    value: float = 0.0
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if not (np.isfinite(self.value) and self.value >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.value}",
+                             field="MinTradeValue.value")
+
+    def describe(self) -> str:
+        return f"MinTradeValue({self.value:g})"
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        traded = np.abs(trade_shares(point)) > TRADE_EPS
+        m = self.value / point.state.equity
+        lhs = np.where(traded, m - np.abs(point.z), 0.0)
+        return lhs, np.zeros(point.state.n)
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return asset_labels(state, np.arange(state.n), "min trade value")
+
+    def min_lots(self, state: PortfolioState, lots: FloatArray) -> FloatArray:
+        """Smallest non-zero number of lots per asset that meets ``value``."""
+        lot_value = lots * state.prices * state.multipliers
+        return np.maximum(1.0, np.ceil(self.value / lot_value - 1e-12))
+
+    def build_mip(self, ctx: MipContext) -> Rows:
+        m = self.value / ctx.base.state.equity
+        lw = ctx.lot_weight
+        return [(m * ctx.buy - cp.multiply(lw, ctx.buy_lots), np.zeros(ctx.base.n)),
+                (m * ctx.sell - cp.multiply(lw, ctx.sell_lots), np.zeros(ctx.base.n))]
+
+
+@dataclass
+class MaxTrades(IntegerConstraint):
+    r"""At most ``count`` assets trade: :math:`\#\{i : q_i \ne 0\} \le \text{count}`.
+
+    Parameters
+    ----------
+    count
+        Largest number of orders (>= 0).
+    """
+
+    count: int = 10
+    soft: bool = False
+    penalty: float = 1.0
+    label: str | None = None
+    units: str = "trades"
+
+    def __post_init__(self) -> None:
+        self._validate_soft()
+        if not (isinstance(self.count, (int, np.integer)) and self.count >= 0):
+            raise InputError(f"must be an integer >= 0, got {self.count!r}",
+                             field="MaxTrades.count")
+
+    def describe(self) -> str:
+        return f"MaxTrades({self.count})"
+
+    def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
+        n = float(np.count_nonzero(np.abs(trade_shares(point)) > TRADE_EPS))
+        return np.array([n]), np.array([float(self.count)])
+
+    def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
+        return ["number of trades"]
+
+    def build_mip(self, ctx: MipContext) -> Rows:
+        return [(cp.sum(ctx.traded), np.array(float(self.count)))]

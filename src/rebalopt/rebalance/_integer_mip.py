@@ -1,0 +1,299 @@
+"""The integer stage's ``exact`` mode: a mixed-integer program through cvxpy.
+
+Variables: integer lot counts (split into bought and sold lots with one binary per
+side when a minimum trade value, a trade count or a commission minimum / per-order
+fee needs to know whether an asset trades), trade weights ``z = lot_weight * q``.
+Objective (basis points of equity, like the continuous program): the full cost,
+the tracking-error quadratic ``gamma/2 T (w - w*)' Sigma (w - w*)`` (factor root,
+never an ``n x n`` matrix), alpha and soft-constraint penalties. The continuous
+constraints reuse their own cvxpy ``build`` (on shallow copies, so the relaxation's
+compiled program keeps its Parameters); the integer ones use ``build_mip``.
+
+Costs:
+
+* spread and linear commission: linear in ``|z|``;
+* commission minimum and per-order fee: ``c_i >= rate_i |z_i|``,
+  ``c_i >= minimum * traded_i``, plus ``per_order * traded_i`` (exact);
+* market impact ``a |z|^p``: ``p = 1`` linear, ``p = 2`` a quadratic (exact). SCIP takes
+  no power cone, so ``1 < p < 2`` uses lines in the lot count ``k = |q|``: when an
+  asset's lot range is at most ``SECANT_MAX`` lots, the secants through consecutive
+  integers (exact at every integer ``k``, as ``k^p`` is convex); otherwise tangents
+  at a geometric grid (an outer approximation: the program's cost is a lower bound,
+  so its proven bound stays valid, and its answer is re-priced exactly).
+
+SCIP (quadratic objective) runs with ``numerics/feastol = 1e-9`` (DESIGN section 3:
+default numerics gave invalid bounds and wrong "optimal" answers on lot problems),
+HiGHS when the objective is linear. Lot counts are boxed by bounds every optimal
+plan satisfies: each constraint's per-asset limits and, with no alpha, the
+tracking-error radius ``gamma/2 T s_i^2 d_i^2 <= f_incumbent``. The caller verifies
+every answer numerically and re-prices it; the bound is checked against it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints import (
+    Constraint,
+    LongOnly,
+    ParticipationLimit,
+    ProblemContext,
+    Restricted,
+    ShortLimit,
+    TurnoverLimit,
+    WeightBounds,
+)
+from rebalopt.constraints.integer import IntegerConstraint, MipContext
+from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.state import PortfolioState
+
+__all__ = ["MipResult", "implied_box", "solve_mip", "SECANT_MAX", "SCALE"]
+
+SCALE = 1e4
+"""Objective in basis points of equity."""
+
+SECANT_MAX = 80
+"""Largest lot range per asset for the exact secant form of a power-law impact."""
+
+_TANGENTS = 24
+
+
+@dataclass
+class MipResult:
+    """What the MIP returned (``q`` lot counts, rounded; ``bound`` a fraction of equity)."""
+
+    q: FloatArray | None
+    status: str
+    solver: str
+    bound: float | None
+    objective: float | None
+    solve_time: float | None
+    wall_time: float
+    proven: bool
+    note: str = ""
+
+
+class Unsupported(Exception):
+    """The MIP cannot represent this problem (the caller falls back to ``round``)."""
+
+
+def implied_box(constraints: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
+                ) -> tuple[FloatArray, FloatArray]:
+    """Per-asset trade-weight bounds ``lo <= z <= hi`` implied by the hard constraints."""
+    n = state.n
+    w0 = state.weights
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    for c in constraints:
+        if c.soft:
+            continue
+        if isinstance(c, LongOnly):
+            lo = np.maximum(lo, -w0)
+        elif isinstance(c, WeightBounds):
+            wl, wh = c._bounds(state)
+            lo, hi = np.maximum(lo, wl - w0), np.minimum(hi, wh - w0)
+        elif isinstance(c, ShortLimit):
+            lo = np.maximum(lo, -c._caps(state) - w0)
+        elif isinstance(c, ParticipationLimit):
+            cap = c.caps(state)
+            lo, hi = np.maximum(lo, -cap), np.minimum(hi, cap)
+        elif isinstance(c, TurnoverLimit):
+            lo, hi = np.maximum(lo, -2 * c.cap), np.minimum(hi, 2 * c.cap)
+        elif isinstance(c, Restricted):
+            b, s_, t_ = c._idx(state)
+            hi[b] = np.minimum(hi[b], 0.0)
+            lo[s_] = np.maximum(lo[s_], 0.0)
+            hi[t_], lo[t_] = 0.0, 0.0
+    return lo, hi
+
+
+def _power_lines(k_max: FloatArray, p: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Lines ``slope * k + icpt`` below (or, for secants, through) ``k**p`` on ``[0, k_max]``."""
+    K = int(np.max(k_max)) if k_max.size else 0
+    if K <= SECANT_MAX:
+        k = np.arange(K, dtype=float)
+        slope = (k + 1) ** p - k ** p
+        icpt = k ** p - slope * k
+        return slope, icpt, True
+    grid = np.unique(np.concatenate([[0.5, 1.0], np.geomspace(1.0, K, _TANGENTS)]))
+    slope = p * grid ** (p - 1)
+    icpt = grid ** p - slope * grid
+    return np.concatenate([[1.0], slope]), np.concatenate([[0.0], icpt]), False
+
+
+def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: FloatArray,
+              gT: float, alpha: FloatArray | None, costs: Sequence[CostModel],
+              constraints: Sequence[Constraint], int_constraints: Sequence[IntegerConstraint],
+              ell: FloatArray, q_box: tuple[FloatArray, FloatArray], solver: str,
+              time_limit: float, need_binaries: bool) -> MipResult:
+    """Build and solve the MIP once (module docstring). Raises :class:`Unsupported`."""
+    t0 = time.perf_counter()
+    n = state.n
+    V = state.equity
+    q_lo, q_hi = q_box
+    w0 = state.weights
+    z_scale = ell
+    if need_binaries:
+        if not (np.isfinite(q_lo).all() and np.isfinite(q_hi).all()):
+            raise Unsupported("no finite lot bound for the binaries' big-M "
+                              "(add position or turnover limits)")
+        ub, us = np.maximum(q_hi, 0.0), np.maximum(-q_lo, 0.0)
+        bl = cp.Variable(n, integer=True, name="buy_lots")
+        sl = cp.Variable(n, integer=True, name="sell_lots")
+        yb = cp.Variable(n, boolean=True, name="buy")
+        ys = cp.Variable(n, boolean=True, name="sell")
+        cons: list[cp.Constraint] = [bl >= 0, sl >= 0, bl <= cp.multiply(ub, yb),
+                                     sl <= cp.multiply(us, ys), yb + ys <= 1]
+        q = bl - sl
+        k = bl + sl
+        z = cp.multiply(z_scale, q)
+        t = cp.multiply(z_scale, k)
+        traded = yb + ys
+    else:
+        qv = cp.Variable(n, integer=True, name="lots")
+        q, z = qv, cp.multiply(z_scale, qv)
+        t = cp.Variable(n, name="abs_trade")
+        kv = cp.Variable(n, name="abs_lots")
+        cons = [t >= z, t >= -z, kv >= qv, kv >= -qv, t == cp.multiply(z_scale, kv)]
+        fin_lo, fin_hi = np.isfinite(q_lo), np.isfinite(q_hi)
+        if fin_lo.any():
+            cons.append(qv[np.flatnonzero(fin_lo)] >= q_lo[fin_lo])
+        if fin_hi.any():
+            cons.append(qv[np.flatnonzero(fin_hi)] <= q_hi[fin_hi])
+        k, traded = kv, None
+
+    # ---- costs (fraction of equity)
+    cost_terms: list[cp.Expression] = []
+    linear = True
+    for m in costs:
+        if isinstance(m, Spread):
+            cost_terms.append(m.half_spreads(state) @ t)
+        elif isinstance(m, Commission):
+            rate = m.rates(state)
+            if m.exact_in_optimizer:
+                cost_terms.append(rate @ t)
+            else:
+                if traded is None:
+                    raise Unsupported("commission minimum without binaries")
+                c = cp.Variable(n, name="commission")
+                cons += [c >= cp.multiply(rate, t), c >= (m.minimum / V) * traded]
+                cost_terms.append(cp.sum(c) + (m.per_order / V) * cp.sum(traded))
+        elif isinstance(m, MarketImpact):
+            if m.coef == 0:
+                continue
+            a = m.coefficients(state)
+            if m.exponent == 1.0:
+                cost_terms.append(a @ t)
+            elif m.exponent == 2.0:
+                cost_terms.append(cp.sum(cp.multiply(a, cp.square(t))))
+                linear = False
+            else:
+                kmax = np.maximum(np.abs(q_lo), np.abs(q_hi))
+                if not np.isfinite(kmax).all():
+                    raise Unsupported("3/2-power impact needs finite lot bounds")
+                slope, icpt, _ = _power_lines(kmax, m.exponent)
+                u = cp.Variable(n, nonneg=True, name="impact")
+                coef = a * ell ** m.exponent  # cost_i = coef_i * k_i ** p
+                for sl_, ic in zip(slope, icpt):
+                    cons.append(u >= cp.multiply(coef * sl_, k) + coef * ic)
+                cost_terms.append(cp.sum(u))
+        else:
+            raise Unsupported(f"cost model {m.name} has no mixed-integer form")
+    cost = cp.sum(cp.hstack(cost_terms)) if cost_terms else cp.Constant(0.0)
+
+    obj: list[cp.Expression] = [SCALE * cost]
+    root = np.sqrt(SCALE * 0.5 * gT)
+    d0 = w0 - w_t
+    if gT > 0:
+        linear = False
+        if G.shape[1] > 0:
+            obj.append(cp.sum_squares(root * (G.T @ d0) + (root * G.T) @ z))
+        obj.append(cp.sum_squares(root * s * d0 + cp.multiply(root * s, z)))
+    if alpha is not None:
+        obj.append(-SCALE * (alpha @ z) - SCALE * float(alpha @ w0))
+
+    # ---- constraints
+    w0p = cp.Parameter(n, value=w0)
+    c0p = cp.Parameter(value=state.cash_weight)
+    zv = cp.Variable(n, name="z")
+    tv = cp.Variable(n, name="t")
+    cons += [zv == z, tv == t]
+    ctx = ProblemContext(state=state, z=zv, t=tv, w=w0p + zv, cost=cost, c0=c0p, w0=w0p)
+    mctx = MipContext(base=ctx, buy_lots=bl if need_binaries else None,  # type: ignore[arg-type]
+                      sell_lots=sl if need_binaries else None,  # type: ignore[arg-type]
+                      buy=yb if need_binaries else None,  # type: ignore[arg-type]
+                      sell=ys if need_binaries else None,  # type: ignore[arg-type]
+                      lot_weight=ell)
+    for c in list(constraints) + list(int_constraints):
+        if isinstance(c, IntegerConstraint):
+            rows = c.build_mip(mctx) if need_binaries or not _uses_binaries(c) else []
+        else:
+            c2 = copy.copy(c)
+            rows = c2.build(ctx)
+            c2.update(state, w_t)
+        if c.soft:
+            v = cp.Variable(nonneg=True)
+            cons += [lhs <= rhs + v for lhs, rhs in rows]
+            obj.append(SCALE * float(c.penalty) * v)
+        else:
+            cons += [lhs <= rhs for lhs, rhs in rows]
+    problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(obj))), cons)
+
+    opts: dict[str, Any]
+    if solver == "HIGHS":
+        if not linear:
+            raise Unsupported("HiGHS takes a linear objective only (use SCIP)")
+        opts = {"time_limit": float(time_limit), "mip_rel_gap": 1e-9}
+    else:
+        opts = {"scip_params": {"numerics/feastol": 1e-9, "limits/time": float(time_limit)}}
+    try:
+        problem.solve(solver=solver, **opts)
+    except (cp.error.SolverError, ValueError, ArithmeticError, KeyError) as exc:
+        return MipResult(None, f"error: {type(exc).__name__}: {exc}"[:200], solver, None, None,
+                         None, time.perf_counter() - t0, False)
+    wall = time.perf_counter() - t0
+    status = str(problem.status)
+    stats = problem.solver_stats
+    extra = getattr(stats, "extra_stats", None)
+    bound, proven, raw_status = None, False, status
+    qv_val = q.value if status not in ("infeasible", "unbounded") else None
+    value = problem.value if qv_val is not None else None
+    if solver == "SCIP" and isinstance(extra, dict) and "model" in extra:
+        model = extra["model"]
+        raw_status = str(extra.get("scip_status", status))
+        try:
+            dual = float(model.getDualbound())
+            primal = float(model.getPrimalbound()) if model.getNSols() > 0 else None
+            if primal is not None and value is not None and np.isfinite(value):
+                # cvxpy drops constants when it hands the program over; SCIP's bound is
+                # on that program: shift it by the same constant as the primal value
+                bound = (dual + float(value) - primal) / SCALE
+        except Exception:  # noqa: BLE001 - a bound is optional
+            bound = None
+        proven = raw_status == "optimal"
+    elif solver == "HIGHS" and extra is not None:
+        try:
+            bound = float(extra.mip_dual_bound) / SCALE
+        except AttributeError:
+            bound = None
+        proven = status == "optimal"
+    if status == "infeasible":
+        proven = raw_status in ("infeasible", "optimal") or solver == "HIGHS"
+    qr = None if qv_val is None else np.round(np.asarray(qv_val, dtype=float))
+    if qv_val is not None and np.max(np.abs(qr - qv_val)) > 1e-5:
+        return MipResult(None, f"{raw_status} (non-integral answer)", solver, bound, None,
+                         stats.solve_time, wall, False)
+    return MipResult(qr, raw_status, solver, bound,
+                     None if value is None else float(value) / SCALE,
+                     getattr(stats, "solve_time", None), wall, proven)
+
+
+def _uses_binaries(c: IntegerConstraint) -> bool:
+    return type(c).build_mip is not IntegerConstraint.build_mip

@@ -1,0 +1,228 @@
+"""Round, repair, improve: the integer stage's ``round`` mode on lot counts.
+
+Starting from the relaxation rounded to the nearest lot, the search works on the
+integer lot counts ``q`` (trade ``q_i * lot_i`` shares) with single-asset moves
+evaluated for every asset at once:
+
+* **repair**: while some hard constraint is violated, take the move that removes
+  the most violation per unit of objective given up (``delta f / reduction``,
+  the smallest first); fail when no move reduces the violation;
+* **improve**: while a feasible move lowers the objective, take the best one
+  (steepest descent over ``+1``, ``-1``, ``0`` lots, and the jumps to the minimum
+  trade size); when single moves stall, try the best pairs (one lot bought, one
+  sold), which escape a binding cash or group constraint.
+
+Moves are evaluated exactly: the full cost (commission minimum and per-order fee
+included, :class:`~rebalopt.rebalance._integer_costs.CostTable`), the risk change
+``gamma T (delta (Sigma d)_i + delta^2 Sigma_ii / 2)``, alpha, and every
+constraint's violation through its kernel. Ties go to the lowest asset index and
+the first move kind, so the search is deterministic.
+
+Units: ``q`` in lots, ``ell`` the weight of one lot, everything else fractions of
+pre-trade equity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
+
+__all__ = ["LotSearch", "SearchResult"]
+
+
+@dataclass
+class SearchResult:
+    """Outcome of a search: lot counts, the fast objective, move counts, and feasibility."""
+
+    q: FloatArray
+    objective: float
+    feasible: bool
+    repair_moves: int
+    improve_moves: int
+    pair_moves: int
+    violations: dict[int, float] = field(default_factory=dict)
+    """Remaining violation per hard kernel index (only when not feasible)."""
+
+
+class LotSearch:
+    """Local search over lot counts (module docstring).
+
+    Parameters
+    ----------
+    w0, c0
+        Current weights and cash weight.
+    targets
+        Target weights.
+    ell
+        Weight of one lot per asset.
+    costs
+        Full per-asset cost table.
+    G, s, gT
+        Risk root (``Sigma = G G' + diag(s^2)``) and ``gamma * T``.
+    alpha
+        Expected return over the horizon per asset, or ``None``.
+    hard, soft
+        Kernels of the hard constraints, and ``(kernel, penalty)`` of the soft ones.
+    kmin
+        Smallest non-zero lot count per asset (minimum trade value), or ``None``.
+    tol
+        Largest summed violation per hard constraint that counts as satisfied.
+    max_moves
+        Cap on moves per phase.
+    """
+
+    def __init__(self, *, w0: FloatArray, c0: float, targets: FloatArray, ell: FloatArray,
+                 costs: CostTable, G: np.ndarray, s: FloatArray, gT: float,
+                 alpha: FloatArray | None, hard: list[Kernel],
+                 soft: list[tuple[Kernel, float]], kmin: FloatArray | None, tol: float,
+                 max_moves: int = 20_000, pair_width: int = 12) -> None:
+        self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
+        self.costs, self.G, self.s, self.gT = costs, G, s, gT
+        self.alpha = alpha
+        self.hard, self.soft = hard, soft
+        self.kmin = kmin
+        self.tol = tol
+        self.max_moves = max_moves
+        self.pair_width = pair_width
+        self.Sii = (G * G).sum(axis=1) + s * s
+
+    # ------------------------------------------------------------- pieces
+    def point(self, q: FloatArray) -> tuple[PointArrays, FloatArray, FloatArray]:
+        """Point, per-asset cost and ``Sigma d`` at lot counts ``q``."""
+        z = q * self.ell
+        cost = self.costs(z)
+        w = self.w0 + z
+        d = w - self.wt
+        Sd = self.G @ (self.G.T @ d) + self.s * self.s * d
+        return PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
+
+    def objective(self, q: FloatArray) -> float:
+        """Fast objective (soft penalties as summed row violations)."""
+        P, cost, _ = self.point(q)
+        d = P.w - self.wt
+        f = self.G.T @ d
+        val = float(cost.sum()) + 0.5 * self.gT * float(f @ f + (self.s * d) @ (self.s * d))
+        if self.alpha is not None:
+            val -= float(self.alpha @ P.w)
+        val += sum(pen * k.total(P) for k, pen in self.soft)
+        return val
+
+    def violations(self, q: FloatArray) -> list[float]:
+        """Summed violation of each hard constraint at ``q``."""
+        P, _, _ = self.point(q)
+        return [k.total(P) for k in self.hard]
+
+    def _moves(self, q: FloatArray) -> np.ndarray:
+        cols = [q + 1, q - 1, np.zeros_like(q)]
+        if self.kmin is not None:
+            cols += [self.kmin, -self.kmin]
+        return np.stack(cols, axis=1)
+
+    def _evaluate(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                               PointArrays]:
+        """Candidates ``Q``, objective change, per-kernel violation after each move."""
+        P, cost, Sd = self.point(q)
+        Q = self._moves(q)
+        D = (Q - q[:, None]) * self.ell[:, None]
+        Z = P.z[:, None] + D
+        W = P.w[:, None] + D
+        dcost = self.costs(Z) - cost[:, None]
+        CASH = P.cash - D - dcost
+        df = dcost + self.gT * (D * Sd[:, None] + 0.5 * D * D * self.Sii[:, None])
+        if self.alpha is not None:
+            df = df - self.alpha[:, None] * D
+        for k, pen in self.soft:
+            df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) if self.hard else \
+            np.zeros((0,) + Q.shape)
+        df[Q == q[:, None]] = np.inf
+        return Q, df, V, D, P
+
+    # -------------------------------------------------------------- phases
+    def repair(self, q: FloatArray) -> tuple[FloatArray, int, bool]:
+        """Restore every hard constraint greedily; returns ``(q, moves, feasible)``."""
+        q = q.copy()
+        for it in range(self.max_moves):
+            cur = np.array(self.violations(q))
+            if cur.size == 0 or (cur <= self.tol).all():
+                return q, it, True
+            Q, df, V, _, _ = self._evaluate(q)
+            excess_now = np.maximum(cur - self.tol, 0).sum()
+            excess = np.maximum(V - self.tol, 0).sum(axis=0)
+            red = excess_now - excess
+            ok = (red > 1e-12 * (1.0 + excess_now)) & np.isfinite(df)
+            if not ok.any():
+                return q, it, False
+            score = np.where(ok, df / np.where(ok, red, 1.0), np.inf)
+            i, j = np.unravel_index(int(np.argmin(score)), score.shape)
+            q[i] = Q[i, j]
+        return q, self.max_moves, bool((np.array(self.violations(q)) <= self.tol).all())
+
+    def improve(self, q: FloatArray) -> tuple[FloatArray, int, int]:
+        """Steepest feasible descent by single moves, then pairs; returns ``(q, singles, pairs)``."""
+        q = q.copy()
+        singles = pairs = 0
+        f = self.objective(q)
+        for _ in range(self.max_moves):
+            Q, df, V, D, _ = self._evaluate(q)
+            feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
+            cand = np.where(feas, df, np.inf)
+            eps = 1e-13 + 1e-10 * abs(f)
+            i, j = np.unravel_index(int(np.argmin(cand)), cand.shape)
+            if cand[i, j] < -eps:
+                q2 = q.copy()
+                q2[i] = Q[i, j]
+                f2 = self.objective(q2)
+                if f2 < f - eps:  # confirmed on the full fast objective
+                    q, f = q2, f2
+                    singles += 1
+                    continue
+            moved = self._pair(q, f, Q, df, D, eps)
+            if moved is None:
+                break
+            q, f = moved
+            pairs += 1
+        return q, singles, pairs
+
+    def _pair(self, q: FloatArray, f: float, Q: np.ndarray, df: np.ndarray, D: np.ndarray,
+              eps: float) -> tuple[FloatArray, float] | None:
+        """Best improving feasible pair of one buy-side and one sell-side move, if any."""
+        up = np.where(D[:, 0] > 0, df[:, 0], np.inf)    # +1 lot
+        dn = np.where(D[:, 1] < 0, df[:, 1], np.inf)    # -1 lot
+        m = self.pair_width
+        bi = np.argsort(up, kind="stable")[:m]
+        si = np.argsort(dn, kind="stable")[:m]
+        bi, si = bi[np.isfinite(up[bi])], si[np.isfinite(dn[si])]
+        if bi.size == 0 or si.size == 0:
+            return None
+        cross = self.G[bi] @ self.G[si].T  # Sigma_ij off-diagonal (i != j)
+        tot = (up[bi][:, None] + dn[si][None, :]
+               + self.gT * D[bi, 0][:, None] * D[si, 1][None, :] * cross)
+        tot[bi[:, None] == si[None, :]] = np.inf
+        order = np.argsort(tot, axis=None, kind="stable")
+        for flat in order[:2 * m]:
+            a, b = np.unravel_index(int(flat), tot.shape)
+            if not tot[a, b] < -eps:
+                break
+            q2 = q.copy()
+            q2[bi[a]], q2[si[b]] = Q[bi[a], 0], Q[si[b], 1]
+            if all(v <= self.tol for v in self.violations(q2)):
+                f2 = self.objective(q2)
+                if f2 < f - eps:
+                    return q2, f2
+        return None
+
+    def run(self, q0: FloatArray) -> SearchResult:
+        """Repair then improve from ``q0``."""
+        q, nrep, ok = self.repair(q0)
+        if not ok:
+            viol = self.violations(q)
+            return SearchResult(q, self.objective(q), False, nrep, 0, 0,
+                                {i: v for i, v in enumerate(viol) if v > self.tol})
+        q, nimp, npair = self.improve(q)
+        return SearchResult(q, self.objective(q), True, nrep, nimp, npair)

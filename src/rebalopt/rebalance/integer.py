@@ -1,0 +1,516 @@
+"""IntegerRebalancer: whole shares and round lots, minimum trade value, maximum trade
+count and per-order fees, with a certified gap to the continuous relaxation.
+
+.. math::
+
+    \\min_{q \\in \\mathbb Z^n}\\ \\text{cost}(z) + \\frac{\\gamma}{2} T (w - w^*)^\\top
+    \\Sigma (w - w^*) \\,[-\\,\\alpha^\\top w] \\quad z_i = q_i\\,\\ell_i,\\ w = w_0 + z
+
+where ``q_i`` is a number of lots, ``ell_i = lot_i * price_i * multiplier_i / V`` the
+weight of one lot, and ``cost`` the *full* cost the broker charges (a commission's
+minimum and per-order fee included, unlike the convex program). The continuous
+program (:class:`~rebalopt.rebalance.optimal.OptimalRebalancer`, the relaxation)
+gives a lower bound on this objective for any integer plan: its feasible set
+contains every integer plan's (its cash is charged only the convex part of the cost,
+and the integer-only constraints are dropped) and its cost is never above the full
+cost. So ``integer objective - relaxation objective`` bounds how far the plan can be
+from the integer optimum (up to the relaxation solver's tolerance, about 1e-8).
+
+Modes:
+
+* ``"round"`` (default): solve the relaxation, round each trade to the nearest lot,
+  repair every hard constraint by greedy single-asset lot moves, then improve by
+  single moves and buy/sell pairs while feasible and improving
+  (:mod:`rebalopt.rebalance._integer_search`). Deterministic. If the repair gets
+  stuck, the MIP is asked for a feasible plan or a proof that none exists.
+* ``"exact"``: the round plan, then a mixed-integer program through cvxpy
+  (:mod:`rebalopt.rebalance._integer_mip`): SCIP for a quadratic objective, HiGHS for
+  a linear one, with a time limit; the better verified plan wins. On a timeout the
+  best plan found and SCIP's proven bound are reported; with no solver or an
+  unsupported term, the round plan is used and ``plan.info["fallback"]`` says why.
+
+Every answer is checked in NumPy against every hard constraint (with the full
+cost charged to cash) and re-priced with the cost models' ``evaluate``; a solver's
+bound is discarded if a verified plan beats it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from rebalopt._typing import FloatArray
+from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
+from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
+from rebalopt.costs import CostModel, MarketImpact
+from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
+from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_kernels import kernel_for
+from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
+from rebalopt.rebalance._integer_search import LotSearch, SearchResult
+from rebalopt.rebalance.optimal import OptimalRebalancer, OptimalSolution, _unique_names
+from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
+from rebalopt.state import PortfolioState
+
+__all__ = ["IntegerRebalancer", "IntegerSolution"]
+
+Mode = Literal["round", "exact"]
+
+
+@dataclass
+class IntegerSolution:
+    """A verified integer plan and how it compares with the relaxation.
+
+    Attributes
+    ----------
+    shares
+        Trades in shares, each a whole number of lots.
+    lots
+        Lot size per asset, shares.
+    z
+        Trade weights (fractions of pre-trade equity).
+    terms
+        The integer objective at ``shares`` with the full cost (fractions of equity):
+        ``cost``, ``risk``, ``alpha``, ``penalty``, ``total``.
+    relaxation
+        The continuous solution; its objective is the lower bound.
+    method
+        Which mode produced the plan: ``"round"`` or ``"exact"``.
+    mip
+        The MIP's result when it ran.
+    slacks
+        Slack of every constraint (full-cost point), by name.
+    notes
+        Fallbacks and discarded answers, in words.
+    relaxation_time, integer_time
+        Seconds in the relaxation, and beyond it (search, MIP, verification).
+    moves
+        ``repair``, ``improve`` and ``pair`` move counts of the round search.
+    """
+
+    shares: FloatArray
+    lots: FloatArray
+    z: FloatArray
+    terms: dict[str, float]
+    relaxation: OptimalSolution
+    method: str
+    mip: MipResult | None
+    slacks: dict[str, Slack]
+    notes: list[str]
+    relaxation_time: float
+    integer_time: float
+    moves: dict[str, int] = field(default_factory=dict)
+    round_objective: float | None = None
+
+    @property
+    def objective(self) -> float:
+        """Integer objective, fraction of equity (full cost)."""
+        return self.terms["total"]
+
+    @property
+    def lower_bound(self) -> float:
+        """The relaxation's objective: no integer plan does better (fraction of equity)."""
+        return self.relaxation.objective
+
+    @property
+    def mip_bound(self) -> float | None:
+        """The MIP solver's proven bound, when it ran and the bound survived the check."""
+        return None if self.mip is None else self.mip.bound
+
+    @property
+    def best_bound(self) -> float:
+        """The tighter of the relaxation and MIP bounds."""
+        b = self.mip_bound
+        return self.lower_bound if b is None else max(self.lower_bound, b)
+
+    @property
+    def gap(self) -> float:
+        """``objective - lower_bound`` (fraction of equity); >= 0 up to solver tolerance."""
+        return self.objective - self.lower_bound
+
+    @property
+    def gap_rel(self) -> float:
+        """``gap / |objective|`` (0 when both are 0)."""
+        return self.gap / abs(self.objective) if self.objective != 0 else 0.0
+
+
+@dataclass
+class IntegerRebalancer:
+    """Lot-feasible plans from a continuous :class:`OptimalRebalancer` (module docstring).
+
+    Parameters
+    ----------
+    relaxation
+        The continuous rebalancer: risk, costs, constraints and knobs. Integer
+        constraints (:class:`~rebalopt.constraints.LotSize`, ``MinTradeValue``,
+        ``MaxTrades``) found in its ``constraints`` are taken out of the relaxation
+        and enforced here.
+    mode
+        ``"round"`` (default) or ``"exact"``.
+    lots
+        Lot size in shares: one number, a Series / mapping by ticker (others keep
+        ``state.lot_sizes``), or ``None`` for ``state.lot_sizes`` (1 = whole shares).
+    min_trade_value
+        Smallest trade value in currency (no dust); ``None``: no minimum.
+    max_trades
+        Largest number of orders; ``None``: no limit.
+    time_limit
+        Seconds the MIP may run (``exact``, and proving infeasibility in ``round``).
+    exact_solver
+        ``"SCIP"`` or ``"HIGHS"``; ``None`` picks SCIP for a quadratic objective and
+        HiGHS for a linear one.
+    prove_infeasible
+        In ``round``, when the repair cannot restore the hard constraints, ask the
+        MIP for a plan (or a proof that none exists) before raising.
+    max_moves
+        Cap on the search's moves per phase.
+    pending
+        What :meth:`execute` does with the broker's pending orders.
+    """
+
+    relaxation: OptimalRebalancer = field(default_factory=OptimalRebalancer)
+    mode: Mode = "round"
+    lots: float | pd.Series | Mapping[str, float] | None = None
+    min_trade_value: float | None = None
+    max_trades: int | None = None
+    time_limit: float = 20.0
+    exact_solver: str | None = None
+    prove_infeasible: bool = True
+    max_moves: int = 20_000
+    pending: str = "cancel"
+
+    method = "optimal-integer"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.relaxation, OptimalRebalancer):
+            raise InputError("expected an OptimalRebalancer",
+                             field="IntegerRebalancer.relaxation")
+        if self.mode not in ("round", "exact"):
+            raise InputError(f"must be 'round' or 'exact', got {self.mode!r}",
+                             field="IntegerRebalancer.mode")
+        if not (np.isfinite(self.time_limit) and self.time_limit > 0):
+            raise InputError("must be finite and > 0", field="IntegerRebalancer.time_limit")
+        if self.exact_solver is not None and self.exact_solver.upper() not in ("SCIP", "HIGHS"):
+            raise InputError("must be 'SCIP', 'HIGHS' or None",
+                             field="IntegerRebalancer.exact_solver")
+        if self.pending not in ("cancel", "account"):
+            raise InputError("must be 'cancel' or 'account'", field="IntegerRebalancer.pending")
+        self._own_constraints: list[IntegerConstraint] = []
+        if self.lots is not None:
+            self._own_constraints.append(LotSize(self.lots))
+        if self.min_trade_value is not None:
+            self._own_constraints.append(MinTradeValue(float(self.min_trade_value)))
+        if self.max_trades is not None:
+            self._own_constraints.append(MaxTrades(int(self.max_trades)))
+        self._relax_cache: tuple[tuple[int, ...], OptimalRebalancer] | None = None
+
+    # ----------------------------------------------------------------- pieces
+    @property
+    def costs(self) -> list[CostModel]:
+        """The cost models (the relaxation's): charged in full on the plan."""
+        return self.relaxation.costs
+
+    def relaxed(self) -> OptimalRebalancer:
+        """The continuous rebalancer without integer constraints (cached)."""
+        key = tuple(id(c) for c in self.relaxation.constraints)
+        if any(isinstance(c, IntegerConstraint) for c in self.relaxation.constraints):
+            if self._relax_cache is None or self._relax_cache[0] != key:
+                keep = [c for c in self.relaxation.constraints
+                        if not isinstance(c, IntegerConstraint)]
+                self._relax_cache = (key, dataclasses.replace(self.relaxation, constraints=keep))
+            return self._relax_cache[1]
+        return self.relaxation
+
+    def integer_constraints(self) -> list[IntegerConstraint]:
+        """Integer constraints in force: the relaxation's, then this object's fields."""
+        inside = [c for c in self.relaxation.constraints if isinstance(c, IntegerConstraint)]
+        return inside + self._own_constraints
+
+    def lot_sizes(self, state: PortfolioState) -> FloatArray:
+        """Lot size per asset in shares (the last ``LotSize`` given wins; else the state's)."""
+        lots = [c for c in self.integer_constraints() if isinstance(c, LotSize)]
+        return lots[-1].sizes(state) if lots else np.asarray(state.lot_sizes, dtype=float)
+
+    def constraints(self, state: PortfolioState) -> list[Constraint]:
+        """Every constraint an integer plan must meet (continuous, integer, lot multiple)."""
+        out: list[Constraint] = list(self.relaxed().constraints) + self.integer_constraints()
+        if not any(isinstance(c, LotSize) for c in out):
+            out.append(LotSize())
+        return out
+
+    def _point(self, shares: FloatArray, state: PortfolioState, w_t: FloatArray) -> Point:
+        unit = state.prices * state.multipliers
+        z = np.asarray(shares, float) * unit / state.equity
+        cost = sum(v.sum() for v in evaluate_costs(self.costs, shares, state).values())
+        return Point.from_trades(state, w_t, z, float(cost) / state.equity)
+
+    def check(self, shares: FloatArray, state: PortfolioState, targets: Any) -> dict[str, Slack]:
+        """Slack of every constraint at ``shares`` with the full cost paid from cash (NumPy)."""
+        w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
+        point = self._point(shares, state, w_t)
+        cons = self.constraints(state)
+        tol = self.relaxation.feasibility_tol
+        return {nm: c.check(point, tol) for nm, c in zip(_unique_names(cons), cons)}
+
+    def objective_terms(self, shares: FloatArray, state: PortfolioState,
+                        targets: Any) -> dict[str, float]:
+        """The integer objective at ``shares`` with the full cost (fractions of equity).
+
+        Risk and alpha come from :meth:`OptimalRebalancer.objective_terms`; the cost is
+        the cost models' ``evaluate`` (what the broker charges); soft constraints are
+        priced at the full-cost point.
+        """
+        w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
+        relax = self.relaxed()
+        point = self._point(shares, state, w_t)
+        base = relax.objective_terms(point.z, state, w_t)
+        cost = state.cash_weight - float(point.z.sum()) - point.cash
+        pen = float(sum(c.penalty * c.check(point).violation
+                        for c in self.constraints(state) if c.soft))
+        total = cost + base["risk"] + base["alpha"] + pen
+        return {"cost": cost, "risk": base["risk"], "alpha": base["alpha"], "penalty": pen,
+                "total": total}
+
+    def objective(self, shares: FloatArray, state: PortfolioState, targets: Any) -> float:
+        """Integer objective at ``shares`` (fraction of equity)."""
+        return self.objective_terms(shares, state, targets)["total"]
+
+    # ------------------------------------------------------------------ solve
+    def _search(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray
+                ) -> tuple[LotSearch, list[Constraint], SearchResult, FloatArray]:
+        relax = self.relaxed()
+        w_t = sol.targets
+        unit = state.prices * state.multipliers
+        ell = lots * unit / state.equity
+        root = relax.root(state)
+        cons = [c for c in self.constraints(state) if not isinstance(c, LotSize)]
+        hard_c = [c for c in cons if not c.soft]
+        hard = [kernel_for(c, state, w_t) for c in hard_c]
+        soft = [(kernel_for(c, state, w_t), float(c.penalty)) for c in cons if c.soft]
+        mins = [c.min_lots(state, lots) for c in cons
+                if isinstance(c, MinTradeValue) and not c.soft and c.value > 0]
+        kmin = np.max(mins, axis=0) if mins else None
+        search = LotSearch(
+            w0=state.weights, c0=state.cash_weight, targets=w_t, ell=ell,
+            costs=CostTable(self.costs, state), G=np.asarray(root.G, float),
+            s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
+            alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
+            tol=0.5 * relax.feasibility_tol, max_moves=self.max_moves,
+        )
+        q0 = np.round(sol.z / ell)
+        return search, hard_c, search.run(q0), ell
+
+    def _verified(self, shares: FloatArray, state: PortfolioState, w_t: FloatArray
+                  ) -> tuple[dict[str, Slack], list[Slack]]:
+        slacks = self.check(shares, state, w_t)
+        cons = self.constraints(state)
+        bad = [s for c, s in zip(cons, slacks.values()) if not c.soft and not s.satisfied]
+        return slacks, bad
+
+    def _solver(self, gT: float) -> str | None:
+        installed = set(cp.installed_solvers())
+        quadratic = gT > 0 or any(isinstance(m, MarketImpact) and m.exponent == 2.0
+                                  and m.coef > 0 for m in self.costs)
+        want = (self.exact_solver.upper() if self.exact_solver
+                else ("SCIP" if quadratic else "HIGHS"))
+        if want == "HIGHS" and quadratic:
+            want = "SCIP"
+        if want in installed:
+            return want
+        if not quadratic and "SCIP" in installed:
+            return "SCIP"
+        return None
+
+    def _mip(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray,
+             ell: FloatArray, incumbent: float | None, notes: list[str]) -> MipResult | None:
+        relax = self.relaxed()
+        gT = relax.risk_aversion * relax.horizon
+        solver = self._solver(gT)
+        if solver is None:
+            notes.append("no MIP solver installed (pip install pyscipopt highspy)")
+            return None
+        w_t = sol.targets
+        root = relax.root(state)
+        G, s = np.asarray(root.G, float), np.asarray(root.s, float)
+        alpha = relax._alpha(state)
+        cons = list(relax.constraints)
+        icons = self.integer_constraints()
+        lo, hi = implied_box(cons, state, w_t)
+        if any(isinstance(c, LongOnly) and not c.soft for c in cons):
+            floors = [c.floor for c in cons if isinstance(c, CashFloor) and not c.soft]
+            if floors:
+                budget = state.cash_weight - max(floors) + np.maximum(state.weights, 0).sum()
+                hi = np.minimum(hi, max(budget, 0.0))
+        if incumbent is not None and alpha is None and gT > 0 and (s > 0).all():
+            r = np.sqrt(2.0 * max(incumbent, 0.0) / (gT * s * s)) * (1 + 1e-9) + 1e-12
+            d0 = w_t - state.weights
+            lo, hi = np.maximum(lo, d0 - r), np.minimum(hi, d0 + r)
+        q_lo = np.ceil(lo / ell - 1e-9)
+        q_hi = np.floor(hi / ell + 1e-9)
+        q_lo = np.where(q_lo > q_hi, q_hi, q_lo)
+        need_bin = (any(not isinstance(c, LotSize) for c in icons)
+                    or any(not m.exact_in_optimizer for m in self.costs))
+        try:
+            return solve_mip(state=state, w_t=w_t, G=G, s=s, gT=gT, alpha=alpha,
+                             costs=self.costs, constraints=cons, int_constraints=icons,
+                             ell=ell, q_box=(q_lo, q_hi), solver=solver,
+                             time_limit=self.time_limit, need_binaries=need_bin)
+        except Unsupported as exc:
+            notes.append(f"exact mode unavailable: {exc}")
+            return None
+
+    def solve(self, state: PortfolioState, targets: Any) -> IntegerSolution:
+        """Solve the relaxation, then the integer stage; verify and return the best plan.
+
+        Raises
+        ------
+        InfeasibleError
+            No integer plan meets the hard constraints (proven by the MIP, or the
+            relaxation is infeasible), or the repair could not find one and the MIP
+            could not decide; ``conflicts`` names the constraints left violated.
+        """
+        t0 = time.perf_counter()
+        relax = self.relaxed()
+        sol = relax.solve(state, targets)
+        t1 = time.perf_counter()
+        w_t = sol.targets
+        lots = self.lot_sizes(state)
+        search, hard_c, res, ell = self._search(state, sol, lots)
+        notes: list[str] = []
+        found: list[tuple[FloatArray, str]] = []
+        if res.feasible:
+            found.append((res.q, "round"))
+        else:
+            notes.append("round: repair could not restore every hard constraint")
+        round_obj = None
+        best: tuple[float, FloatArray, str, dict[str, Slack]] | None = None
+        for q, how in found:
+            shares = q * lots
+            slacks, bad = self._verified(shares, state, w_t)
+            if bad:
+                notes.append(f"{how} plan failed the numeric check: {bad[0].constraint}")
+                continue
+            f = self.objective(shares, state, w_t)
+            round_obj = f
+            best = (f, shares, how, slacks)
+        mip = None
+        if self.mode == "exact" or (best is None and self.prove_infeasible):
+            mip = self._mip(state, sol, lots, ell, None if best is None else best[0], notes)
+            if mip is None and self.mode == "exact":
+                notes.append("fell back to round")
+            elif mip is not None:
+                if mip.q is not None:
+                    shares = mip.q * lots
+                    slacks, bad = self._verified(shares, state, w_t)
+                    if bad:
+                        notes.append(f"{mip.solver} answer failed the numeric check "
+                                     f"({bad[0].constraint} by {bad[0].violation:.2e}): ignored")
+                    else:
+                        f = self.objective(shares, state, w_t)
+                        if best is None or f < best[0] - 1e-12 * (1 + abs(best[0])):
+                            best = (f, shares, "exact", slacks)
+                elif self.mode == "exact":
+                    notes.append(f"{mip.solver} returned no plan ({mip.status}): fell back "
+                                 "to round")
+                if mip.bound is not None and best is not None:
+                    slack = 1e-7 * (1 + abs(best[0])) + 1e-9
+                    if mip.bound > best[0] + slack:
+                        notes.append(f"{mip.solver} bound {mip.bound:.6g} above a verified "
+                                     f"plan's objective {best[0]:.6g}: discarded")
+                        mip.bound, mip.proven = None, False
+        if best is None:
+            raise self._infeasible(state, w_t, search, hard_c, res, mip)
+        f, shares, how, slacks = best
+        shares = np.where(shares == 0, 0.0, shares)
+        t2 = time.perf_counter()
+        return IntegerSolution(
+            shares=shares, lots=lots, z=shares * state.prices * state.multipliers / state.equity,
+            terms=self.objective_terms(shares, state, w_t), relaxation=sol, method=how,
+            mip=mip, slacks=slacks, notes=notes, relaxation_time=t1 - t0,
+            integer_time=t2 - t1,
+            moves={"repair": res.repair_moves, "improve": res.improve_moves,
+                   "pair": res.pair_moves},
+            round_objective=round_obj,
+        )
+
+    def _infeasible(self, state: PortfolioState, w_t: FloatArray, search: LotSearch,
+                    hard_c: Sequence[Constraint], res: SearchResult,
+                    mip: MipResult | None) -> InfeasibleError:
+        shares = res.q * self.lot_sizes(state)
+        point = self._point(shares, state, w_t)
+        conflicts = []
+        for i in sorted(res.violations, key=lambda i: -res.violations[i]):
+            c = hard_c[i]
+            sl = c.check(point)
+            conflicts.append(Conflict(f"{c.name} [{sl.row}]" if sl.row else c.name,
+                                      sl.violation, c.units))
+        if mip is not None and mip.status in ("infeasible",) and mip.proven:
+            how = f"no whole-lot plan meets the hard constraints (proven by {mip.solver})"
+        elif mip is not None:
+            how = ("no whole-lot plan found: the repair got stuck and "
+                   f"{mip.solver} found none ({mip.status}; not proven)")
+        else:
+            how = "no whole-lot plan found: the repair got stuck (not proven: no MIP solver)"
+        return InfeasibleError(how, conflicts or [Conflict("unknown", float("nan"))])
+
+    # ------------------------------------------------------------------- plan
+    def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
+        """Plan whole-lot trades (shares) from ``state`` towards ``targets``."""
+        sol = self.solve(state, targets)
+        relax = self.relaxed()
+        root = relax.root(state)
+        w_after = state.weights + sol.z
+        rs = sol.relaxation
+        info: dict[str, Any] = {
+            "solver": rs.solver,
+            "status": rs.status,
+            "solve_time": rs.solve_time,
+            "integer_mode": self.mode,
+            "integer_method": sol.method,
+            "relaxation_objective": sol.lower_bound,
+            "integer_objective": sol.objective,
+            "objective": sol.objective,
+            "objective_bps": 1e4 * sol.objective,
+            "objective_terms": sol.terms,
+            "integer_gap": sol.gap,
+            "integer_gap_bps": 1e4 * sol.gap,
+            "integer_gap_rel": sol.gap_rel,
+            "best_bound": sol.best_bound,
+            "round_objective": sol.round_objective,
+            "relaxation_time": sol.relaxation_time,
+            "integer_time": sol.integer_time,
+            "moves": sol.moves,
+            "lots": sol.lots,
+            "tracking_error_before": float(np.sqrt(root.variance(state.weights - rs.targets))),
+            "tracking_error_after": float(np.sqrt(root.variance(w_after - rs.targets))),
+            "slacks": {k: s.slack for k, s in sol.slacks.items()},
+            "binding": [k for k, s in sol.slacks.items() if s.binding],
+            "exact_costs": True,
+            "notes": sol.notes,
+        }
+        if sol.mip is not None:
+            m = sol.mip
+            info.update({
+                "mip_solver": m.solver, "mip_status": m.status, "mip_bound": m.bound,
+                "mip_proven_optimal": m.proven and m.q is not None,
+                "mip_time": m.wall_time,
+                "gap_to_mip_bound": None if m.bound is None else sol.objective - m.bound,
+            })
+        if self.mode == "exact" and (sol.mip is None or sol.mip.q is None):
+            info["fallback"] = "round: " + ("; ".join(sol.notes) or "no MIP plan")
+        return RebalancePlan.from_trades(state, rs.targets, sol.shares, self.costs,
+                                         self.method, info)
+
+    def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
+                broker: Any) -> list[Any]:
+        """The seed's executor call: plan from the broker's book and submit the orders."""
+        from rebalopt.rebalance._execute import execute_plan
+
+        return execute_plan(self, target_weights, data, broker, self.pending)
