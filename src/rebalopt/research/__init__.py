@@ -37,6 +37,7 @@ from rebalopt.research.targets import (
     risk_schedule,
     target_schedule,
 )
+from rebalopt.research.universe import liquidity_spreads, sp500_universe
 
 __all__ = [
     "Comparison",
@@ -53,6 +54,7 @@ __all__ = [
     "equal_te_table",
     "frontier",
     "inverse_volatility",
+    "liquidity_spreads",
     "min_variance",
     "naive_runs",
     "optimal_runs",
@@ -65,6 +67,7 @@ __all__ = [
     "rebalance_dates",
     "risk_schedule",
     "run_demo",
+    "sp500_universe",
     "target_schedule",
     "tracking_error",
     "whole_share_floor",
