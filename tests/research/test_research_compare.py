@@ -162,3 +162,23 @@ def test_tracking_error_helper() -> None:
     p = np.array([np.nan, 0.00, 0.01, 0.01])
     assert tracking_error(r, p) == pytest.approx(np.std([0.01, 0.01, -0.01], ddof=1) * np.sqrt(252))
     assert np.isnan(tracking_error(r[:2], p[:2]))
+
+
+def test_an_integer_rebalancer_runs_and_shares_its_relaxation(small_feed: DataFeed,
+                                                              small_prices: pd.DataFrame,
+                                                              targets: pd.DataFrame) -> None:
+    from rebalopt.rebalance.integer import IntegerRebalancer
+    from rebalopt.rebalance.optimal import OptimalRebalancer
+    from rebalopt.research import Run
+
+    costs = real_costs()
+    risk = risk_schedule(small_prices, targets.index, LOOKBACK)
+    reb = IntegerRebalancer(OptimalRebalancer(risk=risk, costs=real_costs()))
+    runs = [Run(f"integer γ={g:g}", reb, kind="optimal", knob=g, risk_aversion=g)
+            for g in (10.0, 1000.0)]
+    out = compare(small_feed, targets, costs, runs, initial_cash=2e7, on_error="raise")
+    assert reb.relaxation.risk_aversion == 1000.0
+    assert (out.table["compilations"] == 1).all()
+    for res in out.results.values():
+        assert all(float(f.quantity).is_integer() for f in res.fills)
+    assert out.table["cost_bps"].iloc[0] < out.table["cost_bps"].iloc[1]

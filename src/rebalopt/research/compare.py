@@ -82,8 +82,9 @@ class Run:
     knob
         The run's setting for the plots: band width, risk aversion, or NaN.
     risk_aversion
-        Set on the rebalancer before the run (optimal runs sharing one compiled
-        program); ``None`` leaves it alone.
+        Set on the rebalancer (or on an ``IntegerRebalancer``'s ``relaxation``)
+        before the run, so optimal runs share one compiled program; ``None``
+        leaves it alone.
     """
 
     name: str
@@ -292,10 +293,16 @@ def _metrics(run: Run, res: BacktestResult, paper: pd.Series, start: int,
         "max_drawdown": res.max_drawdown,
         "seconds": seconds,
     }
-    comp = getattr(run.rebalancer, "compilations", None)
+    comp = getattr(_knob_holder(run.rebalancer), "compilations", None)
     if isinstance(comp, int):
         row["compilations"] = comp
     return row
+
+
+def _knob_holder(rebalancer: Any) -> Any:
+    """The object holding ``risk_aversion`` / ``risk``: the rebalancer itself, or the
+    continuous relaxation of an ``IntegerRebalancer``."""
+    return getattr(rebalancer, "relaxation", rebalancer)
 
 
 def _as_feed(prices: DataFeed | pd.DataFrame) -> DataFeed:
@@ -400,9 +407,10 @@ def compare(
     funding = FundingRebalancer(costs=costs, fractional=fractional)
     rows, results, seen = [], {}, {}
     for run in runs:
+        inner = _knob_holder(run.rebalancer)
         if run.risk_aversion is not None:
-            run.rebalancer.risk_aversion = float(run.risk_aversion)
-        rk = getattr(run.rebalancer, "risk", None)
+            inner.risk_aversion = float(run.risk_aversion)
+        rk = getattr(inner, "risk", None)
         strat = ScheduledTargets(targets, run.rebalancer, every=run.every, initial=funding,
                                  risk=rk if isinstance(rk, RiskSchedule) else None,
                                  on_error=on_error)
