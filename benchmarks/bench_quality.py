@@ -57,7 +57,8 @@ from rebalopt.research import (
 )
 from rebalopt.risk import RiskModel, pca_factor_model
 
-GAMMAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)
+GAMMAS = (1.0, 3.0, 10.0, 30.0, 60.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0,
+          30000.0)
 
 
 def main() -> int:

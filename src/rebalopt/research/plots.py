@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from rebalopt.errors import InputError
 from rebalopt.research.quality import efficient_points
@@ -87,6 +88,10 @@ def plot_frontier(cmp: Comparison) -> Figure:
     ax.set_ylabel("cost paid (bps of average equity per year)")
     ax.set_title("Cost against tracking error, every run")
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "2358" else ""))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
