@@ -171,6 +171,7 @@ def test_round_and_exact_against_brute_force(seed):
         assert ex.info["integer_objective"] == pytest.approx(best, rel=1e-7, abs=1e-12)
         assert ex.info["mip_proven_optimal"]
         assert ex.info["mip_bound"] <= best + 1e-9
+        assert ex.info["mip_bound"] == pytest.approx(best, rel=1e-5, abs=1e-10)  # gap closed
 
 
 @needs_scip

@@ -253,6 +253,8 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
         opts = {"time_limit": float(time_limit), "mip_rel_gap": 1e-9}
     else:
         opts = {"scip_params": {"numerics/feastol": 1e-9, "limits/time": float(time_limit)}}
+    if solver == "SCIP":
+        return _solve_scip(problem, q, opts, t0)
     try:
         problem.solve(solver=solver, **opts)
     except (cp.error.SolverError, ValueError, ArithmeticError, KeyError) as exc:
@@ -262,30 +264,15 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
     status = str(problem.status)
     stats = problem.solver_stats
     extra = getattr(stats, "extra_stats", None)
-    bound, proven, raw_status = None, False, status
+    bound, proven, raw_status = None, status == "optimal", status
     qv_val = q.value if status not in ("infeasible", "unbounded") else None
     value = problem.value if qv_val is not None else None
-    if solver == "SCIP" and isinstance(extra, dict) and "model" in extra:
-        model = extra["model"]
-        raw_status = str(extra.get("scip_status", status))
-        try:
-            dual = float(model.getDualbound())
-            primal = float(model.getPrimalbound()) if model.getNSols() > 0 else None
-            if primal is not None and value is not None and np.isfinite(value):
-                # cvxpy drops constants when it hands the program over; SCIP's bound is
-                # on that program: shift it by the same constant as the primal value
-                bound = (dual + float(value) - primal) / SCALE
-        except Exception:  # noqa: BLE001 - a bound is optional
-            bound = None
-        proven = raw_status == "optimal"
-    elif solver == "HIGHS" and extra is not None:
-        try:
-            bound = float(extra.mip_dual_bound) / SCALE
-        except AttributeError:
-            bound = None
-        proven = status == "optimal"
+    try:
+        bound = float(extra.mip_dual_bound) / SCALE  # type: ignore[union-attr]
+    except (AttributeError, TypeError):
+        bound = None
     if status == "infeasible":
-        proven = raw_status in ("infeasible", "optimal") or solver == "HIGHS"
+        proven = True
     qr = None if qv_val is None else np.round(np.asarray(qv_val, dtype=float))
     if qv_val is not None and np.max(np.abs(qr - qv_val)) > 1e-5:
         return MipResult(None, f"{raw_status} (non-integral answer)", solver, bound, None,
@@ -297,3 +284,46 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
 
 def _uses_binaries(c: IntegerConstraint) -> bool:
     return type(c).build_mip is not IntegerConstraint.build_mip
+
+
+def _solve_scip(problem: cp.Problem, q: cp.Expression, opts: dict[str, Any],
+                t0: float) -> MipResult:
+    """SCIP through cvxpy's own reduction chain, keeping the model for its dual bound
+    (``Problem.solve`` raises and loses it when the time limit hits before a plan)."""
+    try:
+        data, chain, inv = problem.get_problem_data("SCIP")
+        raw = chain.solver.solve_via_data(data, False, False,
+                                          {"scip_params": dict(opts["scip_params"])})
+    except (cp.error.SolverError, ValueError, ArithmeticError, KeyError) as exc:
+        return MipResult(None, f"error: {type(exc).__name__}: {exc}"[:200], "SCIP", None, None,
+                         None, time.perf_counter() - t0, False)
+    model = raw.get("model")
+    scip_status = str(raw.get("scip_status", "unknown"))
+    offset = float(data.get("offset", 0.0))
+    bound = None
+    if model is not None:
+        try:
+            dual = float(model.getDualbound())
+            if np.isfinite(dual) and abs(dual) < 1e19:
+                bound = (dual + offset) / SCALE
+        except Exception:  # noqa: BLE001 - a bound is optional
+            bound = None
+    qr, value = None, None
+    if "primal" in raw:
+        try:
+            problem.unpack_results(raw, chain, inv)
+            if q.value is not None:
+                qv = np.asarray(q.value, dtype=float)
+                qr = np.round(qv)
+                if np.max(np.abs(qr - qv)) > 1e-5:
+                    return MipResult(None, f"{scip_status} (non-integral answer)", "SCIP",
+                                     bound, None, raw.get("solve_time"),
+                                     time.perf_counter() - t0, False)
+                value = float(problem.value) / SCALE
+        except (cp.error.SolverError, ValueError) as exc:
+            scip_status += f" (unpack failed: {exc})"[:120]
+            qr = None
+    proven = scip_status in ("optimal", "infeasible")
+    status = "infeasible" if scip_status == "infeasible" else scip_status
+    return MipResult(qr, status, "SCIP", bound, value, raw.get("solve_time"),
+                     time.perf_counter() - t0, proven)
