@@ -402,3 +402,25 @@ def test_round_is_deterministic():
     a = IntegerRebalancer(relax).plan(state, targets)
     b = IntegerRebalancer(relax).plan(state, targets)
     assert np.array_equal(a.trades, b.trades)
+
+
+def test_optimal_rebalancer_hook_gives_the_integer_stage():
+    import pickle
+
+    state, targets, relax = forty(3)
+    relax.integer = "round"
+    plan = relax.plan(state, targets)
+    assert plan.method == "optimal-integer"
+    hand_check(plan, state, targets, cap=0.30)
+    direct = IntegerRebalancer(dataclasses_replace(relax, integer="off")).plan(state, targets)
+    assert np.array_equal(plan.trades, direct.trades)
+    assert pickle.loads(pickle.dumps(relax)).plan(state, targets).trades.tolist() == \
+        plan.trades.tolist()
+    relax.integer = "off"
+    assert relax.plan(state, targets).method == "optimal"
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

@@ -186,6 +186,13 @@ class OptimalRebalancer:
     pending
         What :meth:`execute` does with the broker's pending orders (see
         :class:`~rebalopt.rebalance.config.RebalanceConfig`).
+    integer
+        Integer stage for :meth:`plan`: ``"off"`` (default, fractional shares),
+        ``"round"`` or ``"exact"`` (see :class:`~rebalopt.rebalance.integer.IntegerRebalancer`;
+        :meth:`solve` always returns the continuous relaxation).
+    lots, min_trade_value, max_trades, time_limit
+        Passed to the integer stage: lot size in shares (``None``: ``state.lot_sizes``),
+        smallest trade in currency, largest number of orders, MIP seconds.
     """
 
     risk: _RiskLike | None = None
@@ -199,6 +206,11 @@ class OptimalRebalancer:
     min_trade_weight: float = 1e-7
     feasibility_tol: float = 1e-7
     pending: str = "cancel"
+    integer: str = "off"
+    lots: Any = None
+    min_trade_value: float | None = None
+    max_trades: int | None = None
+    time_limit: float = 20.0
 
     method = "optimal"
 
@@ -216,6 +228,7 @@ class OptimalRebalancer:
         """Pickle without the compiled program (rebuilt on first use, e.g. in a worker)."""
         state = dict(self.__dict__)
         state["_compiled"], state["_key"] = None, None
+        state.pop("_integer_cache", None)
         return state
 
     def _validate_knobs(self) -> None:
@@ -234,6 +247,9 @@ class OptimalRebalancer:
                 raise InputError(f"not a Constraint: {c!r}", field="OptimalRebalancer.constraints")
         if self.pending not in ("cancel", "account"):
             raise InputError("must be 'cancel' or 'account'", field="OptimalRebalancer.pending")
+        if self.integer not in ("off", "round", "exact"):
+            raise InputError("must be 'off', 'round' or 'exact'",
+                             field="OptimalRebalancer.integer")
 
     # ----------------------------------------------------------------- pieces
     @property
@@ -422,6 +438,8 @@ class OptimalRebalancer:
     # ------------------------------------------------------------------- plan
     def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
         """Plan the trades (shares) from ``state`` towards ``targets`` (weights by ticker)."""
+        if self.integer != "off":
+            return self._integer_stage().plan(state, targets)
         sol = self.solve(state, targets)
         unit = state.prices * state.multipliers
         shares = sol.z * state.equity / unit
@@ -451,6 +469,19 @@ class OptimalRebalancer:
             "horizon": self.horizon,
         }
         return RebalancePlan.from_trades(state, sol.targets, shares, self.costs, self.method, info)
+
+    def _integer_stage(self) -> Any:
+        from rebalopt.rebalance.integer import IntegerRebalancer
+
+        key = (self.integer, repr(self.lots), self.min_trade_value, self.max_trades,
+               self.time_limit)
+        cached = self.__dict__.get("_integer_cache")
+        if cached is None or cached[0] != key:
+            stage = IntegerRebalancer(self, mode=self.integer,  # type: ignore[arg-type]
+                                      lots=self.lots, min_trade_value=self.min_trade_value,
+                                      max_trades=self.max_trades, time_limit=self.time_limit)
+            self.__dict__["_integer_cache"] = cached = (key, stage)
+        return cached[1]
 
     def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
                 broker: Any) -> list[Any]:
