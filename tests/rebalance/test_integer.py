@@ -149,7 +149,7 @@ def test_round_and_exact_against_brute_force(seed):
     best, _ = brute_force(state, targets, sigma, costs=costs, cap=cap, gamma=100.0,
                           T=1 / 12, min_value=min_value, max_trades=max_trades)
     assert best is not None
-    kw = dict(min_value=min_value or None, max_trades=max_trades)
+    kw = {"min_value": min_value or None, "max_trades": max_trades}
     rnd = rebalancer(sigma, costs, cap, **kw).plan(state, targets)
     hand_check(rnd, state, targets, cap=cap, min_value=min_value, max_trades=max_trades)
     info = rnd.info
@@ -344,7 +344,7 @@ def test_kernels_match_the_constraints_own_evaluate():
             cash = state.cash_weight - z.sum() - rng.uniform(0, 1e-3)
             P = PointArrays(z, state.weights + z, cash)
 
-            def total(zz, ww, cc):
+            def total(zz, ww, cc, c=c):
                 lhs, rhs = c.evaluate(Point(zz, ww, cc, state, w_t))
                 return float(np.maximum(np.atleast_1d(lhs) - np.atleast_1d(rhs), 0).sum())
 

@@ -34,8 +34,15 @@ from rebalopt.constraints._base import (
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
-__all__ = ["IntegerConstraint", "LotSize", "MaxTrades", "MinTradeValue", "MipContext",
-           "trade_shares", "TRADE_EPS"]
+__all__ = [
+    "TRADE_EPS",
+    "IntegerConstraint",
+    "LotSize",
+    "MaxTrades",
+    "MinTradeValue",
+    "MipContext",
+    "trade_shares",
+]
 
 TRADE_EPS = 1e-9
 """A trade smaller than this many shares counts as no trade (floating-point noise)."""

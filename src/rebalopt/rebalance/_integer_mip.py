@@ -55,7 +55,7 @@ from rebalopt.constraints.integer import IntegerConstraint, MipContext
 from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
 from rebalopt.state import PortfolioState
 
-__all__ = ["MipResult", "implied_box", "solve_mip", "SECANT_MAX", "SCALE"]
+__all__ = ["SCALE", "SECANT_MAX", "MipResult", "implied_box", "solve_mip"]
 
 SCALE = 1e4
 """Objective in basis points of equity."""

@@ -50,7 +50,7 @@ from rebalopt._typing import FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
 from rebalopt.costs import CostModel, MarketImpact
-from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
+from rebalopt.errors import Conflict, InfeasibleError, InputError
 from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import kernel_for
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
