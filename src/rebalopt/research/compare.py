@@ -12,8 +12,9 @@ Fair set-up (the same for every run):
   funding trade (naive, whole shares, a cash buffer for its own cost) into the
   first targets; its cost is reported apart (``initial_cost_bps``) and left out
   of the rebalancing costs, and the evaluation window starts after it.
-* Orders fill at the decision date's close (``SAME_BAR``), charged by the
-  broker with exactly the cost models given.
+* Every policy decides on the decision dates only (bands are checked there,
+  monthly for monthly targets, not daily); orders fill at the decision date's
+  close (``SAME_BAR``), charged by the broker with exactly the cost models given.
 * A margin account, so a naive rebalancer that trades to targets summing to
   one can pay its costs by borrowing a few basis points of equity instead of
   having buys rejected (which would be a failure of the test bench, not of the
