@@ -206,10 +206,14 @@ def test_console_entry_point_runs(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_demo_still_runs(capsys) -> None:
+def test_demo_writes_the_report_it_prints(capsys, tmp_path: Path) -> None:
     pytest.importorskip("skfolio")
-    assert main(["demo"]) == 0
-    assert "RebalancePlan" in capsys.readouterr().out
+    assert main(["demo", "--quick", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    reports = list(tmp_path.glob("*.html"))
+    assert len(reports) == 1
+    assert f"report written to {reports[0].resolve()}" in out
+    assert "<table" in reports[0].read_text()
 
 
 OPT_PRICES = ("ticker,price,sector\nAAA,10,Tech\nBBB,20,Tech\nCCC,5,Energy\nDDD,40,Health\n")

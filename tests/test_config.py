@@ -147,7 +147,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_optimal_sections_build_the_named_objects() -> None:
     pytest.importorskip("rebalopt.rebalance.optimal")
     from rebalopt import constraints as C
-    from rebalopt.config import WholeShares
+    from rebalopt.rebalance.integer import IntegerRebalancer
     from rebalopt.rebalance.optimal import OptimalRebalancer
 
     s = parse_config("""
@@ -169,8 +169,9 @@ options = { CLARABEL = { max_iter = 200 } }
 half_spread_bps = 2
 """)
     reb = s.build()
-    assert isinstance(reb, WholeShares) and isinstance(reb.inner, OptimalRebalancer)
-    opt = reb.inner
+    assert isinstance(reb, IntegerRebalancer) and reb.mode == "round"
+    assert isinstance(reb.relaxation, OptimalRebalancer)
+    opt = reb.relaxation
     assert opt.risk_aversion == 50 and opt.horizon == 0.25
     assert list(opt.solver) == ["CLARABEL", "SCS"]
     assert opt.solver_options == {"CLARABEL": {"max_iter": 200}}

@@ -149,51 +149,11 @@ class Settings:
 
 
 _OPTIMAL_KEYS = ("risk_aversion", "horizon", "min_trade_weight", "feasibility_tol")
+_INTEGER_KEYS = ("integer", "min_trade_value", "max_trades", "time_limit")
 _CONSTRAINT_KEYS = ("long_only", "cash_floor", "min_weight", "max_weight", "groups", "turnover",
                     "gross_leverage", "net_leverage", "participation", "no_buy", "no_sell",
                     "no_trade")
 _SOLVER_KEYS = ("name", "options")
-
-
-@dataclass
-class WholeShares:
-    """Whole shares (or lots) from a rebalancer that plans continuous trades.
-
-    Buys are rounded *down* and sells *up* (never past the holding) to the lot, so
-    post-trade cash never falls below the continuous plan's: a cash floor and upper
-    bounds keep holding. Lower bounds may give way by under one lot per asset. The
-    plan's ``info["rounding"]`` says so. (The integer stage, when present, replaces
-    this with a repair that restores every hard constraint.)
-    """
-
-    inner: Any
-    fractional: bool = False
-
-    @property
-    def costs(self) -> list[CostModel]:
-        return list(getattr(self.inner, "costs", []))
-
-    @property
-    def method(self) -> str:
-        return str(getattr(self.inner, "method", type(self.inner).__name__))
-
-    def plan(self, state: Any, targets: Any) -> Any:
-        from rebalopt.rebalance.plan import RebalancePlan
-
-        plan = self.inner.plan(state, targets)
-        if self.fractional:
-            return plan
-        lots = state.lot_sizes
-        t = plan.trades / lots
-        q = np.where(t > 0, np.floor(t + 1e-9), np.where(t < 0, -np.ceil(-t - 1e-9), 0.0))
-        shares = q * lots
-        long = state.holdings > 0
-        shares = np.where(long & (state.holdings + shares < 0) & (plan.post_holdings >= 0),
-                          -state.holdings, shares)
-        shares[shares == 0] = 0.0
-        info = dict(plan.info, rounding="buys down, sells up to whole lots (cash-safe)")
-        return RebalancePlan.from_trades(state, plan.targets, shares, self.costs, plan.method,
-                                         info)
 
 
 def _strings(value: Any, key: str, s: Settings) -> list[str]:
@@ -255,8 +215,16 @@ def _build_optimal(settings: Settings) -> Any:
 
     s = settings
     opt = s.sections.get("optimal", {})
-    _only(opt, _OPTIMAL_KEYS, "optimal", s)
-    kwargs: dict[str, Any] = {k: _number(v, f"optimal.{k}", s) for k, v in opt.items()}
+    _only(opt, _OPTIMAL_KEYS + _INTEGER_KEYS, "optimal", s)
+    kwargs: dict[str, Any] = {k: _number(v, f"optimal.{k}", s) for k, v in opt.items()
+                              if k in _OPTIMAL_KEYS}
+    mode = opt.get("integer", "round")
+    if mode not in ("round", "exact"):
+        raise s.error("optimal.integer", f"expected \"round\" or \"exact\", got {mode!r}")
+    integer: dict[str, Any] = {k: _number(opt[k], f"optimal.{k}", s)
+                               for k in ("min_trade_value", "time_limit") if k in opt}
+    if "max_trades" in opt:
+        integer["max_trades"] = int(_number(opt["max_trades"], "optimal.max_trades", s))
     if "constraints" in s.sections:
         kwargs["constraints"] = _constraints(s.sections["constraints"], s)
     solver = s.sections.get("solver", {})
@@ -273,7 +241,14 @@ def _build_optimal(settings: Settings) -> Any:
         leaf = (exc.field or "").split(".")[-1]
         raise s.error(f"optimal.{leaf}" if leaf in _OPTIMAL_KEYS else "optimal",
                       str(exc)) from None
-    return WholeShares(inner, fractional=s.options.fractional)
+    if s.options.fractional:
+        return inner
+    from rebalopt.rebalance.integer import IntegerRebalancer
+
+    try:
+        return IntegerRebalancer(relaxation=inner, mode=mode, **integer)
+    except InputError as exc:
+        raise s.error("optimal", str(exc)) from None
 
 
 # --------------------------------------------------------------------- parsing
