@@ -89,7 +89,7 @@ def make_accounts(n_accounts: int, n_assets: int, seed: int = 0) -> tuple[list[A
 
 
 def make_rebalancer(kind: str, universe: dict[str, Any],
-                    scs_max_iters: int = 20_000) -> tuple[Any, str]:
+                    scs_max_iters: int = 20_000, fresh: bool = False) -> tuple[Any, str]:
     """The rebalancer to time, and a label saying what it is.
 
     ``optimal``: factor risk (k=10), spread + 3/2 impact, long-only, no borrowing,
@@ -97,6 +97,8 @@ def make_rebalancer(kind: str, universe: dict[str, Any],
     Default solver chain (Clarabel, then SCS); SCS's iteration cap is lowered from
     the rebalancer's 200,000 to ``scs_max_iters`` so the rare account where Clarabel
     fails costs seconds, not ~40 s (such accounts are counted in the output).
+    ``fresh``: cvxpy sets Clarabel up anew on every solve (``warm_start=False``) instead of
+    updating the cached solver, so each answer depends on its inputs only.
     """
     costs = [Spread(half_spread_bps=5.0), MarketImpact(coef=1.0, exponent=1.5)]
     if kind == "optimal":
@@ -123,7 +125,8 @@ def make_rebalancer(kind: str, universe: dict[str, Any],
             n = len(names)
             reb = OptimalRebalancer(
                 risk=risk, costs=costs,
-                solver_options={"SCS": {"max_iters": scs_max_iters}},
+                solver_options={"SCS": {"max_iters": scs_max_iters},
+                                **({"CLARABEL": {"warm_start": False}} if fresh else {})},
                 constraints=[LongOnly(), CashFloor(), WeightBounds(upper=3.0 / n),
                              TurnoverLimit(cap=0.05),
                              GroupBounds(upper=0.02, lower=-0.02, relative=True)],
@@ -154,8 +157,15 @@ def check(res: BatchResult, ref: BatchResult | None, label: str) -> int:
         return 0
     if list(res.errors) != list(ref.errors):
         print(f"  {label}: failed accounts differ from the serial run")
-    return sum(1 for name, plan in ref.plans.items()
-               if name in res.plans and plan.trades.tobytes() != res.plans[name].trades.tobytes())
+    diff = [name for name, plan in ref.plans.items()
+            if name in res.plans and plan.trades.tobytes() != res.plans[name].trades.tobytes()]
+    if diff:
+        dz = max(float(np.abs((ref.plans[nm].trades - res.plans[nm].trades)
+                              * ref.plans[nm].state.prices).max() / ref.plans[nm].state.equity)
+                 for nm in diff)
+        print(f"  {label}: {len(diff)} plans differ bitwise from serial, max |dz| {dz:.1e} "
+              "(weights)")
+    return len(diff)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebalancer", choices=("optimal", "naive"), default="optimal")
     p.add_argument("--no-dask", action="store_true")
     p.add_argument("--scs-max-iters", type=int, default=20_000)
+    p.add_argument("--clarabel-fresh", action="store_true",
+                   help="warm_start=False for Clarabel: no solver state kept between solves")
     args = p.parse_args(argv)
     n_acc = args.accounts or (200 if args.quick else 1000)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -175,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     accounts, universe = make_accounts(n_acc, args.assets)
     setup = time.perf_counter() - t0
-    reb, label = make_rebalancer(args.rebalancer, universe, args.scs_max_iters)
+    reb, label = make_rebalancer(args.rebalancer, universe, args.scs_max_iters,
+                                 args.clarabel_fresh)
+    if args.clarabel_fresh:
+        label += ", Clarabel warm_start=False"
     print(f"bench_batch: {n_acc} accounts x {args.assets} assets, rebalancer={label}, "
           f"chunk_size={args.chunk_size}, repeats={repeats}, cpus={os.cpu_count()} "
           f"(account set-up {setup:.2f} s, not timed)")

@@ -18,7 +18,11 @@ property across processes:
   re-uses Clarabel's setup, e.g. its equilibration, and only updates the data)
   then answer each account identically in whichever process and chunk it lands:
   measured, without priming the optimal rebalancer's trades differ by ~1e-7
-  between executors; with it they are bit-for-bit identical.
+  between executors; with it they are bit-for-bit identical on the tests' problems.
+  Caveat: when Clarabel *fails* on an account (cvxpy keeps the failed solver), later
+  answers in that process depend on that history again (differences at solver
+  tolerance). ``OptimalRebalancer(solver_options={"CLARABEL": {"warm_start": False}})``
+  makes every solve depend on its inputs only.
 
 ``executor=None`` runs in the calling process through the same code path, so
 the results do not depend on the executor (nor on ``chunk_size``) as long as a
