@@ -31,6 +31,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for k, v in sorted(TALLY.items()):
         if k.startswith("hypothesis:"):
             terminalreporter.write_line(f"{'':>18}{k[11:]}: {v}")
+    for k, v in sorted(TALLY.items()):
+        if ":" in k and not k.startswith("hypothesis:"):
+            terminalreporter.write_line(f"{k:>34}: {v}")
     try:
         tally_path().write_text(dump_tally())
     except OSError:

@@ -101,6 +101,9 @@ class BandRebalancer:
         )
         if lots is not None:
             shares = round_to_lots(shares, lots)
+        if not self.config.allow_short:
+            # a sell rounded up to a whole lot must not take a long (or flat) book short
+            shares = np.maximum(shares, -np.clip(state.holdings, 0.0, None))
         shares = np.where(closing, -state.holdings, shares)
         if self.fund:
             shares = fund_buys(state, shares, self.costs, lots)
