@@ -182,3 +182,18 @@ def test_an_integer_rebalancer_runs_and_shares_its_relaxation(small_feed: DataFe
     for res in out.results.values():
         assert all(float(f.quantity).is_integer() for f in res.fills)
     assert out.table["cost_bps"].iloc[0] < out.table["cost_bps"].iloc[1]
+
+
+def test_optimal_runs_whole_share_modes() -> None:
+    from rebalopt.rebalance.integer import IntegerRebalancer
+    from rebalopt.research import RoundedRebalancer
+
+    assert isinstance(optimal_runs([], None, (1.0,))[0].rebalancer, RoundedRebalancer)
+    runs = optimal_runs([], None, (1.0, 2.0), whole_shares="integer")
+    assert isinstance(runs[0].rebalancer, IntegerRebalancer)
+    assert runs[0].rebalancer is runs[1].rebalancer  # one program for the whole sweep
+    from rebalopt.rebalance.optimal import OptimalRebalancer
+    assert isinstance(optimal_runs([], None, (1.0,), fractional=True)[0].rebalancer,
+                      OptimalRebalancer)
+    with pytest.raises(InputError, match="whole_shares"):
+        optimal_runs([], None, (1.0,), whole_shares="floor")  # type: ignore[arg-type]

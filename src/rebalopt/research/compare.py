@@ -37,6 +37,7 @@ from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig
 from rebalopt.rebalance.band import BandRebalancer
+from rebalopt.rebalance.integer import IntegerRebalancer
 from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.research.paper import paper_returns, paper_weights, tracking_error
 from rebalopt.research.strategy import RoundedRebalancer, ScheduledTargets
@@ -153,19 +154,30 @@ def band_runs(costs: Sequence[CostModel], absolute: Sequence[float] = DEFAULT_AB
 def optimal_runs(costs: Sequence[CostModel], risk: Any,
                  risk_aversions: Sequence[float] = DEFAULT_RISK_AVERSIONS,
                  rebalancer: OptimalRebalancer | None = None,
-                 horizon: float = 1.0 / 12.0, fractional: bool = False) -> list[Run]:
+                 horizon: float = 1.0 / 12.0, fractional: bool = False,
+                 whole_shares: Literal["integer", "round"] = "round") -> list[Run]:
     """One optimal run per risk aversion, all sharing ONE rebalancer (compiled once).
 
     ``risk`` is the tracking-error model (a :class:`RiskSchedule` re-estimated on
     each decision date, or any fixed risk model); ``rebalancer`` overrides the
     default ``OptimalRebalancer(risk=risk, costs=copies of costs, horizon=horizon)``.
-    Unless ``fractional``, its continuous trades are rounded to whole shares
-    (:class:`~rebalopt.research.strategy.RoundedRebalancer`).
+    Unless ``fractional``, its continuous trades become whole shares by plain
+    rounding (``whole_shares="round"``, the default:
+    :class:`~rebalopt.research.strategy.RoundedRebalancer`) or through the integer
+    stage (``"integer"``: :class:`IntegerRebalancer` in ``round`` mode, repair and
+    improve, about 1.7x slower; on the demo the two differ by under 0.01 bps a
+    year, and the integer stage held one rebalance of the quick demo).
     """
     reb: Any = rebalancer if rebalancer is not None else OptimalRebalancer(
         risk=risk, costs=copy.deepcopy(list(costs)), horizon=horizon)
     if not fractional:
-        reb = RoundedRebalancer(reb)
+        if whole_shares == "integer":
+            reb = IntegerRebalancer(reb)
+        elif whole_shares == "round":
+            reb = RoundedRebalancer(reb)
+        else:
+            raise InputError(f"must be 'integer' or 'round', got {whole_shares!r}",
+                             field="whole_shares")
     return [Run(f"optimal γ={g:g}", reb, kind="optimal", knob=float(g), risk_aversion=float(g))
             for g in risk_aversions]
 
