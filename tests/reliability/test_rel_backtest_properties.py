@@ -156,3 +156,31 @@ def test_accounting_identity_every_bar_and_costs_equal_model_sums(case):
             count("backtest rebalance: held")
         else:
             count(f"backtest rebalance: {r['status']}")
+
+
+def test_a_bar_with_nothing_priced_and_nothing_held_is_a_typed_error_not_a_crash():
+    """Regression (found by the property test above): every asset missing on a rebalance
+    bar with an empty book gave the optimal rebalancer an empty universe, and cvxpy
+    crashed with AttributeError (not holdable, the backtest died)."""
+    import pytest
+
+    from rebalopt import InputError
+
+    count("hypothesis:random_backtests")  # the shrunk case, kept as a test
+    idx = pd.bdate_range("2023-01-02", periods=6)
+    close = pd.DataFrame({"A": [10, 10, 10, np.nan, 11, 11.0],
+                          "B": [20, 20, 20, np.nan, 21, 21.0]}, index=idx)
+    feed = DataFeed.from_wide(close, volume=close * 0 + 1e5)
+
+    def run(on_error):
+        strat = PortfolioStrategy(OptimalRebalancer(), optimizer=lambda r, d, c, b: {"A": 0.5},
+                                  lookback=1, schedule=1, warmup=3, on_error=on_error)
+        return Engine(feed, strat, SimulatedBroker(10_000.0, fractional=True),
+                      progress=False).run()
+
+    res = run("hold")
+    first = res.rebalances[0]
+    assert first["bar"] == 3 and first["status"] == "held" and "empty universe" in first["error"]
+    assert res.rebalances[1]["status"] == "ok" and res.fills  # trades once prices are back
+    with pytest.raises(InputError, match="empty universe"):
+        run("raise")

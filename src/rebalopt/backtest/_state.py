@@ -38,6 +38,8 @@ def state_from_arrays(
     models on a batch of fills (its equity is irrelevant there).
     """
     n = len(assets)
+    if n == 0:  # as PortfolioState: nothing priced and nothing held is not a universe
+        raise InputError("empty universe: no asset has a valid price", field="price")
     prices = np.asarray(prices, dtype=float)
     bad = ~np.isfinite(prices) | (prices <= 0)
     if bad.any():
