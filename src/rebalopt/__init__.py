@@ -29,6 +29,7 @@ from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverE
 from rebalopt.orders import Broker, Order, OrderSide, OrderType
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig, RebalancePlan, state_from_broker
 from rebalopt.rebalance.band import BandRebalancer
+from rebalopt.rebalance.batch import Account, BatchResult, rebalance_many
 from rebalopt.rebalance.integer import IntegerRebalancer
 from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.risk import Covariance, Diagonal, FactorModel, Identity, RiskModel, RiskRoot
@@ -81,6 +82,10 @@ __all__ = [
     "OptimalRebalancer",
     "IntegerRebalancer",
     "state_from_broker",
+    # many accounts
+    "Account",
+    "BatchResult",
+    "rebalance_many",
     # backtest
     "DataFeed",
     "Engine",
