@@ -2,15 +2,25 @@
 
 Starting from the relaxation rounded to the nearest lot, the search works on the
 integer lot counts ``q`` (trade ``q_i * lot_i`` shares) with single-asset moves
-evaluated for every asset at once:
+evaluated for every asset at once. Hard constraints on one asset each (long-only,
+short limits, weight bounds, restricted lists, participation caps) are a box
+``lo <= q <= hi`` that no move leaves: the start is clipped into it, so the
+search never trades such a constraint's violation against another's (for example
+selling one share past a position being closed to cover a cash shortfall, a step
+no single-asset move can undo without breaking cash again).
 
 * **repair**: while some hard constraint is violated, take the move that removes
   the most violation per unit of objective given up (``delta f / reduction``,
   the smallest first); fail when no move reduces the violation;
 * **improve**: while a feasible move lowers the objective, take the best one
-  (steepest descent over ``+1``, ``-1``, ``0`` lots, and the jumps to the minimum
-  trade size); when single moves stall, try the best pairs (one lot bought, one
-  sold), which escape a binding cash or group constraint.
+  (steepest descent over ``+1``, ``-1``, ``0`` lots, the jumps to the minimum
+  trade size and, when an anchor is given, the jump to the anchor's lot count);
+  when single moves stall, try the best pairs (one lot bought, one sold), which
+  escape a binding cash or group constraint.
+
+Improve never leaves the feasible set and only takes moves that lower the
+objective, so a run started from a feasible point (for example no trade) ends at
+a plan at least as good as that point.
 
 Moves are evaluated exactly: the full cost (commission minimum and per-order fee
 included, :class:`~rebalopt.rebalance._integer_costs.CostTable`), the risk change
@@ -74,13 +84,17 @@ class LotSearch:
         Largest summed violation per hard constraint that counts as satisfied.
     max_moves
         Cap on moves per phase.
+    box
+        ``(lo, hi)`` lot-count bounds per asset that no move leaves (``-inf`` /
+        ``inf`` where unbounded), or ``None``.
     """
 
     def __init__(self, *, w0: FloatArray, c0: float, targets: FloatArray, ell: FloatArray,
                  costs: CostTable, G: np.ndarray, s: FloatArray, gT: float,
                  alpha: FloatArray | None, hard: list[Kernel],
                  soft: list[tuple[Kernel, float]], kmin: FloatArray | None, tol: float,
-                 max_moves: int = 20_000, pair_width: int = 12) -> None:
+                 max_moves: int = 20_000, pair_width: int = 12,
+                 box: tuple[FloatArray, FloatArray] | None = None) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
         self.alpha = alpha
@@ -90,6 +104,14 @@ class LotSearch:
         self.max_moves = max_moves
         self.pair_width = pair_width
         self.Sii = (G * G).sum(axis=1) + s * s
+        n = w0.shape[0]
+        self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
+            (np.asarray(box[0], float), np.asarray(box[1], float))
+        self.anchor: FloatArray | None = None
+
+    def clip(self, q: FloatArray) -> FloatArray:
+        """``q`` moved into the box."""
+        return np.minimum(np.maximum(q, self.lo), self.hi)
 
     # ------------------------------------------------------------- pieces
     def point(self, q: FloatArray) -> tuple[PointArrays, FloatArray, FloatArray]:
@@ -121,6 +143,8 @@ class LotSearch:
         cols = [q + 1, q - 1, np.zeros_like(q)]
         if self.kmin is not None:
             cols += [self.kmin, -self.kmin]
+        if self.anchor is not None:
+            cols.append(self.anchor)
         return np.stack(cols, axis=1)
 
     def _evaluate(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -140,7 +164,7 @@ class LotSearch:
             df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
         V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) if self.hard else \
             np.zeros((0,) + Q.shape)
-        df[Q == q[:, None]] = np.inf
+        df[(Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])] = np.inf
         return Q, df, V, D, P
 
     # -------------------------------------------------------------- phases
@@ -217,12 +241,25 @@ class LotSearch:
                     return q2, f2
         return None
 
-    def run(self, q0: FloatArray) -> SearchResult:
-        """Repair then improve from ``q0``."""
-        q, nrep, ok = self.repair(q0)
-        if not ok:
-            viol = self.violations(q)
-            return SearchResult(q, self.objective(q), False, nrep, 0, 0,
-                                {i: v for i, v in enumerate(viol) if v > self.tol})
-        q, nimp, npair = self.improve(q)
-        return SearchResult(q, self.objective(q), True, nrep, nimp, npair)
+    def feasible(self, q: FloatArray) -> bool:
+        """Every hard constraint holds at ``q`` (within ``tol``)."""
+        return all(v <= self.tol for v in self.violations(q))
+
+    def run(self, q0: FloatArray, anchor: FloatArray | None = None) -> SearchResult:
+        """Repair then improve from ``q0`` clipped into the box.
+
+        ``anchor`` (lot counts, for example the rounded relaxation) adds the move
+        "jump to the anchor's count" for every asset, so a run started far from
+        it (from no trade) reaches it in one move per asset.
+        """
+        self.anchor = None if anchor is None else self.clip(np.asarray(anchor, float))
+        try:
+            q, nrep, ok = self.repair(self.clip(np.asarray(q0, float)))
+            if not ok:
+                viol = self.violations(q)
+                return SearchResult(q, self.objective(q), False, nrep, 0, 0,
+                                    {i: v for i, v in enumerate(viol) if v > self.tol})
+            q, nimp, npair = self.improve(q)
+            return SearchResult(q, self.objective(q), True, nrep, nimp, npair)
+        finally:
+            self.anchor = None

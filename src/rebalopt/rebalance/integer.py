@@ -171,6 +171,12 @@ class IntegerRebalancer:
         MIP for a plan (or a proof that none exists) before raising.
     max_moves
         Cap on the search's moves per phase.
+    tolerance
+        Largest violation of a hard constraint accepted on an integer plan, in the
+        constraint's units (fractions of equity for cash and weights). An integer
+        plan is computed exactly in floating point, not by an iterative solver, so
+        this is float round-off only (the relaxation's ``feasibility_tol``, 1e-7 of
+        equity, would let a $100M cash account go $10 negative).
     pending
         What :meth:`execute` does with the broker's pending orders.
     """
@@ -184,6 +190,7 @@ class IntegerRebalancer:
     exact_solver: str | None = None
     prove_infeasible: bool = True
     max_moves: int = 20_000
+    tolerance: float = 1e-12
     pending: str = "cancel"
 
     method = "optimal-integer"
@@ -200,6 +207,8 @@ class IntegerRebalancer:
         if self.exact_solver is not None and self.exact_solver.upper() not in ("SCIP", "HIGHS"):
             raise InputError("must be 'SCIP', 'HIGHS' or None",
                              field="IntegerRebalancer.exact_solver")
+        if not (np.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise InputError("must be finite and >= 0", field="IntegerRebalancer.tolerance")
         if self.pending not in ("cancel", "account"):
             raise InputError("must be 'cancel' or 'account'", field="IntegerRebalancer.pending")
         self._own_constraints: list[IntegerConstraint] = []
@@ -256,7 +265,7 @@ class IntegerRebalancer:
         w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
         point = self._point(shares, state, w_t)
         cons = self.constraints(state)
-        tol = self.relaxation.feasibility_tol
+        tol = self.tolerance
         return {nm: c.check(point, tol) for nm, c in zip(_unique_names(cons), cons)}
 
     def objective_terms(self, shares: FloatArray, state: PortfolioState,
@@ -283,8 +292,17 @@ class IntegerRebalancer:
         return self.objective_terms(shares, state, targets)["total"]
 
     # ------------------------------------------------------------------ solve
-    def _search(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray
-                ) -> tuple[LotSearch, list[Constraint], SearchResult, FloatArray]:
+    def _search(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray,
+                notes: list[str]) -> tuple[LotSearch, list[Constraint], SearchResult, FloatArray]:
+        """Round, repair and improve from the relaxation; from no trade when that is better.
+
+        When the rounded relaxation cannot be repaired, or ends above the no-trade
+        plan's objective, and no trade meets every hard constraint, the search also
+        runs from no trade (improve only takes feasible, improving moves, with a
+        jump to the rounded relaxation's lot count as one of them) and keeps the
+        better plan: round mode is never worse than doing nothing when doing
+        nothing is allowed.
+        """
         relax = self.relaxed()
         w_t = sol.targets
         unit = state.prices * state.multipliers
@@ -302,10 +320,39 @@ class IntegerRebalancer:
             costs=CostTable(self.costs, state), G=np.asarray(root.G, float),
             s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
             alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
-            tol=0.5 * relax.feasibility_tol, max_moves=self.max_moves,
+            tol=0.5 * self.tolerance, max_moves=self.max_moves,
+            box=self._lot_box(hard_c, state, w_t, ell),
         )
         q0 = np.round(sol.z / ell)
-        return search, hard_c, search.run(q0), ell
+        res = search.run(q0)
+        zero = np.zeros(state.n)
+        if search.feasible(zero):
+            f0 = search.objective(zero)
+            if not res.feasible or res.objective > f0:
+                alt = search.run(zero, anchor=q0)
+                if alt.feasible and (not res.feasible or alt.objective < res.objective):
+                    notes.append("round: the search from no trade beat the rounded relaxation"
+                                 if res.feasible else
+                                 "round: repair of the rounded relaxation got stuck; "
+                                 "searched from no trade instead")
+                    res = alt
+        return search, hard_c, res, ell
+
+    @staticmethod
+    def _lot_box(hard_c: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
+                 ell: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Lot-count bounds implied by the per-asset hard constraints (always holding 0).
+
+        An asset whose bounds hold no whole lot count is left unbounded, so the
+        repair reports its constraint instead of the box hiding it.
+        """
+        lo, hi = implied_box(hard_c, state, w_t)
+        q_lo = np.ceil(lo / ell - 1e-9)
+        q_hi = np.floor(hi / ell + 1e-9)
+        empty = q_lo > q_hi
+        q_lo, q_hi = np.minimum(q_lo, 0.0), np.maximum(q_hi, 0.0)
+        q_lo[empty], q_hi[empty] = -np.inf, np.inf
+        return q_lo, q_hi
 
     def _verified(self, shares: FloatArray, state: PortfolioState, w_t: FloatArray
                   ) -> tuple[dict[str, Slack], list[Slack]]:
@@ -382,8 +429,8 @@ class IntegerRebalancer:
         t1 = time.perf_counter()
         w_t = sol.targets
         lots = self.lot_sizes(state)
-        search, hard_c, res, ell = self._search(state, sol, lots)
         notes: list[str] = []
+        search, hard_c, res, ell = self._search(state, sol, lots, notes)
         found: list[tuple[FloatArray, str]] = []
         if res.feasible:
             found.append((res.q, "round"))
