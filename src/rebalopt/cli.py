@@ -1,20 +1,36 @@
-"""Command line: ``rebalopt demo`` and ``rebalopt rebalance``.
+"""Command line: ``rebalopt demo``, ``rebalopt rebalance`` and ``rebalopt backtest``.
 
 ``rebalopt rebalance`` reads a desk's holdings, model targets and prices (CSV), an
 optional TOML config (:mod:`rebalopt.config`), and writes an order file
 (:data:`rebalopt.adapters.files.ORDER_COLUMNS`) atomically. Exit codes: 0 success,
 2 bad input (file, line and column named on stderr), 3 infeasible constraints,
 4 solver failure, 1 any other rebalopt error. Nothing is written on failure.
+
+``rebalopt backtest`` reads a long OHLCV panel (CSV or parquet) and target weights
+(a wide CSV of decision dates x tickers, or a built-in optimizer run on the panel),
+backtests the config's rebalancer through :func:`rebalopt.research.compare` and
+prints the figures; with ``--compare`` it runs naive, band and optimal rebalancing
+and writes :func:`rebalopt.research.write_report`'s HTML report. Same exit codes;
+every output is written atomically, all or none.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import math
+import os
 import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from rebalopt.adapters.files import FileInputError
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
 
 __all__ = ["main"]
@@ -73,6 +89,479 @@ def _rebalance(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ backtest
+_PANEL_NUMBERS = ("open", "high", "low", "close", "volume")
+_OPTIMIZERS = ("min_variance", "inverse_volatility")
+_MIN_RISK_BARS = 20
+"""Fewest daily returns before the first decision date from which the optimal
+rebalancer's risk model is estimated when the config has no ``[risk]`` section."""
+
+
+@dataclass
+class _Panel:
+    """A checked long OHLCV panel and where each of its rows came from."""
+
+    path: Path
+    frame: pd.DataFrame
+    """Columns date, ticker, the OHLCV fields present, sector/group; one row per (date, ticker)."""
+    csv: bool
+    """Rows are CSV lines (line = position + 2) or parquet rows (row = position + 1)."""
+
+    def error(self, message: str, pos: int | None = None, column: str | None = None,
+              ticker: str | None = None) -> FileInputError:
+        """An error at row ``pos`` (0-based position in the file's data rows)."""
+        line = None
+        if pos is not None:
+            if self.csv:
+                line = pos + 2
+            else:
+                message = f"row {pos + 1}: {message}"
+        return FileInputError(message, path=self.path, line=line, column=column, asset=ticker,
+                              field=column)
+
+    def place(self, pos: int) -> str:
+        return f"line {pos + 2}" if self.csv else f"row {pos + 1}"
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    out = s.isna().to_numpy().copy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        out |= (s.astype(str).str.strip() == "").to_numpy()
+    return out
+
+
+def _read_panel(path: str | Path) -> _Panel:
+    """Read and check a long OHLCV panel (CSV or parquet); errors name file, line, column.
+
+    Rejected: a missing file or required column (``date``, ``ticker``, ``close``), a
+    duplicate column, an empty ticker, a cell that is not a date or a number, a close
+    that is missing, not finite or not > 0 (leave the row out for a day the asset did
+    not trade), an open/high/low that is not finite and > 0, a negative or non-finite
+    volume, two rows for the same date and ticker. Other columns are ignored.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileInputError("file not found", path=p)
+    suffixes = "".join(p.suffixes).lower()
+    is_csv = ".csv" in suffixes
+    if not is_csv and ".parquet" not in suffixes and not suffixes.endswith(".pq"):
+        raise FileInputError("unknown file type: use .csv or .parquet", path=p)
+    try:
+        if is_csv:
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                             encoding="utf-8-sig")
+        else:
+            df = pd.read_parquet(p)
+    except (ValueError, OSError, ImportError, UnicodeDecodeError) as exc:
+        raise FileInputError(f"cannot read: {' '.join(str(exc).split())}", path=p) from None
+    header = 1 if is_csv else None
+    names = [str(c).strip().lower() for c in df.columns]
+    dup = [c for c in names if names.count(c) > 1]
+    if dup:
+        raise FileInputError("duplicate column in header", path=p, line=header, column=dup[0])
+    df.columns = names
+    for col in ("date", "ticker", "close"):
+        if col not in names:
+            raise FileInputError(f"missing required column (found: {', '.join(names)})", path=p,
+                                 line=header, column=col)
+    df = df.reset_index(drop=True)
+    blanks = {c: _blank(df[c]) for c in df.columns}
+    rows = np.flatnonzero(~np.logical_and.reduce(list(blanks.values())))  # skip blank lines
+    panel = _Panel(p, df, is_csv)
+
+    def raw(pos: int, col: str) -> str:
+        return str(df[col].iat[pos]).strip()
+
+    ticker = df["ticker"].astype(str).str.strip()
+    problems: list[tuple[int, str, str]] = []  # (position, column, message)
+
+    def flag(mask: np.ndarray, col: str, message: str) -> None:
+        hit = np.flatnonzero(mask[rows])
+        if len(hit):
+            pos = int(rows[hit[0]])
+            problems.append((pos, col, message.format(raw=raw(pos, col))))
+
+    flag(blanks["ticker"], "ticker", "empty ticker")
+    dates = pd.to_datetime(df["date"], errors="coerce")
+    flag(dates.isna().to_numpy(), "date", "{raw!r} is not a date")
+    numbers: dict[str, np.ndarray] = {}
+    for col in _PANEL_NUMBERS:
+        if col not in df.columns:
+            continue
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        empty = blanks[col]
+        text = df[col].astype(str).str.strip().str.lower().to_numpy()
+        notnum = ~empty & np.isnan(v) & (text != "nan")
+        if col == "close":
+            flag(empty, col, "missing close (leave the row out for a day the asset did not "
+                 "trade)")
+        flag(notnum, col, "{raw!r} is not a number")
+        flag(~empty & ~notnum & ~np.isfinite(v), col, "{raw!r} is not a finite number")
+        with np.errstate(invalid="ignore"):
+            if col == "volume":
+                flag(~empty & (v < 0), col, "must be >= 0, got {raw!r}")
+            else:
+                flag(~empty & (v <= 0), col, "must be > 0, got {raw!r}")
+        numbers[col] = v
+    if problems:
+        pos, col, message = min(problems)
+        where = f"ticker {ticker.iat[pos]!r}" if col != "ticker" else ""
+        if col not in ("ticker", "date"):
+            where += f", {dates.iat[pos].date()}"
+        raise panel.error(f"{message} ({where})" if where else message, pos, col,
+                          ticker.iat[pos] or None)
+    out = pd.DataFrame({"date": dates.to_numpy()[rows], "ticker": ticker.to_numpy()[rows],
+                        **{c: v[rows] for c, v in numbers.items()}}, index=rows)
+    for col in ("sector", "group"):
+        if col in df.columns:
+            labels = df[col].astype(str).str.strip().to_numpy()[rows]
+            out[col] = np.where(blanks[col][rows], None, labels)
+    ids = out.groupby(["date", "ticker"], sort=False).ngroup().to_numpy()
+    second = pd.Series(ids).duplicated().to_numpy()
+    if second.any():
+        j = int(np.argmax(second))
+        i = int(np.flatnonzero(ids == ids[j])[0])
+        pi, pj = int(out.index[i]), int(out.index[j])
+        raise panel.error(f"duplicate row for ticker {ticker.iat[pj]!r} on "
+                          f"{dates.iat[pj].date()} (first on {panel.place(pi)})", pj, "ticker",
+                          ticker.iat[pj])
+    panel.frame = out.sort_values(["date", "ticker"], kind="stable")
+    return panel
+
+
+def _read_targets(path: str | Path, feed: Any, panel: Path) -> pd.DataFrame:
+    """Read a wide targets CSV and check it against the panel's ``feed``.
+
+    Format: a ``date`` column and one column per ticker, weights as fractions of
+    equity (a blank cell is 0), one row per decision date. Rejected, naming the file,
+    line and column: a missing file or ``date`` column, a duplicate or empty column
+    name, a ticker that is not in the panel, a cell that is not a finite number, a bad
+    or repeated date, a date that is not a bar of the panel, a non-zero weight on a
+    ticker with no price in the panel on that date. Rows outside the panel's dates
+    (after ``--start``/``--end``) are dropped.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise FileInputError("file not found", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileInputError(f"cannot read: {exc}", path=p) from None
+    reader = csv.reader(text.splitlines())
+    header: list[str] | None = None
+    dates: list[pd.Timestamp] = []
+    weights: list[list[float]] = []
+    lines: list[int] = []
+    line_of: dict[pd.Timestamp, int] = {}
+    col_date = 0
+    known = set(feed.assets)
+    for cells in reader:
+        line = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        cells = [c.strip() for c in cells]
+        if header is None:
+            header = cells
+            lower = [c.lower() for c in cells]
+            if "date" not in lower:
+                raise FileInputError(f"missing required column (found: {', '.join(cells)})",
+                                     path=p, line=line, column="date")
+            col_date = lower.index("date")
+            for k, name in enumerate(cells):
+                if not name:
+                    raise FileInputError("empty column name", path=p, line=line, column=k + 1)
+                if cells.count(name) > 1:
+                    raise FileInputError("duplicate column in header", path=p, line=line,
+                                         column=name)
+                if k != col_date and name not in known:
+                    raise FileInputError(f"ticker {name!r} is not in the panel {panel.name}",
+                                         path=p, line=line, column=name, asset=name,
+                                         field="ticker")
+            continue
+        if len(cells) != len(header):
+            raise FileInputError(f"{len(cells)} cells but the header has {len(header)}", path=p,
+                                 line=line)
+        try:
+            d = pd.Timestamp(cells[col_date])
+        except (ValueError, TypeError):
+            d = pd.NaT
+        if pd.isna(d):
+            raise FileInputError(f"{cells[col_date]!r} is not a date", path=p, line=line,
+                                 column=header[col_date])
+        if d in line_of:
+            raise FileInputError(f"duplicate row for {d.date()} (first on line {line_of[d]})",
+                                 path=p, line=line, column=header[col_date])
+        line_of[d] = line
+        row: list[float] = []
+        for k, raw in enumerate(cells):
+            if k == col_date:
+                continue
+            if raw == "":
+                row.append(0.0)
+                continue
+            try:
+                v = float(raw)
+            except ValueError:
+                raise FileInputError(f"{raw!r} is not a number ({d.date()})", path=p, line=line,
+                                     column=header[k], asset=header[k]) from None
+            if not math.isfinite(v):
+                raise FileInputError(f"{raw!r} is not a finite number ({d.date()})", path=p,
+                                     line=line, column=header[k], asset=header[k])
+            row.append(v)
+        dates.append(d)
+        weights.append(row)
+        lines.append(line)
+    if header is None:
+        raise FileInputError("empty file (no header)", path=p, line=1)
+    tickers = [c for k, c in enumerate(header) if k != col_date]
+    frame = pd.DataFrame(weights, index=pd.DatetimeIndex(dates, name="date"), columns=tickers,
+                         dtype=float)
+    line_s = pd.Series(lines, index=frame.index)
+    inside = (frame.index >= feed.dates[0]) & (frame.index <= feed.dates[-1])
+    frame, line_s = frame[inside], line_s[inside]
+    if frame.empty:
+        raise FileInputError(f"no decision date between {feed.dates[0].date()} and "
+                             f"{feed.dates[-1].date()} (the panel's dates, after --start/--end)",
+                             path=p)
+    pos = feed.dates.get_indexer(frame.index)
+    for d, t, line in zip(frame.index, pos, line_s, strict=True):
+        if t < 0:
+            raise FileInputError(f"{d.date()} is not a date of the panel {panel.name} (decision "
+                                 "dates must be trading days)", path=p, line=int(line),
+                                 column=header[col_date])
+    cols = [feed.index_of(c) for c in tickers]
+    avail = feed.available[np.ix_(pos, cols)]
+    bad = (frame.to_numpy() != 0) & ~avail
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise FileInputError(
+            f"weight {frame.iat[r, c]:g} for {tickers[c]!r} on {frame.index[r].date()}, but "
+            f"{panel.name} has no price for it that day", path=p, line=int(line_s.iat[r]),
+            column=tickers[c], asset=tickers[c], field="target weight")
+    return frame.sort_index()
+
+
+class _Outputs:
+    """Files written together or not at all: each goes to a temporary file in its
+    folder, renamed over the real path by :meth:`commit` once every one is complete."""
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[Path, Path]] = []
+
+    @staticmethod
+    def check(path: str | Path | None) -> None:
+        """Fail before any work when the output folder does not exist."""
+        if path is None:
+            return
+        out = Path(path)
+        folder = out.parent if str(out.parent) else Path(".")
+        if not folder.is_dir():
+            raise FileInputError("output folder does not exist", path=out)
+
+    def stage(self, path: str | Path) -> Path:
+        """A temporary path to write ``path``'s content to."""
+        out = Path(path)
+        folder = out.parent if str(out.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
+        self.staged.append((Path(tmp), out))
+        return Path(tmp)
+
+    def commit(self) -> list[Path]:
+        for tmp, out in self.staged:
+            os.replace(tmp, out)
+        done = [out for _, out in self.staged]
+        self.staged = []
+        return done
+
+    def discard(self) -> None:
+        for tmp, _ in self.staged:
+            if tmp.exists():
+                tmp.unlink()
+        self.staged = []
+
+
+def _window_figures(result: Any, start: int, periods_per_year: float) -> dict[str, float]:
+    """CAGR, volatility, Sharpe and max drawdown of equity after the funding trade
+    (bars ``start..``), annualized with ``periods_per_year``."""
+    eq = np.asarray(result.equity[start:], dtype=float)
+    r = eq[1:] / eq[:-1] - 1.0
+    years = len(r) / periods_per_year
+    sd = float(np.std(r, ddof=1)) if len(r) > 1 else float("nan")
+    peak = np.maximum.accumulate(eq)
+    return {
+        "cagr": float((eq[-1] / eq[0]) ** (1.0 / years) - 1.0) if years > 0 else float("nan"),
+        "volatility": sd * math.sqrt(periods_per_year),
+        "sharpe": (float(np.mean(r)) / sd * math.sqrt(periods_per_year)
+                   if sd > 0 else float("nan")),
+        "max_drawdown": float(np.max(1.0 - eq / peak)),
+    }
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"expected comma-separated numbers, got {text!r}", field=flag) from None
+    if not out or not all(math.isfinite(x) and x > 0 for x in out):
+        raise InputError(f"expected positive numbers, got {text!r}", field=flag)
+    return out
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from rebalopt.backtest import DataFeed
+    from rebalopt.config import Settings, load_config
+    from rebalopt.research.compare import Run, band_runs, compare, naive_runs, optimal_runs
+    from rebalopt.research.quality import equal_te_table
+    from rebalopt.research.report import summary_table, write_report
+    from rebalopt.research.targets import risk_schedule, target_schedule
+
+    if args.compare and args.out is None:
+        raise InputError("--compare writes an HTML report: give --out FILE.html", field="--out")
+    if args.compare and (args.equity_csv or args.fills_csv):
+        raise InputError("--equity-csv and --fills-csv describe one run: drop --compare",
+                         field="--compare")
+    gammas = _floats(args.risk_aversions, "--risk-aversions") if args.risk_aversions else None
+    outputs = [args.out, args.equity_csv, args.fills_csv]
+    given = [str(Path(o).resolve()) for o in outputs if o is not None]
+    if len(set(given)) != len(given):
+        raise InputError("two outputs name the same file", field="--out")
+    for o in outputs:
+        _Outputs.check(o)
+    if args.cash is not None and not (math.isfinite(args.cash) and args.cash > 0):
+        raise InputError(f"must be finite and > 0, got {args.cash}", field="--cash")
+    if args.lookback < 2:
+        raise InputError(f"must be >= 2, got {args.lookback}", field="--lookback")
+    settings = load_config(args.config) if args.config else Settings()
+    cash = args.cash if args.cash is not None else (settings.cash or 1e6)
+
+    panel = _read_panel(args.prices)
+    frame = panel.frame
+    start = pd.Timestamp(args.start) if args.start else None
+    end = pd.Timestamp(args.end) if args.end else None
+    if start is not None:
+        frame = frame[frame["date"] >= start]
+    if end is not None:
+        frame = frame[frame["date"] <= end]
+    if frame.empty:
+        raise InputError(f"no row of {panel.path.name} between --start and --end",
+                         field="--start")
+    try:
+        feed = DataFeed.from_long(frame)
+    except InputError as exc:  # checked above; kept for anything the feed adds
+        raise panel.error(str(exc), None, exc.field, exc.asset) from None
+    closes = pd.DataFrame(feed.close, index=feed.dates, columns=feed.assets)
+    if args.targets:
+        targets = _read_targets(args.targets, feed, panel.path)
+    else:
+        name = args.optimizer or "inverse_volatility"
+        if feed.n_bars <= args.lookback + 1:
+            raise InputError(f"{panel.path.name} has {feed.n_bars} bars in the window; "
+                             f"--optimizer needs more than --lookback + 1 = {args.lookback + 1}",
+                             field="--lookback")
+        targets = target_schedule(closes, name, lookback=args.lookback, frequency="M")
+        if targets.empty:
+            raise InputError("no month ends after the lookback window", field="--lookback")
+    first = int(feed.dates.get_loc(targets.index[0]))
+    method = settings.method
+    rebalancer = settings.build()
+    needs_risk = args.compare or method == "optimal"
+    if needs_risk and settings.risk is None:
+        history = min(args.lookback, first)
+        if history < _MIN_RISK_BARS:
+            raise InputError(
+                f"the first decision date {targets.index[0].date()} has {first} bars before it; "
+                f"the optimal rebalancer's risk model needs at least {_MIN_RISK_BARS} (start the "
+                "targets later, or give a [risk] section in the config)", field="targets")
+        risk: Any = risk_schedule(closes, targets.index, lookback=history)
+    else:
+        risk = settings.risk
+    fractional = settings.options.fractional
+    if args.compare:
+        if method == "optimal":
+            holder = getattr(rebalancer, "relaxation", rebalancer)
+            if settings.risk is None:
+                holder.risk = risk
+            opt = [Run(f"optimal γ={g:g}", rebalancer, kind="optimal", knob=g, risk_aversion=g)
+                   for g in (gammas or [1.0, 10.0, 100.0, 1000.0, 10000.0])]
+        else:
+            opt = optimal_runs(settings.costs, risk, gammas or [1.0, 10.0, 100.0, 1000.0, 10000.0],
+                               fractional=fractional, whole_shares="integer")
+        runs = (naive_runs(settings.costs, fractional=fractional)
+                + band_runs(settings.costs, fractional=fractional) + opt)
+    else:
+        if method == "optimal" and settings.risk is None:
+            getattr(rebalancer, "relaxation", rebalancer).risk = risk
+        runs = [Run(method, rebalancer, kind=method)]
+    with warnings.catch_warnings():
+        # cvxpy warns on "optimal_inaccurate"; the rebalancer verifies such points itself
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        cmp = compare(feed, targets, settings.costs, runs, initial_cash=cash,
+                      fractional=fractional, record_holdings=args.compare or args.out is not None)
+    staged = _Outputs()
+    try:
+        if args.out is not None:
+            source = (f"from {Path(args.targets).name}" if args.targets
+                      else f"by {args.optimizer or 'inverse_volatility'}")
+            config = Path(args.config).name if args.config else "defaults"
+            write_report(cmp, staged.stage(args.out), description=(
+                f"{panel.path.name}: {feed.n_assets} assets; targets {source}; config {config}."))
+        if not args.compare:
+            res = cmp.results[method]
+            if args.equity_csv:
+                eq = res.to_frame("equity")
+                eq["paper_equity"] = cmp.paper_equity().to_numpy()
+                eq.to_csv(staged.stage(args.equity_csv), index_label="date")
+            if args.fills_csv:
+                res.fills_frame().to_csv(staged.stage(args.fills_csv), index=False)
+        written = staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+    t = cmp.table
+    print(f"rebalopt backtest: {feed.n_assets} assets, {feed.n_bars} bars "
+          f"{feed.dates[0].date()}..{feed.dates[-1].date()}, {len(targets)} decision dates from "
+          f"{targets.index[0].date()}, initial cash {cash:,.2f}")
+    if args.compare:
+        view = summary_table(cmp)[["kind", "TE (%/yr)", "cost (bps/yr)", "turnover (%/yr)",
+                                   "held"]]
+        print(view.to_string(float_format=lambda x: f"{x:,.2f}"))
+        if (t["kind"] == "optimal").any():
+            eq_te = equal_te_table(t)
+            for name in [n for n in t.index if t.loc[n, "kind"] == "naive"]:
+                r = eq_te.loc[name]
+                print(f"  {name}: TE {100 * r['tracking_error']:.2f}%/yr, cost "
+                      f"{r['cost_bps']:.2f} bps/yr; optimal at the same TE "
+                      f"{r['optimal_cost_bps']:.2f} bps/yr")
+    else:
+        row = t.loc[method]
+        res = cmp.results[method]
+        fig = _window_figures(res, cmp.start, 252.0)
+        names = list(res.cost_names)
+        by_model = ", ".join(f"{k} {row[f'cost_{k}_bps']:.2f}" for k in names) or "no cost model"
+        print(f"  rebalancer {method}: equity {res.equity[cmp.start]:,.2f} after funding -> "
+              f"{res.equity[-1]:,.2f}")
+        print(f"  CAGR {fig['cagr']:.2%}  vol {fig['volatility']:.2%}  Sharpe "
+              f"{fig['sharpe']:.2f}  max drawdown {fig['max_drawdown']:.2%}")
+        print(f"  cost {row['cost_bps']:.2f} bps/yr ({by_model}); funding trade "
+              f"{row['initial_cost_bps']:.2f} bps of initial cash, excluded")
+        print(f"  turnover {row['turnover']:.2%}/yr one-way, {int(row['n_orders'])} orders on "
+              f"{int(row['n_rebalances'])} rebalances, {int(row['n_held'])} held")
+        print(f"  realized tracking error {row['tracking_error']:.2%}/yr (to the cost-free "
+              "paper portfolio)")
+    for name, res in cmp.results.items():
+        held = [r for r in res.rebalances if r["status"] == "held"]
+        if held:
+            print(f"rebalopt: warning: {name}: {len(held)} rebalances held; first on "
+                  f"{pd.Timestamp(held[0]['date']).date()}: {held[0]['error']}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rebalopt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +588,42 @@ def _parser() -> argparse.ArgumentParser:
     reb.add_argument("--preview", action="store_true",
                      help="print the per-asset preview table; without --out nothing is written")
     reb.set_defaults(func=_rebalance)
+
+    bt = sub.add_parser(
+        "backtest", help="a price panel + targets -> backtest figures or an HTML comparison",
+        description="Backtest the config's rebalancer (default naive) on a price panel, or "
+                    "with --compare naive vs band vs optimal rebalancing, written as an HTML "
+                    "report.")
+    bt.add_argument("--prices", required=True, metavar="PANEL",
+                    help="long OHLCV panel, .csv or .parquet: date, ticker, close [, open, "
+                         "high, low, volume, sector]")
+    src = bt.add_mutually_exclusive_group()
+    src.add_argument("--targets", metavar="CSV",
+                     help="wide target weights: a date column (decision dates) and one column "
+                          "per ticker (fractions of equity, blank = 0)")
+    src.add_argument("--optimizer", choices=_OPTIMIZERS,
+                     help="targets computed on the panel at each month end from --lookback "
+                          "daily returns (default inverse_volatility)")
+    bt.add_argument("--lookback", type=int, default=252, metavar="N",
+                    help="daily returns behind --optimizer targets and the optimal "
+                         "rebalancer's risk model (default 252)")
+    bt.add_argument("--config", metavar="TOML",
+                    help="rebalancer, costs, risk model, limits (as for rebalance)")
+    bt.add_argument("--cash", type=float, metavar="X",
+                    help="initial cash, currency (default: [account] cash, else 1e6)")
+    bt.add_argument("--start", metavar="DATE", help="first bar used (inclusive)")
+    bt.add_argument("--end", metavar="DATE", help="last bar used (inclusive)")
+    bt.add_argument("--compare", action="store_true",
+                    help="naive every 1/2/3 decision dates, 14 bands and optimal per risk "
+                         "aversion, same costs; needs --out")
+    bt.add_argument("--risk-aversions", metavar="G1,G2,...",
+                    help="risk aversions of the optimal runs with --compare "
+                         "(default 1,10,100,1000,10000)")
+    bt.add_argument("--out", metavar="HTML", help="HTML report to write (atomically)")
+    bt.add_argument("--equity-csv", metavar="CSV",
+                    help="per-bar equity, cash, returns and paper equity of the run")
+    bt.add_argument("--fills-csv", metavar="CSV", help="every fill with its cost per model")
+    bt.set_defaults(func=_backtest)
     return parser
 
 
