@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
-from rebalopt.constraints._base import Constraint, Point, ProblemContext, Rows
+from rebalopt.constraints._base import (
+    Constraint,
+    MatrixLayout,
+    MatrixRows,
+    Point,
+    ProblemContext,
+    Rows,
+)
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
@@ -127,6 +134,17 @@ class FactorBounds(Constraint):
             self._hi.value = hi - e0[iu]
         if self._lo is not None:
             self._lo.value = -(lw - e0[il])
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        B = self._loadings(state)
+        e0, hi, lw, iu, il = self._rows(state, targets, state.weights)
+        out: list[MatrixRows] = []
+        if iu.size:
+            out.append(MatrixRows.dense_rows(layout.z, B[iu], hi - e0[iu]))
+        if il.size:
+            out.append(MatrixRows.dense_rows(layout.z, -B[il], -(lw - e0[il])))
+        return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         e, hi, lw, iu, il = self._rows(point.state, point.targets, point.w)

@@ -14,7 +14,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
-from rebalopt.constraints._base import Constraint, Point, ProblemContext, Rows
+from rebalopt.constraints._base import (
+    Constraint,
+    MatrixLayout,
+    MatrixRows,
+    Point,
+    ProblemContext,
+    Rows,
+)
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
@@ -214,6 +221,18 @@ class GroupBounds(Constraint):
             self._hi.value = hi
         if self._lo is not None:
             self._lo.value = -lw
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        hi, lw, Au, Al = self._rhs(state, targets)
+        w0 = state.weights
+        out: list[MatrixRows] = []
+        for M, rhs in ((Au, hi), (-Al, -lw)):
+            if rhs.size:
+                coo = M.tocoo()
+                out.append(MatrixRows(coo.row, layout.z[coo.col], coo.data.astype(float),
+                                      rhs - M @ w0))
+        return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         hi, lw, Au, Al = self._rhs(point.state, point.targets)

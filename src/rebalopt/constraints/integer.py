@@ -26,6 +26,8 @@ import pandas as pd
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import (
     Constraint,
+    MatrixLayout,
+    MatrixRows,
     Point,
     ProblemContext,
     Rows,
@@ -93,6 +95,10 @@ class IntegerConstraint(Constraint):
     needs_integers = True
 
     def build(self, ctx: ProblemContext) -> Rows:
+        return []
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
         return []
 
     def update(self, state: PortfolioState, targets: FloatArray) -> None:

@@ -11,7 +11,14 @@ import cvxpy as cp
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.constraints._base import Constraint, Point, ProblemContext, Rows
+from rebalopt.constraints._base import (
+    Constraint,
+    MatrixLayout,
+    MatrixRows,
+    Point,
+    ProblemContext,
+    Rows,
+)
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
@@ -74,6 +81,23 @@ class Leverage(Constraint):
         if self._n is not None:
             self._n.value = float(self.net)  # type: ignore[arg-type]
 
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        n, w0 = state.n, state.weights
+        out: list[MatrixRows] = []
+        if self.gross is not None:
+            r = layout.aux((id(self), "gross"), n)  # r >= |w0 + z|
+            i2 = np.r_[np.arange(n), np.arange(n, 2 * n)]
+            out.append(MatrixRows(np.r_[i2, i2], np.r_[layout.z, layout.z, r, r],
+                                  np.r_[np.ones(n), -np.ones(n), -np.ones(2 * n)],
+                                  np.r_[-w0, w0], main=False))
+            out.append(MatrixRows.dense_rows(r, np.ones((1, n)), [float(self.gross)]))
+        if self.net is not None:
+            s0 = float(w0.sum())
+            out.append(MatrixRows.dense_rows(layout.z, np.vstack([np.ones(n), -np.ones(n)]),
+                                             [float(self.net) - s0, float(self.net) + s0]))
+        return out
+
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         lhs, rhs = [], []
         if self.gross is not None:
@@ -128,6 +152,13 @@ class CashFloor(Constraint):
 
     def update(self, state: PortfolioState, targets: FloatArray) -> None:
         self._rhs.value = state.cash_weight - float(self.floor)  # type: ignore[union-attr]
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        cols = np.r_[layout.z, layout.cost_cols]  # sum(z) + cost <= c0 - floor
+        vals = np.r_[np.ones(state.n), layout.cost_vals]
+        return [MatrixRows(np.zeros(cols.size, dtype=int), cols, vals,
+                           np.array([state.cash_weight - float(self.floor)]))]
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return np.array([-point.cash]), np.array([-float(self.floor)])

@@ -15,6 +15,8 @@ import pandas as pd
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import (
     Constraint,
+    MatrixLayout,
+    MatrixRows,
     Point,
     ProblemContext,
     Rows,
@@ -48,6 +50,10 @@ class LongOnly(Constraint):
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return -point.w, np.zeros(point.state.n)
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        return [MatrixRows.diagonal(layout.z, -1.0, state.weights)]  # -z <= w0
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "w >= 0:")
@@ -113,6 +119,22 @@ class ShortLimit(Constraint):
             self._cap.value = caps[np.isfinite(caps)]
         if self._total is not None:
             self._total.value = float(self.total)  # type: ignore[arg-type]
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        caps, w0 = self._caps(state), state.weights
+        idx = np.flatnonzero(np.isfinite(caps))
+        out: list[MatrixRows] = []
+        if idx.size:
+            out.append(MatrixRows.diagonal(layout.z[idx], -1.0, caps[idx] + w0[idx]))
+        if self.total is not None:
+            p = layout.aux((id(self), "short"), state.n)  # p >= max(-w, 0)
+            out.append(MatrixRows(np.r_[np.arange(state.n), np.arange(state.n)],
+                                  np.r_[p, layout.z], np.full(2 * state.n, -1.0), w0,
+                                  main=False))  # -p - z <= w0
+            out.append(MatrixRows.diagonal(p, -1.0, np.zeros(state.n), main=False))
+            out.append(MatrixRows.dense_rows(p, np.ones((1, state.n)), [float(self.total)]))
+        return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         caps = self._caps(point.state)
@@ -192,6 +214,18 @@ class WeightBounds(Constraint):
             self._hi.value = hi[np.isfinite(hi)]
         if self._lo is not None:
             self._lo.value = -lo[np.isfinite(lo)]
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        lo, hi = self._bounds(state)
+        w0 = state.weights
+        ih, il = np.flatnonzero(np.isfinite(hi)), np.flatnonzero(np.isfinite(lo))
+        out: list[MatrixRows] = []
+        if ih.size:
+            out.append(MatrixRows.diagonal(layout.z[ih], 1.0, hi[ih] - w0[ih]))
+        if il.size:
+            out.append(MatrixRows.diagonal(layout.z[il], -1.0, w0[il] - lo[il]))
+        return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         lo, hi = self._bounds(point.state)

@@ -15,6 +15,8 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import (
     Constraint,
+    MatrixLayout,
+    MatrixRows,
     Point,
     ProblemContext,
     Rows,
@@ -57,6 +59,12 @@ class TurnoverLimit(Constraint):
         if not (np.isfinite(self.cap) and self.cap >= 0):
             raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
         self._cap.value = float(self.cap)  # type: ignore[union-attr]
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        if not (np.isfinite(self.cap) and self.cap >= 0):
+            raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
+        return [MatrixRows.dense_rows(layout.t, np.full((1, state.n), 0.5), [float(self.cap)])]
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return np.array([0.5 * np.abs(point.z).sum()]), np.array([float(self.cap)])
@@ -107,6 +115,10 @@ class ParticipationLimit(Constraint):
 
     def update(self, state: PortfolioState, targets: FloatArray) -> None:
         self._cap.value = self.caps(state)  # type: ignore[union-attr]
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        return [MatrixRows.diagonal(layout.t, 1.0, self.caps(state))]
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return np.abs(point.z), self.caps(point.state)
@@ -168,6 +180,14 @@ class Restricted(Constraint):
 
     def update(self, state: PortfolioState, targets: FloatArray) -> None:
         return None
+
+    def rows(self, layout: MatrixLayout, state: PortfolioState,
+             targets: FloatArray) -> list[MatrixRows]:
+        b, s, n = self._idx(state)
+        out = [MatrixRows.diagonal(cols, sign, np.zeros(cols.size))
+               for cols, sign in ((layout.z[b], 1.0), (layout.z[s], -1.0), (layout.t[n], 1.0))
+               if cols.size]
+        return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         b, s, n = self._idx(point.state)

@@ -130,6 +130,7 @@ class RawSolution:
     iterations: int | None
     wall_time: float
     slacks: dict[int, float] = field(default_factory=dict)
+    setup_time: float | None = None
 
 
 class CompiledProblem:

@@ -34,6 +34,7 @@ from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
+from rebalopt.rebalance._clarabel import DirectProblem, supported
 from rebalopt.rebalance._problem import (
     CompiledProblem,
     RawSolution,
@@ -200,6 +201,17 @@ class OptimalRebalancer:
     lots, min_trade_value, max_trades, time_limit
         Passed to the integer stage: lot size in shares (``None``: ``state.lot_sizes``),
         smallest trade in currency, largest number of orders, MIP seconds.
+    backend
+        How Clarabel is called. ``"direct"``: the program's matrices are assembled in
+        NumPy/SciPy and handed to Clarabel without cvxpy
+        (:mod:`rebalopt.rebalance._clarabel`; about 10x faster cold, 2x warm, and a
+        re-solve answers bit for bit what a first solve answers) whenever every term
+        has a matrix form (built-in cost models and constraints), else cvxpy.
+        ``"cvxpy"`` (default for now): always the compiled cvxpy program (the
+        reference). Other solvers of the chain, and the
+        elastic program that diagnoses infeasibility, always go through cvxpy (built
+        on first use). Holding the cvxpy program (:meth:`compiled`) also routes
+        Clarabel through it, so the program one holds is the one solved.
     """
 
     risk: _RiskLike | None = None
@@ -218,6 +230,7 @@ class OptimalRebalancer:
     min_trade_value: float | None = None
     max_trades: int | None = None
     time_limit: float = 20.0
+    backend: str = "cvxpy"
 
     method = "optimal"
 
@@ -225,6 +238,8 @@ class OptimalRebalancer:
         self.costs = list(self.costs)
         self.constraints = list(self.constraints)
         self._compiled: CompiledProblem | None = None
+        self._direct: DirectProblem | None = None
+        self._pinned = False
         self._key: Hashable | None = None
         self.compilations = 0
         """How many times the program was (re)compiled; a sweep should leave it alone."""
@@ -234,7 +249,8 @@ class OptimalRebalancer:
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the compiled program (rebuilt on first use, e.g. in a worker)."""
         state = dict(self.__dict__)
-        state["_compiled"], state["_key"] = None, None
+        state["_compiled"], state["_direct"], state["_key"] = None, None, None
+        state["_pinned"] = False
         state.pop("_integer_cache", None)
         return state
 
@@ -254,6 +270,8 @@ class OptimalRebalancer:
                 raise InputError(f"not a Constraint: {c!r}", field="OptimalRebalancer.constraints")
         if self.pending not in ("cancel", "account"):
             raise InputError("must be 'cancel' or 'account'", field="OptimalRebalancer.pending")
+        if self.backend not in ("direct", "cvxpy"):
+            raise InputError("must be 'direct' or 'cvxpy'", field="OptimalRebalancer.backend")
         if self.integer not in ("off", "round", "exact"):
             raise InputError("must be 'off', 'round' or 'exact'",
                              field="OptimalRebalancer.integer")
@@ -293,18 +311,48 @@ class OptimalRebalancer:
             tuple((id(c), c.soft, c.structure(state, targets)) for c in self.constraints),
         )
 
-    def compiled(self, state: PortfolioState, targets: FloatArray, k: int) -> CompiledProblem:
-        """The compiled program for this universe and these terms (rebuilt only on change)."""
+    def _reset_if_changed(self, state: PortfolioState, targets: FloatArray, k: int) -> None:
+        """Forget the compiled programs when the universe or the terms changed.
+
+        ``compilations`` counts these structure changes (one per universe and set of
+        terms, whichever programs are then built for it)."""
         key = self._structure(state, targets, k)
-        cp_ = self._compiled
-        if cp_ is None or key != self._key or not cp_.params_intact():
-            t0 = time.perf_counter()
-            cp_ = CompiledProblem(state, targets, k, self.costs, self.constraints,
-                                  self.alpha is not None)
-            self._compiled, self._key = cp_, key
+        stale = self._compiled is not None and not self._compiled.params_intact()
+        if key != self._key or stale:
             self.compilations += 1
+            self._compiled, self._direct, self._key, self._pinned = None, None, key, False
+
+    def _cvxpy_program(self, state: PortfolioState, targets: FloatArray,
+                       k: int) -> CompiledProblem:
+        """The cvxpy program for this structure (compiled on first use)."""
+        self._reset_if_changed(state, targets, k)
+        if self._compiled is None:
+            t0 = time.perf_counter()
+            self._compiled = CompiledProblem(state, targets, k, self.costs, self.constraints,
+                                             self.alpha is not None)
             self.last_compile_time = time.perf_counter() - t0
-        return cp_
+        return self._compiled
+
+    def _direct_program(self, state: PortfolioState, targets: FloatArray,
+                        k: int) -> DirectProblem | None:
+        """The direct Clarabel program, or ``None`` when it does not apply."""
+        self._reset_if_changed(state, targets, k)
+        if (self.backend != "direct" or self._pinned
+                or not supported(self.costs, self.constraints)):
+            return None
+        if self._direct is None:
+            t0 = time.perf_counter()
+            self._direct = DirectProblem(state, targets, k, self.costs, self.constraints,
+                                         self.alpha is not None)
+            self.last_compile_time = time.perf_counter() - t0
+        return self._direct
+
+    def compiled(self, state: PortfolioState, targets: FloatArray, k: int) -> CompiledProblem:
+        """The compiled cvxpy program for this universe and these terms (rebuilt only on
+        change). Holding it routes this structure's solves through it (no direct path)."""
+        prob = self._cvxpy_program(state, targets, k)
+        self._pinned = True
+        return prob
 
     def objective_terms(self, z: FloatArray, state: PortfolioState, targets: Any,
                         root: _Root | None = None) -> dict[str, float]:
@@ -350,8 +398,17 @@ class OptimalRebalancer:
         root = self.root(state)
         alpha = self._alpha(state)
         before = self.compilations
-        prob = self.compiled(state, w_t, root.G.shape[1])
-        prob.update(state, w_t, root.G, root.s, self.risk_aversion, self.horizon, alpha)
+        k = root.G.shape[1]
+        direct = self._direct_program(state, w_t, k)
+        updated: list[CompiledProblem] = []
+
+        def program() -> CompiledProblem:
+            prob = self._cvxpy_program(state, w_t, k)
+            if not updated:
+                prob.update(state, w_t, root.G, root.s, self.risk_aversion, self.horizon, alpha)
+                updated.append(prob)
+            return prob
+
         attempts: list[tuple[str, str]] = []
         tries = []
         for solver in self.solvers:
@@ -360,10 +417,14 @@ class OptimalRebalancer:
                 tries.append((f"{solver} (retry)", solver,
                               {**self._options(solver), **RETRY_OPTIONS[solver]}))
         for label, solver, opts in tries:
-            raw = prob.solve(solver, opts)
+            if direct is not None and solver == "CLARABEL":
+                raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
+                                   self.horizon, alpha, opts)
+            else:
+                raw = program().solve(solver, opts)
             if raw.status in _INFEASIBLE:
                 attempts.append((label, raw.status))
-                conflicts = self._diagnose(prob, state, w_t, solver)
+                conflicts = self._diagnose(program(), state, w_t, solver)
                 if conflicts:
                     raise InfeasibleError("no trade satisfies the hard constraints", conflicts)
                 continue  # the elastic program says feasible: numerical trouble, fall back
@@ -508,6 +569,6 @@ class OptimalRebalancer:
     def is_dpp(self, state: PortfolioState, targets: Any) -> bool:
         """Whether the compiled program for ``state`` is DPP (for tests)."""
         w_t = state.target_weights(targets)
-        return self.compiled(state, w_t, self.root(state).G.shape[1]).is_dpp()
+        return self._cvxpy_program(state, w_t, self.root(state).G.shape[1]).is_dpp()
 
 
