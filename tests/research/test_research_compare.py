@@ -188,9 +188,11 @@ def test_optimal_runs_whole_share_modes() -> None:
     from rebalopt.rebalance.integer import IntegerRebalancer
     from rebalopt.research import RoundedRebalancer
 
-    assert isinstance(optimal_runs([], None, (1.0,))[0].rebalancer, RoundedRebalancer)
-    runs = optimal_runs([], None, (1.0, 2.0), whole_shares="integer")
+    runs = optimal_runs([], None, (1.0, 2.0))  # the product's integer stage by default
     assert isinstance(runs[0].rebalancer, IntegerRebalancer)
+    assert runs[0].rebalancer.mode == "round"
+    assert isinstance(optimal_runs([], None, (1.0,), whole_shares="round")[0].rebalancer,
+                      RoundedRebalancer)
     assert runs[0].rebalancer is runs[1].rebalancer  # one program for the whole sweep
     from rebalopt.rebalance.optimal import OptimalRebalancer
     assert isinstance(optimal_runs([], None, (1.0,), fractional=True)[0].rebalancer,

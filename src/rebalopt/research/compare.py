@@ -155,18 +155,19 @@ def optimal_runs(costs: Sequence[CostModel], risk: Any,
                  risk_aversions: Sequence[float] = DEFAULT_RISK_AVERSIONS,
                  rebalancer: OptimalRebalancer | None = None,
                  horizon: float = 1.0 / 12.0, fractional: bool = False,
-                 whole_shares: Literal["integer", "round"] = "round") -> list[Run]:
+                 whole_shares: Literal["integer", "round"] = "integer") -> list[Run]:
     """One optimal run per risk aversion, all sharing ONE rebalancer (compiled once).
 
     ``risk`` is the tracking-error model (a :class:`RiskSchedule` re-estimated on
     each decision date, or any fixed risk model); ``rebalancer`` overrides the
     default ``OptimalRebalancer(risk=risk, costs=copies of costs, horizon=horizon)``.
-    Unless ``fractional``, its continuous trades become whole shares by plain
-    rounding (``whole_shares="round"``, the default:
-    :class:`~rebalopt.research.strategy.RoundedRebalancer`) or through the integer
-    stage (``"integer"``: :class:`IntegerRebalancer` in ``round`` mode, repair and
-    improve, about 1.7x slower; on the demo the two differ by under 0.01 bps a
-    year, and the integer stage held one rebalance of the quick demo).
+    Unless ``fractional``, whole shares come from the product's integer stage
+    (``whole_shares="integer"``, the default: :class:`IntegerRebalancer` in
+    ``round`` mode, which rounds, repairs every hard constraint and improves, with
+    the full cost, commission minimum included, charged to cash), or, as a
+    baseline, from plain rounding of the continuous trades (``"round"``:
+    :class:`~rebalopt.research.strategy.RoundedRebalancer`, no repair; it can
+    borrow a few dollars of cash).
     """
     reb: Any = rebalancer if rebalancer is not None else OptimalRebalancer(
         risk=risk, costs=copy.deepcopy(list(costs)), horizon=horizon)
