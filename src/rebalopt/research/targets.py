@@ -59,6 +59,9 @@ def min_variance(returns: pd.DataFrame, max_weight: float = 1.0,
                  shrinkage: bool = True) -> pd.Series:
     """Long-only minimum-variance weights from skfolio's ``MeanRisk`` (sum 1).
 
+    Weights below ``1e-5`` (solver dust) are set to zero and the rest rescaled to
+    sum to one, so no rebalancer is asked to trade a few dollars.
+
     Parameters
     ----------
     returns
@@ -67,9 +70,6 @@ def min_variance(returns: pd.DataFrame, max_weight: float = 1.0,
         Upper bound per asset (fraction of equity).
     shrinkage
         Estimate the covariance with Ledoit-Wolf shrinkage (steadier targets).
-
-    Weights below ``1e-5`` (solver dust) are set to zero and the rest rescaled to
-    sum to one, so no rebalancer is asked to trade a few dollars.
     """
     from skfolio import RiskMeasure
     from skfolio.moments import LedoitWolf
