@@ -88,7 +88,7 @@ COSTS = {
                                          MarketImpact(coef=0.5, exponent=1.0)],
     "quadratic-impact+spread": lambda: [Spread(3.0), MarketImpact(coef=2.0, exponent=2.0)],
     "two-impacts": lambda: [MarketImpact(coef=0.5), MarketImpact(coef=0.3, exponent=1.25)],
-    "none": lambda: [],
+    "none": list,
 }
 
 
@@ -126,7 +126,7 @@ def test_direct_and_cvxpy_reach_the_same_optimum(cset, cost):
 
 
 def test_soft_slack_reported_like_the_cvxpy_path():
-    state, targets, risk, B = random_problem(25, 5)
+    state, targets, risk, _ = random_problem(25, 5)
     cons = [LongOnly(), CashFloor(), TurnoverLimit(0.005, soft=True, penalty=0.02)]
     direct, ref = pair(risk=risk, costs=[Spread(2.0)], constraints=cons)
     pa, pb = direct.plan(state, targets), ref.plan(state, targets)
@@ -195,9 +195,9 @@ def test_compile_counts_and_no_cvxpy_on_the_direct_path():
 def test_repeated_solves_are_bit_identical():
     """A fresh Clarabel solver per solve: no state carried between solves."""
     state, targets, risk, _ = random_problem(30, 4)
-    kw = dict(risk=risk, costs=[Spread(3.0), MarketImpact(coef=0.5)],
-              constraints=[LongOnly(), CashFloor(), TurnoverLimit(0.25), WeightBounds(upper=0.12)],
-              backend="direct")
+    kw = {"risk": risk, "costs": [Spread(3.0), MarketImpact(coef=0.5)],
+          "constraints": [LongOnly(), CashFloor(), TurnoverLimit(0.25), WeightBounds(upper=0.12)],
+          "backend": "direct"}
     reb = OptimalRebalancer(**kw)
     first = reb.solve(state, targets).z
     reb.solve(state.replace(cash=1_000.0), targets)  # something else in between
@@ -215,7 +215,7 @@ def test_infeasible_is_diagnosed_through_the_elastic_program():
                             backend="direct")
     with pytest.raises(InfeasibleError) as info:
         reb.solve(state, targets)
-    assert info.value.conflicts and reb.solve.__self__._direct is not None
+    assert info.value.conflicts and reb._direct is not None
 
 
 def test_power_and_soc_impact_forms_agree_on_a_small_problem():
