@@ -190,8 +190,11 @@ def _read_panel(path: str | Path) -> _Panel:
             continue
         v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         empty = blanks[col]
-        text = df[col].astype(str).str.strip().str.lower().to_numpy()
-        notnum = ~empty & np.isnan(v) & (text != "nan")
+        if pd.api.types.is_numeric_dtype(df[col]):
+            notnum = np.zeros(len(v), dtype=bool)
+        else:
+            text = df[col].astype(str).str.strip().str.lower().to_numpy()
+            notnum = ~empty & np.isnan(v) & (text != "nan")
         if col == "close":
             flag(empty, col, "missing close (leave the row out for a day the asset did not "
                  "trade)")
