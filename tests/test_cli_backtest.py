@@ -390,6 +390,8 @@ def test_write_failure_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
     (["--out", "missing/r.html"], "output folder does not exist"),
     (["--compare", "--out", "r.html", "--equity-csv", "e.csv"], "describe one run"),
     (["--cash", "-5"], "must be finite and > 0"),
+    (["--start", "2021-02-30"], "'2021-02-30' is not a date"),
+    (["--start", "2030-01-01"], "no row of panel.csv between --start and --end"),
     (["--compare", "--out", "r.html", "--risk-aversions", "1,x"], "comma-separated numbers"),
 ])
 def test_bad_options(tmp_path: Path, capsys, monkeypatch, extra: list[str],

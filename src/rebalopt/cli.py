@@ -92,6 +92,8 @@ def _rebalance(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ backtest
 _PANEL_NUMBERS = ("open", "high", "low", "close", "volume")
 _OPTIMIZERS = ("min_variance", "inverse_volatility")
+_RISK_AVERSIONS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+"""Risk aversions of the optimal runs of ``--compare`` by default (dimensionless)."""
 _MIN_RISK_BARS = 20
 """Fewest daily returns before the first decision date from which the optimal
 rebalancer's risk model is estimated when the config has no ``[risk]`` section."""
@@ -414,6 +416,18 @@ def _floats(text: str, flag: str) -> list[float]:
     return out
 
 
+def _date(text: str | None, flag: str) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        out = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        out = pd.NaT
+    if pd.isna(out):
+        raise InputError(f"{text!r} is not a date", field=flag)
+    return out
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from rebalopt.backtest import DataFeed
     from rebalopt.config import Settings, load_config
@@ -427,7 +441,8 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.compare and (args.equity_csv or args.fills_csv):
         raise InputError("--equity-csv and --fills-csv describe one run: drop --compare",
                          field="--compare")
-    gammas = _floats(args.risk_aversions, "--risk-aversions") if args.risk_aversions else None
+    gammas = (_floats(args.risk_aversions, "--risk-aversions") if args.risk_aversions
+              else list(_RISK_AVERSIONS))
     outputs = [args.out, args.equity_csv, args.fills_csv]
     given = [str(Path(o).resolve()) for o in outputs if o is not None]
     if len(set(given)) != len(given):
@@ -443,8 +458,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     panel = _read_panel(args.prices)
     frame = panel.frame
-    start = pd.Timestamp(args.start) if args.start else None
-    end = pd.Timestamp(args.end) if args.end else None
+    start, end = (_date(args.start, "--start"), _date(args.end, "--end"))
     if start is not None:
         frame = frame[frame["date"] >= start]
     if end is not None:
@@ -489,10 +503,10 @@ def _backtest(args: argparse.Namespace) -> int:
             if settings.risk is None:
                 holder.risk = risk
             opt = [Run(f"optimal γ={g:g}", rebalancer, kind="optimal", knob=g, risk_aversion=g)
-                   for g in (gammas or [1.0, 10.0, 100.0, 1000.0, 10000.0])]
+                   for g in gammas]
         else:
-            opt = optimal_runs(settings.costs, risk, gammas or [1.0, 10.0, 100.0, 1000.0, 10000.0],
-                               fractional=fractional, whole_shares="integer")
+            opt = optimal_runs(settings.costs, risk, gammas, fractional=fractional,
+                               whole_shares="integer")
         runs = (naive_runs(settings.costs, fractional=fractional)
                 + band_runs(settings.costs, fractional=fractional) + opt)
     else:
