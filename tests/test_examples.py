@@ -36,7 +36,7 @@ def test_targets_from_skfolio() -> None:
 def test_order_file_from_csv(tmp_path: Path) -> None:
     proc = _run("order_file_from_csv.py", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "RebalancePlan (optimal)" in proc.stdout
+    assert "RebalancePlan (optimal-integer)" in proc.stdout
     with (tmp_path / "orders.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows and all(float(r["quantity"]).is_integer() for r in rows)
