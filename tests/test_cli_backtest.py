@@ -151,8 +151,11 @@ def test_costs_turnover_and_commissions_agree_with_the_fills_file(tmp_path: Path
                                                                   capsys) -> None:
     paths = _files(tmp_path, config=COSTLY)
     eq_csv, fills_csv = tmp_path / "equity.csv", tmp_path / "fills.csv"
-    assert main(_argv(paths, "--equity-csv", str(eq_csv), "--fills-csv", str(fills_csv))) == 0
+    report = tmp_path / "one.html"
+    assert main(_argv(paths, "--equity-csv", str(eq_csv), "--fills-csv", str(fills_csv),
+                      "--out", str(report))) == 0
     out = capsys.readouterr().out
+    assert 'id="summary"' in report.read_text()  # the one run's report
     fills = pd.read_csv(fills_csv)
     equity = pd.read_csv(eq_csv)["equity"].to_numpy()
     # whole shares and the commission model, fill by fill
