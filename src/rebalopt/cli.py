@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalopt.adapters.files import FileInputError
+from rebalopt.adapters.files import FileInputError, read_text_file
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
 
 __all__ = ["main"]
@@ -246,12 +246,7 @@ def _read_targets(path: str | Path, feed: Any, panel: Path) -> pd.DataFrame:
     (after ``--start``/``--end``) are dropped.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FileInputError("file not found", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileInputError(f"cannot read: {exc}", path=p) from None
+    text = read_text_file(p)
     reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     dates: list[pd.Timestamp] = []

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalopt.adapters.files import FileInputError
+from rebalopt.adapters.files import FileInputError, read_text_file
 from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
 from rebalopt.errors import InputError
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig
@@ -481,10 +481,5 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
 def load_config(path: str | Path) -> Settings:
     """Read and parse a TOML config file (see the module docstring for the format)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileInputError("file not found", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileInputError(f"cannot read: {exc}", path=p) from None
+    text = read_text_file(p, encoding="utf-8")
     return parse_config(text, p)

@@ -40,6 +40,7 @@ __all__ = [
     "locate",
     "read_book",
     "read_table",
+    "read_text_file",
     "write_orders",
 ]
 
@@ -82,6 +83,17 @@ class FileInputError(InputError):
         InputError.__init__(self, f"{', '.join(where)}: {message}")
         self.asset = asset
         self.field = field
+
+
+def read_text_file(path: str | Path, encoding: str = "utf-8-sig") -> str:
+    """The whole text of ``path``; a missing or unreadable file is a :class:`FileInputError`."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise FileInputError("file not found", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileInputError(f"cannot read: {exc}", path=p) from None
 
 
 @dataclass
@@ -141,12 +153,7 @@ def read_table(path: str | Path, required: Sequence[str]) -> Table:
         duplicate ticker (naming the line of both occurrences).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FileInputError("file not found", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileInputError(f"cannot read: {exc}", path=p) from None
+    text = read_text_file(p)
     reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     rows: list[dict[str, str]] = []

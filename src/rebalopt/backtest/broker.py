@@ -52,7 +52,7 @@ import pandas as pd
 
 from rebalopt._typing import FloatArray
 from rebalopt.backtest._state import state_from_arrays
-from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, Position
+from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, Position, orders_frame
 from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
 from rebalopt.orders import OrderSide, OrderType
@@ -523,19 +523,7 @@ class SimulatedBroker:
     # ----------------------------------------------------------------- views
     def orders_frame(self) -> pd.DataFrame:
         """Every order with its status, fill and reason."""
-        return pd.DataFrame(
-            [{
-                "order_id": o.order_id, "created_at": o.created_at, "asset": o.asset,
-                "side": o.side.value, "type": o.order_type.value, "quantity": o.quantity,
-                "limit_price": o.limit_price, "filled": o.filled,
-                "avg_fill_price": o.avg_fill_price if o.filled else np.nan,
-                "status": o.status.value, "reason": o.reason, "closed_at": o.closed_at,
-                "tag": o.tag,
-            } for o in self.orders],
-            columns=["order_id", "created_at", "asset", "side", "type", "quantity",
-                     "limit_price", "filled", "avg_fill_price", "status", "reason",
-                     "closed_at", "tag"],
-        )
+        return orders_frame(self.orders)
 
     def __repr__(self) -> str:
         if self.feed is None:

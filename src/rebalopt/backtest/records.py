@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from rebalopt.orders import OrderSide, OrderType
 
 if TYPE_CHECKING:
     from rebalopt.backtest.broker import SimulatedBroker
 
-__all__ = ["BrokerOrder", "Fill", "OrderStatus", "Position"]
+__all__ = ["BrokerOrder", "Fill", "OrderStatus", "Position", "orders_frame"]
 
 
 class OrderStatus(str, Enum):
@@ -153,3 +156,19 @@ class Position:
     def __repr__(self) -> str:
         return (f"Position({self.asset!r}, quantity={self.quantity:g}, "
                 f"avg_cost={self.avg_cost:.4f}, price={self.current_price:.4f})")
+
+
+ORDER_COLUMNS = ["order_id", "created_at", "asset", "side", "type", "quantity", "limit_price",
+                 "filled", "avg_fill_price", "status", "reason", "closed_at", "tag"]
+
+
+def orders_frame(orders: list[BrokerOrder]) -> pd.DataFrame:
+    """One row per order with its status, filled quantity (shares) and reason."""
+    return pd.DataFrame([{
+        "order_id": o.order_id, "created_at": o.created_at, "asset": o.asset,
+        "side": o.side.value, "type": o.order_type.value, "quantity": o.quantity,
+        "limit_price": o.limit_price, "filled": o.filled,
+        "avg_fill_price": o.avg_fill_price if o.filled else np.nan,
+        "status": o.status.value, "reason": o.reason, "closed_at": o.closed_at,
+        "tag": o.tag,
+    } for o in orders], columns=ORDER_COLUMNS)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
-from rebalopt.backtest.records import BrokerOrder, Fill
+from rebalopt.backtest.records import BrokerOrder, Fill, orders_frame
 from rebalopt.errors import InputError
 
 __all__ = ["BacktestResult"]
@@ -145,16 +145,7 @@ class BacktestResult:
 
     def orders_frame(self) -> pd.DataFrame:
         """One row per order with its status, filled quantity and reason."""
-        cols = ["order_id", "created_at", "asset", "side", "type", "quantity", "limit_price",
-                "filled", "avg_fill_price", "status", "reason", "closed_at", "tag"]
-        return pd.DataFrame([{
-            "order_id": o.order_id, "created_at": o.created_at, "asset": o.asset,
-            "side": o.side.value, "type": o.order_type.value, "quantity": o.quantity,
-            "limit_price": o.limit_price, "filled": o.filled,
-            "avg_fill_price": o.avg_fill_price if o.filled else np.nan,
-            "status": o.status.value, "reason": o.reason, "closed_at": o.closed_at,
-            "tag": o.tag,
-        } for o in self.orders], columns=cols)
+        return orders_frame(self.orders)
 
     def rebalances_frame(self) -> pd.DataFrame:
         """One row per scheduled rebalance: status, orders, planned and realized turnover.
