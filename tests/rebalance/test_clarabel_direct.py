@@ -230,3 +230,25 @@ def test_power_and_soc_impact_forms_agree_on_a_small_problem():
         assert raw.status.startswith("optimal")
         out[form] = raw.objective
     assert out["soc"] == pytest.approx(out["power"], rel=1e-4)
+
+
+def test_default_backend_is_direct_and_path_independent():
+    """The batch author's report: one rebalancer planning account 0 then account 192 of a
+    100-asset batch answered account 192 differently from a fresh rebalancer (cvxpy's
+    cached Clarabel solver). The default (direct) path: bit for bit the same, either order."""
+    assert OptimalRebalancer().backend == "direct"
+    problems = [random_problem(100, seed) for seed in (20, 21, 22)]
+    kw = {"costs": [Spread(5.0), MarketImpact(coef=1.0)],
+          "constraints": [LongOnly(), CashFloor(), WeightBounds(upper=0.05),
+                          TurnoverLimit(0.3), GroupBounds(upper=0.02, lower=-0.02,
+                                                           relative=True)],
+          "solver_options": {"CLARABEL": {"warm_start": False}}}  # a cvxpy option: ignored
+    fresh = [OptimalRebalancer(risk=p[2], **kw).plan(p[0], p[1]) for p in problems]
+    shared = OptimalRebalancer(risk=problems[0][2], **kw)
+    for order in ((0, 1, 2), (2, 1, 0), (1, 1, 0)):
+        for i in order:
+            state, targets, risk, _ = problems[i]
+            shared.risk = risk
+            plan = shared.plan(state, targets)
+            assert plan.info["attempts"] == [("CLARABEL", "optimal")]
+            assert plan.trades.tobytes() == fresh[i].trades.tobytes()

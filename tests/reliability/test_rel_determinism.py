@@ -78,14 +78,7 @@ def signatures() -> dict[str, list[list[str]]]:
         return {k: signature(rebalancer(k, risk).plan(state, targets)) for k in KINDS}
 
 
-WARM_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "cvxpy 1.9 re-solves Clarabel through the cached solver's update() (warm_start=True is "
-    "cvxpy's default): the first solve after a compile and every later one differ by ~1e-7 "
-    "relative in shares (21 vs 20 iterations here), so a plan depends on whether the "
-    "program was just compiled. Later solves are path-independent."))
-
-
-@pytest.mark.parametrize("kind", [*KINDS[:2], pytest.param("optimal", marks=WARM_XFAIL)])
+@pytest.mark.parametrize("kind", KINDS)
 def test_same_orders_on_repeated_calls(kind):
     count("determinism")
     state, targets, risk = inputs()

@@ -43,6 +43,7 @@ def rebalancer(solver: Any = ("CLARABEL", "SCS")) -> OptimalRebalancer:
         constraints=[LongOnly(), CashFloor(), TurnoverLimit(0.2),
                      WeightBounds(upper=0.3)],
         solver=solver,
+        backend="cvxpy",  # the sabotage wraps the cvxpy program's solve
     )
 
 

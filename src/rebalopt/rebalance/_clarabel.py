@@ -43,7 +43,7 @@ from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
 from rebalopt.rebalance._problem import SCALE, RawSolution
 from rebalopt.state import PortfolioState
 
-__all__ = ["DIRECT_SETTINGS", "STATUS", "DirectProblem", "supported"]
+__all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "DirectProblem", "supported"]
 
 DIRECT_SETTINGS: dict[str, Any] = {
     "verbose": False,
@@ -53,6 +53,10 @@ DIRECT_SETTINGS: dict[str, Any] = {
     "presolve_enable": False,  # no infinite bounds to remove; keeps row order fixed
 }
 """Clarabel settings of the direct path (``solver_options['CLARABEL']`` overrides)."""
+
+CVXPY_ONLY: frozenset[str] = frozenset({"warm_start"})
+"""Options of cvxpy's ``solve`` (not Clarabel settings) ignored by the direct path: a
+fresh solver is built on every solve, which is what ``warm_start=False`` asks for."""
 
 STATUS: dict[str, str] = {
     "Solved": "optimal",
@@ -310,6 +314,8 @@ class DirectProblem:
         try:
             settings = clarabel.DefaultSettings()
             for key, val in {**DIRECT_SETTINGS, **(options or {})}.items():
+                if key in CVXPY_ONLY:
+                    continue
                 if not hasattr(settings, key):
                     raise ValueError(f"unknown Clarabel setting {key!r}")
                 setattr(settings, key, val)

@@ -204,10 +204,12 @@ class OptimalRebalancer:
     backend
         How Clarabel is called. ``"direct"``: the program's matrices are assembled in
         NumPy/SciPy and handed to Clarabel without cvxpy
-        (:mod:`rebalopt.rebalance._clarabel`; about 10x faster cold, 2x warm, and a
-        re-solve answers bit for bit what a first solve answers) whenever every term
-        has a matrix form (built-in cost models and constraints), else cvxpy.
-        ``"cvxpy"`` (default for now): always the compiled cvxpy program (the
+        (:mod:`rebalopt.rebalance._clarabel`) whenever every term has a matrix form
+        (built-in cost models and constraints), else cvxpy. Default: it builds 17-55x
+        faster than the cvxpy program (0.04 s vs 0.73 s at 500 assets, 0.2 s vs 11.6 s
+        at 2,000), re-solves as fast, and every solve sets up a fresh Clarabel solver,
+        so a re-solve answers bit for bit what a first solve answers, whatever was
+        solved before. ``"cvxpy"``: always the compiled cvxpy program (the
         reference). Other solvers of the chain, and the
         elastic program that diagnoses infeasibility, always go through cvxpy (built
         on first use). Holding the cvxpy program (:meth:`compiled`) also routes
@@ -230,7 +232,7 @@ class OptimalRebalancer:
     min_trade_value: float | None = None
     max_trades: int | None = None
     time_limit: float = 20.0
-    backend: str = "cvxpy"
+    backend: str = "direct"
 
     method = "optimal"
 
