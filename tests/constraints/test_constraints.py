@@ -303,3 +303,39 @@ def test_constraints_pickle_without_cvxpy_objects():
 def test_bad_parameters_are_input_errors(bad):
     with pytest.raises(InputError):
         bad()
+
+
+@pytest.mark.parametrize(("make", "group"), [
+    (lambda: GroupBounds(lower={"Tech": 0.6}, upper={"Tech": 0.4, "Energy": 0.9}), "Tech"),
+    (lambda: GroupBounds(lower=0.3, upper={"Energy": 0.2}), "Energy"),
+    (lambda: GroupBounds(lower={"Health": 0.5}, upper=0.45), "Health"),
+    (lambda: GroupBounds(lower=0.5, upper=0.4), "every group"),
+    (lambda: GroupBounds.from_text("0.6 <= Tech <= 0.4"), "Tech"),
+    (lambda: GroupBounds.from_text("Energy >= 10%; Energy <= 5%"), "Energy"),
+    (lambda: GroupBounds.from_text("target + 0.02 <= Tech <= target - 0.02"), "Tech"),
+])
+def test_group_bounds_lower_above_upper_rejected_at_construction(make, group):
+    with pytest.raises(InputError, match=group) as info:
+        make()
+    assert info.value.field == "GroupBounds" and "above upper" in str(info.value)
+
+
+def test_group_bounds_equal_or_disjoint_bounds_are_fine():
+    GroupBounds(lower={"Tech": 0.3}, upper={"Tech": 0.3})  # pinned
+    GroupBounds(lower={"Tech": 0.6}, upper={"Energy": 0.1})  # different groups
+    state, plan = solve(GroupBounds.from_text("0.3 <= Tech <= 0.3"))
+    assert weights_from_shares(state, plan)[:2].sum() == pytest.approx(0.3, abs=TOL)
+
+
+def test_weight_bounds_per_asset_lower_above_upper_rejected_at_construction():
+    with pytest.raises(InputError) as info:
+        WeightBounds(lower={"BBB": 0.4}, upper={"AAA": 0.5, "BBB": 0.2})
+    assert (info.value.asset, info.value.field) == ("BBB", "WeightBounds")
+    with pytest.raises(InputError) as info:
+        WeightBounds(lower=0.1, upper={"CCC": 0.05})
+    assert info.value.asset == "CCC"
+    WeightBounds(lower={"AAA": 0.3}, upper={"BBB": 0.1})  # different assets: fine
+    # two numbers: checked when planning, naming the first asset of the universe
+    with pytest.raises(InputError) as info:
+        solve(WeightBounds(lower=0.5, upper=0.1))
+    assert info.value.asset == "AAA"

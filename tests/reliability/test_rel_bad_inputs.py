@@ -243,13 +243,10 @@ CASES: list[Case] = [
              WeightBounds(lower={"B": 0.4}, upper={"A": 0.5, "B": 0.2})])),
     Case("group-bounds-min-above-max", I(), None, "GroupBounds", ("optimal",),
          optimal=lambda: OptimalRebalancer(constraints=[
-             LongOnly(), GroupBounds(lower={"X": 0.6}, upper={"X": 0.4})]),
-         xfail={"optimal": "GroupBounds does not check lower > upper: it reaches the solver "
-                           "and comes back as InfeasibleError instead of InputError"}),
+             LongOnly(), GroupBounds(lower={"X": 0.6}, upper={"X": 0.4})])),
     Case("group-bounds-text-min-above-max", I(), None, "GroupBounds", ("optimal",),
          optimal=lambda: OptimalRebalancer(constraints=[
-             LongOnly(), GroupBounds.from_text("0.6 <= X <= 0.4")]),
-         xfail={"optimal": "GroupBounds.from_text('0.6 <= X <= 0.4') is not rejected"}),
+             LongOnly(), GroupBounds.from_text("0.6 <= X <= 0.4")])),
     Case("group-bounds-unknown-group", I(), None, "GroupBounds", ("optimal",),
          optimal=lambda: OptimalRebalancer(constraints=[GroupBounds(upper={"Nope": 0.2})])),
     Case("group-bounds-without-labels", I(groups=None), None, "GroupBounds", ("optimal",),

@@ -101,6 +101,28 @@ class GroupBounds(Constraint):
             for v in vals:
                 if v is not None and not np.isfinite(float(v)):
                     raise InputError(f"bound must be finite, got {v}", field="GroupBounds")
+        self._check_order()
+
+    def _check_order(self) -> None:
+        """Reject a group whose lower bound is above its upper bound (no state needed)."""
+        if self.upper is None or self.lower is None:
+            return
+        scalar_up, scalar_lo = np.isscalar(self.upper), np.isscalar(self.lower)
+        up = {} if scalar_up else {str(g): float(v) for g, v in self.upper.items()}  # type: ignore[union-attr]
+        lo = {} if scalar_lo else {str(g): float(v) for g, v in self.lower.items()}  # type: ignore[union-attr]
+        if scalar_up and scalar_lo:
+            pairs = [("every group", float(self.lower), float(self.upper))]  # type: ignore[arg-type]
+        elif scalar_up:
+            pairs = [(g, v, float(self.upper)) for g, v in lo.items()]  # type: ignore[arg-type]
+        elif scalar_lo:
+            pairs = [(g, float(self.lower), v) for g, v in up.items()]  # type: ignore[arg-type]
+        else:
+            pairs = [(g, lo[g], up[g]) for g in lo if g in up]
+        for g, a, b in pairs:
+            if a > b:
+                where = g if g == "every group" else f"group {g!r}"
+                raise InputError(f"{where}: lower bound {a:g} above upper bound {b:g}",
+                                 field="GroupBounds")
 
     # ------------------------------------------------------------------ text
     @classmethod

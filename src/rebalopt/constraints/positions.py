@@ -176,6 +176,27 @@ class WeightBounds(Constraint):
         self._validate_soft()
         if self.lower is None and self.upper is None:
             raise InputError("give lower, upper or both", field="WeightBounds")
+        self._check_order()
+
+    def _check_order(self) -> None:
+        """Reject, at construction, an asset named in a mapping whose lower bound is
+        above its upper bound (two numbers are checked per asset when planning, so
+        the error can name the asset)."""
+        if self.lower is None or self.upper is None:
+            return
+        if np.isscalar(self.lower) and np.isscalar(self.upper):
+            return
+        def table(b: Bound) -> dict[str, float] | float:
+            return float(b) if np.isscalar(b) else {str(k): float(v)  # type: ignore[arg-type]
+                                                    for k, v in dict(b).items()}  # type: ignore[arg-type]
+        lo, hi = table(self.lower), table(self.upper)
+        names = [k for k in (lo if isinstance(lo, dict) else hi)]  # type: ignore[union-attr]
+        for a in names:
+            lv = lo.get(a, -np.inf) if isinstance(lo, dict) else lo
+            hv = hi.get(a, np.inf) if isinstance(hi, dict) else hi
+            if lv > hv:
+                raise InputError(f"lower bound {lv} above upper bound {hv}", asset=a,
+                                 field="WeightBounds")
 
     def _bounds(self, state: PortfolioState) -> tuple[FloatArray, FloatArray]:
         lo = per_asset(self.lower, state, "WeightBounds.lower", -np.inf)
