@@ -108,10 +108,8 @@ CASES = [
                [LongOnly(), CashFloor(), GroupBounds(upper={"Tech": 0.4}),
                 Restricted(no_trade=["A", "B"])],
                {"GroupBounds": 0.2, "Restricted": 0.1}),
-    # Tech between 0.6 and 0.4: contradictory by itself, 0.1 either way.
-    Infeasible("group-min-above-max", account(),
-               [LongOnly(), CashFloor(), GroupBounds(lower={"Tech": 0.6}, upper={"Tech": 0.4})],
-               {"GroupBounds": 0.1}),
+    # (Tech between 0.6 and 0.4, contradictory by itself, is now rejected when the
+    # GroupBounds is made: test_rel_bad_inputs.py, case group-bounds-min-above-max.)
     # Tech must be the whole book from cash, with a 10 bps half spread paid from
     # cash. Alone: CashFloor borrows the cost h (buying 1.0 costs h); the group
     # floor gives 1 - 1/(1+h); LongOnly shorts Fin and Energy by v each, with their
