@@ -124,10 +124,6 @@ def per_asset(value: float, **changes: Any) -> dict[str, Any]:
 
 
 _DROP = object()
-LEVERAGE_XFAIL = ("OptimalRebalancer does not validate targets against the allowed leverage: "
-                  "targets summing to 1.8 (or above a Leverage(gross=1) constraint) are planned "
-                  "silently instead of raising InputError(field='target weight')")
-
 CASES: list[Case] = [
     # ---------------------------------------------------------------- prices
     *[Case(f"held-price-{name}", I(prices=px(A=v)), "A", "price", ALL)
@@ -165,13 +161,11 @@ CASES: list[Case] = [
     Case("targets-array-wrong-shape", I(targets=np.array([0.5, 0.5])), None, "target weight",
          NO_BROKER),
     Case("weights-above-leverage", I(targets={"A": 0.6, "B": 0.6, "C": 0.6}), None,
-         "target weight", PLANS_AND_EXEC, says="leverage",
-         xfail={"optimal": LEVERAGE_XFAIL}),
+         "target weight", PLANS_AND_EXEC, says="leverage"),
     Case("weights-above-leverage-constraint", I(targets={"A": 0.6, "B": 0.6, "C": 0.6}), None,
          "target weight", ("optimal",), says="leverage",
          optimal=lambda: OptimalRebalancer(
-             costs=COSTS(), constraints=[LongOnly(), CashFloor(), Leverage(gross=1.0)]),
-         xfail={"optimal": LEVERAGE_XFAIL}),
+             costs=COSTS(), constraints=[LongOnly(), CashFloor(), Leverage(gross=1.0)])),
     # ---------------------------------------------------------------- per-asset data
     Case("adv-negative", I(adv=per_asset(1e5, A=-5.0)), "A", "adv", ALL),
     Case("adv-inf", I(adv=per_asset(1e5, B=INF)), "B", "adv", ALL),

@@ -61,6 +61,9 @@ RETRY_OPTIONS: dict[str, dict[str, Any]] = {
 }
 """A second try with the same solver before moving down the chain (other numerics)."""
 
+_TARGET_TOL = 1e-6
+"""Rounding allowed on the sum of target weights before it counts as leverage."""
+
 _ACCEPTED = ("optimal", "optimal_inaccurate")
 _INFEASIBLE = ("infeasible", "infeasible_inaccurate")
 
@@ -301,6 +304,35 @@ class OptimalRebalancer:
                              field="risk")
         return root
 
+    def allowed_leverage(self) -> float | None:
+        """Largest target exposure :meth:`solve` accepts (fraction of equity), or ``None``.
+
+        A cash account, i.e. hard :class:`~rebalopt.constraints.LongOnly` with a hard
+        :class:`~rebalopt.constraints.CashFloor`, can hold at most
+        ``1 - min(floor, 0)`` of its equity in assets (1 with no borrowing, 1.2 with
+        ``CashFloor(-0.2)``): targets above that ask for a leveraged book and are an
+        input error. A positive floor (a cash buffer) and ``Leverage(gross=...)`` are
+        not used here: they are constraints the optimizer trades towards (targets
+        summing to 1 with ``CashFloor(0.02)`` land 2% short of them).
+        """
+        hard = [c for c in self.constraints if not c.soft]
+        floors = [c.floor for c in hard if isinstance(c, CashFloor)]
+        if not floors or not any(isinstance(c, LongOnly) for c in hard):
+            return None
+        return 1.0 - min(max(floors), 0.0)  # the highest floor binds
+
+    def _check_targets(self, w_t: FloatArray) -> None:
+        cap = self.allowed_leverage()
+        if cap is None:
+            return
+        gross = float(np.abs(w_t).sum())
+        if gross > cap + _TARGET_TOL:
+            raise InputError(
+                f"target weights add up to {gross:.6g} (gross), above the leverage "
+                f"{cap:g} a cash account allows (LongOnly and CashFloor: no borrowing "
+                "beyond the floor); scale the targets or allow margin",
+                field="target weight")
+
     def _alpha(self, state: PortfolioState) -> FloatArray | None:
         if self.alpha is None:
             return None
@@ -389,6 +421,9 @@ class OptimalRebalancer:
 
         Raises
         ------
+        InputError
+            Target weights above the leverage a cash account allows
+            (:meth:`allowed_leverage`).
         InfeasibleError
             The hard constraints cannot hold together; ``conflicts`` names them.
         SolverError
@@ -397,6 +432,7 @@ class OptimalRebalancer:
         self._validate_knobs()
         t0 = time.perf_counter()
         w_t = state.target_weights(targets)
+        self._check_targets(w_t)
         root = self.root(state)
         alpha = self._alpha(state)
         before = self.compilations
