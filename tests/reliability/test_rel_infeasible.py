@@ -212,10 +212,6 @@ def test_backtest_raise_policy_raises_before_any_order():
     assert broker.orders == [] and broker.fills == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the reported amount is the elastic solve's interior point, about 1e-6 below the "
-    "true minimum (every case above is low by 1e-7..1e-5): relaxing the constraint by it "
-    "leaves the program infeasible (Clarabel then fails: SolverError)"))
 def test_relaxing_by_the_reported_amount_makes_the_program_feasible():
     count("infeasible")
     state = account({"A": 0.5})

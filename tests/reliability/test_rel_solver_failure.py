@@ -220,10 +220,6 @@ def test_time_limit_through_solver_options_falls_back(reference):
         only.plan(state, targets)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a solver that wrongly claims 'infeasible' and then fails on the elastic program makes "
-    "_diagnose return Conflict('unknown ...', nan): InfeasibleError with a NaN violation is "
-    "raised instead of falling back to the next solver"))
 def test_false_infeasible_claim_with_a_broken_elastic_solve_falls_back(reference):
     count("solver_failure")
     state, targets, ref = reference

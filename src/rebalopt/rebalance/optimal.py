@@ -310,8 +310,9 @@ class OptimalRebalancer:
         A cash account, i.e. hard :class:`~rebalopt.constraints.LongOnly` with a hard
         :class:`~rebalopt.constraints.CashFloor`, can hold at most
         ``1 - min(floor, 0)`` of its equity in assets (1 with no borrowing, 1.2 with
-        ``CashFloor(-0.2)``): targets above that ask for a leveraged book and are an
-        input error. A positive floor (a cash buffer) and ``Leverage(gross=...)`` are
+        ``CashFloor(-0.2)``): positive targets adding up to more than that ask for a
+        leveraged book and are an input error (negative targets land at 0 under
+        ``LongOnly`` and are not counted). A positive floor (a cash buffer) and ``Leverage(gross=...)`` are
         not used here: they are constraints the optimizer trades towards (targets
         summing to 1 with ``CashFloor(0.02)`` land 2% short of them).
         """
@@ -325,10 +326,11 @@ class OptimalRebalancer:
         cap = self.allowed_leverage()
         if cap is None:
             return
-        gross = float(np.abs(w_t).sum())
+        # long-only: a negative target lands at 0, so the long side is what is asked for
+        gross = float(np.maximum(w_t, 0.0).sum())
         if gross > cap + _TARGET_TOL:
             raise InputError(
-                f"target weights add up to {gross:.6g} (gross), above the leverage "
+                f"target weights add up to {gross:.6g} (positive ones), above the leverage "
                 f"{cap:g} a cash account allows (LongOnly and CashFloor: no borrowing "
                 "beyond the floor); scale the targets or allow margin",
                 field="target weight")
@@ -448,6 +450,8 @@ class OptimalRebalancer:
             return prob
 
         attempts: list[tuple[str, str]] = []
+        diagnosis: list[Conflict] | None = None  # None: not (successfully) run yet
+        diagnosed: set[str] = set()  # solvers that tried the diagnosis
         tries = []
         for solver in self.solvers:
             tries.append((solver, solver, self._options(solver)))
@@ -461,11 +465,17 @@ class OptimalRebalancer:
             else:
                 raw = program().solve(solver, opts)
             if raw.status in _INFEASIBLE:
-                attempts.append((label, raw.status))
-                conflicts = self._diagnose(program(), state, w_t, solver)
-                if conflicts:
-                    raise InfeasibleError("no trade satisfies the hard constraints", conflicts)
-                continue  # the elastic program says feasible: numerical trouble, fall back
+                if diagnosis is None:
+                    diagnosis = self._diagnose_with_chain(program(), state, w_t, solver,
+                                                          diagnosed)
+                if diagnosis:
+                    attempts.append((label, raw.status))
+                    raise InfeasibleError("no trade satisfies the hard constraints", diagnosis)
+                # the elastic program says feasible (numerical trouble), or no solver
+                # could run the diagnosis: the claim is unverified, fall back
+                why = "elastic program feasible" if diagnosis == [] else "diagnosis failed"
+                attempts.append((label, f"{raw.status} (unverified: {why})"))
+                continue
             sol, why = self._verify(raw, state, w_t, root, alpha, attempts)
             attempts.append((label, raw.status if why is None else f"{raw.status} ({why})"))
             if sol is not None:
@@ -508,21 +518,46 @@ class OptimalRebalancer:
             solver_objective=raw.objective,
         ), None
 
+    def _diagnose_with_chain(self, prob: CompiledProblem, state: PortfolioState,
+                             w_t: FloatArray, first: str, tried: set[str]
+                             ) -> list[Conflict] | None:
+        """Run the diagnosis with ``first``, then the rest of the chain, until one answers.
+
+        ``None`` when no solver could solve the elastic program (the infeasibility
+        claim is then unverified); ``tried`` collects the solvers that failed at it.
+        """
+        order = [first] + [s for s in self.solvers if s != first]
+        for solver in dict.fromkeys(order):
+            if solver in tried:
+                continue
+            tried.add(solver)
+            conflicts = self._diagnose(prob, state, w_t, solver)
+            if conflicts is not None:
+                return conflicts
+        return None
+
     def _diagnose(self, prob: CompiledProblem, state: PortfolioState, w_t: FloatArray,
-                  solver: str) -> list[Conflict]:
+                  solver: str) -> list[Conflict] | None:
         """Name the constraints that conflict, each with the amount it must give way.
 
         The elastic program with every constraint soft (quadratic price) finds the
         constraints that take part in the conflict; then each is relaxed *alone* to
         find by how much it must give way for the others to hold. Empty when the
-        elastic program finds the hard program feasible after all.
+        elastic program finds the hard program feasible after all; ``None`` when
+        ``solver`` could not solve the elastic program (no answer).
+
+        An interior-point solution of the elastic program sits a little inside the
+        boundary: the other constraints hold only to about 1e-7 there, so its slack
+        is up to ~1e-6 *below* the amount that restores feasibility. The amount
+        reported is the constraint's own violation at that point (checked in NumPy)
+        plus the largest violation of every other constraint there, so relaxing
+        the constraint by the reported amount leaves a feasible program.
         """
         opts = self._options(solver)
         prob.set_elastic_caps(None)
         raw = prob.solve(solver, opts, elastic=True)
-        if raw.z is None:
-            return [Conflict("unknown (the elastic program failed: "
-                             f"{raw.status})", float("nan"))]
+        if raw.status not in _ACCEPTED or raw.z is None:
+            return None
         top = max(raw.slacks.values(), default=0.0)
         tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise
         involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
@@ -535,7 +570,13 @@ class OptimalRebalancer:
             c = self.constraints[i]
             prob.set_elastic_caps([i])
             alone = prob.solve(solver, opts, elastic=True)
-            amount = alone.slacks.get(i) if alone.status in _ACCEPTED else None
+            amount: float | None = None
+            if alone.status in _ACCEPTED and alone.z is not None and i in alone.slacks:
+                at = self.point(alone.z, state, w_t)
+                own = max(alone.slacks[i], c.check(at, 0.0).violation)
+                others = max((o.check(at, 0.0).violation
+                              for j, o in enumerate(self.constraints) if j != i), default=0.0)
+                amount = own + others
             row = c.check(point).row
             label = f"{names[i]} [{row}]" if row else names[i]
             if amount is None:
