@@ -177,3 +177,74 @@ def test_negative_targets_do_not_count_towards_the_cash_account_leverage():
     assert w[0] == pytest.approx(0.0, abs=1e-7) and w[1] == pytest.approx(0.92, abs=1e-6)
     with pytest.raises(InputError, match="1.01"):
         OptimalRebalancer().plan(cash_account(), {"A": -0.5, "B": 0.51, "C": 0.5})
+
+
+# ------------------------------------------- the cash floor with the fees charged
+def _cash_after(plan) -> float:
+    """Post-trade cash in currency from shares and the plan's charged costs."""
+    s = plan.state
+    return float(s.cash - (plan.trades * s.prices * s.multipliers).sum() - plan.total_cost)
+
+
+@pytest.mark.parametrize(("commission", "fees"), [
+    (Commission(bps=1.0, minimum=5.0), 15.0),  # three minimums
+    (Commission(bps=1.0, per_order=2.0), None),  # per-order fee on top of 1 bp
+    (Commission(per_share=0.01, minimum=4.0, per_order=1.0), None),
+])
+@pytest.mark.parametrize("floor", [0.0, 0.02, -0.1])
+def test_cash_floor_holds_with_minimums_and_per_order_fees(commission, fees, floor):
+    state = cash_account()
+    targets = {"A": 0.4, "B": 0.3, "C": 0.3 - floor}  # the floor binds
+    reb = OptimalRebalancer(costs=[commission], risk_aversion=1e4,
+                            constraints=[LongOnly(), CashFloor(floor)])
+    plan = reb.plan(state, targets)
+    if fees is not None:
+        assert plan.total_cost == pytest.approx(fees)
+    # by hand: commission per traded asset from its closed form
+    q = np.abs(plan.trades)
+    by_hand = np.where(q > 0, np.maximum(commission.per_share * q
+                                         + commission.bps * 1e-4 * q * state.prices,
+                                         commission.minimum) + commission.per_order, 0.0)
+    assert plan.total_cost == pytest.approx(by_hand.sum(), rel=1e-12)
+    cash = _cash_after(plan)
+    assert cash >= floor * state.equity - 1e-7 * state.equity
+    # and not far above it: the reserve is the fees the program cannot see, no more
+    assert cash <= floor * state.equity + 1e-5 * state.equity
+    assert plan.info["fee_reserve"] > 0 and plan.info["fee_reserve_rounds"] >= 1
+    assert plan.info["slacks"][f"CashFloor({floor:g})"] >= -1e-7
+    assert reb.constraints[1].floor == floor  # the floor object is left as given
+
+
+def test_no_fee_reserve_when_the_floor_is_not_binding_or_costs_are_convex():
+    state = cash_account()
+    targets = {"A": 0.3, "B": 0.3, "C": 0.3}  # 10% cash left: minimums fit
+    plan = OptimalRebalancer(costs=[Commission(bps=1.0, minimum=5.0)]).plan(state, targets)
+    assert plan.info["fee_reserve"] == 0.0 and plan.info["fee_reserve_rounds"] == 0
+    assert _cash_after(plan) >= 0
+    plan = OptimalRebalancer(costs=[Commission(bps=1.0)]).plan(
+        state, {"A": 0.4, "B": 0.3, "C": 0.3})
+    assert plan.info["fee_reserve_rounds"] == 0 and _cash_after(plan) >= -1e-7 * state.equity
+
+
+def test_fees_that_cannot_be_reserved_hold_or_are_infeasible_with_a_reason():
+    """$3 of cash and a $5 minimum per order, A may not be sold. Buying B would
+    overdraw the account once the minimum is charged; not trading pays no fee."""
+    from rebalopt import InfeasibleError
+    from rebalopt.constraints import Restricted, WeightBounds
+
+    state = PortfolioState({"A": 1000.0}, 3.0, PRICES)  # $10,003 equity, $3 cash
+    costs = [Commission(bps=1.0, minimum=5.0)]
+    reb = OptimalRebalancer(costs=costs, constraints=[LongOnly(), CashFloor(),
+                                                      Restricted(no_sell=["A"])])
+    plan = reb.plan(state, {"A": 0.9997, "B": 0.0003})
+    assert not plan.trades.any() and plan.total_cost == 0.0 and _cash_after(plan) == 3.0
+    assert plan.info["attempts"][-1][0] == "no trade [fees cannot be reserved]"
+    # B must be bought ($2 at least): no trade breaks that, a trade breaks the floor
+    must = OptimalRebalancer(costs=costs, constraints=[
+        LongOnly(), CashFloor(), Restricted(no_sell=["A"]), WeightBounds(lower={"B": 0.0002})])
+    with pytest.raises(InfeasibleError, match="reserved from cash"):
+        must.plan(state, {"A": 0.9997, "B": 0.0003})
+    # selling A is allowed: the sale pays the fees, the floor holds with them
+    plan = OptimalRebalancer(costs=costs, constraints=[LongOnly(), CashFloor()]).plan(
+        state, {"A": 0.5, "B": 0.25, "C": 0.25})
+    assert plan.total_cost == pytest.approx(15.0) and _cash_after(plan) >= -1e-7 * 10_003

@@ -257,10 +257,6 @@ def test_optimal_plans_with_commission_minimums(data):
     _optimal_case(data, convex_only=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "OptimalRebalancer verifies the cash floor with the convex cost only: commission "
-    "minimums are charged on the plan but never reserved, so a cash account is overdrawn "
-    "(here post-trade cash -14.00 with CashFloor(0)); plan.info['slacks'] even says satisfied"))
 def test_cash_floor_holds_with_the_commission_actually_charged():
     count("hypothesis:optimal_plans_min_commission")  # the shrunk case, kept as a test
     state = PortfolioState({}, 10_000.0, {"A": 10.0, "B": 20.0, "C": 40.0})

@@ -41,10 +41,11 @@ from rebalopt.rebalance._problem import (
     convex_costs,
     objective_terms,
 )
-from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.state import PortfolioState
 
-__all__ = ["OptimalRebalancer", "OptimalSolution", "DEFAULT_SOLVER_OPTIONS"]
+__all__ = ["OptimalRebalancer", "OptimalSolution", "DEFAULT_SOLVER_OPTIONS",
+           "FEE_RESERVE_ROUNDS"]
 
 DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     # measured: with the default step fraction 0.99 Clarabel stalls ("insufficient
@@ -60,6 +61,9 @@ RETRY_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False},
 }
 """A second try with the same solver before moving down the chain (other numerics)."""
+
+FEE_RESERVE_ROUNDS = 4
+"""Re-solves allowed to reserve commission minimums / per-order fees under a CashFloor."""
 
 _TARGET_TOL = 1e-6
 """Rounding allowed on the sum of target weights before it counts as leverage."""
@@ -121,6 +125,10 @@ class OptimalSolution:
         ``(solver, status)`` of every solver tried, in order.
     compiled
         Whether this call (re)compiled the program.
+    fee_reserve, fee_rounds
+        Cash (fraction of equity) held back under every hard cash floor for the
+        commission minimums / per-order fees the program cannot see, and how many
+        re-solves that took (0: none needed).
     """
 
     z: FloatArray
@@ -137,6 +145,8 @@ class OptimalSolution:
     attempts: list[tuple[str, str]]
     compiled: bool
     solver_objective: float | None = None
+    fee_reserve: float = 0.0
+    fee_rounds: int = 0
 
     @property
     def objective(self) -> float:
@@ -438,6 +448,15 @@ class OptimalRebalancer:
         root = self.root(state)
         alpha = self._alpha(state)
         before = self.compilations
+        sol = self._solve_chain(state, w_t, root, alpha)
+        sol = self._reserve_fees(sol, state, w_t, root, alpha)
+        sol.compiled = self.compilations != before
+        sol.wall_time = time.perf_counter() - t0
+        return sol
+
+    def _solve_chain(self, state: PortfolioState, w_t: FloatArray, root: _Root,
+                     alpha: FloatArray | None) -> OptimalSolution:
+        """Solve down the fallback chain; the first verified solution (see :meth:`solve`)."""
         k = root.G.shape[1]
         direct = self._direct_program(state, w_t, k)
         updated: list[CompiledProblem] = []
@@ -479,11 +498,114 @@ class OptimalRebalancer:
             sol, why = self._verify(raw, state, w_t, root, alpha, attempts)
             attempts.append((label, raw.status if why is None else f"{raw.status} ({why})"))
             if sol is not None:
-                sol.compiled = self.compilations != before
-                sol.wall_time = time.perf_counter() - t0
                 sol.attempts = attempts
                 return sol
         raise SolverError("no solver returned a verified solution", attempts)
+
+    # --------------------------------------------------- non-convex fees and cash
+    def _full_cost(self, z: FloatArray, state: PortfolioState) -> float:
+        """Every cost model's full charge (``evaluate``: minimums and per-order fees
+        included) on the trades ``z``, a fraction of equity, as the plan charges it."""
+        if not self.costs:
+            return 0.0
+        unit = state.prices * state.multipliers
+        shares = z * state.equity / unit
+        return float(sum(evaluate_costs(self.costs, shares, state).values()).sum()
+                     ) / state.equity
+
+    def _no_trade(self, state: PortfolioState, w_t: FloatArray, root: _Root,
+                  alpha: FloatArray | None) -> OptimalSolution | None:
+        """The no-trade solution when it satisfies every hard constraint, else ``None``."""
+        raw = RawSolution(solver="none", status="optimal", z=np.zeros(state.n),
+                          objective=None, solve_time=0.0, iterations=0, wall_time=0.0)
+        sol, _ = self._verify(raw, state, w_t, root, alpha, [])
+        if sol is not None:
+            sol.slacks.update(self._floor_slacks(sol, state, w_t))
+        return sol
+
+    def _floor_slacks(self, sol: OptimalSolution, state: PortfolioState, w_t: FloatArray
+                      ) -> dict[str, Slack]:
+        """Slack of every cash floor with the full charged cost paid from cash."""
+        point = Point.from_trades(state, w_t, sol.z, self._full_cost(sol.z, state))
+        names = _unique_names(self.constraints)
+        return {nm: c.check(point, self.feasibility_tol)
+                for nm, c in zip(names, self.constraints) if isinstance(c, CashFloor)}
+
+    def _reserve_fees(self, sol: OptimalSolution, state: PortfolioState, w_t: FloatArray,
+                      root: _Root, alpha: FloatArray | None) -> OptimalSolution:
+        """Hold every hard :class:`~rebalopt.constraints.CashFloor` with the cost the
+        plan is really charged.
+
+        Commission minimums and per-order fees are not convex, so the program pays
+        only their linear part from cash. When the full charge breaks a hard floor,
+        the program is solved again with every floor raised by the non-convex part of
+        the fees (full minus convex cost at the last solution, never lowered between
+        rounds; a later round adds what is still missing, since the convex part moves
+        with the trades), up to :data:`FEE_RESERVE_ROUNDS` times, until the floor holds
+        within a tenth of ``feasibility_tol``. ``sol.fee_reserve`` and ``sol.fee_rounds``
+        say what was done. When the constraints cannot hold with the fees reserved,
+        not trading (no fee) is returned if it satisfies every hard constraint, else
+        :class:`~rebalopt.errors.InfeasibleError`; :class:`~rebalopt.errors.SolverError`
+        if the floor still does not hold after the rounds. The floors are raised on the
+        constraint objects for the duration of the re-solve, then restored.
+        """
+        floors = [c for c in self.constraints if isinstance(c, CashFloor)]
+        if not floors or all(m.exact_in_optimizer for m in self.costs):
+            return sol
+        sol.slacks.update(self._floor_slacks(sol, state, w_t))
+        reserve = 0.0
+        attempts = list(sol.attempts)
+        for rounds in range(1, FEE_RESERVE_ROUNDS + 1):
+            bad = [nm for nm, c in zip(_unique_names(self.constraints), self.constraints)
+                   if isinstance(c, CashFloor) and not c.soft
+                   and sol.slacks[nm].violation > 0.1 * self.feasibility_tol]
+            if not bad:
+                return sol
+            convex = float(sum(convex_costs(self.costs, sol.z, state).values()))
+            short = max(sol.slacks[nm].violation for nm in bad)
+            # the fees the program cannot see at this solution; or, when the reserve
+            # already holds them, what is still missing (the convex part moved)
+            reserve = max(reserve + short, self._full_cost(sol.z, state) - convex)
+            reserve += 0.5 * self.feasibility_tol  # land inside the floor, not on it
+            original = [c.floor for c in floors]
+            try:
+                for c in floors:
+                    c.floor = c.floor + reserve
+                sol = self._solve_chain(state, w_t, root, alpha)
+            except InfeasibleError as exc:
+                for c, f in zip(floors, original):
+                    c.floor = f
+                hold = self._no_trade(state, w_t, root, alpha)
+                if hold is not None:  # no trade pays no fee: the non-convex way out
+                    hold.attempts = [*attempts, ("no trade [fees cannot be reserved]",
+                                                 hold.status)]
+                    hold.fee_reserve, hold.fee_rounds = reserve, rounds
+                    return hold
+                raise InfeasibleError(
+                    f"no trade satisfies the hard constraints once commission minimums "
+                    f"and per-order fees ({reserve:.6g} of equity) are reserved from cash",
+                    exc.conflicts) from exc
+            finally:
+                for c, f in zip(floors, original):
+                    c.floor = f
+            # the slacks against the floors as given (names too), with the full charge
+            point = self.point(sol.z, state, w_t)
+            sol.slacks = {nm: c.check(point, self.feasibility_tol)
+                          for nm, c in zip(_unique_names(self.constraints), self.constraints)}
+            sol.slacks.update(self._floor_slacks(sol, state, w_t))
+            attempts += [(f"{label} [fee reserve {reserve:.3g}]", st)
+                         for label, st in sol.attempts]
+            sol.attempts = attempts
+            sol.fee_reserve, sol.fee_rounds = reserve, rounds
+        bad = [nm for nm, c in zip(_unique_names(self.constraints), self.constraints)
+               if isinstance(c, CashFloor) and not c.soft and not sol.slacks[nm].satisfied]
+        if bad:
+            worst = sol.slacks[bad[0]]
+            raise SolverError(
+                f"{worst.constraint} violated by {worst.violation:.3g} with the commission "
+                f"actually charged after {FEE_RESERVE_ROUNDS} rounds of fee reserve",
+                attempts)
+        return sol
 
     def _verify(self, raw: RawSolution, state: PortfolioState, w_t: FloatArray, root: _Root,
                 alpha: FloatArray | None, attempts: list[tuple[str, str]]
@@ -616,6 +738,8 @@ class OptimalRebalancer:
                                 zip(sol.slacks, sol.slacks.values(), self.constraints)
                                 if c.soft and s.violation > 0},
             "exact_costs": all(m.exact_in_optimizer for m in self.costs),
+            "fee_reserve": sol.fee_reserve,
+            "fee_reserve_rounds": sol.fee_rounds,
             "risk_aversion": self.risk_aversion,
             "horizon": self.horizon,
         }
