@@ -78,20 +78,20 @@ def _claims_infeasible(monkeypatch):
 
 
 def _elastic_fails_for(monkeypatch, solvers):
-    from rebalopt.rebalance import _problem
+    from rebalopt.rebalance import _problem as problem_mod
 
-    real = _problem.CompiledProblem.solve
+    real = problem_mod.CompiledProblem.solve
     calls = []
 
     def fake(self, solver, options=None, elastic=False):
         if elastic:
             calls.append(solver)
             if solver in solvers:
-                return _problem.RawSolution(solver, "error: simulated", None, None, None,
+                return problem_mod.RawSolution(solver, "error: simulated", None, None, None,
                                             None, 0.0)
         return real(self, solver, options, elastic)
 
-    monkeypatch.setattr(_problem.CompiledProblem, "solve", fake)
+    monkeypatch.setattr(problem_mod.CompiledProblem, "solve", fake)
     return calls
 
 
@@ -248,3 +248,57 @@ def test_fees_that_cannot_be_reserved_hold_or_are_infeasible_with_a_reason():
     plan = OptimalRebalancer(costs=costs, constraints=[LongOnly(), CashFloor()]).plan(
         state, {"A": 0.5, "B": 0.25, "C": 0.25})
     assert plan.total_cost == pytest.approx(15.0) and _cash_after(plan) >= -1e-7 * 10_003
+
+
+# ------------------------------------------------------------ per-solve time limit
+def test_time_limit_reaches_every_solver_and_is_recorded(monkeypatch):
+    import clarabel
+
+    from rebalopt.rebalance import _problem as problem_mod
+
+    seen: dict[str, float] = {}
+    real_solver = clarabel.DefaultSolver
+
+    def spy_solver(P, q, A, b, cones, settings):
+        seen["CLARABEL"] = settings.time_limit
+        return real_solver(P, q, A, b, cones, settings)
+
+    real_solve = problem_mod.CompiledProblem.solve
+
+    def spy_solve(self, solver, options=None, elastic=False):
+        seen[solver] = (options or {}).get("time_limit_secs")
+        return real_solve(self, solver, options, elastic)
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", spy_solver)
+    monkeypatch.setattr(problem_mod.CompiledProblem, "solve", spy_solve)
+    state, targets = _problem()
+    plan = OptimalRebalancer(costs=[Spread(3.0)], time_limit=7.5).plan(state, targets)
+    assert plan.info["time_limit"] == 7.5 and seen == {"CLARABEL": 7.5}
+    plan = OptimalRebalancer(costs=[Spread(3.0)], solver="SCS", time_limit=3.0).plan(
+        state, targets)
+    assert seen["SCS"] == 3.0 and plan.info["solver"] == "SCS"
+    # an explicit solver option wins
+    OptimalRebalancer(costs=[Spread(3.0)], time_limit=3.0,
+                      solver_options={"CLARABEL": {"time_limit": 9.0}}).plan(state, targets)
+    assert seen["CLARABEL"] == 9.0
+
+
+def test_a_time_limit_too_short_for_every_solver_is_a_solver_error():
+    from rebalopt.errors import SolverError
+
+    state, targets = _problem()
+    reb = OptimalRebalancer(costs=[Spread(3.0)], time_limit=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(SolverError) as info:
+            reb.plan(state, targets)
+    statuses = dict(info.value.attempts)
+    assert statuses["CLARABEL"].startswith("user_limit")
+    assert statuses["SCS"] not in ("optimal", "optimal_inaccurate")
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "10"])
+def test_time_limit_must_be_positive_seconds(bad):
+    with pytest.raises(InputError) as info:
+        OptimalRebalancer(time_limit=bad)
+    assert info.value.field == "OptimalRebalancer.time_limit"

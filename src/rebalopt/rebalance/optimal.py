@@ -45,17 +45,21 @@ from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.state import PortfolioState
 
 __all__ = ["OptimalRebalancer", "OptimalSolution", "DEFAULT_SOLVER_OPTIONS",
-           "FEE_RESERVE_ROUNDS"]
+           "FEE_RESERVE_ROUNDS", "TIME_LIMIT_OPTION"]
 
 DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     # measured: with the default step fraction 0.99 Clarabel stalls ("insufficient
     # progress") on ~1 in 6 warm re-solves with 3/2 power cones; 0.95 never did
     "CLARABEL": {"max_step_fraction": 0.95},
-    "SCS": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 100_000, "time_limit_secs": 60},
+    "SCS": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 100_000},
     "ECOS": {"abstol": 1e-9, "reltol": 1e-9},
     "OSQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polish": True},
 }
 """Per-solver options used unless ``solver_options`` overrides them."""
+
+TIME_LIMIT_OPTION: dict[str, str] = {"CLARABEL": "time_limit", "SCS": "time_limit_secs",
+                                     "OSQP": "time_limit"}
+"""The option through which each solver takes ``OptimalRebalancer.time_limit`` (seconds)."""
 
 RETRY_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False},
@@ -211,9 +215,15 @@ class OptimalRebalancer:
         Integer stage for :meth:`plan`: ``"off"`` (default, fractional shares),
         ``"round"`` or ``"exact"`` (see :class:`~rebalopt.rebalance.integer.IntegerRebalancer`;
         :meth:`solve` always returns the continuous relaxation).
-    lots, min_trade_value, max_trades, time_limit
+    time_limit
+        Seconds allowed per solve (default 20): every solver call of the chain
+        (Clarabel's ``time_limit``, SCS's ``time_limit_secs``, OSQP's ``time_limit``;
+        an explicit ``solver_options`` entry wins), the elastic solves that diagnose
+        infeasibility, and the integer stage's MIP search. A solver stopped by it has
+        no accepted answer and the chain moves on. Recorded as ``plan.info["time_limit"]``.
+    lots, min_trade_value, max_trades
         Passed to the integer stage: lot size in shares (``None``: ``state.lot_sizes``),
-        smallest trade in currency, largest number of orders, MIP seconds.
+        smallest trade in currency, largest number of orders.
     backend
         How Clarabel is called. ``"direct"``: the program's matrices are assembled in
         NumPy/SciPy and handed to Clarabel without cvxpy
@@ -275,6 +285,11 @@ class OptimalRebalancer:
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
                 raise InputError(f"must be a finite number >= 0, got {v!r}",
                                  field=f"OptimalRebalancer.{name}")
+        tl = self.time_limit
+        if not (isinstance(tl, (int, float)) and not isinstance(tl, bool)
+                and np.isfinite(tl) and tl > 0):
+            raise InputError(f"must be a number of seconds > 0, got {tl!r}",
+                             field="OptimalRebalancer.time_limit")
         if not (np.isfinite(self.min_trade_weight) and self.min_trade_weight >= 0):
             raise InputError("must be finite and >= 0", field="OptimalRebalancer.min_trade_weight")
         for c in self.costs:
@@ -300,6 +315,8 @@ class OptimalRebalancer:
 
     def _options(self, solver: str) -> dict[str, Any]:
         opts = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
+        if solver in TIME_LIMIT_OPTION:
+            opts[TIME_LIMIT_OPTION[solver]] = float(self.time_limit)
         if self.solver_options and solver in self.solver_options:
             opts.update(self.solver_options[solver])
         return opts
@@ -742,6 +759,7 @@ class OptimalRebalancer:
             "fee_reserve_rounds": sol.fee_rounds,
             "risk_aversion": self.risk_aversion,
             "horizon": self.horizon,
+            "time_limit": self.time_limit,
         }
         return RebalancePlan.from_trades(state, sol.targets, shares, self.costs, self.method, info)
 
