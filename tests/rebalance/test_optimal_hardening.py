@@ -302,3 +302,16 @@ def test_time_limit_must_be_positive_seconds(bad):
     with pytest.raises(InputError) as info:
         OptimalRebalancer(time_limit=bad)
     assert info.value.field == "OptimalRebalancer.time_limit"
+
+
+# ------------------------------------------------- negative targets with LongOnly
+def test_negative_targets_with_long_only_land_at_zero_and_stay_on_the_plan():
+    """Identity risk, no cost: the plan is the projection of the targets onto w >= 0
+    (and the cash floor, slack here): A at 0, the others exactly at their targets."""
+    state = cash_account(holdings={"A": 200.0})  # A held at 2000 / 12000
+    targets = {"A": -0.2, "B": 0.3, "C": 0.4}
+    plan = OptimalRebalancer().plan(state, targets)
+    w = (state.holdings + plan.trades) * state.prices / state.equity
+    np.testing.assert_allclose(w, [0.0, 0.3, 0.4], atol=1e-7)
+    assert (state.holdings + plan.trades).min() >= -1e-9  # never short
+    assert plan.targets[0] == -0.2  # the goal as given, not clipped

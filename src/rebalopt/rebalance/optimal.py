@@ -237,6 +237,23 @@ class OptimalRebalancer:
         elastic program that diagnoses infeasibility, always go through cvxpy (built
         on first use). Holding the cvxpy program (:meth:`compiled`) also routes
         Clarabel through it, so the program one holds is the one solved.
+
+    Notes
+    -----
+    Targets are goals, constraints are hard. A negative target weight with
+    :class:`~rebalopt.constraints.LongOnly` is not clipped or rejected: the program
+    moves the asset as close to it as ``w >= 0`` allows, so the asset lands at 0
+    (sold out, never short; with identity risk and no cost, exactly the projection
+    of the targets onto ``w >= 0``). ``plan.targets`` keeps the negative weight as
+    given, and the tracking error is measured against it. Under ``LongOnly`` with a
+    hard ``CashFloor``, only the positive targets count towards the leverage a cash
+    account allows (:meth:`allowed_leverage`). ``NaiveRebalancer`` and
+    ``BandRebalancer`` instead clip negative targets to 0 when shorting is off.
+
+    Commission minimums and per-order fees are charged on the plan but are not
+    convex: a hard ``CashFloor`` is checked with the full charge and, when that
+    breaks it, the program is solved again with the fees reserved from cash
+    (``plan.info["fee_reserve"]``, ``["fee_reserve_rounds"]``).
     """
 
     risk: _RiskLike | None = None
