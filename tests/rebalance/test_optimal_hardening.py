@@ -313,5 +313,5 @@ def test_negative_targets_with_long_only_land_at_zero_and_stay_on_the_plan():
     plan = OptimalRebalancer().plan(state, targets)
     w = (state.holdings + plan.trades) * state.prices / state.equity
     np.testing.assert_allclose(w, [0.0, 0.3, 0.4], atol=1e-7)
-    assert (state.holdings + plan.trades).min() >= -1e-9  # never short
+    assert w.min() >= -1e-9  # never short (within the solver accuracy, in weight)
     assert plan.targets[0] == -0.2  # the goal as given, not clipped
