@@ -200,6 +200,9 @@ class PortfolioState:
         universe order. Non-zero values for assets outside the universe are an
         error (a target for an asset with no valid price); zeros are ignored.
         """
+        fast = self._align_fast(values)
+        if fast is not None:
+            return fast
         if isinstance(values, np.ndarray):
             arr = np.asarray(values, dtype=float)
             if arr.shape != (self.n,):
@@ -226,6 +229,23 @@ class PortfolioState:
             raise InputError(f"nonzero {field} for an asset outside the universe: {why}",
                              asset=asset, field=field)
         return s.reindex(self.assets).fillna(default).to_numpy(dtype=float)
+
+    def _align_fast(self, values: Any) -> FloatArray | None:
+        """The common case without pandas: an array of the universe's shape, or a Series
+        indexed exactly like ``assets``, all finite. ``None`` sends the input through
+        the full path of :meth:`align` (which also words every error)."""
+        try:
+            if isinstance(values, np.ndarray):
+                if values.shape != (self.n,):
+                    return None
+                arr = np.array(values, dtype=float)
+            elif isinstance(values, pd.Series) and values.index.equals(self.assets):
+                arr = values.to_numpy(dtype=float, copy=True)
+            else:
+                return None
+        except (TypeError, ValueError):
+            return None
+        return arr if np.isfinite(arr).all() else None
 
     def target_weights(self, targets: Any) -> FloatArray:
         """Validated target weights (fractions of equity) in universe order.

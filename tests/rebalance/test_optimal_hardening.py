@@ -315,3 +315,64 @@ def test_negative_targets_with_long_only_land_at_zero_and_stay_on_the_plan():
     np.testing.assert_allclose(w, [0.0, 0.3, 0.4], atol=1e-7)
     assert w.min() >= -1e-9  # never short (within the solver accuracy, in weight)
     assert plan.targets[0] == -0.2  # the goal as given, not clipped
+
+
+# ------------------------------------------ PortfolioState.align fast path (solve input)
+def _align_both(state, values):
+    """(result or error text) through align, with and without the fast path."""
+    out = []
+    for fast in (True, False):
+        try:
+            if fast:
+                r = state.align(values, "target weight")
+            else:
+                orig = PortfolioState._align_fast
+                PortfolioState._align_fast = lambda self, v: None
+                try:
+                    r = state.align(values, "target weight")
+                finally:
+                    PortfolioState._align_fast = orig
+            out.append(("ok", r.tobytes()))
+        except Exception as exc:  # noqa: BLE001  (compared, type and text)
+            out.append((type(exc).__name__, str(exc), getattr(exc, "asset", None)))
+    return out
+
+
+def test_align_fast_path_answers_exactly_like_the_full_path():
+    """Oracle: the full (pandas) path of align, with the fast path switched off."""
+    import pandas as pd
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    state = PortfolioState({"A": 10.0}, 1_000.0, {"A": 10.0, "B": 20.0, "C": 40.0, "D": 5.0})
+    finite = st.floats(-2, 2, allow_nan=False)
+    value = st.one_of(finite, st.sampled_from([np.nan, np.inf, -np.inf]))
+
+    @settings(deadline=None, max_examples=300)
+    @given(vals=st.lists(value, min_size=3, max_size=5),
+           kind=st.sampled_from(["array", "series", "series-reordered", "series-object"]))
+    def check(vals, kind):
+        n = state.n
+        if kind == "array":
+            values = np.array(vals)
+        elif kind == "series":
+            values = pd.Series(vals[:n] + [0.0] * (n - len(vals[:n])), index=state.assets)
+        elif kind == "series-reordered":
+            values = pd.Series(vals[:n] + [0.0] * (n - len(vals[:n])),
+                               index=state.assets[::-1])
+        else:
+            values = pd.Series([str(v) for v in vals[:n]] + ["0"] * (n - len(vals[:n])),
+                               index=state.assets, dtype=object)
+        a, b = _align_both(state, values)
+        assert a == b
+
+    check()
+    # not a number in an object Series: the full path's words
+    bad = pd.Series(["0.1", "lots", "0.2", "0"], index=state.assets, dtype=object)
+    a, b = _align_both(state, bad)
+    assert a == b and a[0] == "InputError" and a[2] == "B"
+    # the returned array is the caller's to keep: not a view of the input
+    arr = np.full(state.n, 0.2)
+    out = state.align(arr, "target weight")
+    out[0] = 9.0
+    assert arr[0] == 0.2
