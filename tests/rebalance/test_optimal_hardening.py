@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rebalopt import Commission, InputError, PortfolioState, Spread
-from rebalopt.constraints import CashFloor, Leverage, LongOnly, ShortLimit, TurnoverLimit
+from rebalopt.constraints import CashFloor, Leverage, LongOnly, ShortLimit
 from rebalopt.rebalance.optimal import OptimalRebalancer
 
 PRICES = {"A": 10.0, "B": 20.0, "C": 40.0}

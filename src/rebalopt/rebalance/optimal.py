@@ -44,8 +44,13 @@ from rebalopt.rebalance._problem import (
 from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.state import PortfolioState
 
-__all__ = ["OptimalRebalancer", "OptimalSolution", "DEFAULT_SOLVER_OPTIONS",
-           "FEE_RESERVE_ROUNDS", "TIME_LIMIT_OPTION"]
+__all__ = [
+    "DEFAULT_SOLVER_OPTIONS",
+    "FEE_RESERVE_ROUNDS",
+    "TIME_LIMIT_OPTION",
+    "OptimalRebalancer",
+    "OptimalSolution",
+]
 
 DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     # measured: with the default step fraction 0.99 Clarabel stalls ("insufficient
