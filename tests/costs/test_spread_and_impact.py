@@ -88,9 +88,12 @@ def test_impact_ignores_missing_data_of_untraded_assets():
     with pytest.raises(InputError) as info:
         MarketImpact().evaluate(np.array([10.0, 1.0]), s)
     assert (info.value.asset, info.value.field) == ("B", "volatility")
-    with pytest.raises(InputError) as info:
-        MarketImpact().coefficients(s)  # the optimizer needs every asset
-    assert info.value.asset == "B"
+    # the optimizer's face does not raise: B cannot be priced, so it is untradable
+    # (coefficient 0; the rebalancers freeze it and report it)
+    a = MarketImpact().coefficients(s)
+    assert a[1] == 0.0 and a[0] > 0
+    np.testing.assert_array_equal(MarketImpact().tradable(s), [True, False])
+    assert "volatility" in MarketImpact().untradable_reasons(s)["B"]
 
 
 @pytest.mark.parametrize(("adv", "field"), [(0.0, "adv"), (math.nan, "adv")])

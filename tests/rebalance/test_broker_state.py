@@ -152,8 +152,17 @@ def test_execute_emits_nothing_when_planning_fails(make_broker, pending_order, t
 
 def test_execute_emits_nothing_when_a_cost_model_fails(make_broker):
     broker = make_broker(HOLDINGS, cash=25_250.0)
-    reb = NaiveRebalancer(RebalanceConfig(), [MarketImpact()])  # no volatility/ADV in the bar
+    reb = NaiveRebalancer(RebalanceConfig(), [Spread({"AAA": 1.0})])  # no spread for BBB..
     with pytest.raises(InputError) as info:
         reb.execute(TARGETS, DATA, broker)
-    assert info.value.field in ("volatility", "adv")
+    assert (info.value.asset, info.value.field) == ("BBB", "half_spread_bps")
     assert broker.calls == []
+
+
+def test_execute_leaves_assets_the_impact_model_cannot_price(make_broker):
+    """No volatility/ADV in the bar: market impact cannot price any asset, so none is
+    traded (documented: untradable assets are frozen), and no order goes out."""
+    broker = make_broker(HOLDINGS, cash=25_250.0)
+    reb = NaiveRebalancer(RebalanceConfig(), [MarketImpact()])
+    assert reb.execute(TARGETS, DATA, broker) == []
+    assert broker.calls == [("cancel",)]  # the usual cancel of pending orders, no order

@@ -196,11 +196,24 @@ def test_gross_leverage_with_shorts():
     assert plan.n_trades == 4
 
 
-def test_cost_model_missing_data_means_no_plan():
-    # impact needs volatility and ADV for every traded asset
-    expect_no_plan(lambda: hand_state(adv={"AAA": 1e6, "BBB": 1e5, "CCC": 1e5, "DDD": 1e5},
-                                      volatility={"AAA": 0.02, "BBB": 0.02, "DDD": 0.02}),
-                   HAND_TARGETS, "CCC", "volatility", costs=[MarketImpact()])
+def test_cost_model_missing_data_freezes_the_asset():
+    # impact needs volatility and ADV for every traded asset: CCC (held, target 0, so
+    # naive would close it) has no volatility, so it is not traded and is reported;
+    # the other trades are those of the plan without the impact model
+    state = hand_state(adv={"AAA": 1e6, "BBB": 1e5, "CCC": 1e5, "DDD": 1e5},
+                       volatility={"AAA": 0.02, "BBB": 0.02, "DDD": 0.02})
+    plan = NaiveRebalancer(RebalanceConfig(), [MarketImpact()]).plan(state, HAND_TARGETS)
+    free = NaiveRebalancer(RebalanceConfig()).plan(state, HAND_TARGETS)
+    c = state.index_of("CCC")
+    assert free.trades[c] == -100.0 and plan.trades[c] == 0.0
+    others = np.arange(state.n) != c
+    np.testing.assert_array_equal(plan.trades[others], free.trades[others])
+    assert list(plan.info["untradable"]) == ["CCC"]
+    assert "volatility" in plan.info["untradable"]["CCC"]
+    # the cost face still refuses a trade in it, naming asset and field
+    with pytest.raises(InputError) as info:
+        MarketImpact().evaluate(np.where(others, 0.0, -100.0), state)
+    assert (info.value.asset, info.value.field) == ("CCC", "volatility")
 
 
 @pytest.mark.parametrize(("kw", "field"), [

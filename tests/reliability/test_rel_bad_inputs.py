@@ -169,12 +169,10 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- per-asset data
     Case("adv-negative", I(adv=per_asset(1e5, A=-5.0)), "A", "adv", ALL),
     Case("adv-inf", I(adv=per_asset(1e5, B=INF)), "B", "adv", ALL),
-    Case("adv-zero-with-impact", I(adv=per_asset(1e5, C=0.0)), "C", "adv", PLANS_AND_EXEC),
-    Case("adv-missing-with-impact", I(adv={"A": 1e5, "B": 1e5}), "C", "adv", PLANS_AND_EXEC),
+    # (ADV 0 or missing, volatility missing, with market impact: not an error since
+    # the asset is untradable and frozen; see test_unpriceable_asset_is_frozen below)
     Case("volatility-negative", I(volatility=per_asset(0.02, A=-0.01)), "A", "volatility", ALL),
     Case("volatility-inf", I(volatility=per_asset(0.02, C=INF)), "C", "volatility", ALL),
-    Case("volatility-missing-with-impact", I(volatility={"A": 0.02, "B": 0.02}), "C",
-         "volatility", PLANS_AND_EXEC),
     Case("lot-size-zero", I(lot_sizes={"A": 0.0}), "A", "lot_size", ALL),
     Case("lot-size-negative", I(lot_sizes={"B": -100.0}), "B", "lot_size", ALL),
     Case("lot-size-nan", I(lot_sizes={"A": NAN}), "A", "lot_size", NO_BROKER),
@@ -332,6 +330,34 @@ def test_bad_input_is_a_typed_error_with_no_plan_and_no_order(case: Case, where:
     assert plans == []  # nothing was built
     if broker is not None:
         assert broker.calls == []  # no order, no cancel
+
+
+# ------------------------------------------------------------ documented freezing
+UNPRICEABLE = {
+    "adv-zero-with-impact": I(adv=per_asset(1e5, C=0.0)),
+    "adv-missing-with-impact": I(adv={"A": 1e5, "B": 1e5}),
+    "volatility-missing-with-impact": I(volatility={"A": 0.02, "B": 0.02}),
+}
+
+
+@pytest.mark.parametrize("kind", PLAN_KINDS)
+@pytest.mark.parametrize("name", list(UNPRICEABLE))
+def test_unpriceable_asset_is_frozen_and_reported(name: str, kind: str) -> None:
+    """Formerly catalogue cases (an InputError on C): market impact cannot price C
+    (no volatility, or no ADV > 0), so C is not traded, the plan says why, and the
+    other assets are planned. A trade in C through the cost face still raises."""
+    count("bad_input")
+    inp = UNPRICEABLE[name]
+    state = _state(inp)
+    plan = _rebalancer(Case(name, inp, "C", "", (kind,)), kind).plan(state, inp.targets)
+    c = state.index_of("C")
+    assert plan.trades[c] == 0.0
+    assert list(plan.info["untradable"]) == ["C"]
+    assert plan.trades.any()
+    field = "volatility" if name.startswith("volatility") else "adv"
+    with pytest.raises(InputError) as info:
+        MarketImpact().evaluate(np.where(np.arange(state.n) == c, 10.0, 0.0), state)
+    assert (info.value.asset, info.value.field) == ("C", field)
 
 
 # ------------------------------------------------------------ documented clipping

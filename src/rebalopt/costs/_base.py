@@ -10,11 +10,20 @@ Each model turns a trade into a cost in two ways that read the same coefficients
 
 For a convex model the faces agree: ``expression(z).value * equity ==
 evaluate(z * equity / (price * multiplier)).sum()``.
+
+A model may be unable to price some assets of a state (market impact without a
+volatility or an ADV, e.g. a fresh listing): :meth:`CostModel.tradable` says which
+it can price. The rebalancers do not trade the others (they are *frozen*: held as
+they are, reported in ``plan.info["untradable"]``); :func:`untradable_assets`
+gathers them over a list of models. ``evaluate`` still raises
+:class:`~rebalopt.errors.InputError` (naming asset and field) on a trade in such an
+asset, and the cvxpy face prices it at 0 (it is never traded).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import cvxpy as cp
 import numpy as np
@@ -22,7 +31,7 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.state import PortfolioState
 
-__all__ = ["CostModel"]
+__all__ = ["CostModel", "untradable_assets"]
 
 
 class CostModel(ABC):
@@ -57,6 +66,19 @@ class CostModel(ABC):
         several terms; when omitted, ``cp.abs(z)`` is used.
         """
 
+    def tradable(self, state: PortfolioState) -> np.ndarray:
+        """Boolean mask over ``state.assets``: the assets this model can price.
+
+        Default: every asset. A model that needs per-asset data the state may lack
+        overrides it (and :meth:`untradable_reasons`).
+        """
+        return np.ones(state.n, dtype=bool)
+
+    def untradable_reasons(self, state: PortfolioState) -> dict[str, str]:
+        """Why each asset outside :meth:`tradable` cannot be priced, keyed by ticker."""
+        bad = np.flatnonzero(~np.asarray(self.tradable(state), dtype=bool))
+        return {str(state.assets[i]): f"{self.name} cannot price it" for i in bad}
+
     @property
     def exact_in_optimizer(self) -> bool:
         """Whether :meth:`expression` is the whole cost (no non-convex part left out)."""
@@ -80,3 +102,32 @@ class CostModel(ABC):
         if param is None:
             raise RuntimeError(f"{self.name}.update(state) must be called before expression()")
         return param
+
+
+def untradable_assets(costs: Sequence[CostModel], state: PortfolioState
+                      ) -> tuple[np.ndarray, dict[str, str]]:
+    """The assets some cost model cannot price, and why.
+
+    Returns
+    -------
+    frozen
+        Boolean mask over ``state.assets``: ``True`` where any model's
+        :meth:`CostModel.tradable` is ``False`` (the rebalancers do not trade them).
+    reasons
+        Ticker -> the reasons of every model that cannot price it, joined by ``"; "``,
+        in the order of ``state.assets``.
+    """
+    frozen = np.zeros(state.n, dtype=bool)
+    why: dict[str, list[str]] = {}
+    for m in costs:
+        ok = np.asarray(m.tradable(state), dtype=bool)
+        if ok.shape != (state.n,):
+            raise ValueError(f"{m.name}.tradable returned shape {ok.shape} for {state.n} assets")
+        if ok.all():
+            continue
+        frozen |= ~ok
+        for ticker, reason in m.untradable_reasons(state).items():
+            why.setdefault(ticker, []).append(reason)
+    reasons = {str(state.assets[i]): "; ".join(why.get(str(state.assets[i]), ["untradable"]))
+               for i in np.flatnonzero(frozen)}
+    return frozen, reasons

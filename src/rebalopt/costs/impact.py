@@ -38,6 +38,15 @@ class MarketImpact(CostModel):
         Dimensionless impact coefficient (about 1 in the empirical literature).
     exponent
         Cost exponent in ``[1, 2]``; 1.5 is the square-root law, 2 a linear price impact.
+
+    Notes
+    -----
+    An asset without a finite volatility, or without a finite ADV > 0 (a fresh
+    listing with too little history), cannot be priced: :meth:`tradable` is
+    ``False`` there, :meth:`coefficients` (the optimizer's face) holds 0 for it and
+    the rebalancers do not trade it (``plan.info["untradable"]``). :meth:`evaluate`
+    on a non-zero trade in it raises :class:`~rebalopt.errors.InputError` naming the
+    asset and the field (``"volatility"`` or ``"adv"``).
     """
 
     coef: float = 1.0
@@ -66,6 +75,22 @@ class MarketImpact(CostModel):
             raise InputError("ADV must be > 0 for MarketImpact",
                              asset=str(state.assets[idx[bad_adv][0]]), field="adv")
 
+    def tradable(self, state: PortfolioState) -> np.ndarray:
+        """Assets with a finite volatility and a finite ADV > 0 (boolean mask)."""
+        vol, adv = state.volatility, state.adv
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(vol) & np.isfinite(adv) & (adv > 0)
+
+    def untradable_reasons(self, state: PortfolioState) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in np.flatnonzero(~self.tradable(state)):
+            if not np.isfinite(state.volatility[i]):
+                why = "volatility"
+            else:
+                why = "ADV (finite, > 0)"
+            out[str(state.assets[i])] = f"no {why}: {self.name} cannot price it"
+        return out
+
     def price_impact(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
         """Adverse price move as a fraction of price: coef * sigma * (|q|/ADV)^(exponent-1)."""
         q = np.abs(np.asarray(trades, dtype=float))
@@ -84,10 +109,15 @@ class MarketImpact(CostModel):
         return notional * self.price_impact(trades, state)
 
     def coefficients(self, state: PortfolioState) -> FloatArray:
-        """``a_i`` such that cost / equity = ``a_i * |z_i| ** exponent``."""
-        self._inputs(state)
-        scale = state.equity / (state.prices * state.multipliers * state.adv)
-        return self.coef * state.volatility * scale ** (self.exponent - 1.0)
+        """``a_i`` such that cost / equity = ``a_i * |z_i| ** exponent``.
+
+        0 for the assets :meth:`tradable` rejects (the rebalancers never trade them).
+        """
+        ok = self.tradable(state)
+        adv = np.where(ok, state.adv, 1.0)
+        vol = np.where(ok, state.volatility, 0.0)
+        scale = state.equity / (state.prices * state.multipliers * adv)
+        return self.coef * vol * scale ** (self.exponent - 1.0)
 
     def update(self, state: PortfolioState) -> None:
         self._a = self._param(self._a, self.coefficients(state), "impact_coef")

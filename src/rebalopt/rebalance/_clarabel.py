@@ -17,6 +17,9 @@ with ``x = [z, t, u_1.., (v_1..), y, aux.., slack..]``:
   ``t^2 <= u v`` and ``v^2 <= t`` (``impact="soc"``);
 * ``y = G_sc' (z + d0)`` (``k`` equality rows), the factor part of the risk;
   ``P = diag(2 s_sc^2)`` on ``z`` and ``2 I`` on ``y``;
+* ``z_i = 0`` (equality rows) for each *frozen* asset, one a cost model cannot
+  price: the rows are written per solve, so a change in the frozen set is never a
+  recompile (the cvxpy program bounds ``t`` by a Parameter instead);
 * constraint rows from each constraint's :meth:`~rebalopt.constraints.Constraint.rows`
   (their auxiliary columns are allocated once), a slack column per soft constraint.
 
@@ -159,6 +162,7 @@ class DirectProblem:
         self.layout.frozen = True
         self.nvar = self.layout.ncols
         self._row_counts = [[b.m for b in bl or []] for bl in blocks]
+        self._blocks_shape = blocks
         self.cones = self._cones(blocks)
 
     # ---------------------------------------------------------------- pieces
@@ -181,10 +185,11 @@ class DirectProblem:
         rows = 2 * self.n + sum(b.m for bl in blocks for b in bl or [])
         return rows + sum(1 for c in self.slack_cols if c is not None)
 
-    def _cones(self, blocks: Sequence[Sequence[MatrixRows] | None]) -> list[Any]:
+    def _cones(self, blocks: Sequence[Sequence[MatrixRows] | None],
+               nfrozen: int = 0) -> list[Any]:
         cones: list[Any] = []
-        if self.nzero:
-            cones.append(clarabel.ZeroConeT(self.nzero))
+        if self.nzero + nfrozen:
+            cones.append(clarabel.ZeroConeT(self.nzero + nfrozen))
         cones.append(clarabel.NonnegativeConeT(self._n_nonneg(blocks)))
         for m, _, v in self.impact:
             if v is None:
@@ -195,9 +200,12 @@ class DirectProblem:
 
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,
-                 alpha: FloatArray | None) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix,
-                                                    FloatArray, float]:
-        """``P`` (upper triangle), ``q``, ``A``, ``b`` and the objective constant (bps)."""
+                 alpha: FloatArray | None, frozen: np.ndarray | None = None
+                 ) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix, FloatArray, float]:
+        """``P`` (upper triangle), ``q``, ``A``, ``b`` and the objective constant (bps).
+
+        ``frozen`` (boolean mask) adds a row ``z_i = 0`` per frozen asset after the
+        other equality rows (the zero cone grows by as many rows)."""
         n, k, L = self.n, self.k, self.layout
         w0 = state.weights
         d0 = w0 - targets
@@ -241,6 +249,13 @@ class DirectProblem:
             V += [np.ones(n), -s_sc]
             B.append(sd0)
             r0 += n
+        fz = np.zeros(0, dtype=int) if frozen is None else np.flatnonzero(frozen)
+        if fz.size:  # z_i = 0 for a frozen asset
+            R.append(r0 + np.arange(fz.size))
+            C.append(L.z[fz])
+            V.append(np.ones(fz.size))
+            B.append(np.zeros(fz.size))
+            r0 += fz.size
         ar = np.arange(n)  # z - t <= 0, -z - t <= 0
         R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
         C += [L.z, L.t, L.z, L.t]
@@ -299,16 +314,20 @@ class DirectProblem:
     # ----------------------------------------------------------------- solve
     def solve(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
               risk_aversion: float, horizon: float, alpha: FloatArray | None,
-              options: Mapping[str, Any] | None = None, label: str = "CLARABEL"
-              ) -> RawSolution:
+              options: Mapping[str, Any] | None = None, label: str = "CLARABEL",
+              frozen: np.ndarray | None = None) -> RawSolution:
         """One Clarabel call; never raises on solver failure (the status says it).
 
         ``options`` are Clarabel settings by name (as for cvxpy's Clarabel interface).
         ``RawSolution.solve_time`` is Clarabel's own solve time; ``setup_time`` (on the
         returned object) the solver construction (equilibration, symbolic factorization).
+        ``frozen`` (boolean mask) holds those assets at ``z = 0``.
         """
         start = time.perf_counter()
-        P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha)
+        P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha,
+                                          frozen)
+        nf = 0 if frozen is None else int(np.count_nonzero(frozen))
+        cones = self.cones if nf == 0 else self._cones(self._blocks_shape, nf)
         status, zval, obj, stime, iters, setup = "error", None, None, None, None, None
         slacks: dict[int, float] = {}
         try:
@@ -320,7 +339,7 @@ class DirectProblem:
                     raise ValueError(f"unknown Clarabel setting {key!r}")
                 setattr(settings, key, val)
             t0 = time.perf_counter()
-            solver = clarabel.DefaultSolver(P, q, A, b, self.cones, settings)
+            solver = clarabel.DefaultSolver(P, q, A, b, cones, settings)
             setup = time.perf_counter() - t0
             sol = solver.solve()
             status = STATUS.get(str(sol.status), "solver_error")

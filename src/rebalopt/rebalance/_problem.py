@@ -17,6 +17,14 @@ objective is scaled to basis points and ``sqrt(SCALE * gamma * T / 2)`` is folde
 into ``G`` and ``s`` in NumPy, so ``gamma`` and ``T`` are plain parameter values and
 a sweep over them never recompiles.
 
+Assets a cost model cannot price (:func:`~rebalopt.costs.untradable_assets`) are
+*frozen*: ``f_i z_i = 0`` with ``f`` a 0/1 Parameter (1: frozen), so ``z_i = 0``
+there and a change in the frozen set is a new parameter value, never a recompile.
+(A tradable asset's row is ``0 = 0``, redundant; measured: Clarabel and SCS solve
+the program as accurately as without it, where a bound ``|z_i| <= 1000`` cost SCS
+its 1e-7 accuracy.) The rows hold in the elastic program too (freezing is not a
+constraint that gives way).
+
 Two flavours are compiled from the same builder: the *normal* program (hard
 constraints, soft ones penalized) and the *elastic* program, where every
 constraint may give way by ``v_c <= cap_c`` at a quadratic price; the elastic one
@@ -38,8 +46,14 @@ from rebalopt.constraints._base import Constraint, Point, ProblemContext
 from rebalopt.costs import Commission, CostModel, MarketImpact
 from rebalopt.state import PortfolioState
 
-__all__ = ["CompiledProblem", "RawSolution", "SCALE", "convex_costs", "objective_terms",
-           "model_parameter_ids"]
+__all__ = [
+    "SCALE",
+    "CompiledProblem",
+    "RawSolution",
+    "convex_costs",
+    "model_parameter_ids",
+    "objective_terms",
+]
 
 SCALE = 1e4
 """The program's objective is in basis points of equity (fractions x 1e4)."""
@@ -173,7 +187,9 @@ class CompiledProblem:
         self.z = cp.Variable(n, name="z")
         self.t = cp.Variable(n, name="t")
         z, t = self.z, self.t
-        cons: list[cp.Constraint] = [t >= z, t >= -z]
+        self.frozen = cp.Parameter(n, nonneg=True, name="frozen")
+        self.frozen.value = np.zeros(n)
+        cons: list[cp.Constraint] = [t >= z, t >= -z, cp.multiply(self.frozen, z) == 0]
 
         # ---- costs (fraction of equity)
         for m in self.costs:
@@ -262,11 +278,17 @@ class CompiledProblem:
                 == self._constraint_param_ids)
 
     def update(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
-               risk_aversion: float, horizon: float, alpha: FloatArray | None) -> None:
-        """Write the values of ``state``/``targets`` and the knobs into the Parameters."""
+               risk_aversion: float, horizon: float, alpha: FloatArray | None,
+               frozen: np.ndarray | None = None) -> None:
+        """Write the values of ``state``/``targets`` and the knobs into the Parameters.
+
+        ``frozen`` (boolean mask, default none) marks the assets held at ``z = 0``.
+        """
         w0 = state.weights
         d0 = w0 - targets
         self.w0.value = w0
+        self.frozen.value = (np.zeros(self.n) if frozen is None
+                             else np.asarray(frozen, dtype=bool).astype(float))
         self.c0.value = state.cash_weight
         for m in self.costs:
             m.update(state)

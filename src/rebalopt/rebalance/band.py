@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rebalopt.costs import CostModel
+from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InputError
 from rebalopt.rebalance._funding import fund_buys
 from rebalopt.rebalance.config import RebalanceConfig
@@ -35,6 +35,12 @@ class BandRebalancer:
     targets) get the same band, so with an absolute width a small stray position
     is tolerated. Buys are then scaled down, if needed, so post-trade cash after
     costs stays >= 0 (``fund=True``): a cash account can always pay the plan.
+
+    Assets a cost model cannot price (:meth:`CostModel.tradable
+    <rebalopt.costs.CostModel.tradable>`, e.g. market impact without a volatility or
+    an ADV: a fresh listing) are not traded even outside their band (a held one stays
+    held); they are listed with the reason in ``plan.info["untradable"]`` (ticker ->
+    reason) and ``outside_band`` still counts them.
 
     Parameters
     ----------
@@ -105,10 +111,12 @@ class BandRebalancer:
             # a sell rounded up to a whole lot must not take a long (or flat) book short
             shares = np.maximum(shares, -np.clip(state.holdings, 0.0, None))
         shares = np.where(closing, -state.holdings, shares)
+        frozen, reasons = untradable_assets(self.costs, state)
+        shares = np.where(frozen, 0.0, shares)  # the cost models cannot price them
         if self.fund:
             shares = fund_buys(state, shares, self.costs, lots)
         shares[shares == 0] = 0.0
-        info = {"outside_band": int(outside.sum())}
+        info = {"outside_band": int(outside.sum()), "untradable": reasons}
         return RebalancePlan.from_trades(state, w, shares, self.costs, self.method, info)
 
     def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],

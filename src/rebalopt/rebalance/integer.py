@@ -321,7 +321,7 @@ class IntegerRebalancer:
             s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
             alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
             tol=0.5 * self.tolerance, max_moves=self.max_moves,
-            box=self._lot_box(hard_c, state, w_t, ell),
+            box=self._lot_box(hard_c, state, w_t, ell, sol.frozen),
         )
         q0 = np.round(sol.z / ell)
         res = search.run(q0)
@@ -340,11 +340,13 @@ class IntegerRebalancer:
 
     @staticmethod
     def _lot_box(hard_c: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
-                 ell: FloatArray) -> tuple[FloatArray, FloatArray]:
+                 ell: FloatArray, frozen: np.ndarray | None = None
+                 ) -> tuple[FloatArray, FloatArray]:
         """Lot-count bounds implied by the per-asset hard constraints (always holding 0).
 
         An asset whose bounds hold no whole lot count is left unbounded, so the
-        repair reports its constraint instead of the box hiding it.
+        repair reports its constraint instead of the box hiding it. A frozen asset
+        (one a cost model cannot price) is boxed at 0: it is never traded.
         """
         lo, hi = implied_box(hard_c, state, w_t)
         q_lo = np.ceil(lo / ell - 1e-9)
@@ -352,6 +354,8 @@ class IntegerRebalancer:
         empty = q_lo > q_hi
         q_lo, q_hi = np.minimum(q_lo, 0.0), np.maximum(q_hi, 0.0)
         q_lo[empty], q_hi[empty] = -np.inf, np.inf
+        if frozen is not None:
+            q_lo[frozen], q_hi[frozen] = 0.0, 0.0
         return q_lo, q_hi
 
     def _verified(self, shares: FloatArray, state: PortfolioState, w_t: FloatArray
@@ -402,6 +406,8 @@ class IntegerRebalancer:
         q_lo = np.ceil(lo / ell - 1e-9)
         q_hi = np.floor(hi / ell + 1e-9)
         q_lo = np.where(q_lo > q_hi, q_hi, q_lo)
+        if sol.frozen is not None:  # untradable: never traded
+            q_lo, q_hi = np.where(sol.frozen, 0.0, q_lo), np.where(sol.frozen, 0.0, q_hi)
         need_bin = (any(not isinstance(c, LotSize) for c in icons)
                     or any(not m.exact_in_optimizer for m in self.costs))
         try:
@@ -540,6 +546,7 @@ class IntegerRebalancer:
             "slacks": {k: s.slack for k, s in sol.slacks.items()},
             "binding": [k for k, s in sol.slacks.items() if s.binding],
             "exact_costs": True,
+            "untradable": dict(rs.untradable),
             "notes": sol.notes,
         }
         if sol.mip is not None:

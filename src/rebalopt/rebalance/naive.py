@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.costs import CostModel
+from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InputError
 from rebalopt.rebalance.config import RebalanceConfig
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
 
-__all__ = ["NaiveRebalancer", "round_to_lots", "prepare_targets"]
+__all__ = ["NaiveRebalancer", "prepare_targets", "round_to_lots"]
 
 
 def round_to_lots(shares: FloatArray, lots: FloatArray) -> FloatArray:
@@ -45,6 +45,12 @@ class NaiveRebalancer:
     Assets held but absent from the targets are closed. With whole shares the
     trade is rounded to the nearest lot; a closing trade sells the whole holding.
     The broker may reject buys a cash account cannot fund: naive does not look.
+
+    Assets a cost model cannot price (:meth:`CostModel.tradable
+    <rebalopt.costs.CostModel.tradable>`, e.g. market impact without a volatility or
+    an ADV: a fresh listing) are not traded, whatever their target (a held one stays
+    held, a closing trade is skipped); they are listed with the reason in
+    ``plan.info["untradable"]`` (ticker -> reason) and their targets stay on the plan.
 
     Parameters
     ----------
@@ -85,8 +91,11 @@ class NaiveRebalancer:
             # a sell rounded up to a whole lot must not take a long (or flat) book short
             shares = np.maximum(shares, -np.clip(state.holdings, 0.0, None))
         shares = np.where(closing, -state.holdings, shares)
+        frozen, reasons = untradable_assets(self.costs, state)
+        shares = np.where(frozen, 0.0, shares)  # the cost models cannot price them
         shares[shares == 0] = 0.0  # no negative zeros
-        return RebalancePlan.from_trades(state, w, shares, self.costs, self.method)
+        return RebalancePlan.from_trades(state, w, shares, self.costs, self.method,
+                                         {"untradable": reasons})
 
     def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
                 broker: Any) -> list[Any]:

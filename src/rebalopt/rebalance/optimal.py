@@ -32,7 +32,7 @@ import numpy as np
 
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
-from rebalopt.costs import CostModel
+from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
 from rebalopt.rebalance._clarabel import DirectProblem, supported
 from rebalopt.rebalance._problem import (
@@ -138,6 +138,9 @@ class OptimalSolution:
         Cash (fraction of equity) held back under every hard cash floor for the
         commission minimums / per-order fees the program cannot see, and how many
         re-solves that took (0: none needed).
+    frozen, untradable
+        Boolean mask of the assets held at ``z = 0`` because a cost model cannot price
+        them, and ticker -> reason for each (:func:`~rebalopt.costs.untradable_assets`).
     """
 
     z: FloatArray
@@ -156,6 +159,8 @@ class OptimalSolution:
     solver_objective: float | None = None
     fee_reserve: float = 0.0
     fee_rounds: int = 0
+    frozen: np.ndarray | None = None
+    untradable: dict[str, str] = field(default_factory=dict)
 
     @property
     def objective(self) -> float:
@@ -176,6 +181,18 @@ def _unique_names(items: Sequence[Any]) -> list[str]:
             name, k = f"{it.name}#{k}", k + 1
         out.append(name)
     return out
+
+
+def _frozen_message(exc: InfeasibleError, reasons: Mapping[str, str]) -> str:
+    """``exc``'s message (without its conflicts) saying which assets were frozen."""
+    text = str(exc)
+    detail = "; ".join(str(c) for c in exc.conflicts)
+    if detail and text.endswith(": " + detail):
+        text = text[: -len(detail) - 2]
+    shown = ", ".join(f"{a} ({r})" for a, r in list(reasons.items())[:5])
+    more = f" and {len(reasons) - 5} more" if len(reasons) > 5 else ""
+    return (f"{text}, with {len(reasons)} untradable asset(s) frozen at their holdings: "
+            f"{shown}{more}")
 
 
 @dataclass
@@ -254,6 +271,14 @@ class OptimalRebalancer:
     hard ``CashFloor``, only the positive targets count towards the leverage a cash
     account allows (:meth:`allowed_leverage`). ``NaiveRebalancer`` and
     ``BandRebalancer`` instead clip negative targets to 0 when shorting is off.
+
+    Assets some cost model cannot price (:meth:`CostModel.tradable
+    <rebalopt.costs.CostModel.tradable>`: e.g. market impact without a volatility or
+    an ADV, a fresh listing) are *frozen*: their trade is fixed at 0 (a held one
+    stays held), they are listed with the reason in ``plan.info["untradable"]``,
+    and their targets still count in the tracking error. Freezing is a parameter
+    value, never a recompile (``compilations``); if the hard constraints cannot hold
+    with them frozen, the :class:`~rebalopt.errors.InfeasibleError` says so.
 
     Commission minimums and per-order fees are charged on the plan but are not
     convex: a hard ``CashFloor`` is checked with the full charge and, when that
@@ -476,7 +501,8 @@ class OptimalRebalancer:
             Target weights above the leverage a cash account allows
             (:meth:`allowed_leverage`).
         InfeasibleError
-            The hard constraints cannot hold together; ``conflicts`` names them.
+            The hard constraints cannot hold together (with the untradable assets
+            frozen, which the message then names); ``conflicts`` names them.
         SolverError
             Every solver failed or returned a point that fails the numeric check.
         """
@@ -487,15 +513,26 @@ class OptimalRebalancer:
         root = self.root(state)
         alpha = self._alpha(state)
         before = self.compilations
-        sol = self._solve_chain(state, w_t, root, alpha)
-        sol = self._reserve_fees(sol, state, w_t, root, alpha)
+        frozen, reasons = untradable_assets(self.costs, state)
+        mask = frozen if reasons else None
+        try:
+            sol = self._solve_chain(state, w_t, root, alpha, mask)
+            sol = self._reserve_fees(sol, state, w_t, root, alpha, mask)
+        except InfeasibleError as exc:
+            if not reasons:
+                raise
+            raise InfeasibleError(_frozen_message(exc, reasons), exc.conflicts) from exc
+        sol.frozen, sol.untradable = frozen, reasons
         sol.compiled = self.compilations != before
         sol.wall_time = time.perf_counter() - t0
         return sol
 
     def _solve_chain(self, state: PortfolioState, w_t: FloatArray, root: _Root,
-                     alpha: FloatArray | None) -> OptimalSolution:
-        """Solve down the fallback chain; the first verified solution (see :meth:`solve`)."""
+                     alpha: FloatArray | None, frozen: np.ndarray | None = None
+                     ) -> OptimalSolution:
+        """Solve down the fallback chain; the first verified solution (see :meth:`solve`).
+
+        ``frozen`` (boolean mask) holds those assets at ``z = 0``."""
         k = root.G.shape[1]
         direct = self._direct_program(state, w_t, k)
         updated: list[CompiledProblem] = []
@@ -503,7 +540,8 @@ class OptimalRebalancer:
         def program() -> CompiledProblem:
             prob = self._cvxpy_program(state, w_t, k)
             if not updated:
-                prob.update(state, w_t, root.G, root.s, self.risk_aversion, self.horizon, alpha)
+                prob.update(state, w_t, root.G, root.s, self.risk_aversion, self.horizon, alpha,
+                            frozen)
                 updated.append(prob)
             return prob
 
@@ -519,7 +557,7 @@ class OptimalRebalancer:
         for label, solver, opts in tries:
             if direct is not None and solver == "CLARABEL":
                 raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
-                                   self.horizon, alpha, opts)
+                                   self.horizon, alpha, opts, frozen=frozen)
             else:
                 raw = program().solve(solver, opts)
             if raw.status in _INFEASIBLE:
@@ -534,7 +572,7 @@ class OptimalRebalancer:
                 why = "elastic program feasible" if diagnosis == [] else "diagnosis failed"
                 attempts.append((label, f"{raw.status} (unverified: {why})"))
                 continue
-            sol, why = self._verify(raw, state, w_t, root, alpha, attempts)
+            sol, why = self._verify(raw, state, w_t, root, alpha, attempts, frozen)
             attempts.append((label, raw.status if why is None else f"{raw.status} ({why})"))
             if sol is not None:
                 sol.attempts = attempts
@@ -571,7 +609,8 @@ class OptimalRebalancer:
                 for nm, c in zip(names, self.constraints) if isinstance(c, CashFloor)}
 
     def _reserve_fees(self, sol: OptimalSolution, state: PortfolioState, w_t: FloatArray,
-                      root: _Root, alpha: FloatArray | None) -> OptimalSolution:
+                      root: _Root, alpha: FloatArray | None,
+                      frozen: np.ndarray | None = None) -> OptimalSolution:
         """Hold every hard :class:`~rebalopt.constraints.CashFloor` with the cost the
         plan is really charged.
 
@@ -610,7 +649,7 @@ class OptimalRebalancer:
             try:
                 for c in floors:
                     c.floor = c.floor + reserve
-                sol = self._solve_chain(state, w_t, root, alpha)
+                sol = self._solve_chain(state, w_t, root, alpha, frozen)
             except InfeasibleError as exc:
                 for c, f in zip(floors, original):
                     c.floor = f
@@ -647,14 +686,18 @@ class OptimalRebalancer:
         return sol
 
     def _verify(self, raw: RawSolution, state: PortfolioState, w_t: FloatArray, root: _Root,
-                alpha: FloatArray | None, attempts: list[tuple[str, str]]
+                alpha: FloatArray | None, attempts: list[tuple[str, str]],
+                frozen: np.ndarray | None = None
                 ) -> tuple[OptimalSolution | None, str | None]:
         if raw.status not in _ACCEPTED or raw.z is None:
             return None, "no solution"
         names = _unique_names(self.constraints)
-        snapped = np.where(np.abs(raw.z) < self.min_trade_weight, 0.0, raw.z)
+        unsnapped = raw.z.copy()
+        if frozen is not None:  # the solver's ~1e-10 on a frozen asset is exactly no trade
+            unsnapped[frozen] = 0.0
+        snapped = np.where(np.abs(unsnapped) < self.min_trade_weight, 0.0, unsnapped)
         snapped[snapped == 0] = 0.0  # no negative zeros
-        for z in (snapped, raw.z):
+        for z in (snapped, unsnapped):
             point = self.point(z, state, w_t)
             slacks = {nm: c.check(point, self.feasibility_tol)
                       for nm, c in zip(names, self.constraints)}
@@ -719,6 +762,8 @@ class OptimalRebalancer:
         raw = prob.solve(solver, opts, elastic=True)
         if raw.status not in _ACCEPTED or raw.z is None:
             return None
+        frozen = np.asarray(prob.frozen.value) > 0  # held at 0 up to solver noise
+        raw.z[frozen] = 0.0
         top = max(raw.slacks.values(), default=0.0)
         tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise
         involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
@@ -732,6 +777,8 @@ class OptimalRebalancer:
             prob.set_elastic_caps([i])
             alone = prob.solve(solver, opts, elastic=True)
             amount: float | None = None
+            if alone.z is not None:
+                alone.z[frozen] = 0.0
             if alone.status in _ACCEPTED and alone.z is not None and i in alone.slacks:
                 at = self.point(alone.z, state, w_t)
                 own = max(alone.slacks[i], c.check(at, 0.0).violation)
@@ -779,6 +826,7 @@ class OptimalRebalancer:
             "exact_costs": all(m.exact_in_optimizer for m in self.costs),
             "fee_reserve": sol.fee_reserve,
             "fee_reserve_rounds": sol.fee_rounds,
+            "untradable": dict(sol.untradable),
             "risk_aversion": self.risk_aversion,
             "horizon": self.horizon,
             "time_limit": self.time_limit,
