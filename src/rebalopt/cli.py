@@ -76,6 +76,11 @@ def _rebalance(args: argparse.Namespace) -> int:
         plan = rebalancer.plan(book.state, book.targets)
     except InputError as exc:
         raise book.locate(exc) from None
+    untradable = plan.info.get("untradable") or {}
+    missing = [c for c in ("volatility", "adv") if c not in book.prices.columns]
+    if untradable and missing:  # a cost model needs a column the prices file lacks
+        first = next(iter(untradable))
+        raise book.locate(InputError(untradable[first], asset=first, field=missing[0])) from None
     orders = plan.orders()
     print(plan.summary())
     for line in _tracking_error_lines(plan, settings.risk):

@@ -36,7 +36,6 @@ from rebalopt.constraints import (
     GroupBounds,
     Leverage,
     LongOnly,
-    ParticipationLimit,
     ShortLimit,
     TurnoverLimit,
     WeightBounds,
@@ -81,7 +80,7 @@ class Case:
     xfail: dict[str, str] = field(default_factory=dict)
 
 
-COSTS = lambda: [Spread(2.0), MarketImpact(coef=0.5)]  # noqa: E731  (uses ADV and volatility)
+COSTS = lambda: [Spread(2.0), MarketImpact(coef=0.5)]
 
 
 def naive_default() -> NaiveRebalancer:
@@ -103,7 +102,7 @@ NO_BROKER = ("naive", "band", "optimal")  # not expressible through a broker + b
 PLANS_AND_EXEC = ("naive", "band", "optimal", "naive-execute", "band-execute", "optimal-execute")
 
 
-def I(**changes: Any) -> Inputs:  # noqa: E743  (short on purpose: a table follows)
+def I(**changes: Any) -> Inputs:
     return replace(Inputs(), **changes)
 
 
@@ -191,9 +190,8 @@ CASES: list[Case] = [
              pd.DataFrame(np.eye(2) * 0.04, index=["A", "B"], columns=["A", "B"])))),
     Case("alpha-for-unknown-asset", I(), "Z", "alpha", ("optimal", "optimal-execute"),
          optimal=lambda: OptimalRebalancer(alpha={"Z": 0.01})),
-    Case("participation-without-adv", I(adv={"A": 1e5, "B": 1e5}), "C", "adv",
-         ("optimal", "optimal-execute"),
-         optimal=lambda: OptimalRebalancer(constraints=[LongOnly(), ParticipationLimit(0.1)])),
+    # participation without ADV is no error: the asset cannot trade (cap 0), see
+    # tests/constraints/test_participation_unknown_adv.py
     # ---------------------------------------------------------------- risk model
     Case("covariance-not-psd-raise", I(), "A", "covariance", ("optimal",),
          optimal=lambda: OptimalRebalancer(risk=Covariance(pd.DataFrame(

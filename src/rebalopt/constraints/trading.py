@@ -25,7 +25,7 @@ from rebalopt.constraints._base import (
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
-__all__ = ["TurnoverLimit", "ParticipationLimit", "Restricted"]
+__all__ = ["ParticipationLimit", "Restricted", "TurnoverLimit"]
 
 
 @dataclass
@@ -77,8 +77,8 @@ class TurnoverLimit(Constraint):
 class ParticipationLimit(Constraint):
     r"""Trade at most ``fraction`` of average daily volume: :math:`|q_i| \le x\,\text{ADV}_i`.
 
-    In weights: :math:`|z_i| \le x\,\text{ADV}_i\,p_i m_i / V`. Every asset needs a
-    finite ADV (``state.adv``); an asset with ADV 0 cannot trade.
+    In weights: :math:`|z_i| \le x\,\text{ADV}_i\,p_i m_i / V`. An asset with ADV 0,
+    or with no known ADV (NaN: a fresh listing, say), cannot trade.
 
     Parameters
     ----------
@@ -103,11 +103,8 @@ class ParticipationLimit(Constraint):
 
     def caps(self, state: PortfolioState) -> FloatArray:
         """Largest trade per asset as a fraction of equity."""
-        bad = ~np.isfinite(state.adv)
-        if bad.any():
-            raise InputError("ADV is required by ParticipationLimit",
-                             asset=str(state.assets[np.flatnonzero(bad)[0]]), field="adv")
-        return self.fraction * state.adv * state.prices * state.multipliers / state.equity
+        adv = np.where(np.isfinite(state.adv), state.adv, 0.0)
+        return self.fraction * adv * state.prices * state.multipliers / state.equity
 
     def build(self, ctx: ProblemContext) -> Rows:
         self._cap = cp.Parameter(ctx.n, nonneg=True, name="participation_cap")

@@ -34,6 +34,7 @@ diagnoses infeasibility (which constraints conflict, by how much).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,7 +327,10 @@ class CompiledProblem:
         status, zval, obj = "error", None, None
         prob = self.elastic_problem() if elastic else self.problem
         try:
-            prob.solve(solver=solver, ignore_dpp=False, **(options or {}))
+            with warnings.catch_warnings():
+                # the status says so, and every answer is verified numerically
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                prob.solve(solver=solver, ignore_dpp=False, **(options or {}))
             status = str(prob.status)
             if self.z.value is not None and np.isfinite(self.z.value).all():
                 zval = np.array(self.z.value, dtype=float)

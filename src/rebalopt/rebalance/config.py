@@ -43,6 +43,10 @@ class RebalanceConfig:
         What :meth:`execute` does with orders still pending at the broker:
         ``"cancel"`` cancels them before planning, ``"account"`` treats their
         remaining quantity as already traded (no double allocation either way).
+
+    Assets the cost models cannot price (``CostModel.tradable``: for example market
+    impact without volatility or ADV) are never traded by the naive and band
+    rebalancers, whatever these thresholds; ``plan.info["untradable"]`` lists them.
     """
 
     min_trade_value: float = 100.0

@@ -214,6 +214,10 @@ class RebalancePlan:
                 f"  tracking error {self.tracking_error_before:.4%} -> "
                 f"{self.tracking_error_after:.4%} (annualized)"
             )
+        untradable = self.info.get("untradable") or {}
+        if untradable:
+            lines.append("  not traded (the cost models cannot price them): "
+                         + ", ".join(f"{a} ({why})" for a, why in untradable.items()))
         for key in ("solver", "status", "solve_time", "integer_gap"):
             if key in self.info:
                 lines.append(f"  {key}: {self.info[key]}")
