@@ -44,6 +44,8 @@ class RebalanceConfig:
         ``"cancel"`` cancels them before planning, ``"account"`` treats their
         remaining quantity as already traded (no double allocation either way).
 
+    Notes
+    -----
     Assets the cost models cannot price (``CostModel.tradable``: for example market
     impact without volatility or ADV) are never traded by the naive and band
     rebalancers, whatever these thresholds; ``plan.info["untradable"]`` lists them.
