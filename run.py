@@ -39,8 +39,12 @@ def ensure_env(extras: str) -> None:
         sys.exit(f"rebalopt needs Python >= 3.11, this is {sys.version.split()[0]}")
     if not python().exists():
         print(f"creating virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            sys.exit(f"cannot create {VENV} ({exc}); on Debian/Ubuntu: apt install python3-venv")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()
+                            + sys.version.encode()).hexdigest()
     stamp = VENV / f".installed-{digest[:16]}"
     if stamp.exists():
         return

@@ -324,3 +324,23 @@ def test_optimal_per_account_restricted_list_and_failure():
     alone = rebalance_many(accs[2:], reb)  # same groups, same anchors, no failure
     for acc in accs[2:]:  # the failure did not disturb the others
         np.testing.assert_array_equal(res.plans[acc.name].trades, alone.plans[acc.name].trades)
+
+
+def test_thread_pool_gives_identical_plans_on_the_cvxpy_path():
+    """Threads never share a compiled problem (its Parameters are mutable): each thread
+    gets its own copy, so a thread pool reproduces the serial plans exactly, also on the
+    cvxpy path whose Parameters a shared copy would overwrite mid-solve."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, reb = _optimal_setup()
+    # many accounts on few universes, so concurrent chunks hit the same cached copy
+    accs = [dataclasses.replace(a, name=f"{a.name}-{r}") for r in range(6) for a in base]
+    reb = dataclasses.replace(reb, backend="cvxpy")
+    batch_mod.clear_worker_cache()
+    serial = rebalance_many(accs, reb, chunk_size=2)
+    assert serial.ok, serial.errors
+    batch_mod.clear_worker_cache()
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        threaded = rebalance_many(accs, reb, ex, chunk_size=2)
+    assert threaded.ok, threaded.errors
+    assert_same_plans(threaded, serial)

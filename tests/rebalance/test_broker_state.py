@@ -166,3 +166,17 @@ def test_execute_leaves_assets_the_impact_model_cannot_price(make_broker):
     reb = NaiveRebalancer(RebalanceConfig(), [MarketImpact()])
     assert reb.execute(TARGETS, DATA, broker) == []
     assert broker.calls == [("cancel",)]  # the usual cancel of pending orders, no order
+
+
+def test_pending_orders_with_signed_quantities_and_no_side() -> None:
+    """The seed's convention: a pending order without a side carries a signed quantity."""
+    from types import SimpleNamespace
+
+    from rebalopt.rebalance._broker_state import pending_quantities
+
+    broker = SimpleNamespace(get_pending_orders=lambda: [
+        SimpleNamespace(asset="A", quantity=100.0, side=None),
+        SimpleNamespace(asset="B", quantity=-40.0, side=None),
+        SimpleNamespace(asset="A", quantity=-30.0, side=None),
+    ])
+    assert pending_quantities(broker) == {"A": 70.0, "B": -40.0}

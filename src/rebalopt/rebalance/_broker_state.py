@@ -39,7 +39,12 @@ def pending_quantities(broker: Any) -> dict[str, float]:
     for o in pending:
         side = getattr(o, "side", None)
         qty = float(getattr(o, "remaining", getattr(o, "quantity", 0.0)))
-        sign = 1.0 if side in (OrderSide.BUY, "buy", "BUY") or str(side).lower().endswith("buy") else -1.0
+        if side is None:  # the seed's signed-quantity convention: + buys, - sells
+            sign, qty = (1.0 if qty >= 0 else -1.0), abs(qty)
+        elif side in (OrderSide.BUY, "buy", "BUY") or str(side).lower().endswith("buy"):
+            sign = 1.0
+        else:
+            sign = -1.0
         out[o.asset] = out.get(o.asset, 0.0) + sign * qty
     return out
 

@@ -39,6 +39,7 @@ import dataclasses
 import hashlib
 import os
 import pickle
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -215,8 +216,11 @@ class _Outcome:
     compilations: int | None = None
 
 
-# Per-process cache: (digest, universe, constraints key) -> rebalancer copy.
-_WORKER_CACHE: OrderedDict[tuple[str, tuple[str, ...], str, str], Any] = OrderedDict()
+# Per-process, per-thread cache: (thread, digest, universe, constraints key, anchor) ->
+# rebalancer copy. The thread is part of the key because a compiled problem holds
+# mutable cvxpy Parameters: two threads must never solve through the same copy.
+_WORKER_CACHE: OrderedDict[tuple[int, str, tuple[str, ...], str, str], Any] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 def clear_worker_cache() -> None:
@@ -226,20 +230,23 @@ def clear_worker_cache() -> None:
 
 def _rebalancer_for(task: _Task, constraints: tuple[Any, ...]) -> tuple[Any, bool]:
     """The cached copy for this task's key, building it on a miss. Returns (copy, reused)."""
-    key = (task.rebalancer_digest, task.universe, task.constraints_key, task.anchor_key)
-    hit = _WORKER_CACHE.get(key)
-    if hit is not None:
-        _WORKER_CACHE.move_to_end(key)
-        return hit, True
+    key = (threading.get_ident(), task.rebalancer_digest, task.universe, task.constraints_key,
+           task.anchor_key)
+    with _CACHE_LOCK:
+        hit = _WORKER_CACHE.get(key)
+        if hit is not None:
+            _WORKER_CACHE.move_to_end(key)
+            return hit, True
     base = pickle.loads(task.rebalancer_bytes)
     reb = with_constraints(base, constraints)
     try:  # prime: the first solve of a copy is the same in every process
         reb.plan(task.anchor.state, task.anchor.targets)
     except Exception:  # noqa: BLE001, S110 - the anchor's own failure is reported with it
         pass
-    _WORKER_CACHE[key] = reb
-    while len(_WORKER_CACHE) > _CACHE_SIZE:
-        _WORKER_CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _WORKER_CACHE[key] = reb
+        while len(_WORKER_CACHE) > _CACHE_SIZE:
+            _WORKER_CACHE.popitem(last=False)
     return reb, False
 
 

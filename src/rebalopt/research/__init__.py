@@ -18,16 +18,8 @@ from rebalopt.research.compare import (
     naive_runs,
     optimal_runs,
 )
-from rebalopt.research.demo import run_demo
 from rebalopt.research.paper import paper_returns, paper_weights, tracking_error, whole_share_floor
-from rebalopt.research.plots import (
-    plot_drift,
-    plot_equity,
-    plot_frontier,
-    plot_turnover,
-)
 from rebalopt.research.quality import cost_at_tracking_error, efficient_points, equal_te_table
-from rebalopt.research.report import write_report
 from rebalopt.research.strategy import RoundedRebalancer, ScheduledTargets
 from rebalopt.research.targets import (
     RiskSchedule,
@@ -38,6 +30,25 @@ from rebalopt.research.targets import (
     target_schedule,
 )
 from rebalopt.research.universe import liquidity_spreads, sp500_universe
+
+# Plots, the HTML report and the demo need matplotlib (the ``demo`` extra): they are
+# imported on first use, so the rest of the harness works on a core install.
+_LAZY = {
+    "plot_drift": "rebalopt.research.plots",
+    "plot_equity": "rebalopt.research.plots",
+    "plot_frontier": "rebalopt.research.plots",
+    "plot_turnover": "rebalopt.research.plots",
+    "write_report": "rebalopt.research.report",
+    "run_demo": "rebalopt.research.demo",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rebalopt.research' has no attribute {name!r}")
 
 __all__ = [
     "Comparison",
