@@ -9,10 +9,52 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
-from rebalopt.backtest.records import BrokerOrder, Fill, orders_frame
+from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, orders_frame
 from rebalopt.errors import InputError
 
-__all__ = ["BacktestResult"]
+__all__ = ["OUTCOMES", "BacktestResult", "order_outcomes"]
+
+OUTCOMES = ("n_filled", "n_partial", "n_rejected", "n_cancelled", "n_open")
+"""Outcome counts of a rebalance's orders; they partition its orders (see :func:`order_outcomes`)."""
+
+
+def order_outcomes(orders: list[BrokerOrder]) -> dict[Any, dict[str, int]]:
+    """Count the outcomes of orders per ``tag`` (the rebalance number for the strategies).
+
+    Each order lands in exactly one class, so the counts of a tag add up to its
+    number of orders:
+
+    * ``n_rejected``: status rejected (the reason is in ``orders_frame``; a
+      rejection may come after part of the order filled);
+    * ``n_filled``: filled in full;
+    * ``n_partial``: some but not all shares filled and not rejected (still
+      open, or cancelled with the rest unfilled);
+    * ``n_cancelled``: cancelled with nothing filled;
+    * ``n_open``: still pending with nothing filled (at the end of the run).
+
+    One pass over the order records: call it once, after the run.
+    """
+    out: dict[Any, dict[str, int]] = {}
+    for o in orders:
+        st = o.status
+        if st is OrderStatus.REJECTED:
+            key = "n_rejected"
+        elif st is OrderStatus.FILLED:
+            key = "n_filled"
+        elif o.filled > 0:
+            key = "n_partial"
+        elif st is OrderStatus.CANCELLED:
+            key = "n_cancelled"
+        else:
+            key = "n_open"
+        try:
+            counts = out.get(o.tag)
+        except TypeError:  # an unhashable tag set by a custom strategy: not a rebalance
+            continue
+        if counts is None:
+            counts = out[o.tag] = dict.fromkeys(OUTCOMES, 0)
+        counts[key] += 1
+    return out
 
 
 @dataclass
@@ -113,6 +155,21 @@ class BacktestResult:
         """Rebalances held (no trade) after an error."""
         return sum(r.get("status") == "held" for r in self.rebalances)
 
+    @property
+    def n_rejected(self) -> int:
+        """Orders the broker rejected over the run (reasons in :attr:`rejected_orders`)."""
+        return sum(o.status is OrderStatus.REJECTED for o in self.orders)
+
+    @property
+    def rejected_orders(self) -> pd.DataFrame:
+        """The rejected orders, one row each (columns of :meth:`orders_frame`, with ``reason``).
+
+        ``tag`` is the rebalance number for orders of ``PortfolioStrategy`` and
+        ``ScheduledTargets``. Empty (same columns) when nothing was rejected.
+        """
+        rejected = [o for o in self.orders if o.status is OrderStatus.REJECTED]
+        return orders_frame(rejected)
+
     def metrics(self) -> dict[str, float]:
         """The standard figures in one dict."""
         return {
@@ -127,6 +184,7 @@ class BacktestResult:
             "n_fills": float(len(self.fills)),
             "n_rebalances": float(len(self.rebalances)),
             "n_held": float(self.n_held),
+            "n_rejected": float(self.n_rejected),
         }
 
     # ------------------------------------------------------------------ frames
@@ -152,10 +210,17 @@ class BacktestResult:
 
         ``realized_turnover`` is half the notional filled for that rebalance's
         orders over the equity at the rebalance (one-way, as ``RebalancePlan.turnover``).
+        ``n_filled``, ``n_partial``, ``n_rejected``, ``n_cancelled`` and ``n_open``
+        count what became of its orders (see :func:`order_outcomes`); they add up
+        to ``n_orders``.
         """
         df = pd.DataFrame(self.rebalances, columns=[
             "rebalance", "bar", "date", "status", "n_orders", "planned_turnover",
             "planned_cost", "equity", "error"])
+        outcomes = order_outcomes(self.orders)
+        zero = dict.fromkeys(OUTCOMES, 0)
+        for name in OUTCOMES:
+            df[name] = [outcomes.get(k, zero)[name] for k in df["rebalance"]]
         traded: dict[Any, float] = {}
         cost: dict[Any, float] = {}
         for f in self.fills:
@@ -200,8 +265,9 @@ class BacktestResult:
             (f"  equity {self.initial_cash:,.2f} -> {self.equity[-1]:,.2f}  "
             f"CAGR {m['cagr']:.2%}  vol {m['volatility']:.2%}  Sharpe {m['sharpe']:.2f}  "
             f"max DD {m['max_drawdown']:.2%}"),
-            (f"  fills {len(self.fills)}  rebalances {len(self.rebalances)} "
-            f"(held {self.n_held})  tracking error {m['tracking_error']:.2%}"),
+            (f"  fills {len(self.fills)}  rejected orders {self.n_rejected}  rebalances "
+            f"{len(self.rebalances)} (held {self.n_held})  tracking error "
+            f"{m['tracking_error']:.2%}"),
             f"  costs {m['total_cost']:,.2f}: "
             + ", ".join(f"{k} {v:,.2f}" for k, v in self.costs_by_model.items()),
         ]

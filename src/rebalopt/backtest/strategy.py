@@ -14,12 +14,15 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
+from rebalopt.backtest.result import order_outcomes
 from rebalopt.errors import InputError, RebalanceError
 
 if TYPE_CHECKING:
     from rebalopt.backtest.bar import BarData
+    from rebalopt.rebalance.plan import RebalancePlan
 
-__all__ = ["Optimizer", "PortfolioStrategy", "Strategy", "Weights"]
+__all__ = ["Optimizer", "PortfolioStrategy", "Strategy", "Weights", "check_whole_lots",
+           "record_outcomes"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,63 @@ Optimizer = Callable[[pd.DataFrame, "BarData", dict[str, Any], Any], "Weights | 
 #: errors a rebalance may hit that ``on_error="hold"`` absorbs (bad targets,
 #: infeasible programs, solver failures, numerical trouble)
 HOLDABLE = (RebalanceError, ValueError, ArithmeticError)
+
+
+#: shares: a trade within this of a whole number of lots counts as whole (the
+#: broker's own tolerance for whole shares)
+_LOT_TOL = 1e-9
+
+
+def check_whole_lots(plan: RebalancePlan, broker: Any) -> None:
+    """Refuse a plan a whole-share broker would reject order by order.
+
+    When the broker trades whole shares (``broker.fractional`` is ``False``),
+    every planned trade must be a whole multiple of its lot
+    (``plan.state.lot_sizes``, shares), except a trade that exactly closes a
+    fractional holding. A broker without a ``fractional`` attribute is not checked.
+
+    Raises
+    ------
+    InputError
+        Field ``"trade"``, naming the first offending asset and saying how to plan
+        whole shares.
+    """
+    if getattr(broker, "fractional", True):
+        return
+    s = plan.state
+    q = np.asarray(plan.trades, dtype=float)
+    lots = s.lot_sizes
+    off = np.abs(q - np.round(q / lots) * lots) > _LOT_TOL
+    if not off.any():
+        return
+    off &= ~(np.abs(q + s.holdings) <= _LOT_TOL)  # an exact close of a fractional holding
+    if not off.any():
+        return
+    i = int(np.flatnonzero(off)[0])
+    n = int(off.sum())
+    raise InputError(
+        f"the plan trades {q[i]:.6g} shares (lot {lots[i]:g}), not a whole number of lots"
+        f"{f' ({n} such trades)' if n > 1 else ''}, but the broker trades whole shares "
+        "(fractional=False) and would reject every such order. Plan whole shares with "
+        "OptimalRebalancer(integer='round') or IntegerRebalancer (or "
+        "RebalanceConfig(fractional=False) for naive/band), or use a fractional broker "
+        "(SimulatedBroker(fractional=True))",
+        asset=str(s.assets[i]), field="trade")
+
+
+def record_outcomes(rebalances: list[dict[str, Any]], orders: list[Any]) -> None:
+    """Add the outcome counts of each rebalance's orders (matched by tag) to its record.
+
+    Keys ``n_filled``, ``n_partial``, ``n_rejected``, ``n_cancelled``, ``n_open``
+    (see :func:`rebalopt.backtest.result.order_outcomes`); called once at the end
+    of a run, so the bar loop pays nothing for it.
+    """
+    outcomes = order_outcomes(orders)
+    for rec in rebalances:
+        counts = outcomes.get(rec["rebalance"])
+        rec.update(counts if counts is not None else
+                   {"n_filled": 0, "n_partial": 0, "n_rejected": 0, "n_cancelled": 0,
+                    "n_open": 0})
 
 
 class Strategy(ABC):
@@ -78,12 +138,19 @@ class PortfolioStrategy(Strategy):
         Field whose returns are computed (``"close"``, or a signal such as ``"adj_close"``).
     on_error
         ``"raise"`` or ``"hold"``: on a failed rebalance (bad targets,
-        infeasible, solver failure) hold the book, log a warning and count it.
+        infeasible, solver failure, fractional trades for a whole-share broker,
+        see :func:`check_whole_lots`) hold the book, log a warning and count it.
     pending
         ``"cancel"`` cancels open orders before submitting the new plan (the
         plan is made from true holdings); ``"account"`` counts open orders as
         traded. Default: the rebalancer's ``config.pending`` when it has one, else
         ``"cancel"``.
+
+    Notes
+    -----
+    ``rebalances`` holds one record per scheduled rebalance; after the run each
+    also counts what became of its orders (``n_filled``, ``n_partial``,
+    ``n_rejected``, ``n_cancelled``, ``n_open``, matched by the order tag).
     """
 
     def __init__(
@@ -197,6 +264,7 @@ class PortfolioStrategy(Strategy):
             if hasattr(self.rebalancer, "plan") and hasattr(broker, "portfolio_state"):
                 state = broker.portfolio_state(include_pending=self.pending == "account")
                 plan = self.rebalancer.plan(state, w)
+                check_whole_lots(plan, broker)
                 rec["planned_turnover"] = plan.turnover
                 rec["planned_cost"] = plan.total_cost
                 tickets = plan.orders()
@@ -219,6 +287,10 @@ class PortfolioStrategy(Strategy):
             if hasattr(o, "tag"):
                 o.tag = k
         rec["n_orders"] = len(submitted or [])
+
+    def on_end(self, broker: Any) -> None:
+        """Record what became of each rebalance's orders (filled, rejected...)."""
+        record_outcomes(self.rebalances, getattr(broker, "orders", []))
 
     @property
     def n_held(self) -> int:

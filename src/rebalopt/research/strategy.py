@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt.backtest import Strategy
-from rebalopt.backtest.strategy import HOLDABLE
+from rebalopt.backtest.strategy import HOLDABLE, check_whole_lots, record_outcomes
 from rebalopt.errors import InputError
 from rebalopt.rebalance.naive import round_to_lots
 from rebalopt.rebalance.plan import RebalancePlan
@@ -92,6 +92,12 @@ class ScheduledTargets(Strategy):
         date before planning.
     on_error
         ``"raise"`` or ``"hold"`` (hold the book, log a warning, record the error).
+        A plan of fractional trades for a whole-share broker is such an error
+        (:func:`~rebalopt.backtest.strategy.check_whole_lots`): wrap the
+        rebalancer in :class:`RoundedRebalancer` or plan whole shares.
+
+    After the run each record of ``rebalances`` also counts what became of its
+    orders: ``n_filled``, ``n_partial``, ``n_rejected``, ``n_cancelled``, ``n_open``.
     """
 
     def __init__(self, targets: pd.DataFrame, rebalancer: Any, *, every: int = 1,
@@ -155,6 +161,7 @@ class ScheduledTargets(Strategy):
             broker.cancel_all_orders()
             state = broker.portfolio_state()
             plan = rebalancer.plan(state, series)
+            check_whole_lots(plan, broker)
         except HOLDABLE as exc:
             if self.on_error == "raise":
                 raise
@@ -170,3 +177,7 @@ class ScheduledTargets(Strategy):
             order.tag = k
             n += 1
         rec["n_orders"] = n
+
+    def on_end(self, broker: Any) -> None:
+        """Record what became of each rebalance's orders (filled, rejected...)."""
+        record_outcomes(self.rebalances, getattr(broker, "orders", []))
