@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from rebalopt.backtest import DataFeed
-from rebalopt.costs import Commission, MarketImpact, Spread
 from rebalopt.datasets import load_demo_prices
 
 TICKERS = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "PG", "WMT", "XOM"]
@@ -22,9 +21,3 @@ def small_prices() -> pd.DataFrame:
 def small_feed(small_prices: pd.DataFrame) -> DataFeed:
     """The small panel with an assumed $50M daily traded value per stock."""
     return DataFeed.from_wide(small_prices, volume=50e6 / small_prices)
-
-
-def real_costs() -> list:
-    """Commission $0.005/share with a $1 minimum, 3 bps half spread, 3/2 impact."""
-    return [Commission(per_share=0.005, minimum=1.0), Spread(half_spread_bps=3.0),
-            MarketImpact(coef=1.0)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import real_costs
+from research_costs import real_costs
 
 from rebalopt.backtest import DataFeed
 from rebalopt.errors import InputError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import real_costs
+from research_costs import real_costs
 
 from rebalopt.backtest import DataFeed
 from rebalopt.research import (
