@@ -16,7 +16,11 @@ no single-asset move can undo without breaking cash again).
   (steepest descent over ``+1``, ``-1``, ``0`` lots, the jumps to the minimum
   trade size and, when an anchor is given, the jump to the anchor's lot count);
   when single moves stall, try the best pairs (one lot bought, one sold), which
-  escape a binding cash or group constraint.
+  escape a binding cash or group constraint: first among the ``pair_width`` best
+  buys and sells (cheap, risk cross term by formula), then as chains: after each
+  of the ``chain_width`` cheapest one-lot sells (and buys) alone, every asset's
+  opposite one-lot move is evaluated exactly, so the sell that makes room under a
+  cap meets the buy it unblocks wherever that buy ranks.
 
 Improve never leaves the feasible set and only takes moves that lower the
 objective, so a run started from a feasible point (for example no trade) ends at
@@ -84,6 +88,11 @@ class LotSearch:
         Largest summed violation per hard constraint that counts as satisfied.
     max_moves
         Cap on moves per phase.
+    pair_width
+        Buys and sells (each side) among which :meth:`_pair` tries pairs.
+    chain_width
+        One-lot sells and buys (each side) after which :meth:`_chain` evaluates
+        every opposite one-lot move exactly.
     box
         ``(lo, hi)`` lot-count bounds per asset that no move leaves (``-inf`` /
         ``inf`` where unbounded), or ``None``.
@@ -94,6 +103,7 @@ class LotSearch:
                  alpha: FloatArray | None, hard: list[Kernel],
                  soft: list[tuple[Kernel, float]], kmin: FloatArray | None, tol: float,
                  max_moves: int = 20_000, pair_width: int = 12,
+                 chain_width: int = 16,
                  box: tuple[FloatArray, FloatArray] | None = None) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
@@ -103,6 +113,7 @@ class LotSearch:
         self.tol = tol
         self.max_moves = max_moves
         self.pair_width = pair_width
+        self.chain_width = chain_width
         self.Sii = (G * G).sum(axis=1) + s * s
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
@@ -147,11 +158,14 @@ class LotSearch:
             cols.append(self.anchor)
         return np.stack(cols, axis=1)
 
-    def _evaluate(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                               PointArrays]:
-        """Candidates ``Q``, objective change, per-kernel violation after each move."""
+    def _evaluate(self, q: FloatArray, step: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, PointArrays]:
+        """Candidates ``Q``, objective change, per-kernel violation after each move.
+
+        ``step`` (lots) restricts the moves to the single column ``q + step``.
+        """
         P, cost, Sd = self.point(q)
-        Q = self._moves(q)
+        Q = self._moves(q) if step is None else (q + step)[:, None]
         D = (Q - q[:, None]) * self.ell[:, None]
         Z = P.z[:, None] + D
         W = P.w[:, None] + D
@@ -188,7 +202,7 @@ class LotSearch:
         return q, self.max_moves, bool((np.array(self.violations(q)) <= self.tol).all())
 
     def improve(self, q: FloatArray) -> tuple[FloatArray, int, int]:
-        """Steepest feasible descent by single moves, then pairs; returns ``(q, singles, pairs)``."""
+        """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``."""
         q = q.copy()
         singles = pairs = 0
         f = self.objective(q)
@@ -208,10 +222,53 @@ class LotSearch:
                     continue
             moved = self._pair(q, f, Q, df, D, eps)
             if moved is None:
+                moved = self._chain(q, f, df, eps)
+            if moved is None:
                 break
             q, f = moved
             pairs += 1
         return q, singles, pairs
+
+    def _chain(self, q: FloatArray, f: float, df: np.ndarray, eps: float
+               ) -> tuple[FloatArray, float] | None:
+        """Best improving feasible one-lot sell/buy pair, each first move's partner exact.
+
+        For each of the ``chain_width`` cheapest one-lot sells (and buys), the
+        one-lot buys (sells) of every other asset are evaluated exactly after it,
+        every constraint included, so a sell that makes room under a binding cap
+        (a group, the cash floor) is paired with the best buy it unblocks, which
+        the ranking of buys alone (:meth:`_pair`) misses when that buy is not
+        among the best few. Among all chains found, the one with the lowest
+        total change is taken if it is negative and confirmed on the full
+        objective.
+        """
+        best: tuple[float, int, int, float] | None = None
+        for first, col in ((-1.0, 1), (1.0, 0)):
+            ranked = np.argsort(df[:, col], kind="stable")[:self.chain_width]
+            for i in ranked:
+                if not np.isfinite(df[i, col]):
+                    break
+                q1 = q.copy()
+                q1[i] += first
+                _, df2, V2, _, _ = self._evaluate(q1, step=-first)
+                ok = (V2 <= self.tol).all(axis=0)[:, 0] if V2.size else \
+                    np.ones(df2.shape[0], bool)
+                tot = np.where(ok, df[i, col] + df2[:, 0], np.inf)
+                tot[i] = np.inf
+                a = int(np.argmin(tot))
+                if tot[a] < -eps and (best is None or tot[a] < best[0]):
+                    best = (float(tot[a]), int(i), a, first)
+        if best is None:
+            return None
+        _, i, a, first = best
+        q2 = q.copy()
+        q2[i] += first
+        q2[a] -= first
+        if self.feasible(q2):
+            f2 = self.objective(q2)
+            if f2 < f - eps:
+                return q2, f2
+        return None
 
     def _pair(self, q: FloatArray, f: float, Q: np.ndarray, df: np.ndarray, D: np.ndarray,
               eps: float) -> tuple[FloatArray, float] | None:
