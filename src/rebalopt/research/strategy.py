@@ -96,6 +96,8 @@ class ScheduledTargets(Strategy):
         (:func:`~rebalopt.backtest.strategy.check_whole_lots`): wrap the
         rebalancer in :class:`RoundedRebalancer` or plan whole shares.
 
+    Notes
+    -----
     After the run each record of ``rebalances`` also counts what became of its
     orders: ``n_filled``, ``n_partial``, ``n_rejected``, ``n_cancelled``, ``n_open``.
     """
