@@ -93,6 +93,11 @@ class LotSearch:
     chain_width
         One-lot sells and buys (each side) after which :meth:`_chain` evaluates
         every opposite one-lot move exactly.
+    max_chains
+        Chain passes per :meth:`improve` (each costs ``2 * chain_width`` narrow
+        evaluations). Chains polish a plan stuck behind a binding cap; with fine
+        lots they keep finding tiny gains, so they are bounded: 2 keeps round mode
+        inside its time budget on a 500-asset whole-share book.
     box
         ``(lo, hi)`` lot-count bounds per asset that no move leaves (``-inf`` /
         ``inf`` where unbounded), or ``None``.
@@ -103,7 +108,7 @@ class LotSearch:
                  alpha: FloatArray | None, hard: list[Kernel],
                  soft: list[tuple[Kernel, float]], kmin: FloatArray | None, tol: float,
                  max_moves: int = 20_000, pair_width: int = 12,
-                 chain_width: int = 16,
+                 chain_width: int = 16, max_chains: int = 2,
                  box: tuple[FloatArray, FloatArray] | None = None) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
@@ -114,6 +119,7 @@ class LotSearch:
         self.max_moves = max_moves
         self.pair_width = pair_width
         self.chain_width = chain_width
+        self.max_chains = max_chains
         self.Sii = (G * G).sum(axis=1) + s * s
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
@@ -204,7 +210,7 @@ class LotSearch:
     def improve(self, q: FloatArray) -> tuple[FloatArray, int, int]:
         """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``."""
         q = q.copy()
-        singles = pairs = 0
+        singles = pairs = chains = 0
         f = self.objective(q)
         for _ in range(self.max_moves):
             Q, df, V, D, _ = self._evaluate(q)
@@ -221,7 +227,8 @@ class LotSearch:
                     singles += 1
                     continue
             moved = self._pair(q, f, Q, df, D, eps)
-            if moved is None:
+            if moved is None and chains < self.max_chains:
+                chains += 1
                 moved = self._chain(q, f, df, eps)
             if moved is None:
                 break
