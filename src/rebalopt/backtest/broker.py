@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.backtest._state import state_from_arrays
 from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, Position, orders_frame
@@ -71,17 +72,6 @@ class AccountType(str, Enum):
 
     CASH = "cash"
     MARGIN = "margin"
-
-
-def unique_names(models: Sequence[CostModel]) -> list[str]:
-    """Model names made unique as in ``rebalance.plan.evaluate_costs`` (``name``, ``name#2``...)."""
-    out: list[str] = []
-    for m in models:
-        name, k = m.name, 2
-        while name in out:
-            name, k = f"{m.name}#{k}", k + 1
-        out.append(name)
-    return out
 
 
 class SimulatedBroker:

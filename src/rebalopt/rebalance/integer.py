@@ -46,6 +46,7 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
@@ -55,7 +56,7 @@ from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import kernel_for
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
-from rebalopt.rebalance.optimal import OptimalRebalancer, OptimalSolution, _unique_names
+from rebalopt.rebalance.optimal import OptimalRebalancer, OptimalSolution
 from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.state import PortfolioState
 
@@ -266,7 +267,7 @@ class IntegerRebalancer:
         point = self._point(shares, state, w_t)
         cons = self.constraints(state)
         tol = self.tolerance
-        return {nm: c.check(point, tol) for nm, c in zip(_unique_names(cons), cons)}
+        return {nm: c.check(point, tol) for nm, c in zip(unique_names(cons), cons)}
 
     def objective_terms(self, shares: FloatArray, state: PortfolioState,
                         targets: Any) -> dict[str, float]:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
@@ -171,16 +172,6 @@ class OptimalSolution:
     def binding(self) -> list[str]:
         """Names of the constraints active at the solution."""
         return [k for k, s in self.slacks.items() if s.binding]
-
-
-def _unique_names(items: Sequence[Any]) -> list[str]:
-    out: list[str] = []
-    for it in items:
-        name, k = it.name, 2
-        while name in out:
-            name, k = f"{it.name}#{k}", k + 1
-        out.append(name)
-    return out
 
 
 def _frozen_message(exc: InfeasibleError, reasons: Mapping[str, str]) -> str:
@@ -488,7 +479,7 @@ class OptimalRebalancer:
         """Slack of every constraint at trade weights ``z`` (NumPy, solver-free)."""
         w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
         point = self.point(z, state, w_t)
-        names = _unique_names(self.constraints)
+        names = unique_names(self.constraints)
         return {nm: c.check(point, self.feasibility_tol) for nm, c in zip(names, self.constraints)}
 
     # ------------------------------------------------------------------ solve
@@ -604,7 +595,7 @@ class OptimalRebalancer:
                       ) -> dict[str, Slack]:
         """Slack of every cash floor with the full charged cost paid from cash."""
         point = Point.from_trades(state, w_t, sol.z, self._full_cost(sol.z, state))
-        names = _unique_names(self.constraints)
+        names = unique_names(self.constraints)
         return {nm: c.check(point, self.feasibility_tol)
                 for nm, c in zip(names, self.constraints) if isinstance(c, CashFloor)}
 
@@ -634,7 +625,7 @@ class OptimalRebalancer:
         reserve = 0.0
         attempts = list(sol.attempts)
         for rounds in range(1, FEE_RESERVE_ROUNDS + 1):
-            bad = [nm for nm, c in zip(_unique_names(self.constraints), self.constraints)
+            bad = [nm for nm, c in zip(unique_names(self.constraints), self.constraints)
                    if isinstance(c, CashFloor) and not c.soft
                    and sol.slacks[nm].violation > 0.1 * self.feasibility_tol]
             if not bad:
@@ -669,13 +660,13 @@ class OptimalRebalancer:
             # the slacks against the floors as given (names too), with the full charge
             point = self.point(sol.z, state, w_t)
             sol.slacks = {nm: c.check(point, self.feasibility_tol)
-                          for nm, c in zip(_unique_names(self.constraints), self.constraints)}
+                          for nm, c in zip(unique_names(self.constraints), self.constraints)}
             sol.slacks.update(self._floor_slacks(sol, state, w_t))
             attempts += [(f"{label} [fee reserve {reserve:.3g}]", st)
                          for label, st in sol.attempts]
             sol.attempts = attempts
             sol.fee_reserve, sol.fee_rounds = reserve, rounds
-        bad = [nm for nm, c in zip(_unique_names(self.constraints), self.constraints)
+        bad = [nm for nm, c in zip(unique_names(self.constraints), self.constraints)
                if isinstance(c, CashFloor) and not c.soft and not sol.slacks[nm].satisfied]
         if bad:
             worst = sol.slacks[bad[0]]
@@ -691,7 +682,7 @@ class OptimalRebalancer:
                 ) -> tuple[OptimalSolution | None, str | None]:
         if raw.status not in _ACCEPTED or raw.z is None:
             return None, "no solution"
-        names = _unique_names(self.constraints)
+        names = unique_names(self.constraints)
         unsnapped = raw.z.copy()
         if frozen is not None:  # the solver's ~1e-10 on a frozen asset is exactly no trade
             unsnapped[frozen] = 0.0
@@ -769,7 +760,7 @@ class OptimalRebalancer:
         involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
         if not involved:
             return []
-        names = _unique_names(self.constraints)
+        names = unique_names(self.constraints)
         point = self.point(raw.z, state, w_t)
         conflicts = []
         for i in involved[:8]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
@@ -29,13 +30,8 @@ def evaluate_costs(
     costs: list[CostModel] | tuple[CostModel, ...], trades: FloatArray, state: PortfolioState
 ) -> dict[str, FloatArray]:
     """Currency cost per asset of ``trades`` (shares) for each model, keyed by a unique name."""
-    out: dict[str, FloatArray] = {}
-    for model in costs:
-        name, k = model.name, 2
-        while name in out:
-            name, k = f"{model.name}#{k}", k + 1
-        out[name] = np.asarray(model.evaluate(trades, state), dtype=float)
-    return out
+    return {name: np.asarray(model.evaluate(trades, state), dtype=float)
+            for name, model in zip(unique_names(costs), costs)}
 
 
 @dataclass
