@@ -320,6 +320,13 @@ class Constraint(ABC):
                      self.units, tol)
 
 
+def require_nonneg(value: float, field: str) -> float:
+    """``value`` as a float if finite and >= 0, else an InputError naming ``field``."""
+    if not (np.isfinite(value) and value >= 0):
+        raise InputError(f"must be finite and >= 0, got {value}", field=field)
+    return float(value)
+
+
 def asset_labels(state: PortfolioState, idx: np.ndarray, what: str) -> list[str]:
     """``"<what> <asset>"`` for each index."""
     names = np.asarray(state.assets, dtype=object)[np.asarray(idx, dtype=int)]

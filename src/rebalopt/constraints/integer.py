@@ -32,6 +32,7 @@ from rebalopt.constraints._base import (
     ProblemContext,
     Rows,
     asset_labels,
+    require_nonneg,
 )
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
@@ -198,9 +199,7 @@ class MinTradeValue(IntegerConstraint):
 
     def __post_init__(self) -> None:
         self._validate_soft()
-        if not (np.isfinite(self.value) and self.value >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.value}",
-                             field="MinTradeValue.value")
+        require_nonneg(self.value, "MinTradeValue.value")
 
     def describe(self) -> str:
         return f"MinTradeValue({self.value:g})"

@@ -18,11 +18,12 @@ from rebalopt.constraints._base import (
     Point,
     ProblemContext,
     Rows,
+    require_nonneg,
 )
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
-__all__ = ["Leverage", "CashFloor"]
+__all__ = ["CashFloor", "Leverage"]
 
 
 @dataclass
@@ -52,9 +53,8 @@ class Leverage(Constraint):
         if self.gross is None and self.net is None:
             raise InputError("give gross, net or both", field="Leverage")
         for name in ("gross", "net"):
-            v = getattr(self, name)
-            if v is not None and not (np.isfinite(v) and v >= 0):
-                raise InputError(f"must be finite and >= 0, got {v}", field=f"Leverage.{name}")
+            if getattr(self, name) is not None:
+                require_nonneg(getattr(self, name), f"Leverage.{name}")
 
     def describe(self) -> str:
         parts = [f"{k}={getattr(self, k):g}" for k in ("gross", "net") if getattr(self, k) is not None]

@@ -22,6 +22,7 @@ from rebalopt.constraints._base import (
     Rows,
     asset_labels,
     per_asset,
+    require_nonneg,
 )
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
@@ -85,8 +86,8 @@ class ShortLimit(Constraint):
 
     def __post_init__(self) -> None:
         self._validate_soft()
-        if self.total is not None and not (np.isfinite(self.total) and self.total >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.total}", field="ShortLimit.total")
+        if self.total is not None:
+            require_nonneg(self.total, "ShortLimit.total")
         if self.per_asset is None and self.total is None:
             raise InputError("give per_asset, total or both", field="ShortLimit")
 

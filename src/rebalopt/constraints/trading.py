@@ -21,8 +21,8 @@ from rebalopt.constraints._base import (
     ProblemContext,
     Rows,
     asset_labels,
+    require_nonneg,
 )
-from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
 __all__ = ["ParticipationLimit", "Restricted", "TurnoverLimit"]
@@ -45,8 +45,7 @@ class TurnoverLimit(Constraint):
 
     def __post_init__(self) -> None:
         self._validate_soft()
-        if not (np.isfinite(self.cap) and self.cap >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
+        require_nonneg(self.cap, "TurnoverLimit.cap")
 
     def describe(self) -> str:
         return f"TurnoverLimit({self.cap:g})"
@@ -56,15 +55,12 @@ class TurnoverLimit(Constraint):
         return [(0.5 * cp.sum(ctx.t), self._cap)]
 
     def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        if not (np.isfinite(self.cap) and self.cap >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
-        self._cap.value = float(self.cap)  # type: ignore[union-attr]
+        self._cap.value = require_nonneg(self.cap, "TurnoverLimit.cap")  # type: ignore[union-attr]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
-        if not (np.isfinite(self.cap) and self.cap >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.cap}", field="TurnoverLimit.cap")
-        return [MatrixRows.dense_rows(layout.t, np.full((1, state.n), 0.5), [float(self.cap)])]
+        cap = require_nonneg(self.cap, "TurnoverLimit.cap")
+        return [MatrixRows.dense_rows(layout.t, np.full((1, state.n), 0.5), [cap])]
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return np.array([0.5 * np.abs(point.z).sum()]), np.array([float(self.cap)])
@@ -94,9 +90,7 @@ class ParticipationLimit(Constraint):
 
     def __post_init__(self) -> None:
         self._validate_soft()
-        if not (np.isfinite(self.fraction) and self.fraction >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.fraction}",
-                             field="ParticipationLimit.fraction")
+        require_nonneg(self.fraction, "ParticipationLimit.fraction")
 
     def describe(self) -> str:
         return f"ParticipationLimit({self.fraction:g} ADV)"
