@@ -38,8 +38,9 @@ _CACHE_SIZE = 8
 def factor_root(matrix: np.ndarray) -> np.ndarray:
     """A root ``L`` with ``L @ L.T == matrix`` for a symmetric PSD matrix.
 
-    Cholesky (lower triangular, ``n`` columns) when the matrix is positive definite;
-    otherwise the eigen root ``V sqrt(lambda)`` keeping only the eigenvalues above
+    Cholesky (lower triangular, ``n`` columns) when the matrix is positive definite
+    with every squared pivot above ``PSD_RTOL * max(diag)`` (a singular matrix can pass
+    a Cholesky factorization through rounding); otherwise the eigen root ``V sqrt(lambda)`` keeping only the eigenvalues above
     ``PSD_RTOL * max(lambda)`` (``1e-10``; fewer columns for a singular matrix, and
     rounding noise of either sign is dropped).
     """
@@ -47,13 +48,19 @@ def factor_root(matrix: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros((0, 0))
     try:
-        return np.linalg.cholesky(matrix)
+        L = np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
-        lam, V = np.linalg.eigh(matrix)
-        keep = lam > PSD_RTOL * max(float(lam[-1]), 0.0)
-        if not keep.any():
-            return np.zeros((n, 0))
-        return V[:, keep] * np.sqrt(lam[keep])
+        L = None
+    # Cholesky can succeed on a singular matrix through rounding (a pivot of ~1e-17):
+    # accept it only when every pivot is well above the eigen root's cut-off
+    scale = float(np.max(np.diag(matrix))) if n else 0.0
+    if L is not None and float(np.min(np.diag(L))) ** 2 > PSD_RTOL * max(scale, 0.0):
+        return L
+    lam, V = np.linalg.eigh(matrix)
+    keep = lam > PSD_RTOL * max(float(lam[-1]), 0.0)
+    if not keep.any():
+        return np.zeros((n, 0))
+    return V[:, keep] * np.sqrt(lam[keep])
 
 
 def _assets_of(state: PortfolioState | pd.Index | list[str]) -> pd.Index:
