@@ -168,8 +168,9 @@ def test_missing_input_file(tmp_path: Path, capsys) -> None:
     assert not out.exists()
 
 
-def test_failure_while_writing_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
-    """Atomic write: an exception half-way through the order file leaves nothing."""
+def test_failure_while_writing_leaves_no_file(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Atomic write: an OS error half-way through the order file leaves nothing, and is
+    one line naming the file with exit 2 (no traceback)."""
     from rebalopt.adapters import files
 
     paths = _files(tmp_path)
@@ -183,8 +184,9 @@ def test_failure_while_writing_leaves_no_file(tmp_path: Path, monkeypatch) -> No
         return str(x)
 
     monkeypatch.setattr(files, "_number", boom)
-    with pytest.raises(OSError, match="disk full"):
-        main(_argv(paths, out))
+    assert main(_argv(paths, out)) == EXIT_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"rebalopt: error: {out}: cannot write: disk full"]
     assert not out.exists()
     assert list(tmp_path.iterdir()) and not list(tmp_path.glob(".orders*"))
 

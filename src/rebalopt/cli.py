@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalopt.adapters.files import FileInputError, read_text_file
+from rebalopt.adapters.files import FileInputError, check_output, read_text_file
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
 
 __all__ = ["main"]
@@ -61,29 +61,110 @@ def _tracking_error_lines(plan: object, risk: object) -> list[str]:
     return [f"  tracking error {before:.4%} -> {after:.4%} (annualized, config risk model)"]
 
 
+_CASH_TOLERANCE = 0.005
+"""Post-trade cash below ``-_CASH_TOLERANCE`` (currency, half a cent) is borrowing."""
+
+
+def _fund(plan: Any, rebalancer: Any, settings: Any) -> Any:
+    """A naive or band plan a cash account can pay (``[account] margin = false``).
+
+    Naive trades every difference without looking at cash, so round lots and costs
+    can take cash below 0: its buys are scaled down by one factor and rounded down
+    to their lots (:func:`rebalopt.rebalance._funding.fund_buys`, as the band
+    rebalancer does), then lots are given back one at a time, to the asset furthest
+    below its target first, while cash stays >= 0 (:func:`_refill`); the change is
+    printed. A band plan with ``fund = false`` that borrows is refused
+    (:class:`InfeasibleError`, exit 3).
+    """
+    from rebalopt.errors import Conflict
+    from rebalopt.rebalance._funding import fund_buys
+    from rebalopt.rebalance.plan import RebalancePlan
+
+    if settings.margin or settings.method == "optimal" or plan.post_cash >= -_CASH_TOLERANCE:
+        return plan
+    state = plan.state
+    if settings.method != "naive":
+        raise InfeasibleError(
+            f"the {settings.method} plan takes cash from {state.cash:,.2f} to "
+            f"{plan.post_cash:,.2f} (costs included) and [band] fund = false; a cash account "
+            "cannot pay it (set [account] margin = true for a margin account)",
+            [Conflict("cash", -plan.post_cash, "currency")])
+    lots = rebalancer.lots(state)
+    shares = fund_buys(state, plan.trades, list(rebalancer.costs), lots)
+    if lots is not None:
+        shares = _refill(state, shares, plan.trades, plan.targets, list(rebalancer.costs), lots)
+    funded = RebalancePlan.from_trades(state, plan.targets, shares, list(rebalancer.costs),
+                                       plan.method, {**plan.info, "funded_from": plan.post_cash})
+    buys = plan.trades > 0
+    scale = (float(shares[buys].sum() / plan.trades[buys].sum()) if buys.any() else 1.0)
+    print(f"note: the naive plan would take cash from {state.cash:,.2f} to "
+          f"{plan.post_cash:,.2f} (costs included); buys cut to {scale:.2%} of the plan's "
+          f"shares in whole lots: cash after {funded.post_cash:,.2f} (set [account] "
+          "margin = true to keep the unfunded plan)")
+    return funded
+
+
+def _refill(state: Any, shares: np.ndarray, planned: np.ndarray, targets: np.ndarray,
+            costs: list[Any], lots: np.ndarray) -> np.ndarray:
+    """Give back the lots that scaling and rounding down took from the buys.
+
+    From a fundable ``shares``, add one lot at a time to the buy whose post-trade
+    weight is furthest below its target (never beyond the ``planned`` buy), as long
+    as post-trade cash after costs stays >= 0. At most one pass per lot taken, so the
+    work is bounded by the number of buys times the lots each lost (< 1 lot after
+    :func:`fund_buys` rounds down, plus the scale-down).
+    """
+    shares = np.asarray(shares, dtype=float).copy()
+    unit = state.prices * state.multipliers
+
+    def cash_after(q: np.ndarray) -> float:
+        return float(state.cash - (q * unit).sum() - sum(m.evaluate(q, state).sum()
+                                                        for m in costs))
+
+    open_ = (planned > 0) & (shares + lots <= planned + 1e-9)
+    while open_.any():
+        gap = np.where(open_, targets - (state.holdings + shares) * unit / state.equity, -np.inf)
+        i = int(np.argmax(gap))
+        trial = shares.copy()
+        trial[i] += lots[i]
+        if cash_after(trial) >= 0.0:
+            shares = trial
+            open_[i] = shares[i] + lots[i] <= planned[i] + 1e-9
+        else:
+            open_[i] = False
+    return shares
+
+
 def _rebalance(args: argparse.Namespace) -> int:
-    from rebalopt.adapters.files import read_book, write_orders
+    from rebalopt.adapters.files import check_output, read_book, write_orders
     from rebalopt.config import Settings, load_config
 
     if args.out is None and not args.preview:
         raise InputError("give --out FILE (or --preview to print the plan without writing)",
                          field="--out")
     settings = load_config(args.config) if args.config else Settings()
+    if args.out is not None:
+        check_output(args.out, [args.holdings, args.targets, args.prices, args.config,
+                                *settings.inputs])
     cash = args.cash if args.cash is not None else (settings.cash or 0.0)
-    book = read_book(args.holdings, args.targets, args.prices, cash)
+    book = read_book(args.holdings, args.targets, args.prices, cash,
+                     allow_empty_targets=args.allow_empty_targets)
     rebalancer = settings.build()
     try:
         plan = rebalancer.plan(book.state, book.targets)
+        te_lines = _tracking_error_lines(plan, settings.risk)
     except InputError as exc:
-        raise book.locate(exc) from None
+        located = book.locate(exc)
+        raise (settings.locate(exc) if located is exc else located) from None
     untradable = plan.info.get("untradable") or {}
     missing = [c for c in ("volatility", "adv") if c not in book.prices.columns]
     if untradable and missing:  # a cost model needs a column the prices file lacks
         first = next(iter(untradable))
         raise book.locate(InputError(untradable[first], asset=first, field=missing[0])) from None
+    plan = _fund(plan, rebalancer, settings)
     orders = plan.orders()
     print(plan.summary())
-    for line in _tracking_error_lines(plan, settings.risk):
+    for line in te_lines:
         print(line)
     if args.preview:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
@@ -354,14 +435,10 @@ class _Outputs:
         self.staged: list[tuple[Path, Path]] = []
 
     @staticmethod
-    def check(path: str | Path | None) -> None:
-        """Fail before any work when the output folder does not exist."""
-        if path is None:
-            return
-        out = Path(path)
-        folder = out.parent if str(out.parent) else Path(".")
-        if not folder.is_dir():
-            raise FileInputError("output folder does not exist", path=out)
+    def check(path: str | Path | None, inputs: list[Any], flag: str) -> None:
+        """Fail before any work when ``path`` cannot be written or names an input."""
+        if path is not None:
+            check_output(path, inputs, flag)
 
     def stage(self, path: str | Path) -> Path:
         """A temporary path to write ``path``'s content to."""
@@ -428,6 +505,29 @@ def _date(text: str | None, flag: str) -> pd.Timestamp | None:
     return out
 
 
+def _default_compare_costs(has_volume: bool) -> tuple[list[Any], str]:
+    """What ``backtest --compare`` charges when the config has no ``[costs]`` table.
+
+    The demo's models (:func:`rebalopt.research.demo.demo_comparison`), a US large-cap
+    desk's order of magnitude: commission 0.005/share with a 1.00 minimum, 3 bps
+    half-spread, 3/2-power market impact (coef 1) when the panel has volume. A
+    comparison at zero cost would print savings that mean nothing. Returns the
+    models and the note printed with the results.
+    """
+    from rebalopt.costs import Commission, MarketImpact, Spread
+
+    costs: list[Any] = [Commission(per_share=0.005, minimum=1.0), Spread(half_spread_bps=3.0)]
+    what = "commission 0.005/share (minimum 1.00 per order), spread 3 bps half-spread"
+    if has_volume:
+        costs.append(MarketImpact(coef=1.0, exponent=1.5))
+        what += ", market impact coef 1 exponent 1.5"
+    else:
+        what += " (no market impact: the panel has no volume column)"
+    return costs, (f"note: no [costs] in the config: every run is charged the default costs: "
+                   f"{what}; give a [costs] table to change them (an empty [costs] table "
+                   "means no cost)")
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from rebalopt.backtest import DataFeed
     from rebalopt.config import Settings, load_config
@@ -447,16 +547,20 @@ def _backtest(args: argparse.Namespace) -> int:
     given = [str(Path(o).resolve()) for o in outputs if o is not None]
     if len(set(given)) != len(given):
         raise InputError("two outputs name the same file", field="--out")
-    for o in outputs:
-        _Outputs.check(o)
     if args.cash is not None and not (math.isfinite(args.cash) and args.cash > 0):
         raise InputError(f"must be finite and > 0, got {args.cash}", field="--cash")
     if args.lookback < 2:
         raise InputError(f"must be >= 2, got {args.lookback}", field="--lookback")
     settings = load_config(args.config) if args.config else Settings()
+    inputs = [args.prices, args.targets, args.config, *settings.inputs]
+    for o, flag in zip(outputs, ("--out", "--equity-csv", "--fills-csv"), strict=True):
+        _Outputs.check(o, inputs, flag)
     cash = args.cash if args.cash is not None else (settings.cash or 1e6)
 
     panel = _read_panel(args.prices)
+    cost_note = None
+    if args.compare and not settings.costs_given:
+        settings.costs, cost_note = _default_compare_costs("volume" in panel.frame.columns)
     frame = panel.frame
     start, end = (_date(args.start, "--start"), _date(args.end, "--end"))
     if start is not None:
@@ -539,6 +643,11 @@ def _backtest(args: argparse.Namespace) -> int:
         staged.discard()
         raise
     t = cmp.table
+    if cost_note is not None:
+        print(cost_note)
+    elif args.compare and not settings.costs:
+        print("note: the config's [costs] table is empty: every run trades for free, so no "
+              "run can save any cost")
     print(f"rebalopt backtest: {feed.n_assets} assets, {feed.n_bars} bars "
           f"{feed.dates[0].date()}..{feed.dates[-1].date()}, {len(targets)} decision dates from "
           f"{targets.index[0].date()}, initial cash {cash:,.2f}")
@@ -604,6 +713,9 @@ def _parser() -> argparse.ArgumentParser:
     reb.add_argument("--out", metavar="CSV", help="order file to write (atomically)")
     reb.add_argument("--preview", action="store_true",
                      help="print the per-asset preview table; without --out nothing is written")
+    reb.add_argument("--allow-empty-targets", action="store_true",
+                     help="accept a targets file with no row: sell every holding (refused by "
+                          "default, as a failed export looks the same)")
     reb.set_defaults(func=_rebalance)
 
     bt = sub.add_parser(
@@ -632,7 +744,8 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--end", metavar="DATE", help="last bar used (inclusive)")
     bt.add_argument("--compare", action="store_true",
                     help="naive every 1/2/3 decision dates, 14 bands and optimal per risk "
-                         "aversion, same costs; needs --out")
+                         "aversion, same costs (the config's [costs], else the documented "
+                         "defaults, printed); needs --out")
     bt.add_argument("--risk-aversions", metavar="G1,G2,...",
                     help="risk aversions of the optimal runs with --compare "
                          "(default 1,10,100,1000,10000)")

@@ -8,12 +8,16 @@ A complete example (every section and key is optional)::
     [rebalancer]
     method = "optimal"             # "naive", "band" or "optimal"
     fractional = false             # whole shares (or the prices file's lot_size)
-    min_trade_value = 100.0        # currency (naive)
-    min_weight_change = 0.0        # fraction of equity (naive)
-    allow_short = false
-    max_single_weight = 1.0
-    max_gross_leverage = 1.0
-    cash_buffer = 0.0              # fraction of equity kept in cash
+    round_lots = false             # true: every trade a multiple of lot_size (all methods)
+    # lot_size = 100               # shares; only with round_lots = true
+    # naive and band only (optimal: the [constraints] in brackets):
+    # allow_short = false          # [constraints] long_only
+    # max_single_weight = 1.0      # [constraints] max_weight
+    # max_gross_leverage = 1.0     # [constraints] gross_leverage
+    # cash_buffer = 0.0            # fraction of equity kept in cash; [constraints] cash_floor
+    # naive only:
+    # min_trade_value = 100.0      # currency; optimal: [optimal] min_trade_value
+    # min_weight_change = 0.0      # fraction of equity
 
     [band]                         # method = "band"
     width = 0.02                   # weight units, or a fraction of the target if relative
@@ -32,6 +36,9 @@ A complete example (every section and key is optional)::
     [optimal]                      # method = "optimal"
     risk_aversion = 100.0          # gamma, dimensionless
     horizon = 0.0833               # years the post-trade book is held
+    integer = "round"              # whole-share stage: "round" or "exact" (not with fractional)
+    max_trades = 20                # an integer (not with fractional)
+    min_trade_value = 100.0        # currency (not with fractional)
 
     [constraints]                  # method = "optimal"; replaces the default long-only + no borrowing
     long_only = true
@@ -42,7 +49,8 @@ A complete example (every section and key is optional)::
     no_trade = ["XYZ"]
 
     [solver]                       # method = "optimal"
-    name = ["CLARABEL", "SCS"]     # tried in order
+    name = ["CLARABEL", "SCS"]     # tried in order; each must be installed
+    options = { CLARABEL = { max_iter = 200 } }   # names and values checked by the solver
 
     [risk]                         # tracking error to report (and, for "optimal", to trade off)
     model = "sample"               # "identity", "diagonal", "covariance", "sample", "pca", "factor"
@@ -50,12 +58,18 @@ A complete example (every section and key is optional)::
     periods_per_year = 252
 
 Paths inside the file are relative to the file. Unknown sections or keys are
-errors (a typo must not silently drop a limit); every error names the file, the
-line and the key, as :class:`~rebalopt.adapters.files.FileInputError`.
+errors (a typo must not silently drop a limit), and so is a key the chosen method
+would ignore (``max_single_weight`` with ``method = "optimal"``, ``max_trades`` with
+fractional shares, ``lot_size`` without ``round_lots``, options for a solver that is
+not in the chain or that the solver does not know). Every error names the file, the
+line and the key, as :class:`~rebalopt.adapters.files.FileInputError`; an error found
+only when planning (a group with no asset, a risk model missing an asset) is
+traced back to its key by :meth:`Settings.locate`.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -78,6 +92,23 @@ ConfigError = FileInputError
 
 METHODS = ("naive", "band", "optimal")
 _OPTION_KEYS = tuple(f.name for f in fields(RebalanceConfig) if f.name != "pending")
+_IGNORED_BY: dict[str, dict[str, str]] = {
+    # [rebalancer] keys a method would silently ignore -> where the method reads the idea
+    "band": {
+        "min_trade_value": "band trades every asset outside its band: use [band] width",
+        "min_weight_change": "band trades every asset outside its band: use [band] width",
+    },
+    "optimal": {
+        "min_trade_value": "use [optimal] min_trade_value",
+        "min_weight_change": "the optimal rebalancer weighs each trade's cost instead; "
+                             "use [optimal] min_trade_value",
+        "allow_short": "use [constraints] long_only = false",
+        "max_single_weight": "use [constraints] max_weight",
+        "max_gross_leverage": "use [constraints] gross_leverage",
+        "cash_buffer": "use [constraints] cash_floor",
+    },
+}
+"""Options of :class:`~rebalopt.rebalance.RebalanceConfig` that a method does not read."""
 _BAND_KEYS = ("width", "relative", "to", "fund")
 _COSTS: dict[str, tuple[type[CostModel], tuple[str, ...]]] = {
     "commission": (Commission, ("per_share", "bps", "minimum", "per_order", "label")),
@@ -116,6 +147,16 @@ class Settings:
         Raw tables for the optimal rebalancer (``optimal``, ``constraints``, ``solver``).
     source
         The file read, if any.
+    costs_given
+        Whether the file has a ``[costs]`` table (an empty one means no cost on purpose).
+    margin
+        ``[account] margin``: post-trade cash may go below 0 (default ``False``: the
+        command line refuses an order file a cash account cannot pay).
+    origins
+        The key behind each error ``field`` a built object may raise when planning
+        (``"GroupBounds"`` -> ``"constraints.groups"``), read by :meth:`locate`.
+    inputs
+        The files the config reads (risk model inputs), so that no output overwrites one.
     """
 
     method: str = "naive"
@@ -126,12 +167,33 @@ class Settings:
     risk: Any = None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
+    costs_given: bool = False
+    margin: bool = False
+    origins: dict[str, str] = field(default_factory=dict)
+    inputs: list[Path] = field(default_factory=list)
     _locator: Callable[[str], int | None] = field(default=lambda key: None, repr=False)
 
     def error(self, key: str, message: str) -> FileInputError:
         """A config error naming the file, the line of ``key`` and ``key``."""
         return FileInputError(message, path=self.source or "<config>", line=self._locator(key),
                               column=key, field=key)
+
+    def locate(self, exc: InputError) -> InputError:
+        """The config key behind an error raised when planning (unchanged if none).
+
+        A constraint or risk model built from this file names itself in the error's
+        ``field`` (``"GroupBounds"``, ``"risk model"``); the error is re-raised naming
+        the file, the line and the key it was built from, keeping its asset.
+        """
+        if isinstance(exc, FileInputError) or self.source is None:
+            return exc
+        fld = (exc.field or "").split(".")[0]
+        key = self.origins.get(fld)
+        if key is None:
+            return exc
+        out = self.error(key, str(exc))
+        out.asset = exc.asset
+        return out
 
     def build(self) -> Any:
         """The rebalancer this configuration describes (anything with ``plan(state, targets)``)."""
@@ -169,39 +231,49 @@ def _constraints(table: dict[str, Any], s: Settings) -> list[Any]:
 
     _only(table, _CONSTRAINT_KEYS, "constraints", s)
     key = "constraints"
+    out: list[Any] = []
+
+    def add(obj: Any, origin: str) -> None:
+        out.append(obj)
+        s.origins[type(obj).__name__] = origin  # errors raised when planning name it
+
     try:
-        out: list[Any] = []
-        if table.get("long_only", True) is not False:
-            out.append(C.LongOnly())
         if "long_only" in table:
             _typed(table["long_only"], "constraints.long_only", bool, s)
-        out.append(C.CashFloor(_number(table.get("cash_floor", 0.0), "constraints.cash_floor", s)))
+        if table.get("long_only", True) is not False:
+            add(C.LongOnly(), "constraints.long_only")
+        key = "constraints.cash_floor"
+        add(C.CashFloor(_number(table.get("cash_floor", 0.0), key, s)), key)
         lo, hi = table.get("min_weight"), table.get("max_weight")
         if lo is not None or hi is not None:
             key = "constraints.max_weight" if hi is not None else "constraints.min_weight"
-            out.append(C.WeightBounds(
-                lower=None if lo is None else _number(lo, "constraints.min_weight", s),
-                upper=None if hi is None else _number(hi, "constraints.max_weight", s)))
+            lower = None if lo is None else _number(lo, "constraints.min_weight", s)
+            upper = None if hi is None else _number(hi, "constraints.max_weight", s)
+            if lower is not None and upper is not None and lower > upper:
+                raise s.error("constraints.min_weight",
+                              f"min_weight {lower:g} is above max_weight {upper:g}")
+            add(C.WeightBounds(lower=lower, upper=upper), key)
         if "groups" in table:
             key = "constraints.groups"
-            out.append(C.GroupBounds.from_text(_strings(table["groups"], key, s)))
+            add(C.GroupBounds.from_text(_strings(table["groups"], key, s)), key)
         if "turnover" in table:
             key = "constraints.turnover"
-            out.append(C.TurnoverLimit(_number(table["turnover"], key, s)))
+            add(C.TurnoverLimit(_number(table["turnover"], key, s)), key)
         if "gross_leverage" in table or "net_leverage" in table:
-            key = "constraints.gross_leverage"
+            key = ("constraints.gross_leverage" if "gross_leverage" in table
+                   else "constraints.net_leverage")
             g, n = table.get("gross_leverage"), table.get("net_leverage")
-            out.append(C.Leverage(
+            add(C.Leverage(
                 gross=None if g is None else _number(g, "constraints.gross_leverage", s),
-                net=None if n is None else _number(n, "constraints.net_leverage", s)))
+                net=None if n is None else _number(n, "constraints.net_leverage", s)), key)
         if "participation" in table:
             key = "constraints.participation"
-            out.append(C.ParticipationLimit(_number(table["participation"], key, s)))
+            add(C.ParticipationLimit(_number(table["participation"], key, s)), key)
         lists = {k: _strings(table[k], f"constraints.{k}", s)
                  for k in ("no_buy", "no_sell", "no_trade") if k in table}
         if lists:
-            key = "constraints.no_trade"
-            out.append(C.Restricted(**lists))
+            key = f"constraints.{next(iter(lists))}"
+            add(C.Restricted(**lists), key)
         return out
     except InputError as exc:
         if isinstance(exc, FileInputError):
@@ -224,17 +296,25 @@ def _build_optimal(settings: Settings) -> Any:
     integer: dict[str, Any] = {k: _number(opt[k], f"optimal.{k}", s)
                                for k in ("min_trade_value", "time_limit") if k in opt}
     if "max_trades" in opt:
-        integer["max_trades"] = int(_number(opt["max_trades"], "optimal.max_trades", s))
+        integer["max_trades"] = _integer(opt["max_trades"], "optimal.max_trades", s, minimum=0)
+    if s.options.fractional:
+        for k in _INTEGER_KEYS:
+            if k in opt:  # the whole-share stage that reads them does not run
+                raise s.error(f"optimal.{k}", f"{k} needs whole shares, but rebalancer.fractional"
+                              " = true (the fractional plan would ignore it)")
+    if s.options.round_lots:
+        integer["lots"] = float(s.options.lot_size)  # overrides the prices file's lot_size
     if "constraints" in s.sections:
         kwargs["constraints"] = _constraints(s.sections["constraints"], s)
     solver = s.sections.get("solver", {})
     _only(solver, _SOLVER_KEYS, "solver", s)
     if "name" in solver:
-        kwargs["solver"] = _strings(solver["name"], "solver.name", s)
+        kwargs["solver"] = _solver_names(solver["name"], s)
     if "options" in solver:
-        opts = _table(solver["options"], "solver.options", s)
-        kwargs["solver_options"] = {str(k): _table(v, f"solver.options.{k}", s)
-                                    for k, v in opts.items()}
+        chain = kwargs.get("solver") or list(OptimalRebalancer.solver)
+        kwargs["solver_options"] = _solver_options(solver["options"], chain, s)
+    if s.risk is not None:
+        s.origins.setdefault("risk model", "risk")
     try:
         inner = OptimalRebalancer(risk=s.risk, costs=list(s.costs), **kwargs)
     except InputError as exc:
@@ -246,9 +326,96 @@ def _build_optimal(settings: Settings) -> Any:
     from rebalopt.rebalance.integer import IntegerRebalancer
 
     try:
-        return IntegerRebalancer(relaxation=inner, mode=mode, **integer)
+        built = IntegerRebalancer(relaxation=inner, mode=mode, **integer)
     except InputError as exc:
-        raise s.error("optimal", str(exc)) from None
+        leaf = (exc.field or "").split(".")[-1]
+        raise s.error(f"optimal.{leaf}" if leaf in _INTEGER_KEYS else "optimal",
+                      str(exc)) from None
+    if "max_trades" in integer:
+        s.origins["MaxTrades"] = "optimal.max_trades"
+    if "min_trade_value" in integer:
+        s.origins["MinTradeValue"] = "optimal.min_trade_value"
+    if "lots" in integer:
+        s.origins["LotSize"] = "rebalancer.lot_size"
+    return built
+
+
+_SOLVER_PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+def _probe_clarabel(opts: dict[str, Any]) -> None:
+    import clarabel
+
+    settings = clarabel.DefaultSettings()
+    for k, v in opts.items():
+        if not hasattr(settings, k):
+            raise KeyError(k)
+        setattr(settings, k, v)  # raises on a value of the wrong type
+
+
+def _probe_scs(opts: dict[str, Any]) -> None:
+    import scipy.sparse as sp
+    import scs
+
+    data = {"A": sp.csc_matrix(np.ones((1, 1))), "b": np.ones(1), "c": np.ones(1)}
+    scs.SCS(data, {"l": 1}, **{"verbose": False, **opts})  # builds, does not solve
+
+
+def _probe_osqp(opts: dict[str, Any]) -> None:
+    import osqp
+    import scipy.sparse as sp
+
+    one = sp.csc_matrix(np.ones((1, 1)))
+    osqp.OSQP().setup(one, np.zeros(1), one, np.zeros(1), np.ones(1),
+                      **{"verbose": False, **opts})
+
+
+_SOLVER_PROBES.update(CLARABEL=_probe_clarabel, SCS=_probe_scs, OSQP=_probe_osqp)
+"""Solvers whose options are checked by the solver itself before any plan."""
+
+
+def _solver_names(value: Any, s: Settings) -> list[str]:
+    import cvxpy as cp
+
+    names = [n.upper() for n in _strings(value, "solver.name", s)]
+    installed = set(cp.installed_solvers())
+    for n in names:
+        if n not in installed:
+            raise s.error("solver.name", f"solver {n!r} is not installed (installed: "
+                          f"{', '.join(sorted(installed))})")
+    return names
+
+
+def _solver_options(value: Any, chain: list[str], s: Settings) -> dict[str, dict[str, Any]]:
+    """``[solver] options``: one table per solver of the chain, every name and value
+    checked by the solver's own settings (a typo must not make the first solver fail
+    and the next one answer)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, body in _table(value, "solver.options", s).items():
+        key = f"solver.options.{name}"
+        solver = str(name).upper()
+        opts = _table(body, key, s)
+        if solver not in chain:
+            raise s.error(key, f"options for {solver}, which is not in the solver chain "
+                          f"({', '.join(chain)}): they would never be read")
+        probe = _SOLVER_PROBES.get(solver)
+        if probe is None:
+            raise s.error(key, f"options can be checked only for {', '.join(_SOLVER_PROBES)}; "
+                          f"{solver} would receive them unchecked")
+        for k, v in opts.items():
+            try:
+                probe({k: v})
+            except KeyError:
+                raise s.error(f"{key}.{k}", f"{solver} has no option {k!r}") from None
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                # the solver's own words: an unknown name or a bad value
+                text = " ".join(str(exc).split())
+                unknown = "nrecognized" in text or "invalid keyword" in text
+                why = f"{solver} has no option {k!r}" if unknown else (
+                    f"{solver} rejects {k} = {v!r}: {text}")
+                raise s.error(f"{key}.{k}", why) from None
+        out[solver] = opts
+    return out
 
 
 # --------------------------------------------------------------------- parsing
@@ -308,6 +475,17 @@ def _number(value: Any, key: str, s: Settings) -> float:
     return float(value)
 
 
+def _integer(value: Any, key: str, s: Settings, minimum: int | None = None) -> int:
+    """An integer (``2`` or ``2.0``); ``2.5`` is an error, never rounded."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+          and np.isfinite(value) and float(value).is_integer())
+    if not ok:
+        raise s.error(key, f"expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise s.error(key, f"must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _typed(value: Any, key: str, kind: type, s: Settings) -> Any:
     if kind is float:
         return _number(value, key, s)
@@ -332,17 +510,65 @@ def _path(value: Any, key: str, s: Settings) -> Path:
         p = s.source.parent / p
     if not p.exists():
         raise s.error(key, f"file not found: {p}")
+    s.inputs.append(p)
     return p
 
 
-def _read_frame(p: Path, key: str, s: Settings, *, index_col: int | None = 0) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(p, index_col=index_col)
-    except (ValueError, OSError) as exc:
-        raise s.error(key, f"cannot read {p}: {exc}") from None
-    df.columns = df.columns.map(str)
-    df.index = df.index.map(str)
-    return df
+_MISSING = ("", "nan", "na", "n/a", "null", "none", "#n/a")
+
+
+def _read_frame(p: Path, key: str, s: Settings, *, blanks: bool = False) -> pd.DataFrame:
+    """A numeric CSV (first column the index): every cell a finite number, else a
+    :class:`FileInputError` naming the file, the line and the column of the cell.
+
+    ``blanks``: an empty or NaN cell is a missing value (a returns file) instead of an
+    error.
+    """
+    via = f" ({key} in {s.source.name})" if s.source is not None else f" ({key})"
+    text = read_text_file(p)
+    rows = list(csv.reader(text.splitlines()))
+    numbered = [(i, [c.strip() for c in r]) for i, r in enumerate(rows, start=1)
+                if r and any(c.strip() for c in r)]
+    if not numbered:
+        raise FileInputError(f"empty file{via}", path=p, line=1)
+    (hline, header), body = numbered[0], numbered[1:]
+    columns = header[1:]
+    for k, name in enumerate(columns, start=2):
+        if not name:
+            raise FileInputError(f"empty column name{via}", path=p, line=hline, column=k)
+        if columns.count(name) > 1:
+            raise FileInputError(f"duplicate column in header{via}", path=p, line=hline,
+                                 column=name)
+    index: list[str] = []
+    values = np.empty((len(body), len(columns)))
+    seen: dict[str, int] = {}
+    for r, (line, cells) in enumerate(body):
+        if len(cells) != len(header):
+            raise FileInputError(f"{len(cells)} cells but the header has {len(header)}{via}",
+                                 path=p, line=line)
+        label = cells[0]
+        if label in seen:
+            raise FileInputError(f"duplicate row {label!r} (first on line {seen[label]}){via}",
+                                 path=p, line=line, column=header[0] or 1, asset=label)
+        seen[label] = line
+        index.append(label)
+        for c, raw in enumerate(cells[1:]):
+            if raw.lower() in _MISSING:
+                if not blanks:
+                    raise FileInputError(f"missing value (row {label!r}){via}", path=p,
+                                         line=line, column=columns[c], asset=label)
+                values[r, c] = np.nan
+                continue
+            try:
+                v = float(raw)
+            except ValueError:
+                raise FileInputError(f"{raw!r} is not a number (row {label!r}){via}", path=p,
+                                     line=line, column=columns[c], asset=label) from None
+            if not np.isfinite(v):
+                raise FileInputError(f"{raw!r} is not a finite number (row {label!r}){via}",
+                                     path=p, line=line, column=columns[c], asset=label)
+            values[r, c] = v
+    return pd.DataFrame(values, index=pd.Index(index, name=header[0] or None), columns=columns)
 
 
 def _parse_options(table: dict[str, Any], s: Settings) -> RebalanceConfig:
@@ -391,6 +617,9 @@ def _parse_risk(table: dict[str, Any], s: Settings) -> Any:
     if model not in _RISK_KEYS:
         raise s.error("risk.model", f"expected one of {', '.join(_RISK_KEYS)}, got {model!r}")
     _only(table, _RISK_KEYS[model], "risk", s)
+    s.origins["risk model"] = {"identity": "risk.model", "diagonal": "risk.file",
+                               "covariance": "risk.file", "factor": "risk.loadings"}.get(
+                                   model, "risk.returns")
     try:
         if model == "identity":
             return risk.Identity()
@@ -408,7 +637,8 @@ def _parse_risk(table: dict[str, Any], s: Settings) -> Any:
                             "risk.factor_cov", s)
             d = _read_frame(_path(table.get("idio_var"), "risk.idio_var", s), "risk.idio_var", s)
             return risk.FactorModel(B.astype(float), F.astype(float), d.iloc[:, 0].astype(float))
-        returns = _read_frame(_path(table.get("returns"), "risk.returns", s), "risk.returns", s)
+        returns = _read_frame(_path(table.get("returns"), "risk.returns", s), "risk.returns", s,
+                              blanks=True)
         ppy = _number(table.get("periods_per_year", 252.0), "risk.periods_per_year", s)
         if model == "sample":
             shrink = table.get("shrinkage", "ledoit_wolf")
@@ -450,16 +680,27 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
         if k not in known:
             raise s.error(k, f"unknown section (known: {', '.join(known)})")
     account = _table(data.get("account", {}), "account", s)
-    _only(account, ("cash",), "account", s)
+    _only(account, ("cash", "margin"), "account", s)
     if "cash" in account:
         s.cash = _number(account["cash"], "account.cash", s)
+    if "margin" in account:
+        s.margin = _typed(account["margin"], "account.margin", bool, s)
     reb = _table(data.get("rebalancer", {}), "rebalancer", s)
     _only(reb, ("method", *_OPTION_KEYS), "rebalancer", s)
     method = reb.pop("method", "naive")
     if method not in METHODS:
         raise s.error("rebalancer.method", f"expected one of {', '.join(METHODS)}, got {method!r}")
     s.method = method
+    for k in reb:
+        if k in _IGNORED_BY.get(method, {}):
+            raise s.error(f"rebalancer.{k}", f"method = {method!r} does not read {k} "
+                          f"({_IGNORED_BY[method][k]})")
     s.options = _parse_options(reb, s)
+    if "lot_size" in reb and not s.options.round_lots:
+        raise s.error("rebalancer.lot_size", "lot_size is read only with round_lots = true "
+                      "(per-asset lots: the prices file's lot_size column)")
+    if s.options.round_lots and s.options.fractional:
+        raise s.error("rebalancer.round_lots", "round_lots = true contradicts fractional = true")
     band = _table(data.get("band", {}), "band", s)
     _only(band, _BAND_KEYS, "band", s)
     if band and method != "band":
@@ -467,6 +708,7 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
     kinds = {"width": float, "relative": bool, "to": str, "fund": bool}
     s.band = {k: _typed(v, f"band.{k}", kinds[k], s) for k, v in band.items()}
     s.costs = _parse_costs(_table(data.get("costs", {}), "costs", s), s)
+    s.costs_given = "costs" in data
     if "risk" in data:
         s.risk = _parse_risk(_table(data["risk"], "risk", s), s)
     for name in ("optimal", "constraints", "solver"):

@@ -37,6 +37,7 @@ __all__ = [
     "Book",
     "FileInputError",
     "Table",
+    "check_output",
     "locate",
     "read_book",
     "read_table",
@@ -237,7 +238,7 @@ def locate(exc: InputError, holdings: Table, targets: Table, prices: Table) -> I
 
 
 def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
-              cash: float) -> Book:
+              cash: float, *, allow_empty_targets: bool = False) -> Book:
     """Read the three desk files into a validated :class:`Book`.
 
     Parameters
@@ -246,16 +247,25 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
         CSV paths (formats in the module docstring).
     cash
         Cash balance, currency.
+    allow_empty_targets
+        Accept a targets file with a header and no row (a target of 0 for every
+        holding: the whole book is sold). By default that is an error, because a
+        failed export looks exactly like it.
 
     Raises
     ------
     FileInputError
         Naming file, line and column: see :func:`read_table`, plus a cell that is not
-        a number, a price that is not finite and > 0, and a held or targeted ticker
-        with no row in the prices file.
+        a number, a price that is not finite and > 0, a held or targeted ticker with
+        no row in the prices file, and a targets file with no row.
     """
     h = read_table(holdings, ("ticker", "shares"))
     t = read_table(targets, ("ticker", "weight"))
+    if not t.rows and not allow_empty_targets:
+        raise FileInputError(
+            "no target row (header only): every holding would be sold; pass "
+            "--allow-empty-targets to liquidate the book on purpose", path=t.path, line=1,
+            field="target weight")
     p = read_table(prices, ("ticker", "price"))
     px = p.numbers("price", positive=True)
     for table, what in ((h, "held"), (t, "targeted")):
@@ -283,6 +293,38 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
     return Book(state, weights, h, t, p)
 
 
+def check_output(path: str | Path, inputs: Sequence[str | Path | None] = (),
+                 flag: str = "--out") -> Path:
+    """Check before any work that ``path`` can be written and is none of ``inputs``.
+
+    Raises
+    ------
+    FileInputError
+        ``path`` is a folder, its folder does not exist or is not writable, or it
+        names one of the ``inputs`` (which writing would overwrite).
+    """
+    out = Path(path)
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise FileInputError(f"{flag} names a folder, not a file", path=out, field=flag)
+    if not folder.is_dir():
+        raise FileInputError("output folder does not exist", path=out, field=flag)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FileInputError("output folder is not writable", path=out, field=flag)
+    if out.exists() and not os.access(out, os.W_OK):
+        raise FileInputError("output file is not writable", path=out, field=flag)
+    target = out.resolve()
+    for other in inputs:
+        if other is None:
+            continue
+        q = Path(other)
+        same = (out.exists() and q.exists() and os.path.samefile(out, q)) or q.resolve() == target
+        if same:
+            raise FileInputError(f"{flag} names an input file ({q}); writing it would overwrite "
+                                 "the input", path=out, field=flag)
+    return out
+
+
 def _number(x: float) -> str:
     """Whole numbers without a decimal point, others at full precision."""
     x = float(x)
@@ -295,12 +337,11 @@ def write_orders(orders: Sequence[Order], path: str | Path) -> Path:
     The file is written to a temporary file in the same folder and renamed over
     ``path`` only when complete, so a failure leaves no file (or the previous one).
     """
-    out = Path(path)
+    out = check_output(path)
     folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileInputError("output folder does not exist", path=out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(ORDER_COLUMNS)
@@ -308,8 +349,12 @@ def write_orders(orders: Sequence[Order], path: str | Path) -> Path:
                 w.writerow([o.asset, o.side.value, _number(o.quantity),
                             _number(o.reference_price), f"{o.expected_cost:.6f}"])
         os.replace(tmp, out)
+    except OSError as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise FileInputError(f"cannot write: {exc.strerror or exc}", path=out) from None
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return out
