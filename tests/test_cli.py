@@ -106,9 +106,9 @@ def test_no_trades_writes_header_only(tmp_path: Path) -> None:
 
 MALFORMED = [
     # (file overrides, expected fragments of the one-line error)
-    ({"holdings": "ticker,qty\nAAA,100\n"}, ["holdings.csv", "line 1", "column 'shares'",
+    ({"holdings": "ticker,amount\nAAA,100\n"}, ["holdings.csv", "line 1", "column 'shares'",
                                              "missing required column"]),
-    ({"prices": "symbol,price\nAAA,10\n"}, ["prices.csv", "line 1", "column 'ticker'"]),
+    ({"prices": "name,price\nAAA,10\n"}, ["prices.csv", "line 1", "column 'ticker'"]),
     ({"targets": "ticker,weight\nAAA,0.3\nZZZ,0.3\n"}, ["targets.csv", "line 3",
                                                          "column 'ticker'", "'ZZZ'",
                                                          "no row in prices.csv"]),

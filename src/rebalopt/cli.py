@@ -148,7 +148,10 @@ def _rebalance(args: argparse.Namespace) -> int:
                                 *settings.inputs])
     cash = args.cash if args.cash is not None else (settings.cash or 0.0)
     book = read_book(args.holdings, args.targets, args.prices, cash,
-                     allow_empty_targets=args.allow_empty_targets)
+                     allow_empty_targets=args.allow_empty_targets,
+                     as_of=_date(args.as_of, "--as-of"))
+    for note in book.notes:
+        print(f"note: {note}")
     rebalancer = settings.build()
     try:
         plan = rebalancer.plan(book.state, book.targets)
@@ -702,17 +705,23 @@ def _parser() -> argparse.ArgumentParser:
         description="Plan the trades from holdings to targets and write an order file "
                     "(ticker, side, quantity, reference_price, expected_cost).")
     reb.add_argument("--holdings", required=True, metavar="CSV",
-                     help="columns ticker, shares")
+                     help="columns ticker, shares (or Symbol, Quantity, ...)")
     reb.add_argument("--targets", required=True, metavar="CSV",
-                     help="columns ticker, weight (fraction of equity)")
+                     help="columns ticker, weight (fraction of equity, or 2.5%%); also the "
+                          "optimizers' exports (riskfolio, PyPortfolioOpt .csv/.json, a "
+                          "pandas Series)")
     reb.add_argument("--prices", required=True, metavar="CSV",
-                     help="columns ticker, price [, adv, volatility, sector, lot_size, multiplier]")
+                     help="columns ticker, price [, adv, volatility, sector, lot_size, "
+                          "multiplier]; a date column (or one column per ticker) for a history")
     reb.add_argument("--config", metavar="TOML", help="rebalancer, costs, risk model, limits")
     reb.add_argument("--cash", type=float, metavar="X",
                      help="cash balance, currency (default: [account] cash in the config, else 0)")
     reb.add_argument("--out", metavar="CSV", help="order file to write (atomically)")
     reb.add_argument("--preview", action="store_true",
                      help="print the per-asset preview table; without --out nothing is written")
+    reb.add_argument("--as-of", metavar="DATE",
+                     help="for a prices file with a date column: use the latest date on or "
+                          "before DATE (default: the latest date of the file)")
     reb.add_argument("--allow-empty-targets", action="store_true",
                      help="accept a targets file with no row: sell every holding (refused by "
                           "default, as a failed export looks the same)")

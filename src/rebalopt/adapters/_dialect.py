@@ -1,0 +1,99 @@
+"""How desk files spell things: column aliases, numbers, tickers.
+
+Desk exports and optimizer outputs name the same column many ways (``Symbol``,
+``Ticker``; ``Quantity``, ``Shares``; ``Close``, ``Price``), write numbers with
+thousands separators (``"1,470"``) or percent signs (``2.00%``), and tickers in
+lower case. This module maps them onto the canonical layout of
+:mod:`rebalopt.adapters.files`, and refuses what it cannot read for certain (two
+columns meaning the same thing, a decimal comma, a percent sign on a share count).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ALIASES", "PERCENT_ALIASES", "canonical_column", "fold_ticker", "normalize_header",
+           "parse_number"]
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "ticker": ("ticker", "tickers", "symbol", "symbols", "asset", "assets", "instrument",
+               "security", "stock"),
+    "shares": ("shares", "quantity", "qty", "position", "positions", "units", "holding",
+               "holdings", "shares_held", "quantity_held", "share_count"),
+    "weight": ("weight", "weights", "target", "target_weight", "targets", "allocation",
+               "alloc"),
+    "price": ("price", "close", "last", "last_price", "close_price", "closing_price", "px_last",
+              "market_price", "mark", "px"),
+    "date": ("date", "as_of", "asof", "as_of_date", "timestamp", "datetime", "trade_date",
+             "pricing_date"),
+    "adv": ("adv", "average_daily_volume", "avg_daily_volume", "avg_volume", "adv_shares"),
+    "volatility": ("volatility", "vol", "daily_volatility"),
+    "sector": ("sector", "gics_sector", "group"),
+    "lot_size": ("lot_size", "lot", "lots", "round_lot", "board_lot"),
+    "multiplier": ("multiplier", "contract_multiplier", "point_value"),
+}
+"""Canonical column -> the header spellings read as it (after :func:`normalize_header`)."""
+
+PERCENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "weight": ("weight_pct", "weight_percent", "weights_pct", "target_pct", "target_weight_pct",
+               "allocation_pct", "pct", "percent"),
+}
+"""Headers whose numbers are percent (``2.5`` means 0.025), for the canonical column."""
+
+_SPELLING = {alias: canon for canon, names in ALIASES.items() for alias in names}
+_PERCENT = {alias: canon for canon, names in PERCENT_ALIASES.items() for alias in names}
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+_CURRENCY = "$€£¥"
+
+
+def normalize_header(name: str) -> str:
+    """``"Weight (%)"`` -> ``"weight_pct"``, ``"Last Price"`` -> ``"last_price"``."""
+    text = name.strip().lower().replace("%", " pct ")
+    text = re.sub(r"[^0-9a-z]+", " ", text)
+    return "_".join(text.split())
+
+
+def canonical_column(name: str) -> tuple[str | None, bool]:
+    """The canonical column a header means and whether its numbers are percent."""
+    key = normalize_header(name)
+    if key in _PERCENT:
+        return _PERCENT[key], True
+    return _SPELLING.get(key), False
+
+
+def fold_ticker(raw: str) -> str:
+    """The canonical spelling of a ticker: stripped, upper case."""
+    return raw.strip().upper()
+
+
+def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
+    """Read a desk cell as a number; returns ``(value, was_percent)``.
+
+    Accepted: plain numbers, a leading currency sign (``$1,470.50``), thousands
+    separators in groups of three (``"1,470"``), accounting negatives
+    (``(1,470)``), and with ``percent_ok`` a trailing percent sign (``2.00%`` ->
+    0.02). Raises ``ValueError`` with the reason otherwise, notably for a decimal
+    comma (``"1,47"``), which is ambiguous.
+    """
+    text = raw.strip()
+    negative = text.startswith("(") and text.endswith(")")
+    if negative:
+        text = text[1:-1].strip()
+    if text[:1] in _CURRENCY:
+        text = text[1:].strip()
+    elif text[:2] in ("-$", "+$"):
+        text = text[0] + text[2:].strip()
+    pct = text.endswith("%")
+    if pct:
+        if not percent_ok:
+            raise ValueError("a percent sign is not allowed in this column")
+        text = text[:-1].strip()
+    if "," in text:
+        if not _THOUSANDS.fullmatch(text):
+            raise ValueError("a comma that is not a thousands separator (decimal commas "
+                             "are ambiguous: write 1.47)")
+        text = text.replace(",", "")
+    value = float(text)  # ValueError for anything else
+    if negative:
+        value = -value
+    return (value / 100.0 if pct else value), pct
