@@ -102,6 +102,14 @@ BAD = [
     ("[constraints]\nmax_weight = 0.1\n", 1, "constraints", "needs method = \"optimal\""),
     ("[risk]\nmodel = \"magic\"\n", 2, "risk.model", "expected one of"),
     ("[risk]\nmodel = \"covariance\"\nfile = \"nope.csv\"\n", 3, "risk.file", "file not found"),
+    ('[rebalancer]\nmethod = "optimal"\nmax_single_weight = 0.1\n', 3,
+     "rebalancer.max_single_weight", "does not read max_single_weight"),
+    ('[rebalancer]\nmethod = "band"\nmin_weight_change = 0.01\n', 3,
+     "rebalancer.min_weight_change", "[band] width"),
+    ("[rebalancer]\nlot_size = 100\n", 2, "rebalancer.lot_size", "only with round_lots"),
+    ("[rebalancer]\nfractional = true\nround_lots = true\n", 3, "rebalancer.round_lots",
+     "contradicts fractional"),
+    ('[account]\nmargin = "yes"\n', 2, "account.margin", "true or false"),
     ("[rebalancer\n", 1, None, "invalid TOML"),
     ("a = = 1\n", 1, None, "invalid TOML"),
 ]
@@ -195,3 +203,61 @@ def test_optimal_config_errors_name_the_key(text, line, key) -> None:
     with pytest.raises(FileInputError) as info:
         parse_config(text, "c.toml").build()
     assert info.value.line == line and info.value.column == key
+
+
+@pytest.mark.parametrize(("text", "line", "key", "match"), [
+    ('[rebalancer]\nmethod = "optimal"\n[optimal]\nmax_trades = 2.5\n', 4,
+     "optimal.max_trades", "expected an integer, got 2.5"),
+    ('[rebalancer]\nmethod = "optimal"\n[optimal]\nmax_trades = true\n', 4,
+     "optimal.max_trades", "expected an integer"),
+    ('[rebalancer]\nmethod = "optimal"\nfractional = true\n[optimal]\ninteger = "exact"\n', 5,
+     "optimal.integer", "needs whole shares"),
+    ('[rebalancer]\nmethod = "optimal"\n[constraints]\nmin_weight = 0.2\nmax_weight = 0.1\n',
+     4, "constraints.min_weight", "above max_weight"),
+    ('[rebalancer]\nmethod = "optimal"\n[solver]\noptions = { CLARABEL = { tol_gapp = 1 } }\n',
+     4, "solver.options.CLARABEL.tol_gapp", "CLARABEL has no option 'tol_gapp'"),
+    (('[rebalancer]\nmethod = "optimal"\n[solver]\nname = "SCS"\n'
+      'options = { CLARABEL = { max_iter = 5 } }\n'), 5, "solver.options.CLARABEL",
+     "not in the solver chain (SCS)"),
+])
+def test_build_errors_name_the_key(text, line, key, match) -> None:
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    with pytest.raises(FileInputError) as info:
+        parse_config(text, "c.toml").build()
+    assert (info.value.line, info.value.column) == (line, key)
+    assert match in str(info.value)
+
+
+def test_round_lots_reach_the_optimal_integer_stage() -> None:
+    """round_lots = true, lot_size = 100 -> every trade a multiple of 100 shares."""
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    s = parse_config('[rebalancer]\nmethod = "optimal"\nround_lots = true\nlot_size = 100\n')
+    reb = s.build()
+    state = PortfolioState({"A": 130.0}, 50_000.0, {"A": 10.0, "B": 20.0, "C": 7.0})
+    plan = reb.plan(state, {"A": 0.3, "B": 0.4, "C": 0.25})
+    trades = np.asarray(plan.trades)
+    closes = (trades == -130.0)
+    assert np.all((np.mod(trades, 100) == 0) | closes), trades
+    assert np.abs(trades).sum() > 0
+
+
+def test_locate_traces_a_planning_error_to_its_key() -> None:
+    from rebalopt.errors import InputError
+
+    text = '[rebalancer]\nmethod = "optimal"\n[constraints]\ngroups = ["Nowhere <= 0.1"]\n'
+    s = parse_config(text, "c.toml")
+    s.build()
+    err = s.locate(InputError("group 'Nowhere' has no asset", field="GroupBounds"))
+    assert isinstance(err, FileInputError)
+    assert (err.line, err.column) == (4, "constraints.groups")
+    other = InputError("no such thing", field="price")
+    assert s.locate(other) is other  # not the config's: unchanged
+
+
+def test_risk_file_cells_are_checked_with_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "cov.csv").write_text(",A,B\nA,0.04,0.01\nB,0.01,\n")
+    (tmp_path / "c.toml").write_text('[risk]\nmodel = "covariance"\nfile = "cov.csv"\n')
+    with pytest.raises(FileInputError) as info:
+        load_config(tmp_path / "c.toml")
+    assert (info.value.line, info.value.column) == (3, "B")
+    assert "missing value (row 'B') (risk.file in c.toml)" in str(info.value)
