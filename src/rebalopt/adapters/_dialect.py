@@ -18,8 +18,8 @@ __all__ = ["ALIASES", "PERCENT_ALIASES", "canonical_column", "fold_ticker", "nor
 ALIASES: dict[str, tuple[str, ...]] = {
     "ticker": ("ticker", "tickers", "symbol", "symbols", "asset", "assets", "instrument",
                "security", "stock"),
-    "shares": ("shares", "quantity", "qty", "position", "positions", "units", "holding",
-               "holdings", "shares_held", "quantity_held", "share_count"),
+    "shares": ("shares", "quantity", "qty", "position", "positions", "units", "shares_held",
+               "quantity_held", "share_count"),
     "weight": ("weight", "weights", "target", "target_weight", "targets", "allocation",
                "alloc"),
     "price": ("price", "close", "last", "last_price", "close_price", "closing_price", "px_last",
@@ -27,12 +27,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "date": ("date", "as_of", "asof", "as_of_date", "timestamp", "datetime", "trade_date",
              "pricing_date"),
     "adv": ("adv", "average_daily_volume", "avg_daily_volume", "avg_volume", "adv_shares"),
-    "volatility": ("volatility", "vol", "daily_volatility"),
+    "volatility": ("volatility", "daily_volatility"),  # not "vol": often volume
     "sector": ("sector", "gics_sector", "group"),
-    "lot_size": ("lot_size", "lot", "lots", "round_lot", "board_lot"),
+    "lot_size": ("lot_size", "round_lot", "board_lot"),
     "multiplier": ("multiplier", "contract_multiplier", "point_value"),
 }
-"""Canonical column -> the header spellings read as it (after :func:`normalize_header`)."""
+"""Canonical column -> the header spellings read as it (after :func:`normalize_header`).
+
+Only spellings with one meaning in desk files: ``Vol`` (volume or volatility?),
+``Holding`` (shares or value?) and ``Lots`` (a size or a count?) are not read."""
 
 PERCENT_ALIASES: dict[str, tuple[str, ...]] = {
     "weight": ("weight_pct", "weight_percent", "weights_pct", "target_pct", "target_weight_pct",
