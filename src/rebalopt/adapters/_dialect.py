@@ -39,7 +39,7 @@ Only spellings with one meaning in desk files: ``Vol`` (volume or volatility?),
 
 PERCENT_ALIASES: dict[str, tuple[str, ...]] = {
     "weight": ("weight_pct", "weight_percent", "weights_pct", "target_pct", "target_weight_pct",
-               "allocation_pct", "pct", "percent"),
+               "allocation_pct", "pct_weight", "percent_weight", "pct", "percent"),
 }
 """Headers whose numbers are percent (``2.5`` means 0.025), for the canonical column."""
 
