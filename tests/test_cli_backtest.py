@@ -413,3 +413,28 @@ def test_missing_panel_file(tmp_path: Path, capsys) -> None:
     paths["prices"] = tmp_path / "nope.csv"
     assert main(_argv(paths)) == EXIT_INPUT
     assert "nope.csv: file not found" in capsys.readouterr().err
+
+
+def test_desk_headers_in_the_panel_give_the_same_run(tmp_path: Path) -> None:
+    """``Date,Symbol,Open,High,Low,Last Price,Volume,GICS Sector`` is the canonical panel:
+    the free fractional run's equity equals the paper portfolio computed here."""
+    closes = _closes()
+    frame = _panel_frame(closes).rename(columns={
+        "date": "Date", "ticker": "Symbol", "open": "Open", "high": "High", "low": "Low",
+        "close": "Last Price", "volume": "Volume", "sector": "GICS Sector"})
+    paths = _files(tmp_path, panel=frame.to_csv(index=False))
+    eq_csv = tmp_path / "equity.csv"
+    assert main(_argv(paths, "--cash", "250000", "--equity-csv", str(eq_csv))) == 0
+    _, targets = _targets_csv(closes, DECISIONS)
+    equity = pd.read_csv(eq_csv, index_col="date", parse_dates=True)
+    np.testing.assert_allclose(equity["equity"].to_numpy(),
+                               _paper_equity(closes, targets, 250_000.0), rtol=1e-9)
+
+
+def test_two_headers_meaning_the_close_are_a_duplicate(tmp_path: Path, capsys) -> None:
+    frame = _panel_frame(_closes())
+    frame["Price"] = frame["close"]
+    paths = _files(tmp_path, panel=frame.to_csv(index=False))
+    assert main(_argv(paths)) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "panel.csv, line 1, column 'close': duplicate column in header" in err

@@ -221,6 +221,20 @@ def _blank(s: pd.Series) -> np.ndarray:
     return out
 
 
+def _panel_column(name: object) -> str:
+    """A panel header in canonical form: the desk aliases of ticker, date and sector
+    (``Symbol``, ``As Of``, ``GICS Sector``) and of the price (``Close``, ``Last``,
+    ``PX_LAST`` -> ``close``); any other header lower-cased."""
+    from rebalopt.adapters._dialect import canonical_column
+
+    canon, pct = canonical_column(str(name))
+    if canon in ("ticker", "date", "sector") and not pct:
+        return canon
+    if canon == "price":
+        return "close"
+    return str(name).strip().lower()
+
+
 def _read_panel(path: str | Path) -> _Panel:
     """Read and check a long OHLCV panel (CSV or parquet); errors name file, line, column.
 
@@ -228,7 +242,9 @@ def _read_panel(path: str | Path) -> _Panel:
     duplicate column, an empty ticker, a cell that is not a date or a number, a close
     that is missing, not finite or not > 0 (leave the row out for a day the asset did
     not trade), an open/high/low that is not finite and > 0, a negative or non-finite
-    volume, two rows for the same date and ticker. Other columns are ignored.
+    volume, two rows for the same date and ticker. Other columns are ignored. Headers
+    are read through the desk aliases (:func:`_panel_column`): ``Date,Symbol,Close``
+    is ``date,ticker,close``; two headers meaning one column are a duplicate.
     """
     p = Path(path)
     if not p.is_file():
@@ -246,7 +262,7 @@ def _read_panel(path: str | Path) -> _Panel:
     except (ValueError, OSError, ImportError, UnicodeDecodeError) as exc:
         raise FileInputError(f"cannot read: {' '.join(str(exc).split())}", path=p) from None
     header = 1 if is_csv else None
-    names = [str(c).strip().lower() for c in df.columns]
+    names = [_panel_column(c) for c in df.columns]
     dup = [c for c in names if names.count(c) > 1]
     if dup:
         raise FileInputError("duplicate column in header", path=p, line=header, column=dup[0])
