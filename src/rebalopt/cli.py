@@ -146,6 +146,8 @@ def _rebalance(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output(args.out, [args.holdings, args.targets, args.prices, args.config,
                                 *settings.inputs])
+    if args.cash is not None and not math.isfinite(args.cash):
+        raise InputError(f"must be a finite number, got {args.cash}", field="--cash")
     cash = args.cash if args.cash is not None else (settings.cash or 0.0)
     book = read_book(args.holdings, args.targets, args.prices, cash,
                      allow_empty_targets=args.allow_empty_targets,

@@ -368,3 +368,13 @@ def test_backtest_compare_without_config_charges_documented_costs(tmp_path: Path
     assert naive and all(float(ln.split()[-4].replace(",", "")) > 0 for ln in naive), naive
     assert report.exists()
     count("cli:documented_choice")
+
+
+@pytest.mark.parametrize("cash", ["nan", "inf"])
+def test_cash_flag_must_be_finite(tmp_path: Path, capsys, cash) -> None:
+    paths = _files(tmp_path, "")
+    out = tmp_path / "orders.csv"
+    assert _run(paths, out, "--cash", cash) == EXIT_INPUT
+    assert "[field '--cash'] must be a finite number" in _error_line(capsys)
+    assert not out.exists()
+    count("cli:bad_input")
