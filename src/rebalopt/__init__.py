@@ -31,6 +31,7 @@ from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig, RebalancePlan, 
 from rebalopt.rebalance.band import BandRebalancer
 from rebalopt.rebalance.batch import Account, BatchResult, rebalance_many
 from rebalopt.rebalance.integer import IntegerRebalancer
+from rebalopt.rebalance.multiperiod import MultiPeriodRebalancer
 from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.risk import Covariance, Diagonal, FactorModel, Identity, RiskModel, RiskRoot
 from rebalopt.state import PortfolioState
@@ -81,6 +82,7 @@ __all__ = [
     "BandRebalancer",
     "OptimalRebalancer",
     "IntegerRebalancer",
+    "MultiPeriodRebalancer",
     "state_from_broker",
     # many accounts
     "Account",

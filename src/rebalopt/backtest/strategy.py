@@ -145,12 +145,23 @@ class PortfolioStrategy(Strategy):
         plan is made from true holdings); ``"account"`` counts open orders as
         traded. Default: the rebalancer's ``config.pending`` when it has one, else
         ``"cancel"``.
+    replan
+        Receding horizon: between scheduled dates, plan again every ``replan`` bars
+        towards the latest targets (``optimize`` is not called) and submit the plan's
+        orders; ``None`` (default) trades on scheduled dates only. The decision
+        frequency is then separate from the target frequency: with a
+        :class:`~rebalopt.rebalance.multiperiod.MultiPeriodRebalancer` and
+        ``replan=1`` the schedule is re-planned every bar and its first period traded.
+        With ``pending="cancel"`` what the broker left unfilled (a participation cap)
+        is cancelled and the next plan, made from the true holdings, carries it.
 
     Notes
     -----
     ``rebalances`` holds one record per scheduled rebalance; after the run each
     also counts what became of its orders (``n_filled``, ``n_partial``,
     ``n_rejected``, ``n_cancelled``, ``n_open``, matched by the order tag).
+    Re-plans between scheduled dates are recorded there too, with ``"kind":
+    "replan"`` (scheduled ones: ``"target"``).
     """
 
     def __init__(
@@ -164,6 +175,7 @@ class PortfolioStrategy(Strategy):
         price_field: str = "close",
         on_error: Literal["raise", "hold"] = "raise",
         pending: Literal["cancel", "account"] | None = None,
+        replan: int | None = None,
     ) -> None:
         if lookback < 1:
             raise InputError(f"must be >= 1, got {lookback}", field="lookback")
@@ -175,6 +187,9 @@ class PortfolioStrategy(Strategy):
             raise InputError(f"must be >= 1, got {schedule}", field="schedule")
         if on_error not in ("raise", "hold"):
             raise InputError(f"must be 'raise' or 'hold', got {on_error!r}", field="on_error")
+        if replan is not None and (isinstance(replan, bool) or int(replan) != replan
+                                   or int(replan) < 1):
+            raise InputError(f"must be None or an int >= 1, got {replan!r}", field="replan")
         if pending is None:
             pending = getattr(getattr(rebalancer, "config", None), "pending", "cancel")
         if pending not in ("cancel", "account"):
@@ -187,8 +202,11 @@ class PortfolioStrategy(Strategy):
         self.price_field = price_field
         self.on_error = on_error
         self.pending = pending
+        self.replan = None if replan is None else int(replan)
         self.rebalances: list[dict[str, Any]] = []
         self.targets = None
+        self._last_bar: int | None = None
+        self._last_weights: pd.Series | None = None
 
     # ------------------------------------------------------------------ hooks
     def optimize(self, returns: pd.DataFrame, data: BarData, context: dict[str, Any],
@@ -205,6 +223,8 @@ class PortfolioStrategy(Strategy):
         self._due = self._schedule(feed.dates)
         self.rebalances = []
         self.targets = None
+        self._last_bar = None
+        self._last_weights = None
 
     def _schedule(self, dates: pd.DatetimeIndex) -> np.ndarray:
         n = len(dates)
@@ -248,20 +268,37 @@ class PortfolioStrategy(Strategy):
                 broker: Any) -> None:
         t = data.t
         if not self._due[t]:
+            if (self.replan is not None and self._last_weights is not None
+                    and self._last_bar is not None and (t - self._last_bar) % self.replan == 0):
+                self._decide(t, timestamp, data, context, broker, "replan")
             return
+        self._decide(t, timestamp, data, context, broker, "target")
+
+    def _decide(self, t: int, timestamp: Any, data: BarData, context: dict[str, Any],
+                broker: Any, kind: str) -> None:
+        """One decision: new targets from ``optimize`` (``"target"``) or the latest ones
+        again (``"replan"``), planned from the broker's book and submitted."""
         k = len(self.rebalances)
         rec: dict[str, Any] = {"rebalance": k, "bar": t, "date": timestamp, "status": "ok",
-                               "n_orders": 0, "planned_turnover": 0.0, "planned_cost": 0.0,
-                               "equity": broker.get_account_value(), "error": ""}
+                               "kind": kind, "n_orders": 0, "planned_turnover": 0.0,
+                               "planned_cost": 0.0, "equity": broker.get_account_value(),
+                               "error": ""}
         self.rebalances.append(rec)
+        w = self._last_weights
         try:
-            weights = self.optimize(self.returns(t), data, context, broker)
-            if weights is None:
-                rec["status"] = "skipped"
+            if kind == "target":
+                weights = self.optimize(self.returns(t), data, context, broker)
+                if weights is None:
+                    rec["status"] = "skipped"
+                    return
+                w = self._to_series(weights)
+                self.targets = w.reindex(self._feed.assets).fillna(0.0).to_numpy(float)
+                self._last_weights, self._last_bar = w, t
+            if w is None:
                 return
-            w = self._to_series(weights)
-            self.targets = w.reindex(self._feed.assets).fillna(0.0).to_numpy(float)
             if hasattr(self.rebalancer, "plan") and hasattr(broker, "portfolio_state"):
+                if self.pending == "cancel" and kind == "replan":
+                    broker.cancel_all_orders()  # the unfilled remainder is carried by this plan
                 state = broker.portfolio_state(include_pending=self.pending == "account")
                 plan = self.rebalancer.plan(state, w)
                 check_whole_lots(plan, broker)

@@ -7,6 +7,14 @@ HTML report (:func:`write_report`). :func:`run_demo` does all of it on real
 prices shipped in skfolio's wheel.
 """
 
+from rebalopt.research.baselines import (
+    TWAPRebalancer,
+    daily_band_runs,
+    daily_optimal_runs,
+    equal_te_against,
+    multiperiod_runs,
+    twap_runs,
+)
 from rebalopt.research.compare import (
     Comparison,
     FundingRebalancer,
@@ -57,16 +65,21 @@ __all__ = [
     "RoundedRebalancer",
     "Run",
     "ScheduledTargets",
+    "TWAPRebalancer",
     "band_runs",
     "compare",
     "cost_at_tracking_error",
+    "daily_band_runs",
+    "daily_optimal_runs",
     "default_runs",
     "efficient_points",
+    "equal_te_against",
     "equal_te_table",
     "frontier",
     "inverse_volatility",
     "liquidity_spreads",
     "min_variance",
+    "multiperiod_runs",
     "naive_runs",
     "optimal_runs",
     "paper_returns",
@@ -81,6 +94,7 @@ __all__ = [
     "sp500_universe",
     "target_schedule",
     "tracking_error",
+    "twap_runs",
     "whole_share_floor",
     "write_report",
 ]

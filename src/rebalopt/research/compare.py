@@ -55,7 +55,8 @@ __all__ = [
     "optimal_runs",
 ]
 
-Kind = Literal["naive", "band", "optimal", "custom"]
+Kind = Literal["naive", "band", "optimal", "custom", "twap", "band daily", "optimal daily",
+               "multiperiod"]
 
 DEFAULT_RISK_AVERSIONS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 """Risk aversions swept by default (dimensionless ``gamma``; horizon one month)."""
@@ -87,6 +88,10 @@ class Run:
         Set on the rebalancer (or on an ``IntegerRebalancer``'s ``relaxation``)
         before the run, so optimal runs share one compiled program; ``None``
         leaves it alone.
+    replan
+        Also decide every ``replan`` bars between decision dates (policies that
+        trade between target dates, :mod:`rebalopt.research.baselines`); ``None``:
+        decision dates only.
     """
 
     name: str
@@ -95,6 +100,7 @@ class Run:
     kind: Kind = "custom"
     knob: float = float("nan")
     risk_aversion: float | None = None
+    replan: int | None = None
 
 
 def _exact(costs: Sequence[CostModel], fractional: bool) -> RebalanceConfig:
@@ -427,7 +433,7 @@ def compare(
         rk = getattr(inner, "risk", None)
         strat = ScheduledTargets(targets, run.rebalancer, every=run.every, initial=funding,
                                  risk=rk if isinstance(rk, RiskSchedule) else None,
-                                 on_error=on_error)
+                                 on_error=on_error, replan=run.replan)
         broker = SimulatedBroker(initial_cash, costs=costs, account=account,
                                  fractional=fractional)
         t0 = time.perf_counter()

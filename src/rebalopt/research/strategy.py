@@ -18,6 +18,7 @@ from rebalopt.backtest.strategy import HOLDABLE, check_whole_lots, record_outcom
 from rebalopt.errors import InputError
 from rebalopt.rebalance.naive import round_to_lots
 from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.research.paper import paper_weights
 from rebalopt.research.targets import RiskSchedule
 
 __all__ = ["RoundedRebalancer", "ScheduledTargets"]
@@ -76,6 +77,16 @@ class ScheduledTargets(Strategy):
       plan's orders (sells first), tagged ``k``;
     * otherwise: nothing (a lower-frequency rebalancer sits this date out).
 
+    With ``replan`` (an int ``k``), the rebalancer also decides every ``k`` bars
+    between decision dates (a policy that trades *between* target dates: TWAP
+    slices, daily bands, a daily or multi-period re-plan). There its target is the
+    paper portfolio's weights at that bar (:func:`~rebalopt.research.paper_weights`:
+    the targets drifted with prices, the very book the tracking error is measured
+    against), open orders are cancelled first (the next plan carries what was not
+    filled), and its orders are tagged ``k + j / 10_000`` on the ``j``-th bar after
+    decision date ``k``. A rebalancer with a ``step`` attribute is told ``j`` before
+    each plan (0 on the decision date).
+
     Parameters
     ----------
     targets
@@ -95,6 +106,9 @@ class ScheduledTargets(Strategy):
         A plan of fractional trades for a whole-share broker is such an error
         (:func:`~rebalopt.backtest.strategy.check_whole_lots`): wrap the
         rebalancer in :class:`RoundedRebalancer` or plan whole shares.
+    replan
+        Decide again every ``replan`` bars between decision dates (see above);
+        ``None`` (default): decision dates only.
 
     Notes
     -----
@@ -104,11 +118,15 @@ class ScheduledTargets(Strategy):
 
     def __init__(self, targets: pd.DataFrame, rebalancer: Any, *, every: int = 1,
                  initial: Any | None = None, risk: RiskSchedule | None = None,
-                 on_error: str = "raise") -> None:
+                 on_error: str = "raise", replan: int | None = None) -> None:
         if int(every) < 1:
             raise InputError(f"must be >= 1, got {every}", field="every")
         if on_error not in ("raise", "hold"):
             raise InputError(f"must be 'raise' or 'hold', got {on_error!r}", field="on_error")
+        if replan is not None and (isinstance(replan, bool) or int(replan) != replan
+                                   or int(replan) < 1):
+            raise InputError(f"must be None or an int >= 1, got {replan!r}", field="replan")
+        self.replan = None if replan is None else int(replan)
         self.frame = targets
         self.rebalancer = rebalancer
         self.every = int(every)
@@ -136,29 +154,48 @@ class ScheduledTargets(Strategy):
         w.columns = cols
         self._W = w.reindex(columns=feed.assets).fillna(0.0).to_numpy(float)
         self._k_of_bar = {int(t): k for k, t in enumerate(pos)}
+        self._pos = np.asarray(pos, dtype=int)
+        self._paper = (paper_weights(feed, self.frame).to_numpy(float)
+                       if self.replan is not None else None)
         self.rebalances = []
         self.seen = []
         self.targets = None
 
     def on_data(self, timestamp: Any, data: Any, context: dict[str, Any], broker: Any) -> None:
-        k = self._k_of_bar.get(int(data.t))
+        t = int(data.t)
+        k = self._k_of_bar.get(t)
         if k is None:
+            if self._paper is None:
+                return
+            k = int(np.searchsorted(self._pos, t, side="right")) - 1
+            j = t - int(self._pos[k]) if k >= 0 else 0
+            if k < 0 or j % self.replan != 0 or (k % self.every != 0 and k != 0):
+                return
+            w = np.nan_to_num(self._paper[t])
+            self._decide(k + j / 10_000, j, w, timestamp, t, broker, self.rebalancer)
             return
         w = self._W[k]
         self.targets = w.copy()
         self.seen.append((timestamp, w.copy()))
         if k != 0 and k % self.every != 0:
             return
-        rec: dict[str, Any] = {"rebalance": k, "bar": int(data.t), "date": timestamp,
+        self._decide(k, 0, w, timestamp, t, broker,
+                     self.initial if k == 0 else self.rebalancer)
+
+    def _decide(self, tag: float, step: int, w: np.ndarray, timestamp: Any, t: int,
+                broker: Any, rebalancer: Any) -> None:
+        k = tag
+        rec: dict[str, Any] = {"rebalance": k, "bar": t, "date": timestamp,
                                "status": "ok", "n_orders": 0, "planned_turnover": 0.0,
                                "planned_cost": 0.0, "equity": broker.get_account_value(),
                                "error": ""}
         self.rebalances.append(rec)
-        rebalancer = self.initial if k == 0 else self.rebalancer
+        if hasattr(rebalancer, "step"):
+            rebalancer.step = step
         nz = w != 0
         series = pd.Series(w[nz], index=broker.feed.assets[nz])
         try:
-            if self.risk is not None:
+            if self.risk is not None and step == 0 and tag == int(tag):
                 self.risk.set_date(timestamp)
             broker.cancel_all_orders()
             state = broker.portfolio_state()
@@ -169,7 +206,7 @@ class ScheduledTargets(Strategy):
                 raise
             rec["status"] = "held"
             rec["error"] = f"{type(exc).__name__}: {exc}"
-            log.warning("rebalance %d on %s held: %s", k, timestamp, rec["error"])
+            log.warning("rebalance %s on %s held: %s", k, timestamp, rec["error"])
             return
         rec["planned_turnover"] = plan.turnover
         rec["planned_cost"] = plan.total_cost

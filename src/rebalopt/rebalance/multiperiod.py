@@ -1,0 +1,756 @@
+"""MultiPeriodRebalancer: plan *when* to trade, not only what (a trade schedule).
+
+.. math::
+
+    \\min_{z_1..z_H}\\ \\sum_{t=1}^{H} \\Big[\\text{cost}_t(z_t)
+        + \\frac{\\gamma}{2}\\,\\Delta t\\,(w_t - w^*_t)^\\top \\Sigma\\,(w_t - w^*_t)
+        - \\alpha_t^\\top w_t\\Big]
+    \\quad\\text{s.t.}\\quad w_t = w_{t-1} + z_t,\\ \\
+    \\text{cash}_t = \\text{cash}_{t-1} - 1^\\top z_t - \\text{cost}_t(z_t),\\ \\
+    \\text{constraints}(w_t, z_t, \\text{cash}_t)\\ \\forall t
+
+Units as in :mod:`rebalopt.rebalance.optimal`: trades, weights and cash are fractions
+of the pre-trade equity ``V``; ``Sigma`` annualized; ``Delta t`` (``period``) the
+length of one period in years (one trading day, ``1/252``, by default); ``gamma``
+dimensionless; ``alpha_t`` an expected return over period ``t`` (fraction).
+
+One model, stacked: every period holds one copy of the single-period declarations.
+
+* Costs: per period ``t`` the cost models' convex terms with the coefficients of
+  period ``t``'s state (``states``; by default the same state every period):
+  ``lin_i |z_i|`` through ``t_t >= |z_t|`` and ``a_i |z_i|^p`` through a power cone
+  per asset, read from the same declarations the single-period direct program reads
+  (:mod:`rebalopt.rebalance._clarabel`).
+* Constraints: each constraint's own :meth:`~rebalopt.constraints.Constraint.rows`,
+  called once per period on a *period view* of the layout: its ``z`` columns are the
+  cumulative trades ``w_t - w_0 = z_1 + .. + z_t`` (position rows that fold ``w_0``
+  into their right-hand side then hold on ``w_t``), its ``t`` columns the period's own
+  ``|z_t|`` (participation caps and turnover hold per period), its cost the cumulative
+  cost (a cash floor holds on ``cash_t``). Auxiliary variables are per period.
+  Restricted lists: ``no_trade`` holds per period; ``no_buy`` / ``no_sell`` (rows on
+  ``z``) hold on the cumulative trade, and the per-period numeric check enforces
+  them on each ``z_t`` (a violation there is a :class:`~rebalopt.errors.SolverError`).
+* Optional terminal condition on ``w_H``: reach the target (``terminal="target"``),
+  or stay within a band (``terminal=0.01``: ``|w_H - w*_H| <= 0.01`` per asset).
+
+``periods=1`` with ``period`` equal to the single-period ``horizon`` is exactly the
+single-period program (same columns, rows and scaling), so
+:class:`~rebalopt.rebalance.optimal.OptimalRebalancer` and this class agree there.
+
+Every solution is verified in NumPy, period by period, with each constraint's own
+``check`` on the point ``(z_t, w_t, cash_t)``; the plan carries the whole schedule
+(``plan.info["schedule"]``, periods x tickers) and its orders are the first period's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import clarabel
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from rebalopt._naming import unique_names
+from rebalopt._typing import AssetValues, FloatArray
+from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
+from rebalopt.constraints._base import MatrixLayout
+from rebalopt.costs import CostModel, MarketImpact, untradable_assets
+from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
+from rebalopt.rebalance._clarabel import (
+    CVXPY_ONLY,
+    DIRECT_SETTINGS,
+    STATUS,
+    _linear_rates,
+    supported,
+)
+from rebalopt.rebalance._problem import SCALE, convex_costs
+from rebalopt.rebalance.optimal import _IdentityRoot, _RiskLike, _Root
+from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.state import PortfolioState
+
+__all__ = ["MultiPeriodRebalancer", "MultiPeriodSolution", "ac_schedule"]
+
+_ACCEPTED = ("optimal", "optimal_inaccurate")
+_ELASTIC_PENALTY = 1e3
+"""Price (fraction of equity per unit) of a constraint giving way in the diagnosis."""
+
+
+def ac_schedule(x0: float, periods: int, kappa_tilde: float) -> FloatArray:
+    """The discrete Almgren-Chriss holdings path ``x_0 .. x_H`` (closed form).
+
+    For one asset, cost ``eta * z_t**2`` and risk ``lam * x_t**2`` per period with
+    ``x_t`` the distance to the target and ``x_H = 0``, the first-order conditions
+    are ``x_{t+1} - 2 x_t + x_{t-1} = kappa_tilde * x_t`` with
+    ``kappa_tilde = lam / eta``; the solution is
+    ``x_t = x_0 sinh(kappa (H - t)) / sinh(kappa H)`` with
+    ``cosh(kappa) = 1 + kappa_tilde / 2`` (linear, ``x_0 (1 - t/H)``, at
+    ``kappa_tilde = 0``).
+
+    Parameters
+    ----------
+    x0
+        Starting distance to the target (weight).
+    periods
+        ``H``.
+    kappa_tilde
+        Risk over impact per period, ``>= 0`` (dimensionless).
+
+    Returns
+    -------
+    ndarray
+        ``H + 1`` distances, ``x_0`` first and ``0`` last.
+    """
+    t = np.arange(periods + 1, dtype=float)
+    if kappa_tilde <= 0:
+        return x0 * (1.0 - t / periods)
+    kappa = np.arccosh(1.0 + 0.5 * kappa_tilde)
+    return x0 * np.sinh(kappa * (periods - t)) / np.sinh(kappa * periods)
+
+
+@dataclass
+class MultiPeriodSolution:
+    """A verified schedule.
+
+    Attributes
+    ----------
+    z
+        Trade weights per period, ``(H, n)`` (fractions of pre-trade equity).
+    w
+        Post-trade weights per period, ``(H, n)``.
+    cash
+        Cash weight after each period's trades and costs, ``(H,)``.
+    targets
+        Target path, ``(H, n)``.
+    cost
+        Convex cost per period (fraction of equity), ``(H,)``.
+    risk
+        Tracking term per period, ``gamma/2 * dt * d' Sigma d`` (fraction), ``(H,)``.
+    tracking_error
+        Annualized tracking error of ``w_t`` to ``w*_t`` per period, ``(H,)``.
+    objective
+        Total objective (fraction of equity), evaluated in NumPy.
+    solver_objective
+        The solver's objective (same units).
+    status, solve_time, wall_time, setup_time, iterations
+        Solver status and times (seconds).
+    slacks
+        Per period, :class:`~rebalopt.constraints.Slack` per constraint name.
+    frozen, untradable
+        Assets held at ``z = 0`` because a cost model cannot price them, and why.
+    """
+
+    z: FloatArray
+    w: FloatArray
+    cash: FloatArray
+    targets: FloatArray
+    cost: FloatArray
+    risk: FloatArray
+    tracking_error: FloatArray
+    objective: float
+    solver_objective: float | None
+    status: str
+    solve_time: float | None
+    wall_time: float
+    setup_time: float | None
+    iterations: int | None
+    slacks: list[dict[str, Slack]]
+    frozen: np.ndarray | None = None
+    untradable: dict[str, str] = field(default_factory=dict)
+
+
+class _Program:
+    """The stacked program for one universe, ``H`` and set of terms (Clarabel matrices).
+
+    Columns per period ``t`` (in this order): ``y_t = w_t - w_0`` (``n``), ``t_t >=
+    |z_t|`` (``n``), ``u_{m,t}`` per power-law cost model (``n`` each), ``f_t``
+    factor risk (``k``), ``e_t`` specific risk (``n``); then each period's constraint
+    auxiliaries, then soft slacks. At ``H = 1`` the layout, rows and scaling are those
+    of :class:`~rebalopt.rebalance._clarabel.DirectProblem` (``y_1 = z``).
+    """
+
+    def __init__(self, H: int, n: int, k: int, costs: Sequence[CostModel],
+                 constraints: Sequence[Constraint], state: PortfolioState,
+                 targets: FloatArray, elastic: bool) -> None:
+        self.H, self.n, self.k = H, n, k
+        self.costs, self.constraints = list(costs), list(constraints)
+        self.power = [m for m in self.costs
+                      if isinstance(m, MarketImpact) and m.exponent != 1.0]
+        self.elastic = elastic
+        col = 0
+        self.Y, self.T, self.U, self.F, self.E = [], [], [], [], []
+        for _ in range(H):
+            self.Y.append(np.arange(col, col + n))
+            self.T.append(np.arange(col + n, col + 2 * n))
+            col += 2 * n
+            us = []
+            for _m in self.power:
+                us.append(np.arange(col, col + n))
+                col += n
+            self.U.append(us)
+            self.F.append(np.arange(col, col + k))
+            col += k
+            self.E.append(np.arange(col, col + n))
+            col += n
+        self.layouts: list[MatrixLayout] = []
+        self._counts: list[list[list[int]]] = []
+        for t in range(H):
+            lay = MatrixLayout(n=n, z=self.Y[t], t=self.T[t], ncols=col)
+            self._set_cost(lay, t, [state] * H)
+            blocks = [c.rows(lay, state, targets) or [] for c in self.constraints]
+            col = lay.ncols
+            lay.frozen = True
+            self.layouts.append(lay)
+            self._counts.append([[b.m for b in bl] for bl in blocks])
+        self.slack: list[list[int | None]] = []
+        for _ in range(H):
+            row = []
+            for c in self.constraints:
+                if c.soft or elastic:
+                    row.append(col)
+                    col += 1
+                else:
+                    row.append(None)
+            self.slack.append(row)
+        self.nvar = col
+
+    def _set_cost(self, lay: MatrixLayout, t: int, states: Sequence[PortfolioState]) -> None:
+        """Cumulative cost up to period ``t`` as ``cost_vals @ x[cost_cols]``."""
+        cols, vals = [], []
+        for s in range(t + 1):
+            lin = np.zeros(self.n)
+            for m in self.costs:
+                r = _linear_rates(m, states[s])
+                if r is not None:
+                    lin += r
+            cols.append(self.T[s])
+            vals.append(lin)
+            for m, u in zip(self.power, self.U[s]):
+                cols.append(u)
+                vals.append(m.coefficients(states[s]))
+        lay.cost_cols = np.concatenate(cols)
+        lay.cost_vals = np.concatenate(vals)
+
+    def period_cost(self, t: int) -> tuple[np.ndarray, FloatArray]:
+        """Columns and values of period ``t``'s own cost (the tail of the cumulative one)."""
+        lay = self.layouts[t]
+        m = self.n * (1 + len(self.power))
+        return lay.cost_cols[-m:], lay.cost_vals[-m:]
+
+    def matrices(self, states: Sequence[PortfolioState], path: FloatArray, G: np.ndarray,
+                 s: FloatArray, risk_aversion: float, dt: float, alpha: FloatArray | None,
+                 frozen: np.ndarray | None, terminal: str | float | None,
+                 penalties: Sequence[float]
+                 ) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix, FloatArray, float, list]:
+        H, n, k = self.H, self.n, self.k
+        state = states[0]
+        w0 = state.weights
+        root = np.sqrt(SCALE * 0.5 * risk_aversion * dt)
+        s_sc = root * np.asarray(s, dtype=float)
+        G_sc = root * np.asarray(G, dtype=float)
+        P_i, P_v = [], []
+        q = np.zeros(self.nvar)
+        const = 0.0
+        for t in range(H):
+            self._set_cost(self.layouts[t], t, states)
+            P_i += [self.E[t], self.F[t]]
+            P_v += [np.full(n, 2.0), np.full(k, 2.0)]
+            cc, cv = self.period_cost(t)
+            np.add.at(q, cc, SCALE * cv)
+            if alpha is not None:
+                a = SCALE * alpha[t]
+                q[self.Y[t]] -= a
+                const -= float(a @ w0)
+            for j, c in enumerate(self.constraints):
+                sc = self.slack[t][j]
+                if sc is not None:
+                    q[sc] = SCALE * float(penalties[j])
+        pi = np.concatenate(P_i) if P_i else np.zeros(0, dtype=int)
+        P = sp.csc_matrix((np.concatenate(P_v), (pi, pi)), shape=(self.nvar, self.nvar))
+        R: list[np.ndarray] = []
+        C: list[np.ndarray] = []
+        V: list[np.ndarray] = []
+        B: list[np.ndarray] = []
+        r0 = 0
+        ar = np.arange(n)
+        # ---- zero cone: risk definitions, frozen assets, terminal target
+        for t in range(H):
+            d0 = w0 - path[t]
+            if k:  # f - G_sc' y = G_sc' d0
+                R += [r0 + np.repeat(np.arange(k), n), r0 + np.arange(k)]
+                C += [np.tile(self.Y[t], k), self.F[t]]
+                V += [-G_sc.T.ravel(), np.ones(k)]
+                B.append(G_sc.T @ d0)
+                r0 += k
+            R += [r0 + ar, r0 + ar]  # e - s_sc y = s_sc d0
+            C += [self.E[t], self.Y[t]]
+            V += [np.ones(n), -s_sc]
+            B.append(s_sc * d0)
+            r0 += n
+        fz = np.zeros(0, dtype=int) if frozen is None else np.flatnonzero(frozen)
+        if fz.size:
+            for t in range(H):
+                R.append(r0 + np.arange(fz.size))
+                C.append(self.Y[t][fz])
+                V.append(np.ones(fz.size))
+                B.append(np.zeros(fz.size))
+                r0 += fz.size
+        live = np.setdiff1d(ar, fz)
+        if terminal == "target" and live.size:  # y_H = w*_H - w0 on tradable assets
+            R.append(r0 + np.arange(live.size))
+            C.append(self.Y[H - 1][live])
+            V.append(np.ones(live.size))
+            B.append((path[H - 1] - w0)[live])
+            r0 += live.size
+        nzero = r0
+        # ---- nonnegative cone
+        for t in range(H):  # z_t - t_t <= 0, -z_t - t_t <= 0 with z_t = y_t - y_{t-1}
+            R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
+            C += [self.Y[t], self.T[t], self.Y[t], self.T[t]]
+            V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
+            if t:
+                R += [r0 + ar, r0 + n + ar]
+                C += [self.Y[t - 1], self.Y[t - 1]]
+                V += [-np.ones(n), np.ones(n)]
+            B.append(np.zeros(2 * n))
+            r0 += 2 * n
+        if isinstance(terminal, float) and live.size:  # |y_H + w0 - w*_H| <= band
+            g = (path[H - 1] - w0)[live]
+            R += [r0 + np.arange(live.size), r0 + live.size + np.arange(live.size)]
+            C += [self.Y[H - 1][live], self.Y[H - 1][live]]
+            V += [np.ones(live.size), -np.ones(live.size)]
+            B += [terminal + g, terminal - g]
+            r0 += 2 * live.size
+        slack_rows: list[int] = []
+        for t in range(H):
+            lay = self.layouts[t]
+            for j, c in enumerate(self.constraints):
+                sc = self.slack[t][j]
+                blocks = c.rows(lay, state, path[t]) or []
+                if [b.m for b in blocks] != self._counts[t][j]:
+                    raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
+                for b in blocks:
+                    R.append(r0 + np.asarray(b.row, dtype=int))
+                    C.append(np.asarray(b.col, dtype=int))
+                    V.append(np.asarray(b.val, dtype=float))
+                    B.append(np.asarray(b.b, dtype=float))
+                    if sc is not None and b.main:
+                        R.append(r0 + np.arange(b.m))
+                        C.append(np.full(b.m, sc))
+                        V.append(-np.ones(b.m))
+                    r0 += b.m
+                if sc is not None:
+                    slack_rows.append(sc)
+        for sc in slack_rows:  # v >= 0
+            R.append(np.array([r0]))
+            C.append(np.array([sc]))
+            V.append(np.array([-1.0]))
+            B.append(np.zeros(1))
+            r0 += 1
+        nnonneg = r0 - nzero
+        cones: list[Any] = []
+        if nzero:
+            cones.append(clarabel.ZeroConeT(nzero))
+        cones.append(clarabel.NonnegativeConeT(nnonneg))
+        for t in range(H):  # (u, 1, t) in the power cone of 1/p
+            for m, u in zip(self.power, self.U[t]):
+                base = r0 + 3 * ar
+                R += [base, base + 2]
+                C += [u, self.T[t]]
+                V += [-np.ones(n), -np.ones(n)]
+                b = np.zeros(3 * n)
+                b[1::3] = 1.0
+                B.append(b)
+                r0 += 3 * n
+                cones += [clarabel.PowerConeT(1.0 / m.exponent)] * n
+        A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
+                          shape=(r0, self.nvar))
+        return P, q, A, np.concatenate(B), const, cones
+
+
+@dataclass
+class MultiPeriodRebalancer:
+    """Plan trades over the next ``periods`` periods and trade the first (module docstring).
+
+    Parameters
+    ----------
+    periods
+        ``H``, the number of periods planned (>= 1).
+    period
+        ``Delta t``, the length of one period in years (default one trading day,
+        ``1/252``); the tracking term of each period is held for this long.
+    risk
+        Tracking-error risk model answering ``root(state)`` (annualized); ``None``:
+        identity (squared weight distance).
+    costs
+        Cost models; their convex terms are charged per period with that period's
+        coefficients and paid from cash.
+    constraints
+        Constraint objects, every one enforced in every period (default long-only and
+        no borrowing).
+    risk_aversion
+        ``gamma`` (dimensionless).
+    alpha
+        Optional expected return per asset and period (fraction per period), keyed by
+        ticker; the same every period.
+    terminal
+        ``None`` (default: no terminal condition), ``"target"`` (``w_H = w*_H`` on
+        every tradable asset) or a band half-width in weight units
+        (``|w_H - w*_H| <= band`` per asset).
+    solver_options
+        Clarabel settings overriding :data:`~rebalopt.rebalance._clarabel.DIRECT_SETTINGS`.
+    min_trade_weight
+        First-period trades smaller than this (fraction of equity) snap to zero when the
+        snapped point passes the same checks.
+    feasibility_tol
+        Hard constraints must hold within this in every period (NumPy check).
+    time_limit
+        Seconds per solve.
+
+    Notes
+    -----
+    :meth:`plan` accepts a target path as a DataFrame (periods x tickers, one row per
+    period, shorter paths repeat their last row) or constant targets (a Series,
+    mapping or array). Its plan's trades and orders are the first period's; the
+    schedule is in ``plan.info``: ``schedule`` (trade weights, periods x tickers),
+    ``schedule_shares`` (shares at today's prices), ``expected_cost`` (fraction of
+    equity per period), ``tracking_error`` (annualized, per period), ``cash_path``.
+    Re-planning every period and trading the first (a receding horizon) is what
+    :class:`~rebalopt.backtest.PortfolioStrategy` does with ``replan=1``.
+    """
+
+    periods: int = 5
+    period: float = 1.0 / 252.0
+    risk: _RiskLike | None = None
+    costs: list[CostModel] = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=lambda: [LongOnly(), CashFloor()])
+    risk_aversion: float = 100.0
+    alpha: AssetValues | None = None
+    terminal: str | float | None = None
+    solver_options: Mapping[str, Any] | None = None
+    min_trade_weight: float = 1e-7
+    feasibility_tol: float = 1e-7
+    time_limit: float = 20.0
+
+    method = "multiperiod"
+
+    def __post_init__(self) -> None:
+        self.costs = list(self.costs)
+        self.constraints = list(self.constraints)
+        self._programs: dict[Any, _Program] = {}
+        self.compilations = 0
+        """How often a stacked program was (re)built; a sweep leaves it alone."""
+        self._validate()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_programs"] = {}
+        return state
+
+    def _validate(self) -> None:
+        if isinstance(self.periods, bool) or not isinstance(self.periods, (int, np.integer)) \
+                or self.periods < 1:
+            raise InputError(f"must be an int >= 1, got {self.periods!r}",
+                             field="MultiPeriodRebalancer.periods")
+        for name in ("risk_aversion", "period", "time_limit"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise InputError(f"must be a finite number >= 0, got {v!r}",
+                                 field=f"MultiPeriodRebalancer.{name}")
+        if self.time_limit <= 0:
+            raise InputError("must be > 0", field="MultiPeriodRebalancer.time_limit")
+        t = self.terminal
+        if not (t is None or t == "target" or (isinstance(t, (int, float))
+                                                and not isinstance(t, bool)
+                                                and np.isfinite(t) and t >= 0)):
+            raise InputError(f"must be None, 'target' or a band >= 0, got {t!r}",
+                             field="MultiPeriodRebalancer.terminal")
+        if not supported(self.costs, self.constraints):
+            raise InputError("every cost model and constraint must declare matrix rows "
+                             "(built-in models) for multi-period planning",
+                             field="MultiPeriodRebalancer.costs")
+
+    # ----------------------------------------------------------------- pieces
+    def root(self, state: PortfolioState) -> _Root:
+        """The risk root aligned to ``state.assets`` (identity when ``risk`` is None)."""
+        if self.risk is None:
+            return _IdentityRoot(np.zeros((state.n, 0)), np.ones(state.n))
+        root = self.risk.root(state)
+        if root.s.shape != (state.n,) or root.G.shape[0] != state.n:
+            raise InputError(f"risk root has {root.s.shape[0]} rows for {state.n} assets",
+                             field="risk")
+        return root
+
+    def target_path(self, state: PortfolioState, targets: Any) -> FloatArray:
+        """Targets per period, ``(H, n)``: a DataFrame gives one row per period (the last
+        row repeats), anything else is the same target every period."""
+        H = int(self.periods)
+        if isinstance(targets, pd.DataFrame):
+            if targets.empty:
+                raise InputError("empty target path", field="targets")
+            rows = [state.target_weights(targets.iloc[min(t, len(targets) - 1)])
+                    for t in range(H)]
+            return np.vstack(rows)
+        return np.tile(state.target_weights(targets), (H, 1))
+
+    def _program(self, state: PortfolioState, path: FloatArray, k: int,
+                 elastic: bool) -> _Program:
+        key = (tuple(state.assets), int(self.periods), k, elastic, self.alpha is not None,
+               tuple((id(m), getattr(m, "exponent", None)) for m in self.costs),
+               tuple((id(c), c.soft, c.structure(state, path[0])) for c in self.constraints))
+        prog = self._programs.get(key)
+        if prog is None:
+            if not elastic:
+                self.compilations += 1
+                self._programs = {kk: v for kk, v in self._programs.items() if kk[3]}
+            prog = _Program(int(self.periods), state.n, k, self.costs, self.constraints,
+                            state, path[0], elastic)
+            self._programs[key] = prog
+        return prog
+
+    def _settings(self) -> Any:
+        settings = clarabel.DefaultSettings()
+        opts = {**DIRECT_SETTINGS, "time_limit": float(self.time_limit),
+                **(self.solver_options or {})}
+        for key, val in opts.items():
+            if key in CVXPY_ONLY:
+                continue
+            if not hasattr(settings, key):
+                raise InputError(f"unknown Clarabel setting {key!r}",
+                                 field="MultiPeriodRebalancer.solver_options")
+            setattr(settings, key, val)
+        return settings
+
+    def _run(self, prog: _Program, states: Sequence[PortfolioState], path: FloatArray,
+             root: _Root, alpha: FloatArray | None, frozen: np.ndarray | None
+             ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
+        penalties = [(_ELASTIC_PENALTY if prog.elastic else c.penalty)
+                     for c in self.constraints]
+        terminal = self.terminal
+        if isinstance(terminal, (int, float)) and terminal != "target":
+            terminal = float(terminal)
+        P, q, A, b, const, cones = prog.matrices(
+            states, path, root.G, root.s, self.risk_aversion, self.period, alpha, frozen,
+            terminal, penalties)
+        t0 = time.perf_counter()
+        solver = clarabel.DefaultSolver(P, q, A, b, cones, self._settings())
+        setup = time.perf_counter() - t0
+        sol = solver.solve()
+        status = STATUS.get(str(sol.status), "solver_error")
+        x = np.asarray(sol.x, dtype=float)
+        info = {"solve_time": float(sol.solve_time), "iterations": int(sol.iterations),
+                "setup_time": setup}
+        if status in _ACCEPTED and np.isfinite(x).all():
+            return status, x, (float(sol.obj_val) + const) / SCALE, info
+        return status, None, None, info
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, state: PortfolioState, targets: Any,
+              states: Sequence[PortfolioState] | None = None) -> MultiPeriodSolution:
+        """Solve the stacked program, verify every period, and return the schedule.
+
+        Parameters
+        ----------
+        state
+            The book now.
+        targets
+            Constant targets, or a path (DataFrame, periods x tickers).
+        states
+            Optional per-period states (same assets) whose cost coefficients
+            (volatility, ADV, prices) price each period's trades; default ``state``
+            every period.
+
+        Raises
+        ------
+        InputError
+            Bad knobs, a path or states that do not match the universe.
+        InfeasibleError
+            The hard constraints cannot hold in every period; ``conflicts`` names
+            each constraint and period that must give way.
+        SolverError
+            Clarabel failed or its point fails the numeric check.
+        """
+        self._validate()
+        t0 = time.perf_counter()
+        H = int(self.periods)
+        path = self.target_path(state, targets)
+        if states is None:
+            states = [state] * H
+        states = list(states)
+        if len(states) != H or any(list(s.assets) != list(state.assets) for s in states):
+            raise InputError(f"need {H} states over the same assets", field="states")
+        root = self.root(state)
+        alpha = None
+        if self.alpha is not None:
+            alpha = np.tile(state.align(self.alpha, "alpha"), (H, 1))
+        frozen, reasons = untradable_assets(self.costs, state)
+        for s_ in states[1:]:
+            f2, r2 = untradable_assets(self.costs, s_)
+            frozen |= f2
+            reasons.update(r2)
+        mask = frozen if reasons else None
+        prog = self._program(state, path, root.G.shape[1], elastic=False)
+        status, x, obj, info = self._run(prog, states, path, root, alpha, mask)
+        if status in ("infeasible", "infeasible_inaccurate"):
+            raise InfeasibleError("no schedule satisfies the hard constraints in every period",
+                                  self._diagnose(state, states, path, root, alpha, mask))
+        if x is None:
+            raise SolverError(f"Clarabel returned {status} on the multi-period program",
+                              [("CLARABEL", status)])
+        Y = np.vstack([x[prog.Y[t]] for t in range(H)])
+        if mask is not None:
+            Y[:, mask] = 0.0
+        Z = np.diff(np.vstack([np.zeros(state.n), Y]), axis=0)
+        snapped = Z.copy()
+        snapped[np.abs(snapped) < self.min_trade_weight] = 0.0
+        snapped[snapped == 0] = 0.0
+        best, why = None, ""
+        for cand in (snapped, Z):
+            sol, why = self._verify(cand, states, path, root, alpha)
+            if sol is not None:
+                best = sol
+                break
+        if best is None:
+            raise SolverError(f"the multi-period point fails the numeric check: {why}",
+                              [("CLARABEL", f"{status} ({why})")])
+        gap = abs(best.objective - obj)  # type: ignore[operator]
+        if gap > 1e-4 * max(abs(best.objective), abs(obj)) + 1e-9:  # type: ignore[arg-type]
+            raise SolverError(f"objective mismatch {obj:.3e} vs {best.objective:.3e}",
+                              [("CLARABEL", status)])
+        best.solver_objective = obj
+        best.status = status
+        best.solve_time = info["solve_time"]
+        best.setup_time = info["setup_time"]
+        best.iterations = info["iterations"]
+        best.frozen, best.untradable = frozen, reasons
+        best.wall_time = time.perf_counter() - t0
+        return best
+
+    def _verify(self, Z: FloatArray, states: Sequence[PortfolioState], path: FloatArray,
+                root: _Root, alpha: FloatArray | None
+                ) -> tuple[MultiPeriodSolution | None, str]:
+        state = states[0]
+        H, n = Z.shape
+        names = unique_names(self.constraints)
+        w = state.weights.copy()
+        cash = state.cash_weight
+        W, C, cost, risk, te, slacks = [], [], [], [], [], []
+        total = 0.0
+        for t in range(H):
+            c_t = float(sum(convex_costs(self.costs, Z[t], states[t]).values()))
+            w = w + Z[t]
+            cash = cash - float(Z[t].sum()) - c_t
+            point = Point(z=Z[t], w=w.copy(), cash=cash, state=state, targets=path[t])
+            sl = {nm: c.check(point, self.feasibility_tol)
+                  for nm, c in zip(names, self.constraints)}
+            bad = [s for c, s in zip(self.constraints, sl.values())
+                   if not c.soft and not s.satisfied]
+            if bad:
+                worst = max(bad, key=lambda s: s.violation)
+                return None, (f"period {t + 1}: {worst.constraint} [{worst.row}] violated by "
+                              f"{worst.violation:.2e}")
+            d = w - path[t]
+            var = root.variance(d)
+            r_t = 0.5 * self.risk_aversion * self.period * var
+            pen = sum(c.penalty * s.violation for c, s in zip(self.constraints, sl.values())
+                      if c.soft)
+            a_t = -float(alpha[t] @ w) if alpha is not None else 0.0
+            total += c_t + r_t + pen + a_t
+            W.append(w.copy())
+            C.append(cash)
+            cost.append(c_t)
+            risk.append(r_t)
+            te.append(float(np.sqrt(max(var, 0.0))))
+            slacks.append(sl)
+        if self.terminal == "target":
+            live = np.ones(n, dtype=bool)
+            gap = np.abs(W[-1] - path[-1])
+            frozen, _ = untradable_assets(self.costs, state)
+            live &= ~frozen
+            if live.any() and gap[live].max() > self.feasibility_tol:
+                return None, f"terminal target missed by {gap[live].max():.2e}"
+        elif self.terminal is not None:
+            frozen, _ = untradable_assets(self.costs, state)
+            gap = np.abs(W[-1] - path[-1])[~frozen]
+            if gap.size and gap.max() > float(self.terminal) + self.feasibility_tol:
+                return None, f"terminal band missed by {gap.max() - float(self.terminal):.2e}"
+        sol = MultiPeriodSolution(
+            z=Z, w=np.vstack(W), cash=np.array(C), targets=path, cost=np.array(cost),
+            risk=np.array(risk), tracking_error=np.array(te), objective=total,
+            solver_objective=None, status="", solve_time=None, wall_time=0.0,
+            setup_time=None, iterations=None, slacks=slacks)
+        return sol, ""
+
+    def _diagnose(self, state: PortfolioState, states: Sequence[PortfolioState],
+                  path: FloatArray, root: _Root, alpha: FloatArray | None,
+                  mask: np.ndarray | None) -> list[Conflict]:
+        """Every constraint made elastic at a high price: the (constraint, period) pairs
+        that must give way, with by how much (their slack at the elastic optimum)."""
+        prog = self._program(state, path, root.G.shape[1], elastic=True)
+        _, x, _, _ = self._run(prog, states, path, root, alpha, mask)
+        if x is None:
+            return []
+        names = unique_names(self.constraints)
+        out = []
+        for t in range(prog.H):
+            for j, c in enumerate(self.constraints):
+                sc = prog.slack[t][j]
+                if sc is not None and x[sc] > max(self.feasibility_tol, 1e-6):
+                    out.append(Conflict(f"{names[j]} (period {t + 1})", float(x[sc]), c.units))
+        return out
+
+    # ------------------------------------------------------------------- plan
+    def plan(self, state: PortfolioState, targets: Any,
+             states: Sequence[PortfolioState] | None = None) -> RebalancePlan:
+        """Plan the schedule; the plan's trades (shares) are the first period's.
+
+        The schedule and its expected cost and tracking per period are in ``plan.info``
+        (class Notes).
+        """
+        sol = self.solve(state, targets, states)
+        unit = state.prices * state.multipliers
+        shares = sol.z * state.equity / unit
+        idx = pd.RangeIndex(1, sol.z.shape[0] + 1, name="period")
+        cols = pd.Index(state.assets, name="ticker")
+        d0 = state.weights - sol.targets[0]
+        root = self.root(state)
+        info: dict[str, Any] = {
+            "solver": "CLARABEL",
+            "status": sol.status,
+            "solve_time": sol.solve_time,
+            "setup_time": sol.setup_time,
+            "wall_time": sol.wall_time,
+            "iterations": sol.iterations,
+            "objective": sol.objective,
+            "objective_bps": 1e4 * sol.objective,
+            "solver_objective": sol.solver_objective,
+            "periods": int(self.periods),
+            "period": self.period,
+            "risk_aversion": self.risk_aversion,
+            "terminal": self.terminal,
+            "schedule": pd.DataFrame(sol.z, index=idx, columns=cols),
+            "schedule_shares": pd.DataFrame(shares, index=idx, columns=cols),
+            "weights_path": pd.DataFrame(sol.w, index=idx, columns=cols),
+            "cash_path": pd.Series(sol.cash, index=idx, name="cash"),
+            "expected_cost": pd.Series(sol.cost, index=idx, name="cost"),
+            "expected_tracking": pd.Series(sol.risk, index=idx, name="tracking"),
+            "tracking_error": pd.Series(sol.tracking_error, index=idx, name="tracking_error"),
+            "tracking_error_before": float(np.sqrt(max(root.variance(d0), 0.0))),
+            "tracking_error_after": float(sol.tracking_error[0]),
+            "slacks": {k: s.slack for k, s in sol.slacks[0].items()},
+            "binding": [k for k, s in sol.slacks[0].items() if s.binding],
+            "untradable": dict(sol.untradable),
+        }
+        return RebalancePlan.from_trades(state, sol.targets[0], shares[0], self.costs,
+                                         self.method, info)
+
+    def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
+                broker: Any) -> list[Any]:
+        """The seed's executor call: plan from the broker's book, submit the first period."""
+        from rebalopt.rebalance._execute import execute_plan
+
+        return execute_plan(self, target_weights, data, broker, "cancel")
+
