@@ -167,9 +167,12 @@ class _Program:
 
     Columns per period ``t`` (in this order): ``y_t = w_t - w_0`` (``n``), ``t_t >=
     |z_t|`` (``n``), ``u_{m,t}`` per power-law cost model (``n`` each), ``f_t``
-    factor risk (``k``), ``e_t`` specific risk (``n``); then each period's constraint
-    auxiliaries, then soft slacks. At ``H = 1`` the layout, rows and scaling are those
-    of :class:`~rebalopt.rebalance._clarabel.DirectProblem` (``y_1 = z``).
+    factor risk (``k``), ``e_t`` specific risk (``n``), and from the second period on
+    ``C_t``, the cumulative cost up to ``t`` (one column, ``C_t = C_{t-1} + cost_t``:
+    a cash row then touches one cost column, not ``t`` periods of them, which keeps
+    the KKT system sparse); then each period's constraint auxiliaries, then soft
+    slacks. At ``H = 1`` the layout, rows and scaling are those of
+    :class:`~rebalopt.rebalance._clarabel.DirectProblem` (``y_1 = z``).
     """
 
     def __init__(self, H: int, n: int, k: int, costs: Sequence[CostModel],
@@ -182,7 +185,8 @@ class _Program:
         self.elastic = elastic
         col = 0
         self.Y, self.T, self.U, self.F, self.E = [], [], [], [], []
-        for _ in range(H):
+        self.C: list[int | None] = []
+        for t in range(H):
             self.Y.append(np.arange(col, col + n))
             self.T.append(np.arange(col + n, col + 2 * n))
             col += 2 * n
@@ -195,11 +199,14 @@ class _Program:
             col += k
             self.E.append(np.arange(col, col + n))
             col += n
+            self.C.append(col if t else None)
+            col += 1 if t else 0
+        self._own: list[tuple[np.ndarray, FloatArray]] = []
         self.layouts: list[MatrixLayout] = []
         self._counts: list[list[list[int]]] = []
         for t in range(H):
             lay = MatrixLayout(n=n, z=self.Y[t], t=self.T[t], ncols=col)
-            self._set_cost(lay, t, [state] * H)
+            self._set_cost(lay, t, state)
             blocks = [c.rows(lay, state, targets) or [] for c in self.constraints]
             col = lay.ncols
             lay.frozen = True
@@ -217,28 +224,28 @@ class _Program:
             self.slack.append(row)
         self.nvar = col
 
-    def _set_cost(self, lay: MatrixLayout, t: int, states: Sequence[PortfolioState]) -> None:
-        """Cumulative cost up to period ``t`` as ``cost_vals @ x[cost_cols]``."""
-        cols, vals = [], []
-        for s in range(t + 1):
-            lin = np.zeros(self.n)
-            for m in self.costs:
-                r = _linear_rates(m, states[s])
-                if r is not None:
-                    lin += r
-            cols.append(self.T[s])
-            vals.append(lin)
-            for m, u in zip(self.power, self.U[s]):
-                cols.append(u)
-                vals.append(m.coefficients(states[s]))
-        lay.cost_cols = np.concatenate(cols)
-        lay.cost_vals = np.concatenate(vals)
-
-    def period_cost(self, t: int) -> tuple[np.ndarray, FloatArray]:
-        """Columns and values of period ``t``'s own cost (the tail of the cumulative one)."""
-        lay = self.layouts[t]
-        m = self.n * (1 + len(self.power))
-        return lay.cost_cols[-m:], lay.cost_vals[-m:]
+    def _set_cost(self, lay: MatrixLayout, t: int, state: PortfolioState) -> None:
+        """Period ``t``'s own cost (``self._own[t]``) for ``state``, and the cumulative
+        cost up to ``t`` on the layout: the own cost at ``t = 0``, ``C_t`` after."""
+        lin = np.zeros(self.n)
+        for m in self.costs:
+            r = _linear_rates(m, state)
+            if r is not None:
+                lin += r
+        cols, vals = [self.T[t]], [lin]
+        for m, u in zip(self.power, self.U[t]):
+            cols.append(u)
+            vals.append(m.coefficients(state))
+        own = (np.concatenate(cols), np.concatenate(vals))
+        if t < len(self._own):
+            self._own[t] = own
+        else:
+            self._own.append(own)
+        c = self.C[t]
+        if c is None:
+            lay.cost_cols, lay.cost_vals = own
+        else:
+            lay.cost_cols, lay.cost_vals = np.array([c]), np.ones(1)
 
     def matrices(self, states: Sequence[PortfolioState], path: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, dt: float, alpha: FloatArray | None,
@@ -255,10 +262,10 @@ class _Program:
         q = np.zeros(self.nvar)
         const = 0.0
         for t in range(H):
-            self._set_cost(self.layouts[t], t, states)
+            self._set_cost(self.layouts[t], t, states[t])
             P_i += [self.E[t], self.F[t]]
             P_v += [np.full(n, 2.0), np.full(k, 2.0)]
-            cc, cv = self.period_cost(t)
+            cc, cv = self._own[t]
             np.add.at(q, cc, SCALE * cv)
             if alpha is not None:
                 a = SCALE * alpha[t]
@@ -290,6 +297,16 @@ class _Program:
             V += [np.ones(n), -s_sc]
             B.append(s_sc * d0)
             r0 += n
+        for t in range(1, H):  # C_t - C_{t-1} - cost_t = 0 (C_0: period 1's own cost)
+            pc, pv = ((np.array([self.C[t - 1]]), np.ones(1)) if self.C[t - 1] is not None
+                      else self._own[t - 1])
+            oc, ov = self._own[t]
+            cols = np.r_[self.C[t], pc, oc]
+            R.append(np.full(cols.size, r0))
+            C.append(cols)
+            V.append(np.r_[1.0, -pv, -ov])
+            B.append(np.zeros(1))
+            r0 += 1
         fz = np.zeros(0, dtype=int) if frozen is None else np.flatnonzero(frozen)
         if fz.size:
             for t in range(H):

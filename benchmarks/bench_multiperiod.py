@@ -1,0 +1,102 @@
+"""Benchmark: one multi-period re-plan against H single-period solves (not a test).
+
+The universe of ``bench_optimal.py`` (synthetic, factor risk k = 10, half spread + 3/2
+impact, long-only, cash floor, 11 sector caps, one-way turnover cap, position caps),
+500 assets by default, plus a participation cap of 5% of ADV per period. For each H:
+
+* single: median wall time of ``OptimalRebalancer.solve`` (direct Clarabel path,
+  warm: the program is built) on drifted books;
+* multi: median wall time of ``MultiPeriodRebalancer.solve`` with ``periods=H`` on
+  the same books (matrix assembly + Clarabel + per-period NumPy verification),
+  and its Clarabel solve time alone;
+* ratio = multi / single (goal for H = 5: at most 5, i.e. no worse than H
+  single-period solves), and multi / (H x single).
+
+Medians of ``--reps`` books, measured in one run; the machine load (``uptime``) is
+printed beside the figures.
+
+Run: ``.venv/bin/python benchmarks/bench_multiperiod.py [--n 500] [--horizons 5 10]
+[--reps 7]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_optimal import drifted_state, universe  # noqa: E402
+
+from rebalopt import MarketImpact, Spread  # noqa: E402
+from rebalopt.constraints import (  # noqa: E402
+    CashFloor,
+    GroupBounds,
+    LongOnly,
+    ParticipationLimit,
+    TurnoverLimit,
+    WeightBounds,
+)
+from rebalopt.rebalance.multiperiod import MultiPeriodRebalancer  # noqa: E402
+from rebalopt.rebalance.optimal import OptimalRebalancer  # noqa: E402
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--horizons", type=int, nargs="+", default=[5, 10])
+    ap.add_argument("--reps", type=int, default=7)
+    args = ap.parse_args()
+    assets, prices, extras, targets, risk = universe(args.n)
+
+    def cons() -> list:
+        return [LongOnly(), CashFloor(), GroupBounds(upper=0.15), TurnoverLimit(0.05),
+                WeightBounds(upper=max(0.02, 3.0 / args.n)), ParticipationLimit(0.05)]
+
+    costs = [Spread(5.0), MarketImpact(coef=1.0)]
+    single = OptimalRebalancer(risk=risk, costs=costs, constraints=cons(), horizon=1 / 252,
+                               risk_aversion=100.0)
+    multis = {H: MultiPeriodRebalancer(periods=H, risk=risk, costs=costs, constraints=cons(),
+                                       risk_aversion=100.0) for H in args.horizons}
+    rng = np.random.default_rng(1)
+    books = [drifted_state(assets, prices, extras, targets, rng) for _ in range(args.reps + 1)]
+    single.solve(books[0], targets)  # build
+    for m in multis.values():
+        m.solve(books[0], targets)
+    t_single, t_multi, t_clar = [], {H: [] for H in multis}, {H: [] for H in multis}
+    loads = [load()]
+    for st in books[1:]:  # interleaved, so load changes hit every variant alike
+        t0 = time.perf_counter()
+        single.solve(st, targets)
+        t_single.append(time.perf_counter() - t0)
+        for H, m in multis.items():
+            t0 = time.perf_counter()
+            sol = m.solve(st, targets)
+            t_multi[H].append(time.perf_counter() - t0)
+            t_clar[H].append(sol.solve_time or float("nan"))
+    loads.append(load())
+    s = statistics.median(t_single)
+    print(f"{args.n} assets, {args.reps} books; load (1/5/15 min) before {loads[0]}, "
+          f"after {loads[1]}; {os.cpu_count()} cores")
+    print(f"single-period solve (warm, direct): median {1e3 * s:.1f} ms")
+    print(f"{'H':>3} {'multi ms':>9} {'clarabel ms':>11} {'multi/single':>12} "
+          f"{'multi/(H x single)':>18}")
+    for H in multis:
+        m = statistics.median(t_multi[H])
+        c = statistics.median(t_clar[H])
+        print(f"{H:>3} {1e3 * m:9.1f} {1e3 * c:11.1f} {m / s:12.2f} {m / (H * s):18.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
