@@ -32,10 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_optimal import drifted_state, universe  # noqa: E402
+from bench_optimal import drifted_state, universe
 
-from rebalopt import MarketImpact, Spread  # noqa: E402
-from rebalopt.constraints import (  # noqa: E402
+from rebalopt import MarketImpact, Spread
+from rebalopt.constraints import (
     CashFloor,
     GroupBounds,
     LongOnly,
@@ -43,8 +43,8 @@ from rebalopt.constraints import (  # noqa: E402
     TurnoverLimit,
     WeightBounds,
 )
-from rebalopt.rebalance.multiperiod import MultiPeriodRebalancer  # noqa: E402
-from rebalopt.rebalance.optimal import OptimalRebalancer  # noqa: E402
+from rebalopt.rebalance.multiperiod import MultiPeriodRebalancer
+from rebalopt.rebalance.optimal import OptimalRebalancer
 
 
 def load() -> str:
@@ -65,9 +65,10 @@ def main() -> int:
 
     costs = [Spread(5.0), MarketImpact(coef=1.0)]
     single = OptimalRebalancer(risk=risk, costs=costs, constraints=cons(), horizon=1 / 252,
-                               risk_aversion=100.0)
+                               risk_aversion=100.0, time_limit=600.0)
     multis = {H: MultiPeriodRebalancer(periods=H, risk=risk, costs=costs, constraints=cons(),
-                                       risk_aversion=100.0) for H in args.horizons}
+                                       risk_aversion=100.0, time_limit=600.0)
+              for H in args.horizons}
     rng = np.random.default_rng(1)
     books = [drifted_state(assets, prices, extras, targets, rng) for _ in range(args.reps + 1)]
     single.solve(books[0], targets)  # build

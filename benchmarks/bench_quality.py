@@ -25,8 +25,21 @@ optimal frontier's cost between its efficient points. Printed: every run, the
 ratios optimal / baseline, and their summary; ``--out`` writes the HTML report.
 Not a test: several minutes.
 
+Multi-period rows (``--multiperiod``, issue 14): policies that also trade between
+the monthly target dates, each deciding on every bar with the paper portfolio's
+drifted weights as its target there (:mod:`rebalopt.research.baselines`): naive
+TWAP-5 (naive monthly's trade split evenly over 5 bars), tolerance bands checked
+every bar, the single-period optimal plan re-made every bar (horizon one day), and
+the multi-period policy (``MultiPeriodRebalancer``, ``--periods`` (5) days of one
+bar each, re-planned every bar, first day traded; its gamma sweep on one program).
+Printed beside the usual table: every run against the multi-period frontier at its
+own tracking error, and the multi-period frontier against the monthly single-period
+frontier across the middle of their common TE range. Daily decisions cost about
+``--periods`` x the monthly runs' solves per bar: ``--start`` shortens the window.
+
 Usage: ``python benchmarks/bench_quality.py [--book 1e8] [--assets 100]
-[--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]``.
+[--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]
+[--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...]``.
 """
 
 from __future__ import annotations
@@ -46,13 +59,19 @@ from rebalopt.datasets import shared_data_dir
 from rebalopt.research import (
     band_runs,
     compare,
+    cost_at_tracking_error,
+    daily_band_runs,
+    daily_optimal_runs,
+    equal_te_against,
     equal_te_table,
     liquidity_spreads,
+    multiperiod_runs,
     naive_runs,
     optimal_runs,
     risk_schedule,
     sp500_universe,
     target_schedule,
+    twap_runs,
     write_report,
 )
 from rebalopt.risk import RiskModel, pca_factor_model
@@ -74,6 +93,14 @@ def main() -> int:
     ap.add_argument("--gammas", default=",".join(f"{g:g}" for g in GAMMAS))
     ap.add_argument("--out", default="reports/bench_quality.html")
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
+    ap.add_argument("--multiperiod", action="store_true",
+                    help="add TWAP-5, daily bands, daily single-period and multi-period runs")
+    ap.add_argument("--periods", type=int, default=5, help="multi-period horizon H (days)")
+    ap.add_argument("--mp-gammas", default="100,1000,10000,100000,1000000",
+                    help="risk aversions of the daily single-period and multi-period runs")
+    ap.add_argument("--only-daily", action="store_true",
+                    help="with --multiperiod: skip the monthly bands (naive and the monthly "
+                         "optimal frontier are kept as references)")
     args = ap.parse_args()
     if shared_data_dir() is None:
         print("bench_quality: the shared S&P 500 panel (../shared/data/sp500 or "
@@ -95,7 +122,14 @@ def main() -> int:
              Spread(half_spread_bps=liquidity_spreads(feed, 2.0, 5.0)),
              MarketImpact(coef=1.0, exponent=1.5)]
     gammas = tuple(float(g) for g in args.gammas.split(","))
-    runs = naive_runs(costs) + band_runs(costs) + optimal_runs(costs, risk, gammas)
+    monthly_bands = [] if (args.multiperiod and args.only_daily) else band_runs(costs)
+    runs = naive_runs(costs) + monthly_bands + optimal_runs(costs, risk, gammas)
+    if args.multiperiod:
+        mpg = tuple(float(g) for g in args.mp_gammas.split(","))
+        runs += (twap_runs(costs, (5,))
+                 + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
+                 + daily_optimal_runs(costs, risk, mpg)
+                 + multiperiod_runs(costs, risk, mpg, periods=args.periods))
     print(f"universe {feed.n_assets} names, {feed.n_bars} bars {feed.dates[0].date()}.."
           f"{feed.dates[-1].date()} (load {t1 - t0:.1f}s); {len(targets)} monthly "
           f"{args.targets} targets + risk models in {t2 - t1:.1f}s; book ${args.book:,.0f}")
@@ -110,7 +144,8 @@ def main() -> int:
     cmp = compare(feed, targets, costs, runs, initial_cash=args.book, on_error="hold",
                   record_holdings=True, progress=show)
     t3 = time.perf_counter()
-    eq = equal_te_table(cmp.table)
+    eq = equal_te_table(cmp.table[~cmp.table["kind"].isin(
+        ["multiperiod", "optimal daily", "twap", "band daily"])])
     pd.set_option("display.width", 160)
     print(f"\nall runs in {t3 - t2:.0f}s; optimal program compiled "
           f"{int(cmp.table['compilations'].max())} time(s); held rebalances "
@@ -145,16 +180,61 @@ def main() -> int:
     print(f"  frontier TE range {100 * fr['tracking_error'].min():.3f}%.."
           f"{100 * fr['tracking_error'].max():.3f}%/yr; naive monthly TE "
           f"{100 * cmp.table.loc['naive monthly', 'tracking_error']:.3f}%/yr")
+    if args.multiperiod:
+        figures.update(multiperiod_summary(cmp.table))
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
         path = write_report(cmp, Path(args.out), title="rebalopt quality benchmark: S&P 500 "
                             f"top {feed.n_assets}, ${args.book / 1e6:,.0f}M book",
                             description=__doc__.split("\n\n")[1].replace("\n", " "))
-        cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
         print(f"report: {path}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     print(f"total {time.perf_counter() - t0:.0f}s")
     return 0
+
+
+def multiperiod_summary(table: pd.DataFrame) -> dict:
+    """Print and return the multi-period comparisons (see the module docstring)."""
+    out: dict = {}
+    mp = table[table["kind"] == "multiperiod"]
+    print("\nMulti-period frontier (receding horizon, re-planned every bar):")
+    print(mp[["tracking_error", "cost_bps", "turnover", "n_held", "seconds"]]
+          .assign(tracking_error=100 * mp["tracking_error"]).round(3).to_string())
+    eq = equal_te_against(table, "multiperiod")
+    print("\nEvery run against the multi-period frontier at its own TE "
+          "(ratio = multi-period cost / run cost):")
+    print(eq.assign(tracking_error=100 * eq["tracking_error"]).round(3).to_string())
+    for name in ("naive monthly", "naive TWAP-5"):
+        if name in eq.index:
+            out[f"mp_vs_{name.replace(' ', '_')}"] = float(eq.loc[name, "ratio"])
+            out[f"mp_vs_{name.replace(' ', '_')}_how"] = str(eq.loc[name, "how"])
+    for kind in ("band daily", "optimal daily", "optimal"):
+        sub = eq[(eq["kind"] == kind) & (eq["how"] != "below range")]["ratio"]
+        out[f"mp_vs_{kind.replace(' ', '_')}_max"] = float(sub.max()) if len(sub) else None
+        out[f"mp_vs_{kind.replace(' ', '_')}_median"] = (float(sub.median()) if len(sub)
+                                                          else None)
+    # the two frontiers at equal TE across the middle of their common range
+    sp = table[table["kind"] == "optimal"]
+    lo = max(mp["tracking_error"].min(), sp["tracking_error"].min())
+    hi = min(mp["tracking_error"].max(), sp["tracking_error"].max())
+    if hi > lo:
+        grid = np.linspace(lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo), 9)
+        r = [cost_at_tracking_error(mp["tracking_error"].to_numpy(), mp["cost_bps"].to_numpy(),
+                                    x)[0]
+             / cost_at_tracking_error(sp["tracking_error"].to_numpy(),
+                                      sp["cost_bps"].to_numpy(), x)[0] for x in grid]
+        print(f"\nmulti-period / single-period (monthly) frontier cost at equal TE, middle "
+              f"of the common range {100 * grid[0]:.3f}..{100 * grid[-1]:.3f} %/yr: "
+              + ", ".join(f"{v:.2f}" for v in r))
+        out["mp_vs_sp_frontier_mid"] = [float(v) for v in r]
+    else:
+        print("\nthe multi-period and single-period frontiers share no TE range")
+        out["mp_vs_sp_frontier_mid"] = None
+    for k, v in out.items():
+        print(f"  {k}: {v}")
+    return out
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ from rebalopt.rebalance._clarabel import (
     supported,
 )
 from rebalopt.rebalance._problem import SCALE, convex_costs
-from rebalopt.rebalance.optimal import _IdentityRoot, _RiskLike, _Root
+from rebalopt.rebalance.optimal import _RiskLike, _Root
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
 
@@ -109,6 +109,17 @@ def ac_schedule(x0: float, periods: int, kappa_tilde: float) -> FloatArray:
         return x0 * (1.0 - t / periods)
     kappa = np.arccosh(1.0 + 0.5 * kappa_tilde)
     return x0 * np.sinh(kappa * (periods - t)) / np.sinh(kappa * periods)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """``Sigma = I`` (squared weight distance), when ``risk`` is ``None``."""
+
+    G: np.ndarray
+    s: np.ndarray
+
+    def variance(self, d: np.ndarray) -> float:
+        return float(np.asarray(d, dtype=float) @ np.asarray(d, dtype=float))
 
 
 @dataclass
@@ -494,7 +505,7 @@ class MultiPeriodRebalancer:
     def root(self, state: PortfolioState) -> _Root:
         """The risk root aligned to ``state.assets`` (identity when ``risk`` is None)."""
         if self.risk is None:
-            return _IdentityRoot(np.zeros((state.n, 0)), np.ones(state.n))
+            return _Identity(np.zeros((state.n, 0)), np.ones(state.n))
         root = self.risk.root(state)
         if root.s.shape != (state.n,) or root.G.shape[0] != state.n:
             raise InputError(f"risk root has {root.s.shape[0]} rows for {state.n} assets",
