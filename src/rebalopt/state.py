@@ -83,7 +83,14 @@ class PortfolioState:
         Trading lot per ticker in shares (> 0); 1 means whole shares. Default 1.
     multipliers
         Contract multiplier (> 0), currency per point per contract. Default 1.
+    lots
+        Tax lots (:class:`~rebalopt.taxes.TaxLots`, a DataFrame or a mapping ticker ->
+        lots), or ``None``. Each holding must equal the sum of its lots' shares
+        (InputError naming the asset and its lots otherwise).
     """
+
+    lots: Any = None
+    """The account's :class:`~rebalopt.taxes.TaxLots`, or ``None`` (no lot data)."""
 
     def __init__(
         self,
@@ -96,6 +103,7 @@ class PortfolioState:
         groups: pd.Series | Mapping[str, str] | None = None,
         lot_sizes: pd.Series | Mapping[str, float] | None = None,
         multipliers: pd.Series | Mapping[str, float] | None = None,
+        lots: Any = None,
     ) -> None:
         try:
             cash_f = float(cash)
@@ -156,6 +164,11 @@ class PortfolioState:
             )
         self.weights: FloatArray = self.values / self.equity
         """Current weights, fractions of equity."""
+        if lots is not None:
+            from rebalopt.taxes.lots import TaxLots
+
+            self.lots = TaxLots.coerce(lots)
+            self.lots.check_holdings(self.assets, self.holdings)
 
     # ------------------------------------------------------------------ helpers
     def _optional(
@@ -256,12 +269,14 @@ class PortfolioState:
 
     def after(self, trades: FloatArray, costs: float) -> PortfolioState:
         """The state after trading ``trades`` shares at the reference prices and paying
-        ``costs`` (currency) on top of the traded notional."""
+        ``costs`` (currency) on top of the traded notional (without tax lots: the
+        lots a sale relieves are chosen by a :class:`~rebalopt.taxes.LotLedger`)."""
         trades = np.asarray(trades, dtype=float)
         notional = float((trades * self.prices * self.multipliers).sum())
         return self.replace(
             holdings=pd.Series(self.holdings + trades, index=self.assets),
             cash=self.cash - notional - costs,
+            lots=None,  # which lots a sale relieves is the ledger's business
         )
 
     def replace(self, **changes: Any) -> PortfolioState:
@@ -275,6 +290,7 @@ class PortfolioState:
             groups=pd.Series(self.groups, index=self.assets),
             lot_sizes=pd.Series(self.lot_sizes, index=self.assets),
             multipliers=pd.Series(self.multipliers, index=self.assets),
+            lots=self.lots,
         )
         kwargs.update(changes)
         holdings = kwargs.pop("holdings")

@@ -61,6 +61,7 @@ from rebalopt.state import PortfolioState
 
 if TYPE_CHECKING:
     from rebalopt.backtest.feed import DataFeed
+    from rebalopt.backtest.lots import TaxLotTracker
 
 __all__ = ["AccountType", "SimulatedBroker"]
 
@@ -99,6 +100,9 @@ class SimulatedBroker:
         Bars in the trailing ADV and volatility windows.
     min_history
         Minimum observations for the trailing ADV / volatility (NaN before).
+    taxes
+        A :class:`~rebalopt.backtest.lots.TaxLotTracker` to keep tax lots (cash
+        accounts only: lots are long), or ``None``.
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class SimulatedBroker:
         adv_window: int = 20,
         vol_window: int = 20,
         min_history: int = 5,
+        taxes: TaxLotTracker | None = None,
     ) -> None:
         if not (math.isfinite(initial_cash) and initial_cash > 0):
             raise InputError(f"must be finite and > 0, got {initial_cash}", field="initial_cash")
@@ -143,6 +148,9 @@ class SimulatedBroker:
         self.vol_window = int(vol_window)
         self.min_history = int(min_history)
         self._slip = np.array([m.is_slippage for m in self.costs], dtype=bool)
+        if taxes is not None and self.account is not AccountType.CASH:
+            raise InputError("tax lots need a cash account (lots are long only)", field="taxes")
+        self.taxes = taxes
         self.feed: DataFeed | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -169,6 +177,8 @@ class SimulatedBroker:
         self.t = -1
         self.timestamp: Any = None
         self._order_id = 0
+        if self.taxes is not None:
+            self.taxes.reset(feed.dates)
 
     def _require_feed(self) -> DataFeed:
         if self.feed is None:
@@ -488,6 +498,8 @@ class SimulatedBroker:
                 self.avg_cost[i] = fp
         self.holdings[i] = new
         self.cash += flow
+        if self.taxes is not None:
+            self.taxes.on_fill(o.asset, q, fp, fee, m, self.timestamp)
         if new == 0.0:
             self.positions.pop(o.asset, None)
         elif o.asset not in self.positions:

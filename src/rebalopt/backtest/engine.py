@@ -160,6 +160,9 @@ class Engine:
             prev_marks[:] = marks
             prev_equity = eq
         strategy.on_end(broker)
+        taxes = None if broker.taxes is None else broker.taxes.report(
+            dates, equity, broker.marks, feed.assets, broker.multipliers,
+            self.periods_per_year, broker.initial_cash)
         return BacktestResult(
             dates=dates, assets=feed.assets, equity=equity, cash=cash, fills=list(broker.fills),
             orders=list(broker.orders), cost_names=list(broker.cost_names),
@@ -167,4 +170,5 @@ class Engine:
             active_returns=active, weight_gap=gap, holdings=holdings,
             rebalances=list(getattr(strategy, "rebalances", [])),
             periods_per_year=self.periods_per_year, run_seconds=time.perf_counter() - t0,
+            taxes=taxes,
         )

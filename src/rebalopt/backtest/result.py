@@ -86,6 +86,8 @@ class BacktestResult:
     rebalances: list[dict[str, Any]] = field(default_factory=list)
     periods_per_year: float = 252.0
     run_seconds: float = 0.0
+    taxes: Any = None
+    """The :class:`~rebalopt.backtest.lots.TaxReport` when the broker kept tax lots."""
 
     # ------------------------------------------------------------------ series
     @property

@@ -1,0 +1,322 @@
+"""Tax lots: per asset, the lots the holding is made of.
+
+A lot is a number of shares bought together: ``shares`` (> 0), ``basis`` (cost
+basis per share, currency; fees included, wash-sale adjustments added) and
+``acquired`` (the start of its holding period, a date; a wash sale carries the
+sold lot's holding period over to the replacement lot, so ``acquired`` may be
+earlier than ``purchased``, the trade date). Lots are long positions only.
+
+:class:`TaxLots` holds the lots of an account, keyed by ticker, and checks them
+against the holdings (shares held = sum of the lots' shares, asset and lot named
+in every error). It reads a DataFrame or a lots CSV (:func:`read_lots_csv`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rebalopt.errors import InputError
+
+__all__ = ["LOT_COLUMNS", "Lot", "TaxLots", "as_date", "read_lots_csv"]
+
+LOT_COLUMNS = ("asset", "lot_id", "shares", "basis", "acquired")
+"""Columns of :meth:`TaxLots.to_frame` (and of a lots CSV; ``lot_id`` optional there)."""
+
+_REL = 1e-9
+
+
+def as_date(value: Any, *, asset: str | None = None, field: str = "acquired") -> pd.Timestamp:
+    """A date (``pd.Timestamp`` at midnight) from a date-like value, or InputError."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{value!r} is not a date", asset=asset, field=field) from None
+    if ts is pd.NaT or pd.isna(ts):
+        raise InputError(f"{value!r} is not a date", asset=asset, field=field)
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return ts.normalize()
+
+
+@dataclass(frozen=True)
+class Lot:
+    """One tax lot of a long position.
+
+    Parameters
+    ----------
+    lot_id
+        Identifier, unique within the asset.
+    shares
+        Shares in the lot (> 0).
+    basis
+        Cost basis per share, currency (>= 0), fees and wash-sale adjustments included.
+    acquired
+        Start of the holding period (date).
+    purchased
+        Trade date of the purchase (the wash-sale window is measured from it);
+        defaults to ``acquired``.
+    replacement
+        ``True`` once the lot has absorbed a disallowed wash-sale loss (a share is a
+        replacement for one loss sale only).
+    """
+
+    lot_id: str
+    shares: float
+    basis: float
+    acquired: pd.Timestamp
+    purchased: pd.Timestamp | None = None
+    replacement: bool = False
+
+    def __post_init__(self) -> None:
+        if self.purchased is None:
+            object.__setattr__(self, "purchased", self.acquired)
+
+    @property
+    def cost(self) -> float:
+        """Total cost basis, currency (per unit multiplier)."""
+        return self.shares * self.basis
+
+    def with_shares(self, shares: float, **changes: Any) -> Lot:
+        """A copy holding ``shares`` (and any other field changed)."""
+        return replace(self, shares=float(shares), **changes)
+
+
+def _check_lot(asset: str, lot: Lot) -> None:
+    if not (math.isfinite(lot.shares) and lot.shares > 0):
+        raise InputError(f"lot {lot.lot_id!r}: shares must be finite and > 0, got {lot.shares}",
+                         asset=asset, field="lot shares")
+    if not (math.isfinite(lot.basis) and lot.basis >= 0):
+        raise InputError(f"lot {lot.lot_id!r}: basis must be finite and >= 0, got {lot.basis}",
+                         asset=asset, field="lot basis")
+
+
+class TaxLots(Mapping[str, tuple[Lot, ...]]):
+    """The tax lots of an account: ticker -> lots (oldest purchase first).
+
+    Parameters
+    ----------
+    lots
+        Mapping ticker -> iterable of :class:`Lot`. Assets with no lots are dropped.
+
+    Raises
+    ------
+    InputError
+        A lot with shares <= 0 or a negative basis, or two lots of one asset with the
+        same id (asset and lot named).
+    """
+
+    def __init__(self, lots: Mapping[str, Iterable[Lot]] | None = None) -> None:
+        book: dict[str, tuple[Lot, ...]] = {}
+        for asset, items in (lots or {}).items():
+            a = str(asset)
+            seq = tuple(sorted(items, key=lambda x: (x.purchased, x.lot_id)))
+            seen: set[str] = set()
+            for lot in seq:
+                _check_lot(a, lot)
+                if lot.lot_id in seen:
+                    raise InputError(f"duplicate lot id {lot.lot_id!r}", asset=a, field="lot_id")
+                seen.add(lot.lot_id)
+            if seq:
+                book[a] = seq
+        self._book = book
+
+    # Mapping protocol
+    def __getitem__(self, asset: str) -> tuple[Lot, ...]:
+        return self._book.get(str(asset), ())
+
+    def __contains__(self, asset: object) -> bool:
+        return str(asset) in self._book
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._book)
+
+    def __len__(self) -> int:
+        return len(self._book)
+
+    def shares(self, asset: str) -> float:
+        """Shares held in ``asset`` according to the lots."""
+        return float(sum(lot.shares for lot in self[asset]))
+
+    def with_asset(self, asset: str, lots: Iterable[Lot]) -> TaxLots:
+        """A copy with the lots of ``asset`` replaced."""
+        book: dict[str, Iterable[Lot]] = dict(self._book)
+        book[str(asset)] = tuple(lots)
+        return TaxLots(book)
+
+    # ---------------------------------------------------------------- checks
+    def check_holdings(self, assets: Iterable[str], holdings: Iterable[float]) -> None:
+        """Raise unless every holding equals the sum of its lots' shares.
+
+        Raises
+        ------
+        InputError
+            Naming the asset (and the lots) whose shares differ, a short holding
+            (lots are long only), or lots of an asset that is not held.
+        """
+        held = {str(a): float(h) for a, h in zip(assets, holdings, strict=True)}
+        for asset, h in held.items():
+            lots = self[asset]
+            if h < 0 and lots:
+                raise InputError(f"short holding {h:g} cannot have tax lots (lots are long only)",
+                                 asset=asset, field="lots")
+            if h <= 0 and not lots:
+                continue
+            total = self.shares(asset)
+            if abs(total - h) > _REL * max(1.0, abs(h)):
+                ids = ", ".join(f"{lot.lot_id}={lot.shares:g}" for lot in lots) or "none"
+                raise InputError(f"holding {h:g} shares differs from the sum of its lots "
+                                 f"{total:g} (lots: {ids})", asset=asset, field="lots")
+        for asset in self:
+            if asset not in held:
+                raise InputError(f"lots for an asset that is not held "
+                                 f"(lot {self[asset][0].lot_id!r})", asset=asset, field="lots")
+
+    # --------------------------------------------------------------- frames
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, source: str = "lots") -> TaxLots:
+        """Lots from a DataFrame with columns ``asset`` (or ``ticker``), ``shares``,
+        ``basis`` (or ``cost_basis``: currency per share), ``acquired`` (or ``date``),
+        and optionally ``lot_id`` (default: the row's position within its asset, 1-based)
+        and ``purchased`` (trade date, default ``acquired``).
+
+        Raises
+        ------
+        InputError
+            A missing column, or a value that is not a number / a date, naming the asset
+            and the row (``source`` row N, 1-based over the data rows).
+        """
+
+        def fail(row: int, message: str, asset: str | None, field: str) -> None:
+            raise InputError(f"{source} row {row}: {message}", asset=asset, field=field)
+
+        return cls(_parse(frame.columns, frame.to_dict("records"), fail))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per lot: asset, lot_id, shares, basis (currency/share), acquired,
+        purchased, replacement."""
+        rows = [
+            {"asset": a, "lot_id": lot.lot_id, "shares": lot.shares, "basis": lot.basis,
+             "acquired": lot.acquired, "purchased": lot.purchased,
+             "replacement": lot.replacement}
+            for a, lots in self._book.items() for lot in lots
+        ]
+        return pd.DataFrame(rows, columns=[*LOT_COLUMNS, "purchased", "replacement"])
+
+    @classmethod
+    def coerce(cls, value: Any) -> TaxLots:
+        """A :class:`TaxLots` from itself, a DataFrame, or a mapping ticker -> lots."""
+        if isinstance(value, TaxLots):
+            return value
+        if isinstance(value, pd.DataFrame):
+            return cls.from_frame(value)
+        if isinstance(value, Mapping):
+            return cls(value)
+        raise InputError(f"expected TaxLots, a DataFrame or a mapping, got {type(value).__name__}",
+                         field="lots")
+
+    def weights(self, assets: Iterable[str], prices: np.ndarray, multipliers: np.ndarray,
+                equity: float) -> list[np.ndarray]:
+        """Per asset (in ``assets`` order), the lots' values as fractions of ``equity``."""
+        out = []
+        for a, p, m in zip(assets, prices, multipliers, strict=True):
+            out.append(np.array([lot.shares * p * m / equity for lot in self[str(a)]]))
+        return out
+
+    def __repr__(self) -> str:
+        n = sum(len(v) for v in self._book.values())
+        return f"TaxLots(assets={len(self)}, lots={n})"
+
+
+def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
+           fail: Any) -> dict[str, list[Lot]]:
+    """Lots keyed by asset from row records; ``fail(row, message, asset, field)`` raises."""
+    cols = {str(c).strip().lower(): c for c in columns}
+
+    def pick(*names: str, required: bool = True) -> Any:
+        for n in names:
+            if n in cols:
+                return cols[n]
+        if required:
+            fail(0, f"missing column {names[0]!r}", None, names[0])
+        return None
+
+    c_asset = pick("asset", "ticker")
+    c_shares = pick("shares", "quantity")
+    c_basis = pick("basis", "cost_basis")
+    c_date = pick("acquired", "date", "acquisition_date")
+    c_id = pick("lot_id", "lot", required=False)
+    c_buy = pick("purchased", required=False)
+
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, str) and not v.strip()) or (
+            not isinstance(v, str) and pd.isna(v))
+
+    book: dict[str, list[Lot]] = {}
+    for row, rec in enumerate(records, start=1):
+        raw = rec[c_asset]
+        if missing(raw):
+            fail(row, "missing asset", None, "asset")
+        asset = str(raw).strip()
+        lots = book.setdefault(asset, [])
+        lot_id = (str(len(lots) + 1) if c_id is None or missing(rec[c_id])
+                  else str(rec[c_id]).strip())
+        vals = []
+        for col, name in ((c_shares, "lot shares"), (c_basis, "lot basis")):
+            try:
+                vals.append(float(rec[col]))
+            except (TypeError, ValueError):
+                fail(row, f"lot {lot_id!r}: {rec[col]!r} is not a number", asset, name)
+        try:
+            acquired = as_date(rec[c_date], asset=asset)
+            purchased = (None if c_buy is None or missing(rec[c_buy])
+                         else as_date(rec[c_buy], asset=asset, field="purchased"))
+            lot = Lot(lot_id, vals[0], vals[1], acquired, purchased)
+            _check_lot(asset, lot)
+        except InputError as exc:
+            msg = str(exc).split("] ", 1)[-1]
+            fail(row, f"lot {lot_id!r}: {msg}" if "lot " not in msg else msg, asset,
+                 exc.field or "lots")
+        lots.append(lot)
+    return book
+
+
+def read_lots_csv(path: str | Path) -> TaxLots:
+    """Read a lots CSV: ``asset`` (or ``ticker``), ``shares``, ``basis`` (currency per
+    share), ``acquired`` (date), optional ``lot_id`` and ``purchased``; a header row,
+    column names case-insensitive, other columns ignored, blank lines skipped.
+
+    Raises
+    ------
+    InputError
+        A :class:`~rebalopt.adapters.files.FileInputError` naming the file, the line
+        (1 = the header), the column, and the asset.
+    """
+    import csv
+    import io
+
+    from rebalopt.adapters.files import FileInputError, read_text_file
+
+    text = read_text_file(path)
+    reader = csv.reader(io.StringIO(text))
+    rows = [(reader.line_num, r) for r in reader]
+    rows = [(n, r) for n, r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise FileInputError("empty file: a header row is needed", path=path)
+    header = [c.strip() for c in rows[0][1]]
+    lines = [n for n, _ in rows[1:]]
+    records = [dict(zip(header, r, strict=False)) for _, r in rows[1:]]
+
+    def fail(row: int, message: str, asset: str | None, field: str) -> None:
+        line = lines[row - 1] if row >= 1 else 1
+        column = {"lot shares": "shares", "lot basis": "basis"}.get(field, field)
+        raise FileInputError(message, path=path, line=line, column=column, asset=asset,
+                             field=field)
+
+    return TaxLots(_parse(header, records, fail))

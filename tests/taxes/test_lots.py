@@ -1,0 +1,68 @@
+"""Tax lots in the state: frames, CSV, validation against holdings."""
+
+import pandas as pd
+import pytest
+
+from rebalopt.adapters.files import FileInputError
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+from rebalopt.taxes import Lot, TaxLots, read_lots_csv
+
+FRAME = pd.DataFrame({
+    "asset": ["AAA", "AAA", "BBB"],
+    "shares": [60, 40, 10],
+    "basis": [10.0, 12.5, 99.0],
+    "acquired": ["2020-01-02", "2023-05-01", "2024-02-02"],
+})
+
+
+def test_state_with_lots_from_frame():
+    s = PortfolioState({"AAA": 100, "BBB": 10}, 1000.0, {"AAA": 11.0, "BBB": 100.0},
+                       lots=FRAME)
+    assert [lot.lot_id for lot in s.lots["AAA"]] == ["1", "2"]
+    assert s.lots.shares("AAA") == 100 and s.lots["AAA"][1].basis == 12.5
+    assert s.replace(cash=5.0).lots is s.lots
+    assert s.after(pd.Series({"AAA": -10}).reindex(s.assets).fillna(0).to_numpy(), 0).lots is None
+    assert PortfolioState({"AAA": 1}, 1.0, {"AAA": 1.0}).lots is None
+    f = s.lots.to_frame()
+    assert list(f["shares"]) == [60, 40, 10]
+
+
+def test_holdings_must_equal_the_lots():
+    with pytest.raises(InputError, match="AAA.*differs.*1=60, 2=40") as e:
+        PortfolioState({"AAA": 90, "BBB": 10}, 0.0, {"AAA": 11.0, "BBB": 100.0}, lots=FRAME)
+    assert e.value.asset == "AAA" and e.value.field == "lots"
+    with pytest.raises(InputError, match="holding 0 shares differs.*lots: 1=10") as e:
+        PortfolioState({"AAA": 100}, 0.0, {"AAA": 11.0, "BBB": 100.0}, lots=FRAME)
+    assert e.value.asset == "BBB"
+    with pytest.raises(InputError, match="not held") as e:
+        PortfolioState({"AAA": 100}, 0.0, {"AAA": 11.0}, lots=FRAME)
+    assert e.value.asset == "BBB"
+    with pytest.raises(InputError, match="CCC.*differs"):
+        PortfolioState({"AAA": 100, "BBB": 10, "CCC": 5}, 0.0,
+                       {"AAA": 11.0, "BBB": 100.0, "CCC": 1.0}, lots=FRAME)
+    bad = FRAME.assign(shares=[60, -40, 10])
+    with pytest.raises(InputError, match="lot '2'.*shares") as e:
+        TaxLots.from_frame(bad)
+    assert e.value.asset == "AAA"
+    with pytest.raises(InputError, match="duplicate lot id"):
+        TaxLots({"AAA": [Lot("x", 1, 1, pd.Timestamp("2020-01-01"))] * 2})
+
+
+def test_read_lots_csv(tmp_path):
+    p = tmp_path / "lots.csv"
+    p.write_text("Ticker,lot_id,shares,basis,acquired\nAAA,a,60,10.00,2020-01-02\n\n"
+                 "AAA,b,40,12.50,2023-05-01\nBBB,c,10,99,2024-02-02\n")
+    lots = read_lots_csv(p)
+    assert [(x.lot_id, x.shares, x.basis) for x in lots["AAA"]] == [("a", 60, 10.0),
+                                                                     ("b", 40, 12.5)]
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,2020-01-02\nBBB,10,x,2024-02-02\n")
+    with pytest.raises(FileInputError, match=r"lots.csv, line 3, column 'basis'.*'x'") as e:
+        read_lots_csv(p)
+    assert e.value.asset == "BBB"
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,notadate\n")
+    with pytest.raises(FileInputError, match="line 2.*not a date"):
+        read_lots_csv(p)
+    p.write_text("ticker,shares,acquired\nAAA,60,2020-01-02\n")
+    with pytest.raises(FileInputError, match="basis"):
+        read_lots_csv(p)
