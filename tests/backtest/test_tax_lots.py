@@ -93,3 +93,25 @@ def test_specific_lots_and_tax_alpha():
 def test_tax_lots_need_a_cash_account():
     with pytest.raises(InputError, match="cash account"):
         SimulatedBroker(1e5, account="margin", taxes=TaxLotTracker())
+
+
+def test_portfolio_state_carries_the_lots():
+    seen = []
+
+    class Look(Scripted):
+        def on_data(self, timestamp, data, context, broker):
+            super().on_data(timestamp, data, context, broker)
+            if data.t == 2:
+                seen.append(broker.portfolio_state())
+
+    feed = DataFeed.from_wide(pd.DataFrame({"XYZ": [10.0, 7.5, 8.0, 9.0],
+                                            "ABC": [5.0, 5.0, 5.0, 5.0]}, index=DATES))
+    broker = SimulatedBroker(1e5, taxes=TaxLotTracker())
+    # bar 0 buys 100 XYZ and 10 ABC; bar 1 sells XYZ at a loss; bar 2 looks (before buying)
+    Engine(feed, Look({0: [("XYZ", 100), ("ABC", 10)], 1: [("XYZ", -100)]}), broker,
+           "same_bar", progress=False).run()
+    (state,) = seen
+    assert state.lots.as_of == pd.Timestamp("2024-06-20")
+    assert dict(state.lots.loss_sales) == {"XYZ": (pd.Timestamp("2024-06-03"),)}
+    state.lots.check_holdings(state.assets, state.holdings)    # holdings = lots
+    assert state.lots.shares("ABC") == 10 and "XYZ" not in state.lots

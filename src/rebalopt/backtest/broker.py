@@ -305,6 +305,8 @@ class SimulatedBroker:
         close). Prices are this bar's closes; ADV and volatility are the trailing
         values known before this bar. With ``include_pending``, open orders count
         as traded at these prices (so a rebalance does not allocate twice).
+        With a :class:`~rebalopt.backtest.lots.TaxLotTracker` (and without
+        ``include_pending``) the state carries the tax lots as of this bar.
         """
         feed = self._require_feed()
         t = self.t
@@ -317,12 +319,15 @@ class SimulatedBroker:
             cash = cash - float(pend @ (self.marks * self.multipliers))
         keep = avail | (holdings != 0)
         idx = np.flatnonzero(keep)
-        return state_from_arrays(
+        state = state_from_arrays(
             feed.assets[idx], self.marks[idx], holdings[idx], cash,
             adv=self.adv_table[t, idx], volatility=self.vol_table[t, idx],
             groups=None if feed.groups is None else feed.groups[idx],
             multipliers=self.multipliers[idx],
         )
+        if self.taxes is not None and not include_pending:  # the lots as of this bar
+            state.lots = self.taxes.tax_lots(self.timestamp, state.assets)
+        return state
 
     # -------------------------------------------------------------- fill logic
     def _close(self, order: BrokerOrder, status: OrderStatus, reason: str) -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 from rebalopt._typing import FloatArray
 from rebalopt.errors import InputError
 from rebalopt.taxes.ledger import LotLedger
+from rebalopt.taxes.lots import TaxLots
 from rebalopt.taxes.rates import TaxRates
 from rebalopt.taxes.relief import is_long_term, select_lots
 from rebalopt.taxes.wash import US_WASH_SALE, WashSaleRule
@@ -63,10 +64,30 @@ class TaxLotTracker:
         self.ledger = LotLedger(method=self.method, wash_sale=self.wash_sale)
         self._instructions = {}
 
+    def tax_lots(self, date: Any, assets: Any = None) -> TaxLots:
+        """The open lots on ``date`` (restricted to ``assets`` when given)."""
+        lots = self.ledger.tax_lots(date)
+        if assets is None:
+            return lots
+        keep = set(map(str, assets))
+        return TaxLots({a: lots[a] for a in lots if a in keep}, as_of=lots.as_of,
+                       loss_sales={a: d for a, d in lots.loss_sales.items() if a in keep})
+
     def instruct(self, asset: str, lots: Mapping[str, float]) -> None:
         """Relieve the next sale of ``asset`` from these lots (``lot_id -> shares``),
         as far as they go; the rest of the sale by the tracker's method."""
         self._instructions[str(asset)] = {str(k): float(v) for k, v in lots.items() if v > 0}
+
+    def follow(self, plan: Any) -> None:
+        """Relieve the next sales from the lots ``plan.info["tax_lots"]`` names (a frame
+        with ``asset``, ``lot_id``, ``shares``, as a tax-aware plan carries); a plan
+        without it leaves the tracker's method in charge."""
+        frame = getattr(plan, "info", {}).get("tax_lots")
+        if frame is None or len(frame) == 0:
+            return
+        for asset, grp in frame.groupby("asset", sort=False):
+            self.instruct(str(asset), dict(zip(grp["lot_id"].astype(str), grp["shares"],
+                                               strict=True)))
 
     def on_fill(self, asset: str, quantity: float, price: float, fee: float,
                 multiplier: float, date: Any) -> None:

@@ -210,6 +210,9 @@ class ScheduledTargets(Strategy):
             return
         rec["planned_turnover"] = plan.turnover
         rec["planned_cost"] = plan.total_cost
+        taxes = getattr(broker, "taxes", None)
+        if taxes is not None:  # sell the lots the plan chose (a tax-aware plan names them)
+            taxes.follow(plan)
         n = 0
         for o in plan.orders():
             order = broker.submit_order(o.asset, o.quantity, o.side)

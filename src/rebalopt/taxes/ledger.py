@@ -143,9 +143,20 @@ class LotLedger:
         """Shares held in ``asset`` by the lots."""
         return float(sum(lot.shares for lot in self.lots.get(str(asset), ())))
 
-    def tax_lots(self) -> TaxLots:
-        """The open lots as :class:`TaxLots` (for a ``PortfolioState``)."""
-        return TaxLots(self.lots)
+    def tax_lots(self, date: Any = None) -> TaxLots:
+        """The open lots as :class:`TaxLots` (for a ``PortfolioState``), valued on
+        ``date`` with the loss sales still open to a wash sale then."""
+        if date is None:
+            return TaxLots(self.lots)
+        day = as_date(date, field="date")
+        rule = self.wash_sale
+        sales: dict[str, list[pd.Timestamp]] = {}
+        if rule is not None:
+            for asset, losses in self.open_losses.items():
+                ds = [ol.sold for ol in losses if ol.sold <= day and rule.within(ol.sold, day)]
+                if ds:
+                    sales[asset] = ds
+        return TaxLots(self.lots, as_of=day, loss_sales=sales)
 
     def restrictions(self, date: Any) -> dict[str, set[str]]:
         """Assets the wash-sale rule constrains on ``date`` (empty without a rule).

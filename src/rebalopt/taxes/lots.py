@@ -104,6 +104,13 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
     ----------
     lots
         Mapping ticker -> iterable of :class:`Lot`. Assets with no lots are dropped.
+    as_of
+        The date the lots are valued on (short / long term, the wash-sale window), or
+        ``None``.
+    loss_sales
+        Ticker -> dates of recent loss sales whose loss is still open to a
+        replacement purchase (a purchase within the wash-sale window would be a wash
+        sale); what :meth:`~rebalopt.taxes.LotLedger.tax_lots` fills in.
 
     Raises
     ------
@@ -112,7 +119,13 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
         same id (asset and lot named).
     """
 
-    def __init__(self, lots: Mapping[str, Iterable[Lot]] | None = None) -> None:
+    def __init__(self, lots: Mapping[str, Iterable[Lot]] | None = None, *, as_of: Any = None,
+                 loss_sales: Mapping[str, Iterable[Any]] | None = None) -> None:
+        self.as_of: pd.Timestamp | None = None if as_of is None else as_date(as_of,
+                                                                              field="as_of")
+        self.loss_sales: dict[str, tuple[pd.Timestamp, ...]] = {
+            str(a): tuple(sorted(as_date(d, asset=str(a), field="loss_sales") for d in ds))
+            for a, ds in (loss_sales or {}).items()}
         book: dict[str, tuple[Lot, ...]] = {}
         for asset, items in (lots or {}).items():
             a = str(asset)
@@ -148,7 +161,12 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
         """A copy with the lots of ``asset`` replaced."""
         book: dict[str, Iterable[Lot]] = dict(self._book)
         book[str(asset)] = tuple(lots)
-        return TaxLots(book)
+        return TaxLots(book, as_of=self.as_of, loss_sales=self.loss_sales)
+
+    def on(self, as_of: Any, loss_sales: Mapping[str, Iterable[Any]] | None = None) -> TaxLots:
+        """The same lots valued on ``as_of`` (and with these recent loss sales)."""
+        return TaxLots(self._book, as_of=as_of,
+                       loss_sales=self.loss_sales if loss_sales is None else loss_sales)
 
     # ---------------------------------------------------------------- checks
     def check_holdings(self, assets: Iterable[str], holdings: Iterable[float]) -> None:

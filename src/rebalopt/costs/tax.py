@@ -1,0 +1,311 @@
+"""TaxCost: the realized-gains tax of the lots a rebalance sells, declared once.
+
+With tax lots in the state (``PortfolioState(lots=...)``, valued ``as_of`` a date),
+the sale of asset ``i`` is split across its lots: ``s_l`` (weight sold from lot
+``l``, fraction of equity) with ``0 <= s_l <= cap_l`` (the lot's value / equity).
+Per unit of weight sold, lot ``l`` realizes the gain ``g_l = 1 - basis_l / price_i``
+and costs ``c_l = rate_l * g_l`` (fraction of equity): ``rate_l`` is the short- or
+long-term rate of a gain (held more than a year on ``as_of``: long), and the loss
+rate for a loss (the value of a harvested loss), 0 for a loss the wash-sale rule
+would disallow (the asset was bought within the window). The tax term is linear in
+``s``, so the program stays convex:
+
+* ``sum_l s_l >= -z_i``: the lots cover the sale (no short sales from lots);
+* ``t_i >= z_i + 2 sum_l s_l``: trading costs are paid on the gross trade (a loss
+  lot sold and bought back pays both legs);
+* ``sum_l s_l + z_i <= 0`` for an asset under a wash-sale buy restriction (sold at a
+  loss within the window, the loss still open): no purchase;
+* optionally ``V * sum_l g_l s_l <= budget``: net realized gains, currency.
+
+The numeric face (:meth:`TaxCost.evaluate`, :meth:`TaxCost.allocate`) relieves the
+lots the same program would for a given trade: the cheapest tax per unit first (an
+exact LP with HiGHS when a gains budget couples the assets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rebalopt._typing import FloatArray
+from rebalopt.costs._base import CostModel
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+from rebalopt.taxes.lots import TaxLots, as_date
+from rebalopt.taxes.rates import TaxRates
+from rebalopt.taxes.relief import is_long_term
+from rebalopt.taxes.wash import US_WASH_SALE, WashSaleRule
+
+__all__ = ["LotTable", "TaxCost"]
+
+_TOL = 1e-12
+
+
+@dataclass(frozen=True)
+class LotTable:
+    """The lots of a state as columns of the lot-level sell block (one per lot).
+
+    Attributes
+    ----------
+    owner
+        Universe index of each lot's asset.
+    lot_id
+        Lot ids.
+    shares, basis
+        Shares and basis per share (currency) of each lot.
+    cap
+        Lot value / equity: the most weight that can be sold from the lot.
+    gain
+        Realized gain per unit of weight sold, ``1 - basis / price``.
+    long_term
+        Whether a sale on ``as_of`` is long-term.
+    cost
+        Tax per unit of weight sold (fraction of equity; negative = a loss's value).
+    no_buy
+        Per asset (universe order): buying now would be a wash sale.
+    no_harvest
+        Per asset: a loss sold now would be disallowed (bought within the window).
+    """
+
+    owner: np.ndarray
+    lot_id: tuple[str, ...]
+    shares: FloatArray
+    basis: FloatArray
+    cap: FloatArray
+    gain: FloatArray
+    long_term: np.ndarray
+    cost: FloatArray
+    no_buy: np.ndarray
+    no_harvest: np.ndarray
+
+    @property
+    def size(self) -> int:
+        """Number of lots (columns)."""
+        return len(self.lot_id)
+
+
+class TaxCost(CostModel):
+    """Capital-gains tax of the lots a rebalance sells (module docstring).
+
+    Parameters
+    ----------
+    rates
+        Tax rates; :class:`~rebalopt.taxes.TaxRates` (``loss`` = the value of a
+        harvested loss).
+    gains_budget
+        Most net realized gains allowed, currency (``None``: no budget).
+    wash_sale
+        The wash-sale rule (restrictions from the lots' purchase dates and the
+        state's recent loss sales), or ``None``.
+    as_of
+        Valuation date; default the state's ``lots.as_of`` (one of them is needed).
+    label
+        Name in plans and reports.
+
+    Notes
+    -----
+    The broker does not charge this model: tax is booked by the
+    :class:`~rebalopt.backtest.lots.TaxLotTracker` from the lots actually sold.
+    """
+
+    def __init__(self, rates: TaxRates | None = None, *, gains_budget: float | None = None,
+                 wash_sale: WashSaleRule | None = US_WASH_SALE, as_of: Any = None,
+                 label: str | None = None) -> None:
+        self.rates = TaxRates() if rates is None else rates
+        if not isinstance(self.rates, TaxRates):
+            raise InputError("rates must be a TaxRates", field="rates")
+        if gains_budget is not None and not math.isfinite(float(gains_budget)):
+            raise InputError(f"must be finite, got {gains_budget!r}", field="gains_budget")
+        self.gains_budget = None if gains_budget is None else float(gains_budget)
+        self.wash_sale = wash_sale
+        self.as_of = None if as_of is None else as_date(as_of, field="as_of")
+        self.label = label
+        self.no_buy: frozenset[str] = frozenset()
+        """Assets not to buy in this solve beyond the wash-sale rule's (set by
+        :class:`~rebalopt.rebalance.TaxAwareRebalancer` when a solution would both buy
+        and sell an asset at a loss)."""
+
+    # ------------------------------------------------------------ coefficients
+    def lots_of(self, state: PortfolioState) -> TaxLots:
+        """The state's lots (InputError when the state has none)."""
+        lots = getattr(state, "lots", None)
+        if lots is None:
+            raise InputError("TaxCost needs tax lots in the state (PortfolioState(lots=...))",
+                             field="lots")
+        return lots
+
+    def table(self, state: PortfolioState) -> LotTable:
+        """The lot columns and their coefficients at ``state``."""
+        lots = self.lots_of(state)
+        day = self.as_of or lots.as_of
+        if day is None:
+            raise InputError("TaxCost needs a valuation date: TaxCost(as_of=...) or lots "
+                             "valued on a date (TaxLots(as_of=...))", field="as_of")
+        rule = self.wash_sale
+        n = state.n
+        no_buy = np.zeros(n, dtype=bool)
+        no_harvest = np.zeros(n, dtype=bool)
+        owner, ids, shares, basis, long_term = [], [], [], [], []
+        for i, asset in enumerate(state.assets):
+            a = str(asset)
+            for lot in lots[a]:
+                owner.append(i)
+                ids.append(lot.lot_id)
+                shares.append(lot.shares)
+                basis.append(lot.basis)
+                long_term.append(is_long_term(lot.acquired, day))
+                if (rule is not None and not lot.replacement and lot.purchased <= day
+                        and rule.within(lot.purchased, day)):
+                    no_harvest[i] = True
+            if a in self.no_buy or (rule is not None and any(
+                    d <= day and rule.within(d, day) for d in lots.loss_sales.get(a, ()))):
+                no_buy[i] = True
+        own = np.asarray(owner, dtype=int)
+        sh = np.asarray(shares, dtype=float)
+        bs = np.asarray(basis, dtype=float)
+        lt = np.asarray(long_term, dtype=bool)
+        unit = state.prices[own] * state.multipliers[own] if own.size else np.zeros(0)
+        cap = sh * unit / state.equity
+        gain = 1.0 - bs / state.prices[own] if own.size else np.zeros(0)
+        r = self.rates
+        loss_rate = np.where(lt, r.long_term, r.short_term) if r.loss is None else np.full(
+            own.size, r.loss)
+        rate = np.where(gain >= 0, np.where(lt, r.long_term, r.short_term), loss_rate)
+        rate = np.where((gain < 0) & no_harvest[own], 0.0, rate) if own.size else rate
+        return LotTable(own, tuple(ids), sh, bs, cap, gain, lt, rate * gain, no_buy,
+                        no_harvest)
+
+    # -------------------------------------------------------------- numeric face
+    def allocate(self, z: FloatArray, state: PortfolioState,
+                 table: LotTable | None = None) -> FloatArray:
+        """Weight sold from each lot for trade weights ``z``: the cheapest tax first
+        (ties: the table's order, oldest purchase first); with a gains budget, the
+        exact LP (HiGHS) of the program's tax block for this ``z``.
+
+        Raises
+        ------
+        InputError
+            A sale larger than the asset's lots (lots are long only), or a gains
+            budget no allocation of these sales can meet.
+        """
+        tb = self.table(state) if table is None else table
+        z = np.asarray(z, dtype=float)
+        sells = np.maximum(-z, 0.0)
+        have = np.bincount(tb.owner, weights=tb.cap, minlength=state.n)
+        over = sells > have * (1 + 1e-9) + 1e-12
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            raise InputError(f"sells {sells[i]:.6g} of equity, its lots hold {have[i]:.6g}",
+                             asset=str(state.assets[i]), field="lots")
+        if self.gains_budget is not None:
+            return self._allocate_lp(sells, state, tb)
+        s = np.zeros(tb.size)
+        for i in np.flatnonzero(sells > 0):
+            cols = np.flatnonzero(tb.owner == i)
+            left = sells[i]
+            for c in cols[np.argsort(tb.cost[cols], kind="stable")]:
+                take = min(left, tb.cap[c])
+                s[c] = take
+                left -= take
+                if left <= _TOL:
+                    break
+        return s
+
+    def _allocate_lp(self, sells: FloatArray, state: PortfolioState, tb: LotTable
+                     ) -> FloatArray:
+        from scipy.optimize import linprog
+        from scipy.sparse import csr_matrix
+
+        active = np.flatnonzero(sells > 0)
+        cols = np.flatnonzero(np.isin(tb.owner, active))
+        s = np.zeros(tb.size)
+        if cols.size == 0:
+            return s
+        rows = np.searchsorted(active, tb.owner[cols])
+        A_eq = csr_matrix((np.ones(cols.size), (rows, np.arange(cols.size))),
+                          shape=(active.size, cols.size))
+        res = linprog(tb.cost[cols], A_ub=(state.equity * tb.gain[cols])[None, :],
+                      b_ub=[self.gains_budget], A_eq=A_eq, b_eq=sells[active],
+                      bounds=np.c_[np.zeros(cols.size), tb.cap[cols]], method="highs")
+        if res.status != 0:
+            raise InputError(f"no choice of lots meets the gains budget "
+                             f"{self.gains_budget:,.2f} ({res.message})", field="gains_budget")
+        s[cols] = np.clip(res.x, 0.0, tb.cap[cols])
+        return s
+
+    def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
+        """Tax in currency per asset of selling ``-trades`` shares (negative = tax saved)."""
+        unit = state.prices * state.multipliers
+        z = np.asarray(trades, dtype=float) * unit / state.equity
+        tb = self.table(state)
+        s = self.allocate(z, state, tb)
+        return np.bincount(tb.owner, weights=tb.cost * s, minlength=state.n) * state.equity
+
+    def sales(self, z: FloatArray, state: PortfolioState, s: FloatArray | None = None
+              ) -> pd.DataFrame:
+        """The lots a trade ``z`` sells: one row per lot sold with ``asset``, ``lot_id``,
+        ``shares``, ``gain`` (currency), ``term``, ``tax`` (currency).
+
+        ``s`` (weight per lot, e.g. the program's solution) defaults to :meth:`allocate`.
+        """
+        tb = self.table(state)
+        s = self.allocate(z, state, tb) if s is None else np.asarray(s, dtype=float)
+        V = state.equity
+        keep = np.flatnonzero(s > 1e-12)
+        own = tb.owner[keep]
+        unit = state.prices[own] * state.multipliers[own]
+        return pd.DataFrame({
+            "asset": [str(state.assets[i]) for i in own],
+            "lot_id": [tb.lot_id[k] for k in keep],
+            "shares": s[keep] * V / unit,
+            "gain": tb.gain[keep] * s[keep] * V,
+            "term": np.where(tb.long_term[keep], "long", "short"),
+            "tax": tb.cost[keep] * s[keep] * V,
+        })
+
+    def realized_gains(self, z: FloatArray, state: PortfolioState,
+                       s: FloatArray | None = None) -> float:
+        """Net realized gain of the lots sold, currency (``V * sum g_l s_l``)."""
+        tb = self.table(state)
+        s = self.allocate(z, state, tb) if s is None else np.asarray(s, dtype=float)
+        return float(state.equity * tb.gain @ s)
+
+    def wash_sale_conflicts(self, z: FloatArray, state: PortfolioState,
+                            s: FloatArray) -> list[str]:
+        """Assets a solution both buys and sells at a loss, or buys while restricted.
+
+        A plan holds net trades, so a loss lot sold and bought back in one rebalance
+        cannot be executed as planned: it is a conflict with or without the wash-sale
+        rule (with the rule it would also be a wash sale)."""
+        tb = self.table(state)
+        z = np.asarray(z, dtype=float)
+        sold = np.bincount(tb.owner, weights=s, minlength=state.n)
+        buys = z + sold
+        loss = np.bincount(tb.owner, weights=s * (tb.gain < 0), minlength=state.n)
+        bad = (buys > 1e-9) & ((loss > 1e-9) | tb.no_buy)
+        return [str(state.assets[i]) for i in np.flatnonzero(bad)]
+
+
+def substitute_targets(targets: Mapping[str, float] | pd.Series, state: PortfolioState,
+                       restricted: Sequence[str], substitutes: Mapping[str, str]) -> pd.Series:
+    """Targets with the weight a restricted asset cannot buy moved to its substitute.
+
+    For each restricted asset ``a`` with a substitute ``b``: ``max(target_a - w0_a, 0)``
+    moves from ``a`` to ``b`` (so exposure is kept while ``a`` cannot be bought).
+    """
+    t = pd.Series(targets, dtype=float).copy()
+    w0 = pd.Series(state.weights, index=state.assets)
+    for a in restricted:
+        b = substitutes.get(a)
+        if b is None:
+            continue
+        short = max(float(t.get(a, 0.0)) - float(w0.get(a, 0.0)), 0.0)
+        if short > 0:
+            t[a] = float(t.get(a, 0.0)) - short
+            t[b] = float(t.get(b, 0.0)) + short
+    return t
