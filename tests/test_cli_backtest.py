@@ -438,3 +438,19 @@ def test_two_headers_meaning_the_close_are_a_duplicate(tmp_path: Path, capsys) -
     assert main(_argv(paths)) == EXIT_INPUT
     err = capsys.readouterr().err
     assert "panel.csv, line 1, column 'close': duplicate column in header" in err
+
+
+def test_a_config_that_cannot_be_honoured_fails_instead_of_holding(tmp_path: Path,
+                                                                   capsys) -> None:
+    """Was: every rebalance held (a warning), figures printed, exit 0. A group bound
+    naming a sector no asset has is the config's error: exit 2 naming its line and
+    key, no file written."""
+    config = '[rebalancer]\nmethod = "optimal"\n[constraints]\ngroups = ["Utilities <= 0.1"]\n'
+    paths = _files(tmp_path, config=config)
+    eq_csv = tmp_path / "equity.csv"
+    assert main(_argv(paths, "--equity-csv", str(eq_csv))) == EXIT_INPUT
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("rebalopt: error: ")
+    assert "config.toml, line 4, column 'constraints.groups'" in err
+    assert "group 'Utilities' has no asset" in err
+    assert not eq_csv.exists() and not list(tmp_path.glob(".equity.csv*"))

@@ -549,6 +549,38 @@ def _default_compare_costs(has_volume: bool) -> tuple[list[Any], str]:
                    "means no cost)")
 
 
+class _ConfigTraced:
+    """A rebalancer that remembers the planning errors its config caused.
+
+    A backtest holds a rebalance on an error (``on_error="hold"``): right for a market
+    that makes one date infeasible, wrong for a config that cannot be honoured at all
+    (a group bound naming a sector no asset has), which would hold every rebalance and
+    exit 0. Errors :meth:`Settings.locate <rebalopt.config.Settings.locate>` traces to
+    a config key are kept in ``errors``; the command then fails with the first one.
+    Every other attribute is the wrapped rebalancer's.
+    """
+
+    def __init__(self, inner: Any, settings: Any) -> None:
+        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_settings", settings)
+        object.__setattr__(self, "errors", [])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)
+
+    def plan(self, state: Any, targets: Any) -> Any:
+        try:
+            return self._inner.plan(state, targets)
+        except InputError as exc:
+            located = self._settings.locate(exc)
+            if located is not exc:
+                self.errors.append(located)
+            raise
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from rebalopt.backtest import DataFeed
     from rebalopt.config import Settings, load_config
@@ -622,6 +654,7 @@ def _backtest(args: argparse.Namespace) -> int:
     else:
         risk = settings.risk
     fractional = settings.options.fractional
+    rebalancer = _ConfigTraced(rebalancer, settings)
     if args.compare:
         if method == "optimal":
             holder = getattr(rebalancer, "relaxation", rebalancer)
@@ -643,6 +676,8 @@ def _backtest(args: argparse.Namespace) -> int:
         warnings.filterwarnings("ignore", message="Solution may be inaccurate")
         cmp = compare(feed, targets, settings.costs, runs, initial_cash=cash,
                       fractional=fractional, record_holdings=args.compare or args.out is not None)
+    if rebalancer.errors:  # the config cannot be honoured: no figures, no file
+        raise rebalancer.errors[0]
     staged = _Outputs()
     try:
         if args.out is not None:
