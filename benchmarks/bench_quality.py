@@ -101,6 +101,9 @@ def main() -> int:
     ap.add_argument("--only-daily", action="store_true",
                     help="with --multiperiod: skip the monthly bands (naive and the monthly "
                          "optimal frontier are kept as references)")
+    ap.add_argument("--only-multiperiod", action="store_true",
+                    help="run naive monthly and the multi-period runs only (rows printed; "
+                         "the comparisons need the other runs' rows, e.g. from another run)")
     args = ap.parse_args()
     if shared_data_dir() is None:
         print("bench_quality: the shared S&P 500 panel (../shared/data/sp500 or "
@@ -124,12 +127,15 @@ def main() -> int:
     gammas = tuple(float(g) for g in args.gammas.split(","))
     monthly_bands = [] if (args.multiperiod and args.only_daily) else band_runs(costs)
     runs = naive_runs(costs) + monthly_bands + optimal_runs(costs, risk, gammas)
+    if args.only_multiperiod:
+        runs = naive_runs(costs, every=(1,))
     if args.multiperiod:
         mpg = tuple(float(g) for g in args.mp_gammas.split(","))
-        runs += (twap_runs(costs, (5,))
-                 + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
-                 + daily_optimal_runs(costs, risk, mpg)
-                 + multiperiod_runs(costs, risk, mpg, periods=args.periods))
+        if not args.only_multiperiod:
+            runs += (twap_runs(costs, (5,))
+                     + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
+                     + daily_optimal_runs(costs, risk, mpg))
+        runs += multiperiod_runs(costs, risk, mpg, periods=args.periods)
     print(f"universe {feed.n_assets} names, {feed.n_bars} bars {feed.dates[0].date()}.."
           f"{feed.dates[-1].date()} (load {t1 - t0:.1f}s); {len(targets)} monthly "
           f"{args.targets} targets + risk models in {t2 - t1:.1f}s; book ${args.book:,.0f}")
@@ -144,6 +150,9 @@ def main() -> int:
     cmp = compare(feed, targets, costs, runs, initial_cash=args.book, on_error="hold",
                   record_holdings=True, progress=show)
     t3 = time.perf_counter()
+    if args.only_multiperiod:
+        print(f"rows only (--only-multiperiod); total {t3 - t0:.0f}s")
+        return 0
     eq = equal_te_table(cmp.table[~cmp.table["kind"].isin(
         ["multiperiod", "optimal daily", "twap", "band daily"])])
     pd.set_option("display.width", 160)
