@@ -88,9 +88,15 @@ def test_demo_rebalance_that_sold_past_a_closed_position_now_plans():
     assert (post >= 0).all()
     cash = state.cash - float(plan.trades @ state.prices) - plan.total_cost
     assert cash >= 0.0
-    # the relaxation closes the untargeted leftovers; the whole-share plan closes them exactly
+    # the relaxation closes the untargeted leftovers; the whole-share plan closes them
+    # exactly, unless keeping them is cheaper on the full cost (priced by the plan's own
+    # objective: the neighbourhood search finds such plans)
     bac = ASSETS.index("BAC")
-    assert state.holdings[bac] == 23.0 and post[bac] == 0.0
+    assert state.holdings[bac] == 23.0
+    if post[bac] != 0.0:
+        closed = plan.trades.copy()
+        closed[bac] = -23.0
+        assert plan.info["integer_objective"] < reb.objective(closed, state, targets)
     # and it beats doing nothing, priced by hand: zero cost, (gamma T / 2) d' Sigma d
     w_t = state.target_weights(targets)
     G, s = np.asarray(risk.root(state).G), np.asarray(risk.root(state).s)

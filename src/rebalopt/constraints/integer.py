@@ -144,6 +144,8 @@ class LotSize(IntegerConstraint):
 
     The check's rows are the distance of each trade to its nearest lot multiple,
     in shares, against a floating-point allowance of ``1e-9 * max(1, |trade|)``.
+    A trade that closes the position to exactly zero is always allowed, whatever
+    the lot size (130 shares held with 100-share lots can be sold in full).
     """
 
     lots: float | pd.Series | Mapping[str, float] | None = None
@@ -171,8 +173,11 @@ class LotSize(IntegerConstraint):
         x = trade_shares(point)
         lot = self.sizes(point.state)
         k = x / lot
+        allow = 1e-9 * np.maximum(1.0, np.abs(x))
         dist = np.abs(k - np.round(k)) * lot
-        return dist, 1e-9 * np.maximum(1.0, np.abs(x))
+        # closing a position to exactly zero is always a whole order (odd lots)
+        closes = np.abs(x + point.state.holdings) <= allow
+        return np.where(closes, 0.0, dist), allow
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "lot multiple")

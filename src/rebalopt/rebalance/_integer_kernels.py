@@ -71,6 +71,11 @@ class Kernel:
                    CASH: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def totals(self, Z: np.ndarray, W: np.ndarray, CASH: np.ndarray) -> np.ndarray:
+        """``total`` at each column of ``Z``, ``W`` (shape ``(n, m)``; cash ``(m,)``)."""
+        return np.array([self.total(PointArrays(Z[:, j], W[:, j], float(CASH[j])))
+                         for j in range(Z.shape[1])])
+
 
 class _Composite(Kernel):
     def __init__(self, constraint: Constraint, parts: list[Kernel]) -> None:
@@ -86,6 +91,12 @@ class _Composite(Kernel):
             out = out + p.candidates(P, Z, W, CASH)
         return out
 
+    def totals(self, Z: np.ndarray, W: np.ndarray, CASH: np.ndarray) -> np.ndarray:
+        out = np.zeros(Z.shape[1])
+        for p in self.parts:
+            out = out + p.totals(Z, W, CASH)
+        return out
+
 
 class _PerAsset(Kernel):
     """Rows that involve one asset each: ``fn(Z, W)`` is that asset's summed violation."""
@@ -99,6 +110,9 @@ class _PerAsset(Kernel):
     def candidates(self, P, Z, W, CASH):  # type: ignore[no-untyped-def]
         cur = self.fn(P.z, P.w)
         return cur.sum() - cur[:, None] + self.fn(Z, W)
+
+    def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
+        return self.fn(Z, W).sum(axis=0)
 
 
 class _Aggregate(Kernel):
@@ -118,6 +132,9 @@ class _Aggregate(Kernel):
         cur = self.phi(P.z, P.w)
         L = cur.sum() - cur[:, None] + self.phi(Z, W)
         return self._viol(L)
+
+    def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
+        return self._viol(self.phi(Z, W).sum(axis=0))
 
 
 class _Linear(Kernel):
@@ -141,6 +158,9 @@ class _Linear(Kernel):
         new = _pos(L[self.r][:, None] + self.v[:, None] * dW - self.R[self.r][:, None])
         return old.sum() + self.P @ (new - old[self.r][:, None])
 
+    def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
+        return _pos(self.M @ W - self.R[:, None]).sum(axis=0)
+
 
 class _Cash(Kernel):
     def __init__(self, floor: float) -> None:
@@ -151,6 +171,9 @@ class _Cash(Kernel):
 
     def candidates(self, P, Z, W, CASH):  # type: ignore[no-untyped-def]
         return _pos(self.floor - CASH)
+
+    def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
+        return _pos(self.floor - np.asarray(CASH, dtype=float))
 
 
 class _Generic(Kernel):
@@ -230,12 +253,15 @@ def kernel_for(c: Constraint, state: PortfolioState, targets: FloatArray) -> Ker
         parts.append(_PerAsset(restricted))
     elif isinstance(c, LotSize):
         lot = c.sizes(state)
+        held = np.asarray(state.holdings, dtype=float)
 
         def lot_dist(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
             col = (slice(None),) + (None,) * (Z.ndim - 1)
             x = Z * (V / unit[col])
             k = x / lot[col]
-            return _pos(np.abs(k - np.round(k)) * lot[col] - 1e-9 * np.maximum(1.0, np.abs(x)))
+            allow = 1e-9 * np.maximum(1.0, np.abs(x))
+            closes = np.abs(x + held[col]) <= allow  # closing to zero: always whole
+            return np.where(closes, 0.0, _pos(np.abs(k - np.round(k)) * lot[col] - allow))
 
         parts.append(_PerAsset(lot_dist))
     elif isinstance(c, MinTradeValue):

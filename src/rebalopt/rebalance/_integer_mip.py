@@ -132,7 +132,8 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
               gT: float, alpha: FloatArray | None, costs: Sequence[CostModel],
               constraints: Sequence[Constraint], int_constraints: Sequence[IntegerConstraint],
               ell: FloatArray, q_box: tuple[FloatArray, FloatArray], solver: str,
-              time_limit: float, need_binaries: bool) -> MipResult:
+              time_limit: float, need_binaries: bool,
+              node_limit: int | None = None) -> MipResult:
     """Build and solve the MIP once (module docstring). Raises :class:`Unsupported`."""
     t0 = time.perf_counter()
     n = state.n
@@ -251,8 +252,12 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
         if not linear:
             raise Unsupported("HiGHS takes a linear objective only (use SCIP)")
         opts = {"time_limit": float(time_limit), "mip_rel_gap": 1e-9}
+        if node_limit is not None:
+            opts["mip_max_nodes"] = int(node_limit)
     else:
         opts = {"scip_params": {"numerics/feastol": 1e-9, "limits/time": float(time_limit)}}
+        if node_limit is not None:  # a count: the same plan on every run when it binds
+            opts["scip_params"]["limits/totalnodes"] = int(node_limit)
     if solver == "SCIP":
         return _solve_scip(problem, q, opts, t0)
     try:

@@ -109,7 +109,8 @@ class LotSearch:
                  soft: list[tuple[Kernel, float]], kmin: FloatArray | None, tol: float,
                  max_moves: int = 20_000, pair_width: int = 12,
                  chain_width: int = 16, max_chains: int = 2,
-                 box: tuple[FloatArray, FloatArray] | None = None) -> None:
+                 box: tuple[FloatArray, FloatArray] | None = None,
+                 close: FloatArray | None = None) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
         self.alpha = alpha
@@ -125,6 +126,12 @@ class LotSearch:
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
             (np.asarray(box[0], float), np.asarray(box[1], float))
         self.anchor: FloatArray | None = None
+        # lot count that closes an odd-lot position (fractional; NaN where none)
+        self.close = None if close is None or np.isnan(close).all() else \
+            np.asarray(close, float)
+        if self.close is not None:
+            ok = ~np.isnan(self.close)
+            self.lo = np.where(ok, np.minimum(self.lo, np.nan_to_num(self.close)), self.lo)
 
     def clip(self, q: FloatArray) -> FloatArray:
         """``q`` moved into the box."""
@@ -156,22 +163,31 @@ class LotSearch:
         P, _, _ = self.point(q)
         return [k.total(P) for k in self.hard]
 
+    @staticmethod
+    def step(q: FloatArray, k: float) -> FloatArray:
+        """``k`` lots up (``k > 0``) or down from ``q``, back on the lot grid from a close."""
+        return np.floor(q) + k if k > 0 else np.ceil(q) + k
+
     def _moves(self, q: FloatArray) -> np.ndarray:
-        cols = [q + 1, q - 1, np.zeros_like(q)]
+        cols = [self.step(q, 1.0), self.step(q, -1.0), np.zeros_like(q)]
         if self.kmin is not None:
             cols += [self.kmin, -self.kmin]
         if self.anchor is not None:
             cols.append(self.anchor)
+        if self.close is not None:
+            cols.append(np.where(np.isnan(self.close), q, self.close))
         return np.stack(cols, axis=1)
 
-    def _evaluate(self, q: FloatArray, step: float | None = None
+    def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, PointArrays]:
         """Candidates ``Q``, objective change, per-kernel violation after each move.
 
-        ``step`` (lots) restricts the moves to the single column ``q + step``.
+        ``step`` (lots) restricts the moves to the single column ``q + step``; ``Q``
+        (``(n, C)`` lot counts) gives the candidates instead of the standard moves.
         """
         P, cost, Sd = self.point(q)
-        Q = self._moves(q) if step is None else (q + step)[:, None]
+        if Q is None:
+            Q = self._moves(q) if step is None else self.step(q, step)[:, None]
         D = (Q - q[:, None]) * self.ell[:, None]
         Z = P.z[:, None] + D
         W = P.w[:, None] + D
@@ -256,7 +272,7 @@ class LotSearch:
                 if not np.isfinite(df[i, col]):
                     break
                 q1 = q.copy()
-                q1[i] += first
+                q1[i] = self.step(q[i:i + 1], first)[0]
                 _, df2, V2, _, _ = self._evaluate(q1, step=-first)
                 ok = (V2 <= self.tol).all(axis=0)[:, 0] if V2.size else \
                     np.ones(df2.shape[0], bool)
@@ -269,8 +285,8 @@ class LotSearch:
             return None
         _, i, a, first = best
         q2 = q.copy()
-        q2[i] += first
-        q2[a] -= first
+        q2[i] = self.step(q[i:i + 1], first)[0]
+        q2[a] = self.step(q[a:a + 1], -first)[0]
         if self.feasible(q2):
             f2 = self.objective(q2)
             if f2 < f - eps:

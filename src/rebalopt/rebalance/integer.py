@@ -21,8 +21,15 @@ Modes:
 * ``"round"`` (default): solve the relaxation, round each trade to the nearest lot,
   repair every hard constraint by greedy single-asset lot moves, then improve by
   single moves and buy/sell pairs while feasible and improving
-  (:mod:`rebalopt.rebalance._integer_search`). Deterministic. If the repair gets
-  stuck, the MIP is asked for a feasible plan or a proof that none exists.
+  (:mod:`rebalopt.rebalance._integer_search`), then by large-neighbourhood moves:
+  multi-lot moves, exchanges of which assets trade, and every combination of a few
+  lot counts over pairs and triples of the assets that matter; on small books, an
+  exhaustive enumeration of a box that provably holds the optimum, which proves it
+  (:mod:`rebalopt.rebalance._integer_lns`). Every budget is a count, so the plan is
+  deterministic. If the repair gets stuck, restarts and (small books) enumeration
+  look for a plan; then the MIP is asked for one or for a proof that none exists.
+* Closing a position to exactly zero is always a candidate, whatever the lot size
+  (130 shares held in 100-share lots can be sold in full).
 * ``"exact"``: the round plan, then a mixed-integer program through cvxpy
   (:mod:`rebalopt.rebalance._integer_mip`): SCIP for a quadratic objective, HiGHS for
   a linear one, with a time limit; the better verified plan wins. On a timeout the
@@ -31,7 +38,10 @@ Modes:
 
 Every answer is checked in NumPy against every hard constraint (with the full
 cost charged to cash) and re-priced with the cost models' ``evaluate``; a solver's
-bound is discarded if a verified plan beats it.
+bound is discarded if a verified plan beats it. The plan carries a certificate
+(:mod:`rebalopt.rebalance._integer_bound`): the tightest valid lower bound, what it
+covers, and "proven optimal" only when the re-priced objective meets a bound that
+holds for the real cost.
 """
 
 from __future__ import annotations
@@ -52,8 +62,17 @@ from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
 from rebalopt.costs import CostModel, MarketImpact
 from rebalopt.errors import Conflict, InfeasibleError, InputError
+from rebalopt.rebalance._integer_bound import certificate, inverse_diagonal
 from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import kernel_for
+from rebalopt.rebalance._integer_lns import (
+    EXACT_ASSETS,
+    WORK,
+    Certificate,
+    Neighbourhoods,
+    close_lots,
+    shares_of,
+)
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 from rebalopt.rebalance.optimal import OptimalRebalancer, OptimalSolution
@@ -93,7 +112,15 @@ class IntegerSolution:
     relaxation_time, integer_time
         Seconds in the relaxation, and beyond it (search, MIP, verification).
     moves
-        ``repair``, ``improve`` and ``pair`` move counts of the round search.
+        ``repair``, ``improve``, ``pair`` and ``neighbourhood`` move counts of the
+        round search.
+    round_objective
+        The round plan's objective (full cost), when it met every hard constraint.
+    certificate
+        The tightest valid lower bound, what it covers, and whether the plan is
+        proven optimal (:mod:`rebalopt.rebalance._integer_bound`).
+    work
+        Work counts of the neighbourhood search and enumeration.
     """
 
     shares: FloatArray
@@ -109,6 +136,8 @@ class IntegerSolution:
     integer_time: float
     moves: dict[str, int] = field(default_factory=dict)
     round_objective: float | None = None
+    certificate: Certificate | None = None
+    work: dict[str, int] = field(default_factory=dict)
 
     @property
     def objective(self) -> float:
@@ -127,9 +156,16 @@ class IntegerSolution:
 
     @property
     def best_bound(self) -> float:
-        """The tighter of the relaxation and MIP bounds."""
+        """The tightest valid lower bound (the certificate's; else relaxation or MIP)."""
+        if self.certificate is not None:
+            return self.certificate.lower_bound
         b = self.mip_bound
         return self.lower_bound if b is None else max(self.lower_bound, b)
+
+    @property
+    def certified_gap(self) -> float:
+        """``objective - best_bound`` (fraction of equity): how far from optimal at most."""
+        return self.objective - self.best_bound
 
     @property
     def gap(self) -> float:
@@ -163,7 +199,10 @@ class IntegerRebalancer:
     max_trades
         Largest number of orders; ``None``: no limit.
     time_limit
-        Seconds the MIP may run (``exact``, and proving infeasibility in ``round``).
+        Ceiling in seconds on the whole integer stage (search, enumeration, MIP),
+        checked between phases and passed to the MIP as what is left. Budgets are
+        counts, so the plan does not depend on the clock unless this ceiling
+        binds; ``plan.info["notes"]`` says when it did.
     exact_solver
         ``"SCIP"`` or ``"HIGHS"``; ``None`` picks SCIP for a quadratic objective and
         HiGHS for a linear one.
@@ -172,6 +211,16 @@ class IntegerRebalancer:
         MIP for a plan (or a proof that none exists) before raising.
     max_moves
         Cap on the search's moves per phase.
+    work
+        Work budget of the neighbourhood search and of the exact enumeration, in
+        asset-candidate pricings (a count, not seconds: the same inputs give the
+        same plan on any machine); 0 turns both off.
+    chain_width
+        Most one-lot sells (buys) each chain pass tries partners for (at least 16).
+    mip_nodes
+        Branch-and-bound node budget of the MIP (a count, so a MIP stopped by its
+        budget returns the same plan on every run). A MIP stopped by ``time_limit``
+        instead has its plan discarded (kept: its bound) and the round plan is used.
     tolerance
         Largest violation of a hard constraint accepted on an integer plan, in the
         constraint's units (fractions of equity for cash and weights). An integer
@@ -193,6 +242,9 @@ class IntegerRebalancer:
     max_moves: int = 20_000
     tolerance: float = 1e-12
     pending: str = "cancel"
+    work: int = WORK
+    chain_width: int = 64
+    mip_nodes: int = 20_000
 
     method = "optimal-integer"
 
@@ -294,7 +346,9 @@ class IntegerRebalancer:
 
     # ------------------------------------------------------------------ solve
     def _search(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray,
-                notes: list[str]) -> tuple[LotSearch, list[Constraint], SearchResult, FloatArray]:
+                notes: list[str], extra: dict[str, Any] | None = None,
+                deadline: float | None = None,
+                ) -> tuple[LotSearch, list[Constraint], SearchResult, FloatArray]:
         """Round, repair and improve from the relaxation; from no trade when that is better.
 
         When the rounded relaxation cannot be repaired, or ends above the no-trade
@@ -316,15 +370,22 @@ class IntegerRebalancer:
         mins = [c.min_lots(state, lots) for c in cons
                 if isinstance(c, MinTradeValue) and not c.soft and c.value > 0]
         kmin = np.max(mins, axis=0) if mins else None
+        z_lo, _ = implied_box(hard_c, state, w_t)
+        if sol.frozen is not None:
+            z_lo = np.where(sol.frozen, 0.0, z_lo)
+        close = close_lots(state.holdings, lots, z_lo / ell)
         search = LotSearch(
             w0=state.weights, c0=state.cash_weight, targets=w_t, ell=ell,
             costs=CostTable(self.costs, state), G=np.asarray(root.G, float),
             s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
             alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
             tol=0.5 * self.tolerance, max_moves=self.max_moves,
-            box=self._lot_box(hard_c, state, w_t, ell, sol.frozen),
+            box=self._lot_box(hard_c, state, w_t, ell, sol.frozen), close=close,
+            chain_width=max(16, min(state.n, self.chain_width)),
         )
-        q0 = np.round(sol.z / ell)
+        k = sol.z / ell
+        q0 = np.round(k)
+        q0 = np.where(np.abs(k - close) < np.abs(k - q0), close, q0)  # NaN compares False
         res = search.run(q0)
         zero = np.zeros(state.n)
         if search.feasible(zero):
@@ -337,7 +398,63 @@ class IntegerRebalancer:
                                  "round: repair of the rounded relaxation got stuck; "
                                  "searched from no trade instead")
                     res = alt
+        extra = {} if extra is None else extra
+        if not res.feasible and self.work > 0:
+            res = self._restart(search, res, q0, sol, state, notes, extra)
+        if res.feasible and self.work > 0:
+            self._neighbourhoods(search, res, q0, state, sol, notes, extra, deadline)
         return search, hard_c, res, ell
+
+    def _restart(self, search: LotSearch, res: SearchResult, q0: FloatArray,
+                 sol: OptimalSolution, state: PortfolioState, notes: list[str],
+                 extra: dict[str, Any]) -> SearchResult:
+        """A stuck repair: restart from no trade and from the relaxation with its odd
+        lots closed, then enumerate the per-asset box when small (which also proves
+        that no plan exists when it finds none)."""
+        starts = [np.zeros(state.n)]
+        if search.close is not None:
+            closing = ~np.isnan(search.close) & (sol.z < 0)
+            starts.append(np.where(closing, search.close, q0))
+        for start in starts:
+            alt = search.run(start, anchor=q0)
+            if alt.feasible:
+                notes.append("round: repair of the rounded relaxation got stuck; "
+                             "a restart found a plan")
+                return alt
+        if state.n <= EXACT_ASSETS:
+            nb = Neighbourhoods(search, work=self.work, exact_work=self.work)
+            q, covered = nb.find_feasible(res.q)
+            if q is not None:
+                notes.append("round: repair got stuck; enumeration found a plan")
+                return SearchResult(q, search.objective(q), True, res.repair_moves, 0, 0)
+            extra["infeasible_proven"] = covered
+        return res
+
+    def _neighbourhoods(self, search: LotSearch, res: SearchResult, q0: FloatArray,
+                        state: PortfolioState, sol: OptimalSolution, notes: list[str],
+                        extra: dict[str, Any], deadline: float | None) -> None:
+        """Large-neighbourhood moves, then an exact enumeration when the box is small.
+
+        Updates ``res`` in place; ``extra["enumerated"]`` says whether the
+        enumeration covered a box holding the optimum (a proof).
+        """
+        nb = Neighbourhoods(search, anchor=search.clip(q0), work=self.work,
+                            exact_work=self.work)
+        if deadline is not None and time.perf_counter() > deadline:
+            notes.append("round: time_limit reached before the neighbourhood search")
+            return
+        q = nb.run(res.q)
+        proven = False
+        provable = (search.alpha is None and search.gT > 0 and not search.costs.generic
+                    and state.n <= EXACT_ASSETS)
+        if provable and (deadline is None or time.perf_counter() <= deadline):
+            Sinv = inverse_diagonal(search.G, search.s)
+            if Sinv is not None:
+                q, proven = nb.exact(q, Sinv)
+        res.q, res.objective = q, search.objective(q)
+        res.improve_moves += nb.accepted
+        extra.update({"enumerated": proven, "lns_moves": nb.accepted, "lns_work": nb.used,
+                      "lns_sets": nb.sets_tried, **nb.stats})
 
     @staticmethod
     def _lot_box(hard_c: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
@@ -381,7 +498,8 @@ class IntegerRebalancer:
         return None
 
     def _mip(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray,
-             ell: FloatArray, incumbent: float | None, notes: list[str]) -> MipResult | None:
+             ell: FloatArray, incumbent: float | None, notes: list[str],
+             time_left: float | None = None) -> MipResult | None:
         relax = self.relaxed()
         gT = relax.risk_aversion * relax.horizon
         solver = self._solver(gT)
@@ -415,7 +533,8 @@ class IntegerRebalancer:
             return solve_mip(state=state, w_t=w_t, G=G, s=s, gT=gT, alpha=alpha,
                              costs=self.costs, constraints=cons, int_constraints=icons,
                              ell=ell, q_box=(q_lo, q_hi), solver=solver,
-                             time_limit=self.time_limit, need_binaries=need_bin)
+                             time_limit=self.time_limit if time_left is None else time_left,
+                             need_binaries=need_bin, node_limit=self.mip_nodes)
         except Unsupported as exc:
             notes.append(f"exact mode unavailable: {exc}")
             return None
@@ -434,34 +553,47 @@ class IntegerRebalancer:
         relax = self.relaxed()
         sol = relax.solve(state, targets)
         t1 = time.perf_counter()
+        deadline = t0 + self.time_limit
         w_t = sol.targets
         lots = self.lot_sizes(state)
         notes: list[str] = []
-        search, hard_c, res, ell = self._search(state, sol, lots, notes)
-        found: list[tuple[FloatArray, str]] = []
-        if res.feasible:
-            found.append((res.q, "round"))
-        else:
-            notes.append("round: repair could not restore every hard constraint")
+        extra: dict[str, Any] = {}
+        search, hard_c, res, ell = self._search(state, sol, lots, notes, extra, deadline)
+
+        def to_shares(q: FloatArray) -> FloatArray:
+            return shares_of(q, lots, state.holdings, search.close)
+
         round_obj = None
         best: tuple[float, FloatArray, str, dict[str, Slack]] | None = None
-        for q, how in found:
-            shares = q * lots
+        if res.feasible:
+            shares = to_shares(res.q)
             slacks, bad = self._verified(shares, state, w_t)
             if bad:
-                notes.append(f"{how} plan failed the numeric check: {bad[0].constraint}")
-                continue
-            f = self.objective(shares, state, w_t)
-            round_obj = f
-            best = (f, shares, how, slacks)
+                notes.append(f"round plan failed the numeric check: {bad[0].constraint}")
+            else:
+                round_obj = self.objective(shares, state, w_t)
+                best = (round_obj, shares, "round", slacks)
+        else:
+            notes.append("round: repair could not restore every hard constraint")
+        enumerated = bool(extra.get("enumerated")) and best is not None
         mip = None
-        if self.mode == "exact" or (best is None and self.prove_infeasible):
-            mip = self._mip(state, sol, lots, ell, None if best is None else best[0], notes)
+        want_mip = self.mode == "exact" or (best is None and self.prove_infeasible
+                                             and not extra.get("infeasible_proven"))
+        left = deadline - time.perf_counter()
+        if want_mip and left <= 0:
+            notes.append("time_limit reached before the MIP: not run")
+        elif want_mip:
+            mip = self._mip(state, sol, lots, ell, None if best is None else best[0], notes,
+                            left)
             if mip is None and self.mode == "exact":
                 notes.append("fell back to round")
             elif mip is not None:
+                if mip.q is not None and mip.status == "timelimit":
+                    notes.append(f"{mip.solver} stopped by time_limit before its node budget: "
+                                 "its plan is not used (it would depend on timing); bound kept")
+                    mip.q = None
                 if mip.q is not None:
-                    shares = mip.q * lots
+                    shares = to_shares(mip.q)
                     slacks, bad = self._verified(shares, state, w_t)
                     if bad:
                         notes.append(f"{mip.solver} answer failed the numeric check "
@@ -470,6 +602,7 @@ class IntegerRebalancer:
                         f = self.objective(shares, state, w_t)
                         if best is None or f < best[0] - 1e-12 * (1 + abs(best[0])):
                             best = (f, shares, "exact", slacks)
+                            enumerated = False
                 elif self.mode == "exact":
                     notes.append(f"{mip.solver} returned no plan ({mip.status}): fell back "
                                  "to round")
@@ -480,24 +613,31 @@ class IntegerRebalancer:
                                      f"plan's objective {best[0]:.6g}: discarded")
                         mip.bound, mip.proven = None, False
         if best is None:
-            raise self._infeasible(state, w_t, search, hard_c, res, mip)
+            raise self._infeasible(state, w_t, search, hard_c, res, mip,
+                                   bool(extra.get("infeasible_proven")))
         f, shares, how, slacks = best
         shares = np.where(shares == 0, 0.0, shares)
+        terms = self.objective_terms(shares, state, w_t)
+        no_close = search.close is None
+        cert = certificate(terms["total"], sol.objective, enumeration=enumerated,
+                           mip_bound=None if mip is None else mip.bound,
+                           mip_covers_all=no_close)
         t2 = time.perf_counter()
         return IntegerSolution(
             shares=shares, lots=lots, z=shares * state.prices * state.multipliers / state.equity,
-            terms=self.objective_terms(shares, state, w_t), relaxation=sol, method=how,
+            terms=terms, relaxation=sol, method=how,
             mip=mip, slacks=slacks, notes=notes, relaxation_time=t1 - t0,
             integer_time=t2 - t1,
             moves={"repair": res.repair_moves, "improve": res.improve_moves,
-                   "pair": res.pair_moves},
-            round_objective=round_obj,
+                   "pair": res.pair_moves, "neighbourhood": int(extra.get("lns_moves", 0))},
+            round_objective=round_obj, certificate=cert,
+            work={k: int(v) for k, v in extra.items() if k != "enumerated"},
         )
 
     def _infeasible(self, state: PortfolioState, w_t: FloatArray, search: LotSearch,
                     hard_c: Sequence[Constraint], res: SearchResult,
-                    mip: MipResult | None) -> InfeasibleError:
-        shares = res.q * self.lot_sizes(state)
+                    mip: MipResult | None, enumerated: bool = False) -> InfeasibleError:
+        shares = shares_of(res.q, self.lot_sizes(state), state.holdings, search.close)
         point = self._point(shares, state, w_t)
         conflicts = []
         for i in sorted(res.violations, key=lambda i: -res.violations[i]):
@@ -505,8 +645,13 @@ class IntegerRebalancer:
             sl = c.check(point)
             conflicts.append(Conflict(f"{c.name} [{sl.row}]" if sl.row else c.name,
                                       sl.violation, c.units))
-        if mip is not None and mip.status in ("infeasible",) and mip.proven:
+        if enumerated:
+            how = ("no plan meets the hard constraints (proven by enumerating every "
+                   "whole-lot plan and odd-lot close within the per-asset limits)")
+        elif mip is not None and mip.status in ("infeasible",) and mip.proven:
             how = f"no whole-lot plan meets the hard constraints (proven by {mip.solver})"
+            if search.close is not None:
+                how += "; closing an odd-lot position, not covered by that proof, did not help"
         elif mip is not None:
             how = ("no whole-lot plan found: the repair got stuck and "
                    f"{mip.solver} found none ({mip.status}; not proven)")
@@ -537,6 +682,13 @@ class IntegerRebalancer:
             "integer_gap_bps": 1e4 * sol.gap,
             "integer_gap_rel": sol.gap_rel,
             "best_bound": sol.best_bound,
+            "certified_gap": sol.certified_gap,
+            "certified_gap_rel": (sol.certified_gap / abs(sol.objective)
+                                  if sol.objective != 0 else 0.0),
+            "proven_optimal": bool(sol.certificate and sol.certificate.proven_optimal),
+            "bound_source": None if sol.certificate is None else sol.certificate.source,
+            "bound_covers": None if sol.certificate is None else sol.certificate.covers,
+            "work": sol.work,
             "round_objective": sol.round_objective,
             "relaxation_time": sol.relaxation_time,
             "integer_time": sol.integer_time,
@@ -554,7 +706,9 @@ class IntegerRebalancer:
             m = sol.mip
             info.update({
                 "mip_solver": m.solver, "mip_status": m.status, "mip_bound": m.bound,
-                "mip_proven_optimal": m.proven and m.q is not None,
+                "mip_proven_optimal": bool(m.proven and m.q is not None and m.bound is not None
+                                           and sol.objective - m.bound
+                                           <= 2e-9 * abs(sol.objective) + 1e-13),
                 "mip_time": m.wall_time,
                 "gap_to_mip_bound": None if m.bound is None else sol.objective - m.bound,
             })

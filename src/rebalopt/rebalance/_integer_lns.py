@@ -1,0 +1,456 @@
+"""Large-neighbourhood search and exact enumeration for the integer stage's ``round`` mode.
+
+After the local search (:mod:`rebalopt.rebalance._integer_search`) stops, no single
+move, pair or chain improves the plan. Three things can still: moving one asset by
+several lots at once, exchanging which assets trade under ``MaxTrades`` (one order
+dropped, another opened at its best size), and re-sizing a few assets together
+when a cap or the cash binds. :class:`Neighbourhoods` does all three the same way:
+it frees a small set ``F`` of assets, keeps the others where they are, and prices
+*every* combination of a few candidate lot counts per freed asset (a window of
+``+-2`` lots, no trade, closing an odd lot, the minimum trade size, the rounded
+relaxation and each asset's best count alone), all at once in NumPy, with every
+hard constraint through its kernel's ``totals``. The best feasible combination is
+taken if it improves; the local search then polishes it and the loop repeats.
+
+Free sets are the singletons (multi-lot moves), then pairs and triples drawn from
+the assets that matter: those a move would improve but a constraint blocks, those
+that trade (a swap candidate under ``MaxTrades``), those whose count differs from
+the rounded relaxation. Everything is counted in *work units* (one unit = one
+asset priced in one candidate plan), never in seconds, so the same inputs give the
+same plan on any machine and under any load.
+
+When the whole problem is small, :meth:`Neighbourhoods.exact` frees every asset
+over a box that provably holds the optimum and enumerates it; the result is then a
+proof (:class:`Certificate`). Why the box holds the optimum (no alpha, every cost
+and soft penalty >= 0, so the objective is at least each of its terms): with
+``f_inc`` any feasible plan's objective,
+
+* per-asset hard limits (long-only, bounds, turnover, participation) give ``lo <= q <= hi``;
+* ``cost_i(q_i) <= f_inc``;
+* ``gamma T / 2 * d' Sigma d >= gamma T / 2 * d_i^2 / (Sigma^-1)_ii`` (the smallest
+  quadratic form with ``d_i`` fixed), so ``|d_i| <= sqrt(2 f_inc (Sigma^-1)_ii / (gamma T))``;
+* with a minimum trade size, ``0 < |q_i| < kmin_i`` is infeasible.
+
+Units: ``q`` in lots, ``ell`` the weight of one lot, everything else fractions of
+pre-trade equity.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from rebalopt._typing import FloatArray
+from rebalopt.rebalance._integer_search import LotSearch
+
+__all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "Certificate", "Neighbourhoods",
+           "close_lots", "shares_of"]
+
+EXACT_ASSETS = 12
+"""Most assets for which the exact enumeration is attempted."""
+
+WORK = 2_000_000
+"""Default work budget of the neighbourhood search (asset-candidate pricings)."""
+
+EXACT_WORK = 3_000_000
+"""Largest enumeration (asset-candidate pricings) tried as a proof."""
+
+_CHUNK = 20_000
+
+
+def close_lots(holdings: FloatArray, lots: FloatArray, q_lo_cont: FloatArray) -> FloatArray:
+    """Lot count that closes each odd-lot position (fractional), NaN where none.
+
+    ``q_lo_cont`` is the continuous lower bound on the trade in lots (per-asset hard
+    limits): closing must be allowed by it (a ``no_sell`` restriction forbids it).
+    """
+    h = np.asarray(holdings, dtype=float)
+    lots = np.asarray(lots, dtype=float)
+    k = -h / lots
+    odd = (h != 0) & (np.abs(k - np.round(k)) > 1e-9)
+    ok = odd & (k >= q_lo_cont - 1e-9)
+    return np.where(ok, k, np.nan)
+
+
+def shares_of(q: FloatArray, lots: FloatArray, holdings: FloatArray,
+              close: FloatArray | None) -> FloatArray:
+    """Trades in shares of lot counts ``q``: ``q * lot``, or exactly ``-holding`` on a close."""
+    x = np.asarray(q, dtype=float) * lots
+    if close is not None:
+        x = np.where(q == close, -np.asarray(holdings, dtype=float), x)
+    return np.where(x == 0, 0.0, x)
+
+
+@dataclass
+class Certificate:
+    """What is proven about a plan's objective.
+
+    Attributes
+    ----------
+    lower_bound
+        No plan in ``covers`` has a lower objective (fraction of equity).
+    source
+        Where the bound comes from: ``"relaxation"``, ``"enumeration"``, ``"mip"``.
+    covers
+        The set of plans the bound is proven over, in words.
+    proven_optimal
+        The plan's objective equals the bound (up to ``1e-9`` relative).
+    """
+
+    lower_bound: float
+    source: str
+    covers: str
+    proven_optimal: bool = False
+
+
+@dataclass
+class Neighbourhoods:
+    """Large-neighbourhood search over a :class:`LotSearch` (module docstring).
+
+    Parameters
+    ----------
+    search
+        The local search: its pricing data, kernels, box and moves.
+    anchor
+        The rounded relaxation's lot counts (one candidate per asset).
+    work
+        Budget in asset-candidate pricings for :meth:`run`.
+    exact_work
+        Largest enumeration :meth:`exact` takes on (asset-candidate pricings).
+    window
+        Lots either side of the current count in each freed asset's candidates.
+    """
+
+    search: LotSearch
+    anchor: FloatArray | None = None
+    work: int = WORK
+    exact_work: int = EXACT_WORK
+    window: int = 2
+    used: int = 0
+    accepted: int = 0
+    sets_tried: int = 0
+    stats: dict[str, int] = field(default_factory=dict)
+
+    # -------------------------------------------------------------- pricing
+    def price(self, q: FloatArray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Objective and feasibility of each column of ``Q`` (lot counts, ``(n, m)``).
+
+        Columns differ from ``q`` in a few assets; the risk term is updated from
+        ``q``'s through the changed entries only. The objective includes the soft
+        penalties, exactly as :meth:`LotSearch.objective`.
+        """
+        S = self.search
+        n, m = Q.shape
+        self.used += n * m
+        Z = Q * S.ell[:, None]
+        W = S.w0[:, None] + Z
+        cost = S.costs(Z)
+        CASH = S.c0 - Z.sum(axis=0) - cost.sum(axis=0)
+        d0 = S.w0 + q * S.ell - S.wt
+        rows, cols = np.nonzero(Q != q[:, None])
+        delta = (Q[rows, cols] - q[rows]) * S.ell[rows]
+        GD = np.repeat((S.G.T @ d0)[:, None], m, axis=1)
+        if S.G.shape[1] and rows.size:
+            Dm = sp.csc_matrix((delta, (rows, cols)), shape=(n, m))
+            GD = GD + (Dm.T @ S.G).T
+        D = W - S.wt[:, None]
+        obj = cost.sum(axis=0) + 0.5 * S.gT * ((GD * GD).sum(axis=0)
+                                              + ((S.s * S.s) @ (D * D)))
+        if S.alpha is not None:
+            obj = obj - S.alpha @ W
+        for k, pen in S.soft:
+            obj = obj + pen * k.totals(Z, W, CASH)
+        ok = np.ones(m, dtype=bool)
+        for k in S.hard:
+            ok &= k.totals(Z, W, CASH) <= S.tol
+        return obj, ok
+
+    # ----------------------------------------------------------- candidates
+    def _values(self, q: FloatArray, i: int, jump: FloatArray, window: int) -> np.ndarray:
+        """Candidate lot counts of asset ``i`` around ``q[i]`` (deduplicated, in the box)."""
+        S = self.search
+        base = np.floor(q[i]) if q[i] == np.floor(q[i]) else q[i]
+        vals = [q[i], 0.0]
+        for k in range(1, window + 1):
+            vals += [S.step(np.array([base]), float(k))[0], S.step(np.array([base]), -float(k))[0]]
+        if S.kmin is not None:
+            vals += [S.kmin[i], -S.kmin[i]]
+        if S.close is not None and not np.isnan(S.close[i]):
+            vals.append(S.close[i])
+        if self.anchor is not None:
+            vals.append(self.anchor[i])
+        if np.isfinite(jump[i]):
+            vals += [np.floor(jump[i]), np.ceil(jump[i])]
+        v = np.unique(np.array(vals, dtype=float))
+        v = v[(v >= S.lo[i]) & (v <= S.hi[i])]
+        if S.kmin is not None:
+            v = v[(v == 0) | (np.abs(v) >= S.kmin[i]) | self._is_close(i, v)]
+        return v
+
+    def _is_close(self, i: int, v: np.ndarray) -> np.ndarray:
+        c = self.search.close
+        return np.zeros(v.shape, bool) if c is None else (v == c[i])
+
+    def _jump(self, q: FloatArray) -> FloatArray:
+        """Each asset's best lot count alone (risk and linear cost, others fixed), real-valued."""
+        S = self.search
+        _, _, Sd = S.point(q)
+        h = S.gT * S.Sii * S.ell * S.ell
+        g = S.gT * Sd * S.ell
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(h > 0, q - g / h, np.nan)
+
+    def _ranked(self, q: FloatArray, f: float) -> np.ndarray:
+        """Assets that matter, most first: blocked improving moves, traded, off the anchor."""
+        S = self.search
+        _, df, _, _, _ = S._evaluate(q)
+        gain = np.min(df, axis=1)                       # best single move, ignoring feasibility
+        score = np.where(np.isfinite(gain), -gain, 0.0)
+        traded = q != 0
+        off = np.zeros(q.shape, bool) if self.anchor is None else (q != self.anchor)
+        key = score + (traded | off) * (np.abs(score).max() + 1e-12) * 1e-3
+        return np.argsort(-key, kind="stable")
+
+    # ----------------------------------------------------------------- runs
+    def _best(self, q: FloatArray, sets: list[tuple[np.ndarray, list[np.ndarray]]], f: float,
+              eps: float) -> tuple[FloatArray, float] | None:
+        """Best feasible improving combination over every ``(F, candidates)`` (chunked)."""
+        blocks = []
+        for F, cands in sets:
+            grids = np.meshgrid(*cands, indexing="ij")
+            QF = np.stack([g.ravel() for g in grids], axis=1)
+            Q = np.repeat(q[:, None], QF.shape[0], axis=1)
+            Q[F, :] = QF.T
+            blocks.append(Q)
+        if not blocks:
+            return None
+        Qall = np.concatenate(blocks, axis=1)
+        best: tuple[float, np.ndarray] | None = None
+        for start in range(0, Qall.shape[1], _CHUNK):
+            part = Qall[:, start:start + _CHUNK]
+            obj, ok = self.price(q, part)
+            obj = np.where(ok, obj, np.inf)
+            j = int(np.argmin(obj))
+            if np.isfinite(obj[j]) and (best is None or obj[j] < best[0]):
+                best = (float(obj[j]), part[:, j].copy())
+        if best is None or not best[0] < f - eps:
+            return None
+        q2 = best[1]
+        f2 = self.search.objective(q2)
+        if f2 < f - eps and self.search.feasible(q2):
+            return q2, f2
+        return None
+
+    def _singles(self, q: FloatArray, f: float, eps: float, jump: FloatArray
+                 ) -> tuple[FloatArray, float] | None:
+        """Best feasible improving move of one asset by any number of lots (one pass).
+
+        Candidates per asset: ``+-1 .. +-window`` lots and ``+-2 window``, no trade,
+        the minimum size, the close, the anchor and the asset's best count alone.
+        """
+        S = self.search
+        n = q.shape[0]
+        cols = []
+        for k in list(range(1, self.window + 1)) + [2 * self.window, 4 * self.window]:
+            cols += [S.step(q, float(k)), S.step(q, -float(k))]
+        cols.append(np.zeros(n))
+        jf = np.where(np.isfinite(jump), jump, q)
+        cols += [np.floor(jf), np.ceil(jf)]
+        if S.kmin is not None:
+            cols += [S.kmin, -S.kmin]
+        if S.close is not None:
+            cols.append(np.where(np.isnan(S.close), q, S.close))
+        if self.anchor is not None:
+            cols.append(self.anchor)
+        Q = np.stack(cols, axis=1)
+        self.used += Q.size
+        Q, df, V, _, _ = S._evaluate(q, Q=Q)
+        feas = (V <= S.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
+        cand = np.where(feas, df, np.inf)
+        i, j = np.unravel_index(int(np.argmin(cand)), cand.shape)
+        if not cand[i, j] < -eps:
+            return None
+        q2 = q.copy()
+        q2[i] = Q[i, j]
+        f2 = S.objective(q2)
+        return (q2, f2) if f2 < f - eps else None
+
+    def _swaps(self, q: FloatArray, f: float, eps: float, jump: FloatArray,
+               starts: int = 3) -> tuple[FloatArray, float] | None:
+        """Exchange which assets trade: drop one order, open another, then re-search.
+
+        Every traded asset ``i`` (set to no trade) with each of the 6 untraded assets
+        that matter most (``j`` set to its best count alone, its minimum size or the
+        anchor) is priced; the ``starts`` best feasible exchanges (or the best ones
+        when none is feasible) are repaired and improved by the local search, and the
+        best result is taken if it improves.
+        """
+        S = self.search
+        n = q.shape[0]
+        traded = np.flatnonzero(q != 0)
+        idle = np.flatnonzero(q == 0)
+        if traded.size == 0 or idle.size == 0:
+            return None
+        order = self._ranked(q, f)
+        idle = np.array([i for i in order if q[i] == 0][:6])
+        cols = []
+        for j in idle:
+            vals = {np.floor(jump[j]), np.ceil(jump[j])} if np.isfinite(jump[j]) else set()
+            if self.anchor is not None:
+                vals.add(self.anchor[j])
+            if S.kmin is not None:
+                vals |= {S.kmin[j], -S.kmin[j]}
+            vals = {v for v in vals if v != 0 and S.lo[j] <= v <= S.hi[j]}
+            for i in traded:
+                for v in sorted(vals):
+                    c = q.copy()
+                    c[i], c[j] = 0.0, v
+                    if S.lo[i] <= 0 <= S.hi[i]:
+                        cols.append(c)
+        if not cols:
+            return None
+        Q = np.stack(cols, axis=1)
+        if self.used + Q.size > self.work:
+            self.stats["budget_exhausted"] = 1
+            return None
+        obj, ok = self.price(q, Q)
+        key = np.where(ok, obj, obj + 1e6 * (1 + abs(f)))
+        best: tuple[FloatArray, float] | None = None
+        for j in np.argsort(key, kind="stable")[:starts]:
+            res = S.run(Q[:, j])
+            self.used += n * 8 * (res.repair_moves + res.improve_moves + res.pair_moves + 1)
+            if res.feasible and res.objective < f - eps and (best is None or
+                                                             res.objective < best[1]):
+                best = (res.q, res.objective)
+        return best
+
+    def run(self, q: FloatArray, max_rounds: int = 40) -> FloatArray:
+        """Improve ``q`` (feasible) by neighbourhood moves within the work budget.
+
+        Each round takes the first improvement among: the best multi-lot single move,
+        then the best combination over each free pair (of the 10 assets that matter
+        most) and triple (of the 6). When none improves, the local search's own
+        moves (pairs, chains) get one more try; the loop ends when they fail too.
+        """
+        S = self.search
+        n = q.shape[0]
+        q = q.copy()
+        f = S.objective(q)
+        polished = False
+        for _ in range(max_rounds):
+            if self.used >= self.work:
+                self.stats["budget_exhausted"] = 1
+                break
+            eps = 1e-13 + 1e-10 * abs(f)
+            jump = self._jump(q)
+            moved = self._singles(q, f, eps, jump)
+            if moved is None and n > 1:
+                order = self._ranked(q, f)
+                free = [np.array(c) for c in itertools.combinations(sorted(order[:10]), 2)]
+                free += [np.array(c) for c in itertools.combinations(sorted(order[:6]), 3)]
+                wide = {int(i): self._values(q, int(i), jump, self.window) for i in order[:10]}
+                narrow = {int(i): self._values(q, int(i), jump, 1) for i in order[:6]}
+                sets, planned = [], 0
+                for F in free:
+                    pick = wide if len(F) == 2 else narrow
+                    cands = [pick[int(i)] for i in F]
+                    cost = n * int(np.prod([len(c) for c in cands]))
+                    if self.used + planned + cost > self.work:
+                        self.stats["budget_exhausted"] = 1
+                        continue
+                    planned += cost
+                    sets.append((F, cands))
+                self.sets_tried += len(sets)
+                moved = self._best(q, sets, f, eps)
+            if moved is None and n > 1 and self.used < self.work:
+                moved = self._swaps(q, f, eps, jump)
+            if moved is None:
+                if polished:
+                    break
+                q2, _, _ = S.improve(q)
+                f2 = S.objective(q2)
+                polished = True
+                if not f2 < f - eps:
+                    break
+                moved = (q2, f2)
+            else:
+                polished = False
+                self.accepted += 1
+            q, f = moved
+        return q
+
+    def box_values(self, f_inc: float, Sinv_diag: FloatArray | None) -> list[np.ndarray] | None:
+        """Per asset, every lot count the optimum may take (module docstring), or ``None``."""
+        S = self.search
+        n = S.w0.shape[0]
+        out = []
+        d_lo = np.full(n, -np.inf)
+        d_hi = np.full(n, np.inf)
+        if Sinv_diag is not None and S.gT > 0:
+            r = np.sqrt(2.0 * max(f_inc, 0.0) * Sinv_diag / S.gT) * (1 + 1e-9) + 1e-12
+            d_lo, d_hi = -r, r
+        base = S.wt - S.w0  # trade that reaches the target
+        for i in range(n):
+            lo = np.ceil(max(S.lo[i], (base[i] + d_lo[i]) / S.ell[i]) - 1e-9)
+            hi = np.floor(min(S.hi[i], (base[i] + d_hi[i]) / S.ell[i]) + 1e-9)
+            if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo > 1e5:
+                return None
+            v = np.arange(lo, hi + 1.0)
+            v = np.union1d(v, [0.0] if S.lo[i] <= 0 <= S.hi[i] else [])
+            c = None if S.close is None else S.close[i]
+            if c is not None and not np.isnan(c) and base[i] + d_lo[i] <= c * S.ell[i] + 1e-12:
+                v = np.union1d(v, [c])
+            if S.kmin is not None:
+                v = v[(v == 0) | (np.abs(v) >= S.kmin[i]) | self._is_close(i, v)]
+            out.append(v)
+        if sum(np.log(max(len(v), 1)) for v in out) > np.log(50.0 * self.exact_work / n):
+            return None  # far too large even before the cost filter
+        # each asset's cost alone may not exceed the incumbent (one padded call)
+        width = max(len(v) for v in out)
+        Z = np.zeros((n, width))
+        for i, v in enumerate(out):
+            Z[i, :len(v)] = v * S.ell[i]
+        C = S.costs(Z)
+        return [v[C[i, :len(v)] <= f_inc * (1 + 1e-9) + 1e-15] for i, v in enumerate(out)]
+
+    def exact(self, q: FloatArray, Sinv_diag: FloatArray | None
+              ) -> tuple[FloatArray, bool]:
+        """Enumerate the provable box around the optimum when it is small enough.
+
+        Returns ``(q, proven)``: the best plan found (``q`` itself when not better)
+        and whether the enumeration covered the box (a proof of optimality).
+        """
+        S = self.search
+        f = S.objective(q)
+        vals = self.box_values(f, Sinv_diag)
+        if vals is None:
+            return q, False
+        n = q.shape[0]
+        m = int(np.prod([float(len(v)) for v in vals]))
+        if n * m > self.exact_work:
+            return q, False
+        self.stats["exact_plans"] = m
+        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f)) \
+            if m > 1 else None
+        return (better[0] if better is not None else q), True
+
+    def find_feasible(self, q: FloatArray) -> tuple[FloatArray | None, bool]:
+        """Enumerate the per-asset box (no incumbent) for a feasible plan.
+
+        Returns ``(plan or None, covered)``: ``covered`` means the whole box (which
+        holds every feasible plan: per-asset hard limits only) was enumerated, so
+        ``None`` proves that no plan meets the hard constraints.
+        """
+        n = q.shape[0]
+        vals = self.box_values(np.inf, None)
+        if vals is None:
+            return None, False
+        m = int(np.prod([float(len(v)) for v in vals]))
+        if n * m > self.exact_work:
+            return None, False
+        self.stats["exact_plans"] = m
+        found = self._best(q, [(np.arange(n), vals)], np.inf, 0.0)
+        return (None, True) if found is None else (found[0], True)
