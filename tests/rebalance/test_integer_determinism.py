@@ -66,3 +66,19 @@ def test_exact_stopped_by_its_node_budget_is_the_same_everywhere():
     assert a["trades"] == b["trades"]
     assert a["mip_status"] == b["mip_status"]
     assert np.isfinite([float.fromhex(v) for v in a["trades"]]).all()
+
+
+def test_time_limit_is_a_ceiling_on_the_whole_stage():
+    """A ceiling already passed when the relaxation returns: the neighbourhood search
+    and the MIP are skipped (the notes say so) and the verified round plan is returned."""
+    from test_integer import forty, hand_check
+
+    from rebalopt.rebalance.integer import IntegerRebalancer
+
+    state, targets, relax = forty(1)
+    plan = IntegerRebalancer(relax, mode="exact", time_limit=1e-9).plan(state, targets)
+    notes = " ".join(plan.info["notes"])
+    assert "time_limit reached before the neighbourhood search" in notes
+    assert "time_limit reached before the MIP" in notes
+    assert "mip_status" not in plan.info
+    hand_check(plan, state, targets, cap=0.30)

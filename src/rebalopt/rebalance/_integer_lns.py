@@ -52,8 +52,13 @@ __all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "Certificate", "Neighbourhoods"
 EXACT_ASSETS = 12
 """Most assets for which the exact enumeration is attempted."""
 
-WORK = 2_000_000
-"""Default work budget of the neighbourhood search (asset-candidate pricings)."""
+SWAP_RESEARCH_ASSETS = 50
+"""Most assets for which an exchange is followed by a full local re-search."""
+"""Most assets for which the exact enumeration is attempted."""
+
+WORK = 300_000
+"""Default work budget of the neighbourhood search (asset-candidate pricings): about
+50,000 candidate plans on a 6-asset book, 600 on a 500-asset one."""
 
 EXACT_WORK = 3_000_000
 """Largest enumeration (asset-candidate pricings) tried as a proof."""
@@ -319,6 +324,13 @@ class Neighbourhoods:
         obj, ok = self.price(q, Q)
         key = np.where(ok, obj, obj + 1e6 * (1 + abs(f)))
         best: tuple[FloatArray, float] | None = None
+        if n > SWAP_RESEARCH_ASSETS:  # large books: the exchange alone, no re-search
+            j = int(np.argmin(np.where(ok, obj, np.inf)))
+            if ok[j] and obj[j] < f - eps:
+                f2 = S.objective(Q[:, j])
+                if f2 < f - eps and S.feasible(Q[:, j]):
+                    return Q[:, j].copy(), f2
+            return None
         for j in np.argsort(key, kind="stable")[:starts]:
             res = S.run(Q[:, j])
             self.used += n * 8 * (res.repair_moves + res.improve_moves + res.pair_moves + 1)
@@ -332,8 +344,10 @@ class Neighbourhoods:
 
         Each round takes the first improvement among: the best multi-lot single move,
         then the best combination over each free pair (of the 10 assets that matter
-        most) and triple (of the 6). When none improves, the local search's own
-        moves (pairs, chains) get one more try; the loop ends when they fail too.
+        most) and triple (of the 6), then an exchange of which assets trade. When
+        none improves, the local search's own moves (pairs, chains) get one more try
+        on books of up to ``SWAP_RESEARCH_ASSETS`` assets; the loop ends when they
+        fail too.
         """
         S = self.search
         n = q.shape[0]
@@ -368,7 +382,7 @@ class Neighbourhoods:
             if moved is None and n > 1 and self.used < self.work:
                 moved = self._swaps(q, f, eps, jump)
             if moved is None:
-                if polished:
+                if polished or n > SWAP_RESEARCH_ASSETS:
                     break
                 q2, _, _ = S.improve(q)
                 f2 = S.objective(q2)

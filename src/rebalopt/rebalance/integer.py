@@ -121,6 +121,9 @@ class IntegerSolution:
         proven optimal (:mod:`rebalopt.rebalance._integer_bound`).
     work
         Work counts of the neighbourhood search and enumeration.
+    mip_timed_out_objective
+        Objective of the plan the MIP held when ``time_limit`` stopped it (not used,
+        as it depends on timing), for comparison; ``None`` otherwise.
     """
 
     shares: FloatArray
@@ -138,6 +141,7 @@ class IntegerSolution:
     round_objective: float | None = None
     certificate: Certificate | None = None
     work: dict[str, int] = field(default_factory=dict)
+    mip_timed_out_objective: float | None = None
 
     @property
     def objective(self) -> float:
@@ -212,11 +216,13 @@ class IntegerRebalancer:
     max_moves
         Cap on the search's moves per phase.
     work
-        Work budget of the neighbourhood search and of the exact enumeration, in
-        asset-candidate pricings (a count, not seconds: the same inputs give the
-        same plan on any machine); 0 turns both off.
+        Work budget of the neighbourhood search in asset-candidate pricings (a
+        count, not seconds: the same inputs give the same plan on any machine); the
+        exact enumeration has its own cap (``EXACT_WORK``, books of at most
+        ``EXACT_ASSETS`` assets); 0 turns both off.
     chain_width
-        Most one-lot sells (buys) each chain pass tries partners for (at least 16).
+        Most one-lot sells (buys) each chain pass tries partners for, on books of up
+        to 100 assets (16 beyond: each is a full pricing of every asset).
     mip_nodes
         Branch-and-bound node budget of the MIP (a count, so a MIP stopped by its
         budget returns the same plan on every run). A MIP stopped by ``time_limit``
@@ -381,7 +387,7 @@ class IntegerRebalancer:
             alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
             tol=0.5 * self.tolerance, max_moves=self.max_moves,
             box=self._lot_box(hard_c, state, w_t, ell, sol.frozen), close=close,
-            chain_width=max(16, min(state.n, self.chain_width)),
+            chain_width=16 if state.n > 100 else max(16, min(state.n, self.chain_width)),
         )
         k = sol.z / ell
         q0 = np.round(k)
@@ -422,7 +428,7 @@ class IntegerRebalancer:
                              "a restart found a plan")
                 return alt
         if state.n <= EXACT_ASSETS:
-            nb = Neighbourhoods(search, work=self.work, exact_work=self.work)
+            nb = Neighbourhoods(search, work=self.work)
             q, covered = nb.find_feasible(res.q)
             if q is not None:
                 notes.append("round: repair got stuck; enumeration found a plan")
@@ -438,8 +444,7 @@ class IntegerRebalancer:
         Updates ``res`` in place; ``extra["enumerated"]`` says whether the
         enumeration covered a box holding the optimum (a proof).
         """
-        nb = Neighbourhoods(search, anchor=search.clip(q0), work=self.work,
-                            exact_work=self.work)
+        nb = Neighbourhoods(search, anchor=search.clip(q0), work=self.work)
         if deadline is not None and time.perf_counter() > deadline:
             notes.append("round: time_limit reached before the neighbourhood search")
             return
@@ -589,6 +594,9 @@ class IntegerRebalancer:
                 notes.append("fell back to round")
             elif mip is not None:
                 if mip.q is not None and mip.status == "timelimit":
+                    timed = to_shares(mip.q)
+                    if not self._verified(timed, state, w_t)[1]:
+                        extra["mip_timed_out_objective"] = self.objective(timed, state, w_t)
                     notes.append(f"{mip.solver} stopped by time_limit before its node budget: "
                                  "its plan is not used (it would depend on timing); bound kept")
                     mip.q = None
@@ -631,7 +639,9 @@ class IntegerRebalancer:
             moves={"repair": res.repair_moves, "improve": res.improve_moves,
                    "pair": res.pair_moves, "neighbourhood": int(extra.get("lns_moves", 0))},
             round_objective=round_obj, certificate=cert,
-            work={k: int(v) for k, v in extra.items() if k != "enumerated"},
+            work={k: int(v) for k, v in extra.items()
+                  if k not in ("enumerated", "mip_timed_out_objective")},
+            mip_timed_out_objective=extra.get("mip_timed_out_objective"),
         )
 
     def _infeasible(self, state: PortfolioState, w_t: FloatArray, search: LotSearch,
@@ -710,6 +720,7 @@ class IntegerRebalancer:
                                            and sol.objective - m.bound
                                            <= 2e-9 * abs(sol.objective) + 1e-13),
                 "mip_time": m.wall_time,
+                "mip_timed_out_objective": sol.mip_timed_out_objective,
                 "gap_to_mip_bound": None if m.bound is None else sol.objective - m.bound,
             })
         if self.mode == "exact" and (sol.mip is None or sol.mip.q is None):
