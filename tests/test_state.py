@@ -101,7 +101,11 @@ def test_replace_and_to_frame():
 def test_align_and_target_weights():
     s = book()
     np.testing.assert_array_equal(s.target_weights({"AAA": 0.5}), [0.5, 0.0, 0.0])
-    np.testing.assert_array_equal(s.target_weights(np.array([0.1, 0.0, 0.2])), [0.1, 0.0, 0.2])
+    # names, never positions (issue 13 item 2): a bare array is rejected, the same numbers
+    # labelled by ticker are read
+    expect_input_error(lambda: s.target_weights(np.array([0.1, 0.0, 0.2])), None, "targets")
+    np.testing.assert_array_equal(
+        s.target_weights(pd.Series([0.1, 0.0, 0.2], index=s.assets)), [0.1, 0.0, 0.2])
     # a zero weight for an asset outside the universe is harmless
     np.testing.assert_array_equal(s.target_weights({"AAA": 0.5, "BAD": 0.0, "NOPE": 0}),
                                   [0.5, 0.0, 0.0])
@@ -222,7 +226,7 @@ def test_duplicate_targets_and_wrong_length_arrays():
     expect_input_error(lambda: s.target_weights(pd.Series([0.1, 0.2], index=["AAA", "AAA"])),
                        "AAA", "target weight")
     for arr in (np.zeros(2), np.zeros(4), np.zeros((3, 1))):
-        err = expect_input_error(lambda a=arr: s.target_weights(a), None, "target weight")
+        err = expect_input_error(lambda a=arr: s.target_weights(a), None, "targets")
         assert "3 assets" in str(err)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
+from rebalopt.adapters.weights import labelled_targets
 from rebalopt.errors import InputError
 
 __all__ = ["PortfolioState"]
@@ -264,7 +265,14 @@ class PortfolioState:
         """Validated target weights (fractions of equity) in universe order.
 
         Assets absent from ``targets`` get weight 0 (held ones are closed).
+        ``targets`` is a Series or mapping keyed by ticker, or an optimizer's own
+        object (skfolio estimator or portfolio, riskfolio-lib weights DataFrame,
+        PyPortfolioOpt optimizer): names are matched, never positions, so a bare
+        array or list is an :class:`InputError` (``field='targets'``); see
+        :func:`rebalopt.adapters.weights.labelled_targets`.
         """
+        if not (isinstance(targets, pd.Series) and targets.index.equals(self.assets)):
+            targets = labelled_targets(targets, self.n)
         return self.align(targets, "target weight")
 
     def after(self, trades: FloatArray, costs: float) -> PortfolioState:

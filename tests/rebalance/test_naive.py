@@ -161,7 +161,7 @@ NAN, INF = math.nan, math.inf
     ({"DDD": INF}, "DDD", "target weight"),
     ({"DDD": -INF}, "DDD", "target weight"),
     (pd.Series([0.1, 0.2], index=["AAA", "AAA"]), "AAA", "target weight"),
-    (np.array([0.1, 0.2]), None, "target weight"),                  # wrong length
+    (np.array([0.1, 0.2]), None, "targets"),  # unlabelled: names, never positions
     ({"AAA": 0.7, "DDD": 0.5}, None, "target weight"),               # gross 1.2 > 1
 ])
 def test_bad_targets(targets, asset, field):

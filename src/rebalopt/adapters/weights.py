@@ -31,7 +31,7 @@ import pandas as pd
 
 from rebalopt.errors import InputError
 
-__all__ = ["to_target_weights"]
+__all__ = ["labelled_targets", "to_target_weights"]
 
 _FIELD = "target weight"
 
@@ -249,3 +249,54 @@ def to_target_weights(obj: Any, assets: Sequence[Any] | None = None) -> pd.Serie
         "model or portfolio, or an array with assets=[...]",
         field=_FIELD,
     )
+
+
+_UNLABELLED = (
+    "target weights given as a bare {kind} of {n} numbers would be matched to assets by "
+    "position{where}, which trades the wrong names when the optimizer's order differs from "
+    "the account's: label them, e.g. pd.Series(weights, index=tickers), a {{ticker: weight}} "
+    "dict, or rebalopt.adapters.to_target_weights(weights, assets=tickers)"
+)
+
+
+def labelled_targets(obj: Any, n_assets: int | None = None) -> pd.Series | Mapping[Any, Any]:
+    """Targets keyed by ticker, as every rebalancer's ``plan`` reads them.
+
+    A ``pd.Series`` keyed by ticker and a mapping pass through unchanged (the
+    state validates each value); an optimizer's own object (skfolio estimator or
+    ``Portfolio``, riskfolio-lib weights ``DataFrame``, PyPortfolioOpt optimizer)
+    goes through :func:`to_target_weights`. Names are always checked, never
+    positions: a bare array, list or tuple, or a Series with a default
+    ``RangeIndex``, carries no tickers and is rejected.
+
+    Parameters
+    ----------
+    obj
+        The targets handed to ``plan``, ``execute`` or ``rebalance_many``.
+    n_assets
+        Number of assets in the account, quoted in the error for unlabelled input.
+
+    Returns
+    -------
+    pd.Series or Mapping
+        Weights (fractions of equity) keyed by ticker.
+
+    Raises
+    ------
+    InputError
+        ``field='targets'`` for unlabelled weights (the message says how to label
+        them); what :func:`to_target_weights` raises for an optimizer's object.
+    """
+    where = f" against the account's {n_assets} assets" if n_assets is not None else ""
+    if isinstance(obj, pd.Series):
+        if _is_default_range(obj.index) and len(obj):
+            raise InputError(_UNLABELLED.format(kind="Series with a default index",
+                                                n=len(obj), where=where), field="targets")
+        return obj
+    if isinstance(obj, Mapping):
+        return obj
+    if isinstance(obj, (np.ndarray, list, tuple)):
+        kind = "NumPy array" if isinstance(obj, np.ndarray) else type(obj).__name__
+        n = int(np.size(obj))
+        raise InputError(_UNLABELLED.format(kind=kind, n=n, where=where), field="targets")
+    return to_target_weights(obj)

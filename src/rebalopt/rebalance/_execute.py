@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rebalopt.adapters.weights import labelled_targets
 from rebalopt.rebalance._broker_state import state_from_broker
 
 __all__ = ["execute_plan"]
@@ -20,6 +21,9 @@ def execute_plan(rebalancer: Any, target_weights: Mapping[str, float], data: Map
     any order is sent: an error leaves the broker untouched.
     """
     include_pending = pending == "account"
+    # An optimizer's object (skfolio, riskfolio, PyPortfolioOpt) -> weights keyed by ticker;
+    # a bare array is rejected here, before the broker is read.
+    target_weights = labelled_targets(target_weights)
     # Plan first (pending orders are simply not counted when they are to be cancelled),
     # so that an invalid input leaves the broker untouched: no cancel, no order.
     state = state_from_broker(broker, data, target_weights, include_pending=include_pending)

@@ -88,8 +88,9 @@ class Account:
     state
         Holdings (shares), cash (currency) and prices of the account.
     targets
-        Target weights (fractions of the account's equity), a Series or mapping
-        keyed by ticker, or an array in ``state.assets`` order.
+        Target weights (fractions of the account's equity): a Series or mapping
+        keyed by ticker, or an optimizer's object (skfolio, riskfolio-lib,
+        PyPortfolioOpt); names are matched, a bare array is an error.
     constraints
         Constraints added to the rebalancer's own for this account only (for
         example a restricted list or a cash floor). Accounts with equal extra
