@@ -157,7 +157,8 @@ CASES: list[Case] = [
          PLANS_AND_EXEC),
     Case("target-unknown-asset", I(targets={"A": 0.3, "Z": 0.2}), "Z", "target weight",
          PLANS_AND_EXEC, says="price"),
-    Case("targets-array-wrong-shape", I(targets=np.array([0.5, 0.5])), None, "target weight",
+    # names, never positions (issue 13 item 2): any bare array is rejected, field 'targets'
+    Case("targets-array-wrong-shape", I(targets=np.array([0.5, 0.5])), None, "targets",
          NO_BROKER),
     Case("weights-above-leverage", I(targets={"A": 0.6, "B": 0.6, "C": 0.6}), None,
          "target weight", PLANS_AND_EXEC, says="leverage"),
