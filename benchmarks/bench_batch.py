@@ -68,6 +68,9 @@ def make_accounts(n_accounts: int, n_assets: int, seed: int = 0) -> tuple[list[A
     u = make_universe(n_assets, seed)
     rng = np.random.default_rng(seed + 1)
     names, prices = u["names"], u["prices"].to_numpy()
+    index = pd.Index(names, dtype=object, name="asset")
+    adv, vol = u["adv"].to_numpy(), u["volatility"].to_numpy()
+    sectors = u["sectors"].to_numpy(dtype=object)
     cap = 3.0 / n_assets
     accounts = []
     for a in range(n_accounts):
@@ -80,10 +83,8 @@ def make_accounts(n_accounts: int, n_assets: int, seed: int = 0) -> tuple[list[A
         w0 = drift * (0.96 / drift.sum())
         holdings = np.floor(w0 * equity / prices)
         cash = equity - float(holdings @ prices)
-        state = PortfolioState(
-            pd.Series(holdings, index=names), cash, u["prices"],
-            adv=u["adv"], volatility=u["volatility"], groups=u["sectors"],
-        )
+        state = PortfolioState.from_arrays(  # one universe: arrays, no pandas look-ups
+            index, holdings, cash, prices, adv=adv, volatility=vol, groups=sectors)
         accounts.append(Account(f"acct{a:05d}", state, pd.Series(target, index=names)))
     return accounts, u
 

@@ -318,8 +318,13 @@ def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
     """Group by (universe, extra constraints) in order of first appearance, then chunk."""
     digest = _digest(rebalancer_bytes)
     groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
+    universes: dict[int, tuple[str, ...]] = {}  # states built on one Index share it
     for i, acc in enumerate(accounts):
-        key = (tuple(acc.state.assets), _constraints_key(acc.constraints))
+        assets = acc.state.assets
+        universe = universes.get(id(assets))
+        if universe is None:
+            universe = universes[id(assets)] = tuple(assets)
+        key = (universe, _constraints_key(acc.constraints))
         groups.setdefault(key, []).append(i)
     tasks = []
     for (universe, ckey), idx in groups.items():

@@ -1,0 +1,132 @@
+"""PortfolioState.from_arrays against the validated constructor (the oracle).
+
+The same data, once as Series keyed by ticker through ``PortfolioState(...)`` and
+once as arrays through ``from_arrays``, must give the same state attribute by
+attribute, or the same error: type, asset and field.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+
+FIELDS = ("adv", "volatility", "lot_sizes", "multipliers")
+
+
+def _outcome(build):
+    try:
+        return build()
+    except InputError as exc:
+        return (type(exc).__name__, exc.asset, exc.field)
+
+
+def _same(a, b) -> None:
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        assert a == b
+        return
+    assert set(vars(a)) == set(vars(b))
+    for name, ref in vars(b).items():
+        got = getattr(a, name)
+        if isinstance(ref, pd.Index):
+            assert got.equals(ref) and got.name == ref.name and got.dtype == ref.dtype, name
+        elif isinstance(ref, np.ndarray) and ref.dtype == object:
+            assert got.dtype == object and list(got) == list(ref), name
+        elif isinstance(ref, np.ndarray):
+            np.testing.assert_array_equal(got, ref, err_msg=name)
+        elif isinstance(ref, float) and math.isnan(ref):
+            assert math.isnan(got), name
+        elif isinstance(ref, dict):  # unpriced: NaN != NaN, compare their reprs
+            assert repr(got) == repr(ref), name
+        else:
+            assert got == ref, name
+
+
+def _both(assets, holdings, cash, prices, **opt):
+    idx = pd.Index(assets, dtype=object, name="asset")
+    ref = _outcome(lambda: PortfolioState(
+        pd.Series(holdings, index=idx), cash, pd.Series(prices, index=idx),
+        **{k: pd.Series(v, index=idx) for k, v in opt.items()}))
+    fast = _outcome(lambda: PortfolioState.from_arrays(idx, holdings, cash, prices, **opt))
+    return fast, ref
+
+
+_special = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0])
+
+
+@st.composite
+def books(draw):
+    n = draw(st.integers(1, 8))
+    assets = [f"T{i}" for i in range(n)]
+    prices = np.array(draw(st.lists(st.floats(1.0, 500.0), min_size=n, max_size=n)))
+    holdings = np.array(draw(st.lists(st.sampled_from([0.0, 0.0, 3.0, -2.0, 100.0]),
+                                      min_size=n, max_size=n)))
+    opt = {}
+    for f in FIELDS:
+        if draw(st.booleans()):
+            opt[f] = np.array(draw(st.lists(st.floats(0.5, 1e6), min_size=n, max_size=n)))
+    if draw(st.booleans()):
+        opt["groups"] = np.array(draw(st.lists(st.sampled_from(["x", "y", None, math.nan, 7]),
+                                               min_size=n, max_size=n)), dtype=object)
+    # spoil a few entries: invalid prices (held or not), non-finite holdings, bad optionals
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, n - 1))
+        target = draw(st.sampled_from(["prices", "holdings", *opt]))
+        if target == "groups":
+            continue
+        arr = {"prices": prices, "holdings": holdings}.get(target, opt.get(target))
+        arr[i] = draw(_special)
+    cash = draw(st.sampled_from([1e4, 0.0, -1e9, 50.0]))
+    return assets, holdings, cash, prices, opt
+
+
+@settings(max_examples=300, deadline=None)
+@given(books())
+def test_from_arrays_equals_the_constructor(book):
+    assets, holdings, cash, prices, opt = book
+    fast, ref = _both(assets, holdings, cash, prices, **opt)
+    _same(fast, ref)
+
+
+def test_unpriced_assets_leave_the_universe_as_in_the_constructor():
+    fast, ref = _both(["A", "B", "C"], np.array([1.0, 0.0, 2.0]), 100.0,
+                      np.array([10.0, math.nan, 5.0]), adv=np.array([1.0, -5.0, 2.0]))
+    _same(fast, ref)  # B's invalid ADV is ignored: B is not in the universe
+    assert list(fast.assets) == ["A", "C"] and math.isnan(fast.unpriced["B"])
+
+
+@pytest.mark.parametrize("kw, asset, field", [
+    ({"prices": np.array([10.0, "x", 5.0], dtype=object)}, "B", "price"),
+    ({"holdings": np.array([1.0, 2.0, None], dtype=object)}, "C", "holdings"),
+    ({"volatility": np.array([0.1, 0.2, -0.1])}, "C", "volatility"),
+    ({"lot_sizes": np.array([1.0, math.nan, 1.0])}, "B", "lot_size"),
+    ({"prices": np.array([10.0, 0.0, 5.0]), "holdings": np.array([0.0, 1.0, 0.0])}, "B",
+     "price"),
+])
+def test_errors_name_asset_and_field(kw, asset, field):
+    args = {"holdings": np.array([1.0, 2.0, 3.0]), "prices": np.array([10.0, 20.0, 5.0])}
+    args.update(kw)
+    holdings, prices = args.pop("holdings"), args.pop("prices")
+    with pytest.raises(InputError) as info:
+        PortfolioState.from_arrays(["A", "B", "C"], holdings, 1e3, prices, **args)
+    assert (info.value.asset, info.value.field) == (asset, field)
+
+
+def test_shape_duplicates_and_reuse_of_the_index():
+    with pytest.raises(InputError, match="does not match 3 assets") as info:
+        PortfolioState.from_arrays(["A", "B", "C"], None, 1e3, np.ones(2))
+    assert info.value.field == "price"
+    with pytest.raises(InputError) as info:
+        PortfolioState.from_arrays(["A", "B", "A"], None, 1e3, np.ones(3))
+    assert (info.value.asset, info.value.field) == ("A", "asset")
+    s = PortfolioState.from_arrays(["A", "B"], [1.0, 0.0], 10.0, [5.0, 6.0])
+    again = PortfolioState.from_arrays(s.assets, s.holdings, 0.0, s.prices)
+    assert again.assets is s.assets  # a known universe is not rebuilt
+    assert again.equity == 5.0 and s.equity == 15.0
