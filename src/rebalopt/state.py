@@ -8,7 +8,7 @@ weights as fractions of equity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -385,6 +385,44 @@ class PortfolioState:
             asset = _first(finite & (arr < 0), s.index)
             raise InputError(f"must be >= 0, got {s[asset]}", asset=asset, field=field)
         return s.reindex(self.assets).fillna(default).to_numpy(dtype=float)
+
+    def memo(self, owner: object, name: str, inputs: tuple[Any, ...],
+             compute: Callable[[], FloatArray]) -> FloatArray:
+        """A per-asset array derived from this state by ``owner``, computed once per state.
+
+        For coefficients a model reads several times per solve (a per-asset
+        ``Spread`` aligns a Series to ``assets`` on every call). The entry is keyed by
+        ``owner``'s identity and ``name``, and is used again only while each object
+        in ``inputs`` (the owner's fields it was computed from) is the same object;
+        replacing a field recomputes it. The array is returned read-only. The cache
+        is not pickled or copied with the state.
+
+        Parameters
+        ----------
+        owner
+            The object computing the value (a cost model).
+        name
+            What the value is, unique per owner.
+        inputs
+            The owner's inputs the value depends on besides the state.
+        compute
+            Computes the value on a miss.
+        """
+        cache: dict[tuple[int, str], tuple[Any, ...]] = self.__dict__.setdefault("_memo", {})
+        key = (id(owner), name)
+        hit = cache.get(key)
+        if (hit is not None and hit[0] is owner and len(hit[1]) == len(inputs)
+                and all(a is b for a, b in zip(hit[1], inputs))):
+            return hit[2]
+        value = np.asarray(compute())
+        value.setflags(write=False)
+        cache[key] = (owner, inputs, value)
+        return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)
+        return state
 
     @property
     def n(self) -> int:

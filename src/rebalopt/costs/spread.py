@@ -43,7 +43,12 @@ class Spread(CostModel):
     _rate: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def half_spreads(self, state: PortfolioState) -> FloatArray:
-        """Half spread per asset as a fraction of price."""
+        """Half spread per asset as a fraction of price (read-only; computed once per
+        state and these parameters, :meth:`PortfolioState.memo`)."""
+        return state.memo(self, "half_spreads", (self.half_spread_bps, self.default_bps),
+                          lambda: self._half_spreads(state))
+
+    def _half_spreads(self, state: PortfolioState) -> FloatArray:
         hs = self.half_spread_bps
         if np.isscalar(hs):
             out = np.full(state.n, float(hs))  # type: ignore[arg-type]
