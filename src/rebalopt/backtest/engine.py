@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rebalopt._threads import limited_blas
 from rebalopt.backtest.bar import BarData
 from rebalopt.backtest.broker import SimulatedBroker
 from rebalopt.backtest.feed import DataFeed
@@ -105,7 +106,15 @@ class Engine:
         return range(T)
 
     def run(self) -> BacktestResult:
-        """Run the whole feed and return a :class:`BacktestResult`."""
+        """Run the whole feed and return a :class:`BacktestResult`.
+
+        The loop runs with one BLAS thread (``REBALOPT_BLAS_THREADS``; see
+        ``rebalopt._threads``): its many small linear-algebra calls are faster so.
+        """
+        with limited_blas():
+            return self._run()
+
+    def _run(self) -> BacktestResult:
         feed, broker, strategy = self.feed, self.broker, self.strategy
         t0 = time.perf_counter()
         broker.bind(feed)

@@ -50,6 +50,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from rebalopt._threads import limited_blas
 from rebalopt.errors import InputError
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
@@ -263,6 +264,11 @@ def _compilations(reb: Any) -> int | None:
 
 def _run_task(task: _Task) -> list[_Outcome]:
     """Plan every account of one chunk; each account's failure is kept to itself."""
+    with limited_blas():  # many small problems: one BLAS thread per worker
+        return _run_chunk(task)
+
+
+def _run_chunk(task: _Task) -> list[_Outcome]:
     pid = os.getpid()
     out: list[_Outcome] = []
     try:
