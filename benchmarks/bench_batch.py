@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
           f"chunk_size={args.chunk_size}, repeats={repeats}, cpus={os.cpu_count()} "
           f"(account set-up {setup:.2f} s, not timed)")
 
-    rows: list[tuple[str, int, list[float]]] = []
+    rows: list[tuple[str, int, list[float], BatchResult]] = []
 
     def serial() -> BatchResult:
         clear_worker_cache()
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     times, ref = time_it(serial, repeats)
     check(ref, None, "serial")
     differ = 0
-    rows.append(("serial", 1, times))
+    rows.append(("serial", 1, times, ref))
 
     for workers in (1, 2):
         def pool(workers: int = workers) -> BatchResult:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
         times, res = time_it(pool, repeats)
         differ += check(res, ref, f"pool-{workers}")
-        rows.append((f"pool-{workers}", workers, times))
+        rows.append((f"pool-{workers}", workers, times, res))
 
     if not args.no_dask:
         try:
@@ -238,18 +238,25 @@ def main(argv: list[str] | None = None) -> int:
 
                     times, res = time_it(dask_run, repeats)
                 differ += check(res, ref, f"dask-{workers}")
-                rows.append((f"dask-{workers}", workers, times))
+                rows.append((f"dask-{workers}", workers, times, res))
 
     base = statistics.median(rows[0][2])
+    print(f"load {os.getloadavg()[0]:.1f}")
     per_acc = 1e3 * base / n_acc
     print(f"\n{'config':<8} {'workers':>7} {'median s':>9} {'min s':>7} {'max s':>7} "
-          f"{'vs serial':>9} {'ms/account':>10}")
+          f"{'vs serial':>9} {'ms/account':>10} {'solver s':>9} {'x solver/workers':>16}")
     medians: dict[str, float] = {}
-    for name, workers, times in rows:
+    for name, workers, times, res in rows:
         med = statistics.median(times)
         medians[name] = med
+        # the solver's own time summed over the accounts of the last repeat (Clarabel's
+        # solve_time, set-up included); the bar: wall <= 1.2 x this / workers
+        solver = sum(float(pl.info.get("solve_time") or 0.0) for pl in res.plans.values())
+        ratio = times[-1] / (solver / workers) if solver > 0 else float("nan")
         print(f"{name:<8} {workers:>7} {med:>9.2f} {min(times):>7.2f} {max(times):>7.2f} "
-              f"{base / med:>8.2f}x {1e3 * med / n_acc:>10.2f}")
+              f"{base / med:>8.2f}x {1e3 * med / n_acc:>10.2f} {solver:>9.2f} {ratio:>15.2f}x")
+    print(f"load {os.getloadavg()[0]:.1f} at the end (x solver/workers: last repeat's wall / "
+          "(sum of solver times / workers), goal <= 1.2)")
     for kind in ("pool", "dask"):
         if f"{kind}-1" in medians and f"{kind}-2" in medians:
             print(f"speed-up {kind} 1 -> 2 workers: "
