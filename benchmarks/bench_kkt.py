@@ -34,17 +34,17 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_optimal as bo  # noqa: E402
+import bench_optimal as bo
 
-from rebalopt import MarketImpact, PortfolioState, Spread  # noqa: E402
-from rebalopt.constraints import (  # noqa: E402
+from rebalopt import MarketImpact, PortfolioState, Spread
+from rebalopt.constraints import (
     CashFloor,
     GroupBounds,
     LongOnly,
     TurnoverLimit,
     WeightBounds,
 )
-from rebalopt.rebalance.optimal import OptimalRebalancer  # noqa: E402
+from rebalopt.rebalance.optimal import OptimalRebalancer
 
 
 def captured_programs(n: int, forms: list[str], books: int = 2) -> dict[str, list[tuple]]:
@@ -65,7 +65,7 @@ def captured_programs(n: int, forms: list[str], books: int = 2) -> dict[str, lis
             risk_aversion=100.0, backend="direct")
         got: list[tuple] = []
 
-        def capture(P, q, A, b, cones, settings, got=got):  # noqa: ANN001
+        def capture(P, q, A, b, cones, settings, got=got):
             got.append((P.copy(), q.copy(), A.copy(), b.copy(), cones))
             return real(P, q, A, b, cones, settings)
 

@@ -43,7 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ def drifted_state(assets, prices, extras, targets, rng, equity=1e8):
 class _ClarabelClock:
     """Wraps ``clarabel.DefaultSolver`` so every ``solve()`` call is timed (wall)."""
 
-    calls: list[float] = []
+    calls: ClassVar[list[float]] = []
 
     def __init__(self, real: Any) -> None:
         self.real = real
