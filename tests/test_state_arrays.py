@@ -130,3 +130,16 @@ def test_shape_duplicates_and_reuse_of_the_index():
     again = PortfolioState.from_arrays(s.assets, s.holdings, 0.0, s.prices)
     assert again.assets is s.assets  # a known universe is not rebuilt
     assert again.equity == 5.0 and s.equity == 15.0
+
+
+def test_tax_lots_as_in_the_constructor():
+    frame = pd.DataFrame({"asset": ["AAA", "AAA", "BBB"], "shares": [60, 40, 10],
+                          "basis": [10.0, 12.5, 99.0],
+                          "acquired": ["2020-01-02", "2023-05-01", "2024-02-02"]})
+    fast = PortfolioState.from_arrays(["AAA", "BBB"], [100.0, 10.0], 1e3, [11.0, 100.0],
+                                      lots=frame)
+    ref = PortfolioState({"AAA": 100, "BBB": 10}, 1e3, {"AAA": 11.0, "BBB": 100.0}, lots=frame)
+    assert fast.lots.to_frame().equals(ref.lots.to_frame())
+    with pytest.raises(InputError) as info:
+        PortfolioState.from_arrays(["AAA", "BBB"], [90.0, 10.0], 1e3, [11.0, 100.0], lots=frame)
+    assert (info.value.asset, info.value.field) == ("AAA", "lots")

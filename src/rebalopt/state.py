@@ -246,6 +246,7 @@ class PortfolioState:
         groups: Any = None,
         lot_sizes: Any = None,
         multipliers: Any = None,
+        lots: Any = None,
     ) -> PortfolioState:
         """The same state as the constructor, from arrays aligned to ``assets``.
 
@@ -271,6 +272,8 @@ class PortfolioState:
             Optional per-asset arrays in ``assets`` order, units as in the
             constructor. NaN marks a missing ADV or volatility, ``None``/NaN a
             missing group; a lot size or multiplier must be finite and > 0.
+        lots
+            Tax lots, as in the constructor (checked against the holdings).
 
         Returns
         -------
@@ -278,9 +281,15 @@ class PortfolioState:
             Equal, attribute by attribute, to the constructor's state from the same
             data keyed by ticker.
         """
-        return cls._from_arrays(assets, holdings, cash, prices, adv=adv,
-                                volatility=volatility, groups=groups, lot_sizes=lot_sizes,
-                                multipliers=multipliers)
+        state = cls._from_arrays(assets, holdings, cash, prices, adv=adv,
+                                 volatility=volatility, groups=groups, lot_sizes=lot_sizes,
+                                 multipliers=multipliers)
+        if lots is not None:
+            from rebalopt.taxes.lots import TaxLots
+
+            state.lots = TaxLots.coerce(lots)
+            state.lots.check_holdings(state.assets, state.holdings)
+        return state
 
     @classmethod
     def _from_arrays(cls, assets: Any, holdings: Any, cash: float, prices: Any, *,
