@@ -68,7 +68,7 @@ from rebalopt.rebalance._clarabel import (
     supported,
 )
 from rebalopt.rebalance._problem import SCALE, convex_costs
-from rebalopt.rebalance.optimal import _RiskLike, _Root
+from rebalopt.rebalance.optimal import RETRY_OPTIONS, _RiskLike, _Root
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
 
@@ -539,9 +539,10 @@ class MultiPeriodRebalancer:
             self._programs[key] = prog
         return prog
 
-    def _settings(self) -> Any:
+    def _settings(self, retry: bool = False) -> Any:
         settings = clarabel.DefaultSettings()
         opts = {**DIRECT_SETTINGS, "time_limit": float(self.time_limit),
+                **(RETRY_OPTIONS["CLARABEL"] if retry else {}),
                 **(self.solver_options or {})}
         for key, val in opts.items():
             if key in CVXPY_ONLY:
@@ -553,7 +554,8 @@ class MultiPeriodRebalancer:
         return settings
 
     def _run(self, prog: _Program, states: Sequence[PortfolioState], path: FloatArray,
-             root: _Root, alpha: FloatArray | None, frozen: np.ndarray | None
+             root: _Root, alpha: FloatArray | None, frozen: np.ndarray | None,
+             retry: bool = False
              ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
         penalties = [(_ELASTIC_PENALTY if prog.elastic else c.penalty)
                      for c in self.constraints]
@@ -564,7 +566,7 @@ class MultiPeriodRebalancer:
             states, path, root.G, root.s, self.risk_aversion, self.period, alpha, frozen,
             terminal, penalties)
         t0 = time.perf_counter()
-        solver = clarabel.DefaultSolver(P, q, A, b, cones, self._settings())
+        solver = clarabel.DefaultSolver(P, q, A, b, cones, self._settings(retry))
         setup = time.perf_counter() - t0
         sol = solver.solve()
         status = STATUS.get(str(sol.status), "solver_error")
@@ -622,12 +624,18 @@ class MultiPeriodRebalancer:
         mask = frozen if reasons else None
         prog = self._program(state, path, root.G.shape[1], elastic=False)
         status, x, obj, info = self._run(prog, states, path, root, alpha, mask)
+        attempts = [("CLARABEL", status)]
+        if x is None and status not in ("infeasible", "infeasible_inaccurate"):
+            # numerical trouble (insufficient progress...): once more with other numerics,
+            # as the single-period chain does (RETRY_OPTIONS)
+            status, x, obj, info = self._run(prog, states, path, root, alpha, mask, retry=True)
+            attempts.append(("CLARABEL (retry)", status))
         if status in ("infeasible", "infeasible_inaccurate"):
             raise InfeasibleError("no schedule satisfies the hard constraints in every period",
                                   self._diagnose(state, states, path, root, alpha, mask))
         if x is None:
             raise SolverError(f"Clarabel returned {status} on the multi-period program",
-                              [("CLARABEL", status)])
+                              attempts)
         Y = np.vstack([x[prog.Y[t]] for t in range(H)])
         if mask is not None:
             Y[:, mask] = 0.0
