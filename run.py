@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 EXTRAS = {
     "demo": "demo",
-    "test": "dev,mip,dask,demo,notebooks,docs,adapters",
+    "test": "dev,mip,dask,demo,notebooks,docs,adapters,alpaca,fix",
 }
 VENV312 = ROOT / ".venv312"
 ML4T_EXTRAS = "ml4t,demo,dev"

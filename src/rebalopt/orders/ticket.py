@@ -1,4 +1,4 @@
-"""Order tickets and the small Broker protocol that rebalancers emit to."""
+"""Order tickets (what a plan emits) and the small Broker protocol rebalancers submit to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Order", "OrderSide", "OrderType", "Broker", "Position"]
+__all__ = ["Broker", "Order", "OrderSide", "OrderType", "Position"]
 
 
 class OrderSide(str, Enum):
