@@ -24,6 +24,7 @@ Fair set-up (the same for every run):
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig
 from rebalopt.rebalance.band import BandRebalancer
 from rebalopt.rebalance.integer import IntegerRebalancer
 from rebalopt.rebalance.optimal import OptimalRebalancer
+from rebalopt.research.cash import InvestCash
+from rebalopt.research.disclose import describe, run_constraints, run_costs
 from rebalopt.research.paper import paper_returns, paper_weights, tracking_error
 from rebalopt.research.strategy import RoundedRebalancer, ScheduledTargets
 from rebalopt.research.targets import RiskSchedule
@@ -142,15 +145,24 @@ def naive_runs(costs: Sequence[CostModel], every: Sequence[int] = (1, 2, 3),
 
 def band_runs(costs: Sequence[CostModel], absolute: Sequence[float] = DEFAULT_ABS_WIDTHS,
               relative: Sequence[float] = DEFAULT_REL_WIDTHS,
-              to: Sequence[str] = ("target", "edge"), fractional: bool = False) -> list[Run]:
-    """Tolerance bands of each width, absolute and relative, trading to target and to edge."""
+              to: Sequence[str] = ("target", "edge"), fractional: bool = False,
+              invest_cash: bool = True) -> list[Run]:
+    """Tolerance bands of each width, absolute and relative, trading to target and to edge.
+
+    With ``invest_cash`` (the default) each band re-invests the cash it leaves idle
+    into the assets below their targets (:class:`~rebalopt.research.cash.InvestCash`),
+    so the baseline stays fully invested; the report shows the cash either way.
+    """
     out = []
     cfg = RebalanceConfig(min_trade_value=0.0, min_weight_change=0.0, fractional=fractional)
     for rel, widths in ((False, absolute), (True, relative)):
         for wdt in widths:
             for dest in to:
-                reb = BandRebalancer(width=float(wdt), relative=rel, to=dest,  # type: ignore[arg-type]
-                                     config=cfg, costs=list(costs))
+                reb: Any = BandRebalancer(width=float(wdt), relative=rel,
+                                          to=dest,  # type: ignore[arg-type]
+                                          config=cfg, costs=list(costs))
+                if invest_cash:
+                    reb = InvestCash(reb)
                 label = f"{wdt:.0%}" if rel else f"{wdt:.2%}"
                 out.append(Run(f"band {'rel' if rel else 'abs'} {label} to {dest}", reb,
                                kind="band", knob=float(wdt)))
@@ -295,6 +307,7 @@ def _metrics(run: Run, res: BacktestResult, paper: pd.Series, start: int,
     te = tracking_error(rets[start + 1:], paper.to_numpy()[start + 1:], ppy)
     net = (eq[-1] / eq[start]) ** (1.0 / years) - 1.0 if years > 0 else float("nan")
     recs = [r for r in res.rebalances if r["rebalance"] != 0]
+    cash_w = res.cash[start:] / eq[start:]
     row: dict[str, Any] = {
         "run": run.name, "kind": run.kind, "knob": run.knob, "every": run.every,
         "tracking_error": te,
@@ -311,6 +324,10 @@ def _metrics(run: Run, res: BacktestResult, paper: pd.Series, start: int,
         "net_return": net,
         "final_equity": float(eq[-1]),
         "max_drawdown": res.max_drawdown,
+        "cash_avg": float(cash_w.mean()),
+        "cash_max": float(cash_w.max()),
+        "constraints": run_constraints(run.rebalancer),
+        "planning_costs": run_costs(run.rebalancer),
         "seconds": seconds,
     }
     comp = getattr(_knob_holder(run.rebalancer), "compilations", None)
@@ -348,6 +365,11 @@ def compare(
     record_holdings: bool = True,
     periods_per_year: float = 252.0,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
+    participation: float | None = None,
+    adv_window: int = 20,
+    vol_window: int = 20,
+    min_history: int = 5,
+    max_leverage: float = 2.0,
 ) -> Comparison:
     """Run every policy through the same backtest and tabulate cost against tracking error.
 
@@ -380,7 +402,16 @@ def compare(
     periods_per_year
         Bars per year for annualization.
     progress
-        Called as ``progress(run_name, row)`` after each run.
+        Called as ``progress(run_name, row)`` after each run. A tqdm bar over the
+        runs is shown on stderr when it is a terminal (quiet otherwise).
+    participation
+        Broker participation cap, fraction of each bar's volume (``None``: no cap);
+        the unfilled rest stays pending.
+    adv_window, vol_window, min_history
+        Bars in the broker's trailing ADV (shares/day) and daily-volatility windows,
+        and the fewest observations before they are defined.
+    max_leverage
+        Margin accounts: gross exposure / equity allowed after a fill.
 
     Returns
     -------
@@ -407,6 +438,9 @@ def compare(
         * ``net_return``: annualized growth of equity after costs over the window.
         * ``max_drawdown``, ``final_equity``, ``seconds``, and ``compilations``
           (optimal runs: how often the shared program was compiled so far).
+        * ``cash_avg``, ``cash_max``: cash as a fraction of equity over the window.
+        * ``constraints``, ``planning_costs``: the run's constraints and the cost
+          models it plans with, in words (:mod:`rebalopt.research.disclose`).
     """
     feed = _as_feed(prices)
     if not isinstance(targets, pd.DataFrame) or targets.empty:
@@ -426,6 +460,11 @@ def compare(
     paper = paper_returns(feed, targets)
     funding = FundingRebalancer(costs=costs, fractional=fractional)
     rows, results, seen = [], {}, {}
+    bar = None
+    if sys.stderr.isatty() and len(runs) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(runs), desc="compare", unit="run")
     for run in runs:
         inner = _knob_holder(run.rebalancer)
         if run.risk_aversion is not None:
@@ -435,7 +474,9 @@ def compare(
                                  risk=rk if isinstance(rk, RiskSchedule) else None,
                                  on_error=on_error, replan=run.replan)
         broker = SimulatedBroker(initial_cash, costs=costs, account=account,
-                                 fractional=fractional)
+                                 fractional=fractional, participation=participation,
+                                 adv_window=adv_window, vol_window=vol_window,
+                                 min_history=min_history, max_leverage=max_leverage)
         t0 = time.perf_counter()
         res = Engine(feed, strat, broker, "same_bar", record_holdings=record_holdings,
                      progress=False, periods_per_year=periods_per_year).run()
@@ -445,9 +486,17 @@ def compare(
         seen[run.name] = strat.seen
         if progress is not None:
             progress(run.name, row)
+        if bar is not None:
+            bar.set_postfix_str(run.name)
+            bar.update()
+    if bar is not None:
+        bar.close()
     table = pd.DataFrame(rows).set_index("run")
     settings = {"initial_cash": float(initial_cash), "account": account,
-                "fractional": fractional, "costs": [repr(c) for c in costs],
+                "fractional": fractional, "costs": [describe(c) for c in costs],
+                "participation": participation, "adv_window": adv_window,
+                "vol_window": vol_window, "min_history": min_history,
+                "max_leverage": max_leverage,
                 "cost_names": list(results[runs[0].name].cost_names) if runs else [],
                 "periods_per_year": periods_per_year}
     return Comparison(table=table, results=results, runs=list(runs), paper=paper,
@@ -468,14 +517,24 @@ def frontier(
     on_error: Literal["raise", "hold"] = "hold",
     record_holdings: bool = False,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
+    participation: float | None = None,
+    adv_window: int = 20,
+    vol_window: int = 20,
+    min_history: int = 5,
+    max_leverage: float = 2.0,
 ) -> Comparison:
     """The optimal rebalancer's cost / tracking-error frontier.
 
     One :class:`OptimalRebalancer` runs once per risk aversion; only the
     ``risk_aversion`` parameter value changes between runs, so its program is
     compiled once for the universe and re-solved (``table["compilations"]``
-    stays at 1 while the universe does not change). Columns as in :func:`compare`.
+    stays at 1 while the universe does not change). Columns and the broker
+    settings (``participation`` ... ``max_leverage``) as in :func:`compare`; pass
+    the result with a comparison on the same data to
+    :func:`~rebalopt.research.write_report` (``frontier=``) for one report.
     """
     runs = optimal_runs(costs, risk, risk_aversions, rebalancer=rebalancer, fractional=fractional)
     return compare(prices, targets, costs, runs, initial_cash=initial_cash, account=account,
-                   fractional=fractional, on_error=on_error, record_holdings=record_holdings, progress=progress)
+                   fractional=fractional, on_error=on_error, record_holdings=record_holdings,
+                   progress=progress, participation=participation, adv_window=adv_window,
+                   vol_window=vol_window, min_history=min_history, max_leverage=max_leverage)

@@ -27,8 +27,16 @@ from rebalopt.research.quality import efficient_points
 if TYPE_CHECKING:
     from rebalopt.research.compare import Comparison
 
-__all__ = ["highlight_runs", "plot_drawdowns", "plot_drift", "plot_equity", "plot_frontier",
-           "plot_turnover"]
+__all__ = [
+    "count_overlaps",
+    "highlight_runs",
+    "plot_drawdowns",
+    "plot_drift",
+    "plot_equity",
+    "plot_frontier",
+    "plot_turnover",
+    "spread_labels",
+]
 
 _COLORS = {"naive": "tab:red", "band": "tab:orange", "optimal": "tab:blue", "custom": "tab:gray"}
 
@@ -64,6 +72,7 @@ def plot_frontier(cmp: Comparison) -> Figure:
     t = cmp.table
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     markers = {"naive": "s", "band": "^", "optimal": "o", "custom": "D"}
+    labels: list = []
     for kind, sub in t.groupby("kind", sort=False):
         x, y = 100 * sub["tracking_error"], sub["cost_bps"]
         if kind == "optimal":
@@ -74,28 +83,60 @@ def plot_frontier(cmp: Comparison) -> Figure:
             ax.plot(100 * ex, ey, "-", color=_COLORS["optimal"], lw=2,
                     label="optimal (efficient frontier)")
             for name, r in s.iterrows():
-                ax.annotate(f"γ={r['knob']:g}", (100 * r["tracking_error"], r["cost_bps"]),
-                            fontsize=7, color=_COLORS["optimal"], xytext=(3, 3),
-                            textcoords="offset points")
+                labels.append(ax.annotate(
+                    f"γ={r['knob']:g}", (100 * r["tracking_error"], r["cost_bps"]),
+                    fontsize=7, color=_COLORS["optimal"], xytext=(3, 3),
+                    textcoords="offset points"))
         ax.scatter(x, y, marker=markers.get(str(kind), "o"), color=_COLORS.get(str(kind), "k"),
                    label=str(kind), zorder=3, s=28)
         if kind != "optimal":
             for name, r in sub.iterrows():
-                ax.annotate(str(name).replace("band ", ""),
-                            (100 * r["tracking_error"], r["cost_bps"]), fontsize=6.5,
-                            xytext=(3, -8), textcoords="offset points", alpha=0.8)
+                labels.append(ax.annotate(
+                    str(name).replace("band ", ""), (100 * r["tracking_error"], r["cost_bps"]),
+                    fontsize=6.5, xytext=(3, -8), textcoords="offset points", alpha=0.8))
     ax.set_xlabel("realized tracking error to the paper portfolio (% per year)")
     ax.set_ylabel("cost paid (bps of average equity per year)")
     ax.set_title("Cost against tracking error, every run")
     ax.set_xscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_major_formatter(plain)
+    # minor ticks 2, 3, 5, 8 of every decade, below 1% too (0.2, 0.3, ...)
     ax.xaxis.set_minor_formatter(FuncFormatter(
-        lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "2358" else ""))
+        lambda v, _: f"{v:g}" if v > 0 and f"{v:.0e}"[0] in "2358" else ""))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    spread_labels(fig, labels)
     return fig
+
+
+def spread_labels(fig: Figure, labels: list, max_moves: int = 30) -> int:
+    """Move point labels down (then up) until no two overlap; returns how many overlap
+    after the moves (0 unless there is no room). Works in display pixels."""
+    if not labels:
+        return 0
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    placed: list = []
+    for ann in sorted(labels, key=lambda a: a.get_window_extent(renderer).x0):
+        dx, dy = ann.xyann
+        for k in range(max_moves):
+            box = ann.get_window_extent(renderer)
+            if not any(box.overlaps(b) for b in placed):
+                break
+            step = box.height * 0.8 + 1
+            sign = -1 if k % 2 == 0 else 1
+            ann.xyann = (dx, dy + sign * step * (k // 2 + 1))
+        placed.append(ann.get_window_extent(renderer))
+    return count_overlaps(fig, labels)
+
+
+def count_overlaps(fig: Figure, labels: list) -> int:
+    """Pairs of labels whose boxes overlap (display pixels)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [a.get_window_extent(renderer) for a in labels]
+    return sum(1 for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j]))
 
 
 def plot_equity(cmp: Comparison, runs: Sequence[str] | None = None) -> Figure:
@@ -150,7 +191,12 @@ def plot_drift(cmp: Comparison, run: str | None = None, max_assets: int = 40) ->
     weekly samples after the first decision date.
     """
     if run is None:
-        hl = highlight_runs(cmp)
+        # a highlighted run recorded with holdings (a frontier joined to a comparison
+        # is usually run without them)
+        recorded = [r for r in highlight_runs(cmp) if cmp.results[r].holdings is not None]
+        hl = recorded or [r for r, res in cmp.results.items() if res.holdings is not None]
+        if not hl:
+            raise InputError("no run was recorded with holdings", field="record_holdings")
         opt = [r for r in hl if cmp.table.loc[r, "kind"] == "optimal"]
         run = opt[0] if opt else hl[0]
     if run not in cmp.results:

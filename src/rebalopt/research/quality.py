@@ -34,8 +34,14 @@ def efficient_points(te: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.n
     return np.array(keep_te), np.array(keep_cost)
 
 
-def cost_at_tracking_error(te: np.ndarray, cost: np.ndarray, at: float) -> tuple[float, str]:
+def cost_at_tracking_error(te: np.ndarray, cost: np.ndarray, at: float,
+                           interpolation: str = "linear") -> tuple[float, str]:
     """Optimal cost at tracking error ``at``, interpolated on the efficient frontier.
+
+    ``interpolation="linear"`` is linear in TE and cost between the two neighbouring
+    efficient points; ``"loglog"`` is linear in ``log TE`` and ``log cost`` (a power
+    law between them, which follows a cost-TE frontier's curvature more closely;
+    it needs positive costs, else it falls back to linear for that pair).
 
     Returns ``(cost, how)``, ``how`` one of:
 
@@ -54,10 +60,18 @@ def cost_at_tracking_error(te: np.ndarray, cost: np.ndarray, at: float) -> tuple
         return float("nan"), "below range"
     if at > x[-1]:
         return float(y[-1]), "bound"
+    if interpolation == "loglog" and at > 0 and (x > 0).all():
+        i = int(np.searchsorted(x, at))
+        lo, hi = max(i - 1, 0), min(i, len(x) - 1)
+        if lo != hi and y[lo] > 0 and y[hi] > 0:
+            t = (np.log(at) - np.log(x[lo])) / (np.log(x[hi]) - np.log(x[lo]))
+            return float(np.exp(np.log(y[lo]) + t * (np.log(y[hi]) - np.log(y[lo])))), \
+                "interpolated"
     return float(np.interp(at, x, y)), "interpolated"
 
 
-def equal_te_table(table: pd.DataFrame, cost_col: str = "cost_bps") -> pd.DataFrame:
+def equal_te_table(table: pd.DataFrame, cost_col: str = "cost_bps",
+                   interpolation: str = "linear") -> pd.DataFrame:
     """Cost of every non-optimal run against the optimal frontier at its own TE.
 
     Parameters
@@ -67,6 +81,9 @@ def equal_te_table(table: pd.DataFrame, cost_col: str = "cost_bps") -> pd.DataFr
         rows of kind ``"optimal"`` form the frontier.
     cost_col
         Cost column (default ``cost_bps``, bps of average equity per year).
+    interpolation
+        ``"linear"`` (default) or ``"loglog"`` along the frontier
+        (:func:`cost_at_tracking_error`).
 
     Returns
     -------
@@ -76,13 +93,17 @@ def equal_te_table(table: pd.DataFrame, cost_col: str = "cost_bps") -> pd.DataFr
         below 1 means the optimal frontier pays less) and ``how`` (see
         :func:`cost_at_tracking_error`).
     """
+    if interpolation not in ("linear", "loglog"):
+        raise InputError(f"must be 'linear' or 'loglog', got {interpolation!r}",
+                         field="interpolation")
     opt = table[table["kind"] == "optimal"]
     if opt.empty:
         raise InputError("no optimal run in the table", field="table")
     rows = []
     for name, r in table[table["kind"] != "optimal"].iterrows():
         c, how = cost_at_tracking_error(opt["tracking_error"].to_numpy(),
-                                        opt[cost_col].to_numpy(), float(r["tracking_error"]))
+                                        opt[cost_col].to_numpy(), float(r["tracking_error"]),
+                                        interpolation)
         base = float(r[cost_col])
         rows.append({"run": name, "kind": r["kind"], "tracking_error": r["tracking_error"],
                      "cost_bps": base, "optimal_cost_bps": c,
