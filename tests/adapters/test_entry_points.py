@@ -80,7 +80,7 @@ def outputs(prices: pd.DataFrame) -> dict[str, tuple[Any, dict[str, float]]]:
     hframe = hc.optimization(model="HRP", codependence="pearson", rm="MV", linkage="single")
     out["riskfolio HCPortfolio"] = (hframe, named(hframe.index, hframe["weights"]))
     assert len(out) == 8
-    for _name, (_obj, w) in out.items():
+    for _obj, w in out.values():
         assert sorted(w) == sorted(TICKERS)
     return out
 
@@ -167,3 +167,26 @@ def test_skfolio_estimator_fitted_on_an_array_is_rejected(prices) -> None:
     model = MeanRisk().fit(prices.pct_change().dropna().to_numpy())
     with pytest.raises(InputError, match="assets"):
         NaiveRebalancer(CFG).plan(_state(prices), model)
+
+
+def test_portfolio_strategy_takes_an_estimator_from_optimize(prices) -> None:
+    """The backtest's optimize() may return the fitted skfolio estimator itself."""
+    from skfolio.optimization import MeanRisk
+
+    from rebalopt.backtest import DataFeed, Engine, PortfolioStrategy, SimulatedBroker
+
+    feed = DataFeed.from_wide(prices)
+    fitted: list[Any] = []
+
+    def optimize(returns, data, context, broker):
+        fitted.append(MeanRisk().fit(returns))
+        return fitted[-1]
+
+    strat = PortfolioStrategy(NaiveRebalancer(CFG), optimizer=optimize, lookback=30,
+                              schedule=25)
+    broker = SimulatedBroker(1_000_000.0, fractional=True)
+    Engine(feed, strat, broker, "same_bar", progress=False).run()
+    assert fitted and all(r["status"] == "ok" for r in strat.rebalances)
+    # the book after the last rebalance holds the last estimator's weights, by name
+    last = dict(zip(fitted[-1].feature_names_in_, fitted[-1].weights_, strict=True))
+    np.testing.assert_allclose(strat.targets, [last[a] for a in feed.assets])

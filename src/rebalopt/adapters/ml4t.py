@@ -57,6 +57,7 @@ routing), and the broker's separate ``market_impact_model``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,8 @@ from rebalopt._typing import FloatArray
 from rebalopt.costs import Commission, CostModel, Spread
 from rebalopt.errors import InputError
 from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.risk import Identity
+from rebalopt.risk.estimators import sample_covariance
 from rebalopt.state import PortfolioState
 
 __all__ = ["Ml4tExecutor", "PerShareSlippage", "Sizing", "Translation", "translate_costs"]
@@ -295,6 +298,14 @@ class Ml4tExecutor:
         Bar field the plan prices at (ml4t's executor uses ``"close"``).
     cancel_pending
         Cancel the broker's pending orders before submitting (after planning).
+    covariance_window
+        Bars of returns for a tracking-error risk model estimated from the bars the
+        executor sees (Ledoit-Wolf shrunk sample covariance, annualized with 252
+        bars a year), set as the rebalancer's ``risk`` before each plan once the
+        window is full (identity risk before that). ``None`` (default) leaves the
+        rebalancer's risk alone; a rebalancer planning with identity risk (no risk
+        model given) then trades much like naive rebalancing, and a
+        ``UserWarning`` says so when the executor is built.
 
     Attributes
     ----------
@@ -310,8 +321,10 @@ class Ml4tExecutor:
     volatility: pd.Series | Mapping[str, float] | None = None
     price_field: str = "close"
     cancel_pending: bool = True
+    covariance_window: int | None = None
     last_plan: RebalancePlan | None = field(default=None, init=False, repr=False)
     last_sizing: Sizing | None = field(default=None, init=False, repr=False)
+    _closes: list[dict[str, float]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.rebalancer, "plan", None)):
@@ -323,6 +336,50 @@ class Ml4tExecutor:
         if not (math.isfinite(self.gap_sigmas) and self.gap_sigmas >= 0):
             raise InputError(f"must be finite and >= 0, got {self.gap_sigmas}",
                              field="Ml4tExecutor.gap_sigmas")
+        w = self.covariance_window
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 3):
+            raise InputError(f"must be an integer >= 3 (bars), got {w!r}",
+                             field="Ml4tExecutor.covariance_window")
+        holder = self._risk_holder()
+        if holder is not None and w is None and (
+                holder.risk is None or isinstance(holder.risk, Identity)):
+            warnings.warn(
+                f"{type(holder).__name__} plans with identity risk (plain weight distance, "
+                "no covariance), which trades much like naive rebalancing: pass "
+                "Ml4tExecutor(covariance_window=60) to estimate a covariance from the bars, "
+                "or give the rebalancer a risk model", UserWarning, stacklevel=3)
+
+    def _risk_holder(self) -> Any:
+        """The object whose ``risk`` the plan uses (an integer stage's relaxation), or None."""
+        holder = getattr(self.rebalancer, "relaxation", self.rebalancer)
+        return holder if hasattr(holder, "risk") else None
+
+    # ------------------------------------------------------------------ risk
+    def observe(self, data: Mapping[str, Any]) -> None:
+        """Record this bar's prices (``price_field``) for :attr:`covariance_window`."""
+        if self.covariance_window is None:
+            return
+        row = {}
+        for a, bar in data.items():
+            v = _bar_value(bar, self.price_field)
+            if v is not None and math.isfinite(float(v)) and float(v) > 0:
+                row[str(a)] = float(v)
+        self._closes.append(row)
+        del self._closes[: -(self.covariance_window + 1)]
+
+    def covariance(self, assets: list[str] | None = None) -> Any:
+        """The covariance of the last :attr:`covariance_window` bars' simple returns
+        (annualized, Ledoit-Wolf), or ``None`` until the window is full. Assets with
+        a missing price in the window get the average variance (``missing="average"``)."""
+        w = self.covariance_window
+        if w is None or len(self._closes) < w + 1:
+            return None
+        closes = pd.DataFrame(self._closes).astype(float)
+        returns = closes.pct_change(fill_method=None).iloc[1:]
+        returns = returns.dropna(axis=1, how="any")
+        if returns.shape[1] == 0:
+            return None
+        return sample_covariance(returns, "ledoit_wolf", 252.0, missing="average")
 
     # ------------------------------------------------------------------ reading
     def state(self, broker: Any, data: Mapping[str, Any],
@@ -466,6 +523,12 @@ class Ml4tExecutor:
         from rebalopt.adapters.weights import to_target_weights
 
         targets = to_target_weights(target_weights)
+        if self.covariance_window is not None:
+            self.observe(data)
+            cov = self.covariance()
+            holder = self._risk_holder()
+            if cov is not None and holder is not None:
+                holder.risk = cov
         state = self.state(broker, data, targets.to_dict())
         plan = self.rebalancer.plan(state, targets)
         whole = getattr(broker, "share_type", ShareType.INTEGER) == ShareType.INTEGER

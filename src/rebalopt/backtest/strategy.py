@@ -262,7 +262,13 @@ class PortfolioStrategy(Strategy):
             return pd.Series(weights, index=self._feed.assets, dtype=float)
         if isinstance(weights, pd.Series):
             return weights.astype(float)
-        return pd.Series(dict(weights), dtype=float)
+        if isinstance(weights, Mapping):
+            return pd.Series(dict(weights), dtype=float)
+        # an optimizer's own object (skfolio estimator or portfolio, riskfolio frame,
+        # PyPortfolioOpt optimizer): weights matched by the names it carries
+        from rebalopt.adapters.weights import to_target_weights
+
+        return to_target_weights(weights)
 
     def on_data(self, timestamp: Any, data: BarData, context: dict[str, Any],
                 broker: Any) -> None:

@@ -172,10 +172,30 @@ class RebalancePlan:
             submitted.append(broker.submit_order(o.asset, o.quantity, o.side))
         return submitted
 
+    @property
+    def by_ticker(self) -> pd.DataFrame:
+        """Every asset of the universe, one row per ticker (the plan's arrays labelled).
+
+        Columns: ``price`` (currency/share), ``current_shares``, ``trade_shares``,
+        ``post_shares`` (shares), ``current_weight``, ``target_weight``,
+        ``post_weight`` (fractions of pre-trade equity), ``trade_value`` (currency),
+        ``cost_<model>`` and ``cost`` (currency). ``plan.by_ticker["trade_shares"]``
+        is :attr:`trades` as a Series keyed by ticker.
+        """
+        df = self._frame()
+        df.index.name = "asset"
+        return df
+
     def preview(self) -> pd.DataFrame:
         """One row per asset that is held, targeted or traded: weights side by side."""
         s = self.state
-        df = pd.DataFrame(
+        df = self._frame()
+        keep = (s.holdings != 0) | (self.targets != 0) | (self.trades != 0)
+        return df[keep]
+
+    def _frame(self) -> pd.DataFrame:
+        s = self.state
+        return pd.DataFrame(
             {
                 "price": s.prices,
                 "current_shares": s.holdings,
@@ -190,8 +210,6 @@ class RebalancePlan:
             },
             index=s.assets,
         )
-        keep = (s.holdings != 0) | (self.targets != 0) | (self.trades != 0)
-        return df[keep]
 
     def summary(self) -> str:
         """A few readable lines: what trades, what it costs, where it lands."""

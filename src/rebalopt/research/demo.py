@@ -82,6 +82,9 @@ def run_demo(out_dir: Path | None = None, quick: bool = False) -> Path:
     """
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else Path("reports")
+    print(f"rebalopt demo: {'quick' if quick else 'full'} comparison of naive, band and "
+          "optimal rebalancing on real prices (a progress bar follows on a terminal; the "
+          "full run takes minutes)", flush=True)
     with warnings.catch_warnings():
         # cvxpy warns on "optimal_inaccurate"; the rebalancer verifies such points itself
         warnings.filterwarnings("ignore", message="Solution may be inaccurate")
