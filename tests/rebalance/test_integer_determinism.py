@@ -50,10 +50,10 @@ def fresh(mode: str, work: int, nodes: int) -> dict:
 
 
 def test_round_with_its_work_budget_exhausted_is_the_same_everywhere():
-    a = run("round", 30_000, 0)
+    a = run("round", 3_000, 0)
     assert a["budget_exhausted"] == 1          # the budget did bind
     assert a["trades"] == a["again"]           # consecutive calls
-    b, c = fresh("round", 30_000, 0), fresh("round", 30_000, 0)
+    b, c = fresh("round", 3_000, 0), fresh("round", 3_000, 0)
     assert a["trades"] == b["trades"] == c["trades"]  # fresh processes
 
 

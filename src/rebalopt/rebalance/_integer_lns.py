@@ -222,30 +222,84 @@ class Neighbourhoods:
     # ----------------------------------------------------------------- runs
     def _best(self, q: FloatArray, sets: list[tuple[np.ndarray, list[np.ndarray]]], f: float,
               eps: float) -> tuple[FloatArray, float] | None:
-        """Best feasible improving combination over every ``(F, candidates)`` (chunked)."""
-        blocks = []
-        for F, cands in sets:
-            grids = np.meshgrid(*cands, indexing="ij")
-            QF = np.stack([g.ravel() for g in grids], axis=1)
-            Q = np.repeat(q[:, None], QF.shape[0], axis=1)
-            Q[F, :] = QF.T
-            blocks.append(Q)
-        if not blocks:
+        """Best feasible improving combination over every ``(F, candidates)``.
+
+        Best first: every combination's objective *without* the soft penalties (a
+        lower bound, as penalties are >= 0) is computed from the freed assets alone
+        (their cost, the risk through their rows of ``G`` and ``s``, alpha); those
+        below ``f`` are then priced in full, every hard constraint included, in
+        increasing order, until the next lower bound cannot beat the best feasible
+        one found. The answer is the same as pricing every combination in full.
+        """
+        S = self.search
+        n = q.shape[0]
+        if not sets:
             return None
-        Qall = np.concatenate(blocks, axis=1)
+        involved = sorted({int(i) for F, _ in sets for i in F})
+        width = max(len(c) for _, cands in sets for c in cands)
+        Zpad = np.zeros((n, width))
+        col = {}
+        for F, cands in sets:
+            for i, c in zip(F, cands):
+                col.setdefault(int(i), c)
+        for i in involved:
+            Zpad[i, :len(col[i])] = col[i] * S.ell[i]
+        Ctab = S.costs(Zpad)                       # cost of each candidate value, per asset
+        P, cost_q, _ = S.point(q)
+        d0 = P.w - S.wt
+        gd0 = S.G.T @ d0
+        s2 = S.s * S.s
+        base = float(cost_q.sum()) + 0.5 * S.gT * (float(gd0 @ gd0) + float(s2 @ (d0 * d0)))
+        if S.alpha is not None:
+            base -= float(S.alpha @ P.w)
+        lbs, cols = [], []
+        for F, cands in sets:
+            F = np.asarray(F)
+            idx = np.stack([g.ravel() for g in np.meshgrid(
+                *[np.arange(len(col[int(i)])) for i in F], indexing="ij")], axis=1)
+            QF = np.stack([col[int(i)][idx[:, j]] for j, i in enumerate(F)], axis=1)
+            self.used += QF.size
+            delta = (QF - q[F]) * S.ell[F]
+            cost_new = sum(Ctab[int(i), idx[:, j]] for j, i in enumerate(F))
+            GD = gd0[None, :] + delta @ S.G[F]
+            dF = d0[F] + delta
+            lb = (base - float(cost_q[F].sum()) + cost_new
+                  + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
+                                  + (s2[F] * (dF * dF - d0[F] * d0[F])).sum(axis=1)))
+            if S.alpha is not None:
+                lb = lb - delta @ S.alpha[F]
+            keep = lb < f - eps
+            if keep.any():
+                Q = np.repeat(q[:, None], int(keep.sum()), axis=1)
+                Q[F, :] = QF[keep].T
+                lbs.append(lb[keep])
+                cols.append(Q)
+        if not lbs:
+            return None
+        lb = np.concatenate(lbs)
+        Qall = np.concatenate(cols, axis=1)
+        order = np.argsort(lb, kind="stable")
         best: tuple[float, np.ndarray] | None = None
-        for start in range(0, Qall.shape[1], _CHUNK):
-            part = Qall[:, start:start + _CHUNK]
+        start, chunk = 0, 32
+        while start < order.size:
+            if best is not None and lb[order[start]] >= best[0]:
+                break
+            if self.used >= self.work + self.exact_work:
+                self.stats["budget_exhausted"] = 1
+                break
+            part = Qall[:, order[start:start + chunk]]
             obj, ok = self.price(q, part)
             obj = np.where(ok, obj, np.inf)
             j = int(np.argmin(obj))
             if np.isfinite(obj[j]) and (best is None or obj[j] < best[0]):
                 best = (float(obj[j]), part[:, j].copy())
+            start += chunk
+            chunk = min(4 * chunk, _CHUNK)
         if best is None or not best[0] < f - eps:
             return None
         q2 = best[1]
-        f2 = self.search.objective(q2)
-        if f2 < f - eps and self.search.feasible(q2):
+        f2 = S.objective(q2)
+        if f2 < f - eps and S.feasible(q2):
             return q2, f2
         return None
 
@@ -371,7 +425,7 @@ class Neighbourhoods:
                 for F in free:
                     pick = wide if len(F) == 2 else narrow
                     cands = [pick[int(i)] for i in F]
-                    cost = n * int(np.prod([len(c) for c in cands]))
+                    cost = len(F) * int(np.prod([len(c) for c in cands]))
                     if self.used + planned + cost > self.work:
                         self.stats["budget_exhausted"] = 1
                         continue
