@@ -53,7 +53,7 @@ def captured_programs(n: int, forms: list[str], books: int = 2) -> dict[str, lis
 
     assets, prices, extras, targets, risk = bo.universe(n)
     index = pd.Index(assets, dtype=object, name="asset")
-    tg = targets.to_numpy()
+    tg = targets.to_numpy()  # DirectProblem takes the aligned weights
     out: dict[str, list[tuple]] = {}
     real = clarabel.DefaultSolver
     for form in forms:
@@ -72,7 +72,7 @@ def captured_programs(n: int, forms: list[str], books: int = 2) -> dict[str, lis
         clarabel.DefaultSolver = capture
         try:
             for _ in range(books):
-                hold, cash, px = bo.drifted_book(prices.to_numpy(), tg, rng)
+                hold, cash, px = bo.drifted_book(prices.to_numpy(), targets.to_numpy(), rng)
                 state = PortfolioState.from_arrays(
                     index, hold, cash, px, adv=extras["adv"].to_numpy(),
                     volatility=extras["volatility"].to_numpy(),
