@@ -65,7 +65,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TALLY", "count", "tally_path", "cost_by_hand", "BASE_PRICES"]
+__all__ = ["BASE_PRICES", "TALLY", "cost_by_hand", "count", "tally_path"]
 
 TALLY: Counter[str] = Counter()
 """What this run tried, by kind (``bad_input``, ``infeasible``, ``solver_failure``,

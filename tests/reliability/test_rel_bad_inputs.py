@@ -36,6 +36,7 @@ from rebalopt.constraints import (
     GroupBounds,
     Leverage,
     LongOnly,
+    ParticipationLimit,
     ShortLimit,
     TurnoverLimit,
     WeightBounds,
@@ -58,6 +59,8 @@ class Inputs:
     lot_sizes: Any = None
     groups: Any = field(default_factory=lambda: {"A": "X", "B": "X", "C": "Y"})
     targets: Any = field(default_factory=lambda: {"A": 0.3, "B": 0.3, "C": 0.3})
+    #: the seed's ``data`` argument of ``execute`` as given (``None``: built from the above)
+    bar: Any = None
 
 
 @dataclass
@@ -260,6 +263,98 @@ CASES: list[Case] = [
          naive=lambda: NaiveRebalancer(costs=[MarketImpact(exponent=3.0)]),
          band=lambda: BandRebalancer(costs=[MarketImpact(exponent=3.0)]),
          optimal=lambda: OptimalRebalancer(costs=[MarketImpact(exponent=3.0)])),
+    # ------------------------------------------- issue 13 item 3: garbage in any number
+    # NaN is never "no bound"; text is never read as a number; the error names the field
+    # (and the ticker of a per-asset mapping)
+    *[Case(f"weight-bounds-{side}-{name}", I(), asset, f"WeightBounds.{side}", ("optimal",),
+           optimal=lambda side=side, v=v: OptimalRebalancer(constraints=[
+               LongOnly(), WeightBounds(**{side: v})]))
+      for side in ("upper", "lower")
+      for name, v, asset in (("nan-for-an-asset", {"A": NAN, "B": 0.5}, "A"),
+                             ("text-for-an-asset", {"A": 0.5, "B": "x"}, "B"),
+                             ("scalar-nan", NAN, None), ("scalar-text", "0.3", None),
+                             ("none-for-an-asset", {"C": None}, "C"))],
+    Case("short-limit-per-asset-nan", I(), "B", "ShortLimit.per_asset", ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[ShortLimit(per_asset={"B": NAN})])),
+    Case("turnover-cap-text", I(), None, "TurnoverLimit.cap", ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[TurnoverLimit("0.1")])),
+    Case("turnover-cap-bool", I(), None, "TurnoverLimit.cap", ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[TurnoverLimit(True)])),
+    Case("leverage-text", I(), None, "Leverage.gross", ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[Leverage(gross="1.0")])),
+    Case("participation-text", I(), None, "ParticipationLimit.fraction", ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[ParticipationLimit("10%")])),
+    Case("soft-penalty-text", I(), None, "TurnoverLimit.penalty", ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[
+             TurnoverLimit(0.1, soft=True, penalty="1")])),
+    Case("group-bounds-value-text", I(), None, "GroupBounds", ("optimal",), says="'X'",
+         optimal=lambda: OptimalRebalancer(constraints=[GroupBounds(upper={"X": "x"})])),
+    Case("group-bounds-value-nan", I(), None, "GroupBounds", ("optimal",), says="'Y'",
+         optimal=lambda: OptimalRebalancer(constraints=[GroupBounds(upper={"X": 0.5,
+                                                                           "Y": NAN})])),
+    *[Case(f"commission-{name}-text", I(), None, f"Commission.{name}", PLAN_KINDS,
+           naive=lambda name=name: NaiveRebalancer(costs=[Commission(**{name: "0.01"})]),
+           band=lambda name=name: BandRebalancer(costs=[Commission(**{name: "0.01"})]),
+           optimal=lambda name=name: OptimalRebalancer(costs=[Commission(**{name: "0.01"})]))
+      for name in ("per_share", "bps", "minimum", "per_order")],
+    Case("impact-coef-text", I(), None, "MarketImpact.coef", PLAN_KINDS,
+         naive=lambda: NaiveRebalancer(costs=[MarketImpact(coef="0.5")]),
+         band=lambda: BandRebalancer(costs=[MarketImpact(coef="0.5")]),
+         optimal=lambda: OptimalRebalancer(costs=[MarketImpact(coef="0.5")])),
+    Case("spread-table-text", I(), "A", "half_spread_bps", PLANS_AND_EXEC,
+         naive=lambda: NaiveRebalancer(costs=[Spread({"A": "x", "B": 1.0, "C": 1.0})]),
+         band=lambda: BandRebalancer(costs=[Spread({"A": "x", "B": 1.0, "C": 1.0})]),
+         optimal=lambda: OptimalRebalancer(costs=[Spread({"A": "x", "B": 1.0, "C": 1.0})])),
+    Case("spread-table-nan-beside-a-default", I(), "B", "half_spread_bps", PLANS_AND_EXEC,
+         naive=lambda: NaiveRebalancer(costs=[Spread({"B": NAN}, default_bps=1.0)]),
+         band=lambda: BandRebalancer(costs=[Spread({"B": NAN}, default_bps=1.0)]),
+         optimal=lambda: OptimalRebalancer(costs=[Spread({"B": NAN}, default_bps=1.0)])),
+    Case("spread-scalar-text", I(), None, "half_spread_bps", PLAN_KINDS,
+         naive=lambda: NaiveRebalancer(costs=[Spread("2")]),
+         band=lambda: BandRebalancer(costs=[Spread("2")]),
+         optimal=lambda: OptimalRebalancer(costs=[Spread("2")])),
+    Case("costs-not-cost-models", I(), None, "NaiveRebalancer.costs", ("naive",),
+         naive=lambda: NaiveRebalancer(costs=["Spread(2)"])),
+    Case("config-lot-size-text", I(), None, "RebalanceConfig.lot_size", ("naive", "band"),
+         naive=lambda: NaiveRebalancer(RebalanceConfig(lot_size="100", round_lots=True)),
+         band=lambda: BandRebalancer(config=RebalanceConfig(lot_size="100", round_lots=True))),
+    Case("config-threshold-text", I(), None, "RebalanceConfig.min_trade_value",
+         ("naive", "band"),
+         naive=lambda: NaiveRebalancer(RebalanceConfig(min_trade_value="100")),
+         band=lambda: BandRebalancer(config=RebalanceConfig(min_trade_value="100"))),
+    Case("config-switch-text", I(), None, "RebalanceConfig.fractional", ("naive", "band"),
+         naive=lambda: NaiveRebalancer(RebalanceConfig(fractional="no")),
+         band=lambda: BandRebalancer(config=RebalanceConfig(fractional="no"))),
+    Case("band-width-text", I(), None, "BandRebalancer.width", ("band",),
+         band=lambda: BandRebalancer(width="0.05")),
+    Case("optimal-min-trade-weight-text", I(), None, "OptimalRebalancer.min_trade_weight",
+         ("optimal",), optimal=lambda: OptimalRebalancer(min_trade_weight="0")),
+    Case("data-not-a-mapping", I(bar=[{"close": 10.0}, {"close": 20.0}]), None, "data",
+         ("naive-execute", "band-execute", "optimal-execute", "state_from_broker")),
+    Case("targets-a-list", I(targets=[0.3, 0.3, 0.3]), None, "target weight",
+         PLANS_AND_EXEC),
+    # one rule on the exposure of targets, before any clipping (naive clipped 1e12 to 1.0)
+    Case("target-absurd", I(targets={"A": 1e12}), None, "target weight", PLANS_AND_EXEC,
+         says="leverage"),
+    Case("target-absurd-short-allowed", I(targets={"A": 0.5, "B": -1e12}), None,
+         "target weight", ("naive",), says="leverage",
+         naive=lambda: NaiveRebalancer(RebalanceConfig(allow_short=True,
+                                                       max_gross_leverage=2.0))),
+    Case("targets-above-rounding-tolerance", I(targets={"A": 0.5, "B": 0.3, "C": 0.2002}),
+         None, "target weight", PLANS_AND_EXEC, says="leverage"),
+    # -------------------------------- issue 13 item 1: an asset with no group label
+    Case("group-bounds-asset-unlabeled", I(groups={"A": "X", "B": "X"}), "C", "GroupBounds",
+         ("optimal", "optimal-execute"), says="X <= 0.5",
+         optimal=lambda: OptimalRebalancer(constraints=[
+             LongOnly(), CashFloor(), GroupBounds.from_text("X <= 0.5")])),
+    Case("group-bounds-labels-miss-an-asset", I(groups=None), "B", "GroupBounds",
+         ("optimal", "optimal-execute"),
+         optimal=lambda: OptimalRebalancer(constraints=[
+             LongOnly(), GroupBounds(upper=0.5, labels={"A": "X", "C": "Y"})])),
+    Case("group-bounds-unlabeled-policy-unknown", I(), None, "GroupBounds.unlabeled",
+         ("optimal",),
+         optimal=lambda: OptimalRebalancer(constraints=[
+             GroupBounds(upper=0.5, unlabeled="skip")])),
 ]
 
 
@@ -315,11 +410,12 @@ def test_bad_input_is_a_typed_error_with_no_plan_and_no_order(case: Case, where:
                 plans.append(reb.plan(_state(inp), inp.targets))
             else:
                 broker = make_broker(dict(inp.holdings), float(inp.cash))
+                data = _bar_data(inp) if inp.bar is None else inp.bar
                 if where == "state_from_broker":
-                    plans.append(state_from_broker(broker, _bar_data(inp), inp.targets))
+                    plans.append(state_from_broker(broker, data, inp.targets))
                 else:
                     reb = _rebalancer(case, where.split("-")[0])
-                    plans.append(reb.execute(inp.targets, _bar_data(inp), broker))
+                    plans.append(reb.execute(inp.targets, data, broker))
     err = info.value
     assert (err.asset, err.field) == (case.asset, case.field), str(err)
     if case.asset is not None:

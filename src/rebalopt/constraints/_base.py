@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import cvxpy as cp
 import numpy as np
 
+from rebalopt._checks import number, numbers_by_asset, require_nonneg, require_positive
 from rebalopt._typing import FloatArray
-from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +44,7 @@ __all__ = [
     "ProblemContext",
     "Rows",
     "Slack",
+    "require_nonneg",
 ]
 
 FEAS_TOL = 1e-7
@@ -260,9 +261,7 @@ class Constraint(ABC):
         return type(self).__name__
 
     def _validate_soft(self) -> None:
-        if not (np.isfinite(self.penalty) and self.penalty > 0):
-            raise InputError(f"penalty must be finite and > 0, got {self.penalty}",
-                             field=f"{type(self).__name__}.penalty")
+        require_positive(self.penalty, f"{type(self).__name__}.penalty")
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without cvxpy objects (they are rebuilt on the next compile)."""
@@ -320,32 +319,33 @@ class Constraint(ABC):
                      self.units, tol)
 
 
-def require_nonneg(value: float, field: str) -> float:
-    """``value`` as a float if finite and >= 0, else an InputError naming ``field``."""
-    if not (np.isfinite(value) and value >= 0):
-        raise InputError(f"must be finite and >= 0, got {value}", field=field)
-    return float(value)
-
-
 def asset_labels(state: PortfolioState, idx: np.ndarray, what: str) -> list[str]:
     """``"<what> <asset>"`` for each index."""
     names = np.asarray(state.assets, dtype=object)[np.asarray(idx, dtype=int)]
     return [f"{what} {a}" for a in names]
 
 
+def check_per_asset(values: Any, field: str) -> None:
+    """Construction-time check of a scalar or per-asset bound (see :func:`per_asset`)."""
+    if values is None:
+        return
+    if np.isscalar(values):
+        number(values, field)
+    else:
+        numbers_by_asset(values, field)
+
+
 def per_asset(values: Any, state: PortfolioState, field: str, default: float) -> FloatArray:
-    """A scalar or per-asset mapping/Series aligned to ``state.assets`` (NaN = default)."""
+    """A scalar or per-asset mapping/Series aligned to ``state.assets``.
+
+    Assets not listed get ``default``; a listed value must be a number (text or NaN
+    is an :class:`~rebalopt.errors.InputError` naming the asset and ``field``, never
+    read as "no bound"). Tickers outside the universe are ignored.
+    """
     if values is None:
         return np.full(state.n, default)
     if np.isscalar(values):
-        v = float(values)  # type: ignore[arg-type]
-        if np.isnan(v):
-            raise InputError("bound is NaN", field=field)
-        return np.full(state.n, v)
-    import pandas as pd
-
-    s = pd.Series(values, dtype=float)
-    s.index = s.index.map(str)
-    outside = ~s.index.isin(state.assets)
-    s = s[~outside]
+        return np.full(state.n, number(values, field))
+    s = numbers_by_asset(values, field)
+    s = s[s.index.isin(state.assets)]
     return s.reindex(state.assets).fillna(default).to_numpy(dtype=float)

@@ -13,6 +13,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from rebalopt._checks import number
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import (
     Constraint,
@@ -28,6 +29,9 @@ from rebalopt.state import PortfolioState
 __all__ = ["GroupBounds"]
 
 GroupBound = float | Mapping[str, float] | None
+
+UNLABELED = ("raise", "ignore", "own group")
+"""Policies of :class:`GroupBounds` for an asset with no group label."""
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?"
 _REL = rf"target\s*(?:(?P<sign>[-+])\s*(?P<off>{_NUM}))?"
@@ -72,6 +76,16 @@ class GroupBounds(Constraint):
         Bounds relative to the target's group weights.
     labels
         Group label per ticker; ``None`` uses ``state.groups``.
+    unlabeled
+        What an asset of the universe with no group label means:
+
+        - ``"raise"`` (default): an :class:`~rebalopt.errors.InputError` naming the
+          asset and this constraint (field ``"GroupBounds"``). An unlabeled asset
+          would otherwise escape every group bound.
+        - ``"ignore"``: the asset belongs to no group and no group bound limits it.
+        - ``"own group"``: the asset is a group of its own, named by its ticker; a
+          scalar ``upper`` / ``lower`` (a bound on every group) applies to it, a
+          mapping does not name it.
 
     Examples
     --------
@@ -85,6 +99,7 @@ class GroupBounds(Constraint):
     lower: GroupBound = None
     relative: bool = False
     labels: Mapping[str, str] | None = None
+    unlabeled: str = "raise"
     soft: bool = False
     penalty: float = 1.0
     label: str | None = None
@@ -96,11 +111,23 @@ class GroupBounds(Constraint):
         self._validate_soft()
         if self.upper is None and self.lower is None:
             raise InputError("give upper, lower or both", field="GroupBounds")
+        if self.unlabeled not in UNLABELED:
+            raise InputError(f"must be one of {', '.join(map(repr, UNLABELED))}, got "
+                             f"{self.unlabeled!r}", field="GroupBounds.unlabeled")
         for side in (self.upper, self.lower):
-            vals = [side] if np.isscalar(side) else list((side or {}).values())  # type: ignore
-            for v in vals:
-                if v is not None and not np.isfinite(float(v)):
-                    raise InputError(f"bound must be finite, got {v}", field="GroupBounds")
+            if side is None:
+                continue
+            pairs = [(None, side)] if np.isscalar(side) else list(side.items())  # type: ignore
+            for g, v in pairs:
+                where = "" if g is None else f"group {str(g)!r}: "
+                try:
+                    x = number(v, "GroupBounds")
+                except InputError:
+                    raise InputError(f"{where}bound must be a number, got {v!r}",
+                                     field="GroupBounds") from None
+                if not np.isfinite(x):
+                    raise InputError(f"{where}bound must be finite, got {v}",
+                                     field="GroupBounds")
         self._check_order()
 
     def _check_order(self) -> None:
@@ -128,13 +155,14 @@ class GroupBounds(Constraint):
     @classmethod
     def from_text(cls, text: str | Iterable[str], *, labels: Mapping[str, str] | None = None,
                   soft: bool = False, penalty: float = 1.0,
-                  label: str | None = None) -> GroupBounds:
+                  label: str | None = None, unlabeled: str = "raise") -> GroupBounds:
         """Parse lines like ``"Information Technology <= 0.25"``.
 
         Accepted forms, one per line (or separated by ``;``): ``G <= x``,
         ``G >= x``, ``x <= G <= y``, where ``x`` is a number (``0.25`` or ``25%``)
         or ``target``, ``target + 0.05``, ``target - 5%`` (relative to the target's
         group weight). All lines of one object must be all absolute or all relative.
+        ``unlabeled`` is the policy for assets with no group label (see the class).
         """
         lines = [text] if isinstance(text, str) else list(text)
         parts = [p.strip() for line in lines for p in re.split(r"[;\n]", line) if p.strip()]
@@ -161,8 +189,8 @@ class GroupBounds(Constraint):
             raise InputError("mixes absolute and target-relative bounds; use two GroupBounds",
                              field="GroupBounds")
         return cls(upper=upper or None, lower=lower or None, relative=rel == {True},
-                   labels=labels, soft=soft, penalty=penalty, label=label,
-                   _text="; ".join(parts))
+                   labels=labels, unlabeled=unlabeled, soft=soft, penalty=penalty,
+                   label=label, _text="; ".join(parts))
 
     def describe(self) -> str:
         if self._text:
@@ -173,13 +201,27 @@ class GroupBounds(Constraint):
     # ------------------------------------------------------------ numerics
     def _labels(self, state: PortfolioState) -> np.ndarray:
         if self.labels is None:
-            return state.groups
-        import pandas as pd
+            labels = state.groups
+        else:
+            import pandas as pd
 
-        s = pd.Series(self.labels, dtype=object)
-        s.index = s.index.map(str)
-        return np.array([None if pd.isna(v) else str(v)
-                         for v in s.reindex(state.assets).to_numpy()], dtype=object)
+            s = pd.Series(self.labels, dtype=object)
+            s.index = s.index.map(str)
+            labels = np.array([None if pd.isna(v) else str(v)
+                               for v in s.reindex(state.assets).to_numpy()], dtype=object)
+        missing = np.array([g is None for g in labels], dtype=bool)
+        if not missing.any() or missing.all() or self.unlabeled == "ignore":
+            return labels  # all missing: _layout says "no group labels"
+        if self.unlabeled == "raise":
+            asset = str(state.assets[np.flatnonzero(missing)[0]])
+            raise InputError(
+                f"asset has no group label, so {self.name} cannot bound it "
+                f"({int(missing.sum())} unlabeled asset(s)); label it (groups= of the state "
+                "or labels=) or choose GroupBounds(unlabeled='ignore' or 'own group')",
+                asset=asset, field="GroupBounds")
+        labels = labels.copy()
+        labels[missing] = [str(a) for a in state.assets[missing]]  # "own group"
+        return labels
 
     def _side(self, side: GroupBound, present: list[str]) -> dict[str, float]:
         if side is None:

@@ -21,6 +21,7 @@ from rebalopt.constraints._base import (
     ProblemContext,
     Rows,
     asset_labels,
+    check_per_asset,
     per_asset,
     require_nonneg,
 )
@@ -86,6 +87,7 @@ class ShortLimit(Constraint):
 
     def __post_init__(self) -> None:
         self._validate_soft()
+        check_per_asset(self.per_asset, "ShortLimit.per_asset")
         if self.total is not None:
             require_nonneg(self.total, "ShortLimit.total")
         if self.per_asset is None and self.total is None:
@@ -177,6 +179,8 @@ class WeightBounds(Constraint):
         self._validate_soft()
         if self.lower is None and self.upper is None:
             raise InputError("give lower, upper or both", field="WeightBounds")
+        check_per_asset(self.lower, "WeightBounds.lower")
+        check_per_asset(self.upper, "WeightBounds.upper")
         self._check_order()
 
     def _check_order(self) -> None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import cvxpy as cp
 import numpy as np
 
+from rebalopt._checks import require_nonneg
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
-from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
 
 __all__ = ["Commission"]
@@ -46,9 +46,7 @@ class Commission(CostModel):
 
     def __post_init__(self) -> None:
         for name in ("per_share", "bps", "minimum", "per_order"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v >= 0):
-                raise InputError(f"must be finite and >= 0, got {v}", field=f"Commission.{name}")
+            setattr(self, name, require_nonneg(getattr(self, name), f"Commission.{name}"))
 
     def rates(self, state: PortfolioState) -> FloatArray:
         """Linear commission as a fraction of traded notional, per asset."""

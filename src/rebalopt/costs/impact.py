@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import cvxpy as cp
 import numpy as np
 
+from rebalopt._checks import number, require_nonneg
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
@@ -56,8 +57,8 @@ class MarketImpact(CostModel):
     _a: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.coef) and self.coef >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.coef}", field="MarketImpact.coef")
+        self.coef = require_nonneg(self.coef, "MarketImpact.coef")
+        self.exponent = number(self.exponent, "MarketImpact.exponent")
         if not (1.0 <= self.exponent <= 2.0):
             raise InputError(f"must be in [1, 2], got {self.exponent}",
                              field="MarketImpact.exponent")

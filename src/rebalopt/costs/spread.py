@@ -9,6 +9,7 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import number, numbers_by_asset
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
@@ -42,6 +43,15 @@ class Spread(CostModel):
     is_slippage = True
     _rate: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # types now (text or NaN named by ticker); ranges per asset when planning
+        if np.isscalar(self.half_spread_bps):
+            number(self.half_spread_bps, "half_spread_bps")
+        else:
+            numbers_by_asset(self.half_spread_bps, "half_spread_bps")  # type: ignore[arg-type]
+        if self.default_bps is not None:
+            number(self.default_bps, "Spread.default_bps")
+
     def half_spreads(self, state: PortfolioState) -> FloatArray:
         """Half spread per asset as a fraction of price (read-only; computed once per
         state and these parameters, :meth:`PortfolioState.memo`)."""
@@ -53,11 +63,7 @@ class Spread(CostModel):
         if np.isscalar(hs):
             out = np.full(state.n, float(hs))  # type: ignore[arg-type]
         else:
-            s = pd.Series(hs, dtype=float)
-            s.index = s.index.map(str)
-            if s.index.has_duplicates:
-                raise InputError("duplicate ticker", field="half_spread_bps",
-                                 asset=str(s.index[s.index.duplicated()][0]))
+            s = numbers_by_asset(hs, "half_spread_bps")  # type: ignore[arg-type]
             missing = ~state.assets.isin(s.index)
             if missing.any() and self.default_bps is None:
                 raise InputError("no half spread given", asset=str(state.assets[missing][0]),

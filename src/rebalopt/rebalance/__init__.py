@@ -4,5 +4,7 @@ from rebalopt.rebalance._broker_state import state_from_broker
 from rebalopt.rebalance.config import RebalanceConfig
 from rebalopt.rebalance.naive import NaiveRebalancer
 from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.rebalance.targets import TARGET_SUM_TOL
 
-__all__ = ["NaiveRebalancer", "RebalanceConfig", "RebalancePlan", "state_from_broker"]
+__all__ = ["TARGET_SUM_TOL", "NaiveRebalancer", "RebalanceConfig", "RebalancePlan",
+           "state_from_broker"]

@@ -63,6 +63,12 @@ def state_from_broker(
     With ``include_pending``, the remaining quantity of pending orders counts as
     held, and their estimated cash as spent, so a rebalance does not allocate twice.
     """
+    if not isinstance(data, Mapping):
+        raise InputError(f"expected a mapping asset -> bar (the seed's data[asset][field]), "
+                         f"got {type(data).__name__}", field="data")
+    if targets is not None and not isinstance(targets, Mapping) and not hasattr(targets, "keys"):
+        raise InputError(f"expected target weights keyed by ticker, got "
+                         f"{type(targets).__name__}", field="target weight")
     holdings = {
         str(a): float(getattr(p, "quantity", p))
         for a, p in broker.positions.items()

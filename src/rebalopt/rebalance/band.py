@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rebalopt._checks import flag, require_nonneg
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InputError
 from rebalopt.rebalance._funding import fund_buys
 from rebalopt.rebalance.config import RebalanceConfig
-from rebalopt.rebalance.naive import prepare_targets, round_to_lots
+from rebalopt.rebalance.naive import _prepare, round_to_lots
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
 
@@ -68,9 +69,16 @@ class BandRebalancer:
     fund: bool = True
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.width) and self.width >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.width}",
-                             field="BandRebalancer.width")
+        require_nonneg(self.width, "BandRebalancer.width")
+        flag(self.relative, "BandRebalancer.relative")
+        flag(self.fund, "BandRebalancer.fund")
+        if not isinstance(self.config, RebalanceConfig):
+            raise InputError(f"not a RebalanceConfig: {self.config!r}",
+                             field="BandRebalancer.config")
+        self.costs = list(self.costs)
+        for c in self.costs:
+            if not isinstance(c, CostModel):
+                raise InputError(f"not a CostModel: {c!r}", field="BandRebalancer.costs")
         if self.to not in ("target", "edge"):
             raise InputError(f"must be 'target' or 'edge', got {self.to!r}",
                              field="BandRebalancer.to")
@@ -90,7 +98,7 @@ class BandRebalancer:
 
     def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
         """Trades (shares) for the assets outside their bands."""
-        w = prepare_targets(state, targets, self.config)
+        w, scale = _prepare(state, targets, self.config)
         lo, hi = self.bands(w)
         cur = state.weights
         outside = (cur < lo - 1e-12) | (cur > hi + 1e-12)
@@ -116,7 +124,8 @@ class BandRebalancer:
         if self.fund:
             shares = fund_buys(state, shares, self.costs, lots)
         shares[shares == 0] = 0.0
-        info = {"outside_band": int(outside.sum()), "untradable": reasons}
+        info = {"outside_band": int(outside.sum()), "untradable": reasons,
+                "target_scale": scale}
         return RebalancePlan.from_trades(state, w, shares, self.costs, self.method, info)
 
     def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],

@@ -30,7 +30,17 @@ rebalancer's answer depends only on its inputs and its first solve. With Dask, p
 ``distributed.Client(...).get_executor()`` and the same call runs on a cluster.
 
 A failure in one account (bad input, infeasible program, solver failure) is
-recorded for that account and does not affect the others.
+recorded for that account and does not affect the others. So is a worker that
+dies while planning (``os._exit``, SIGKILL, a segfault in a native library): on a
+process pool every pending task then fails (``BrokenProcessPool``), on Dask the
+tasks of the dead worker may fail (``KilledWorker``). Every account of a task that
+failed this way is planned again *alone*, one task at a time, in input order: on
+the caller's executor while it still accepts work, else on a private one-process
+pool (same start method) that is replaced after each crash. An account whose lone
+task fails twice is the culprit and gets an :class:`AccountError` naming the
+failure (``frame["worker"]`` is -1); the others get the plans a serial run gives.
+Each account is run alone at most twice (``_LONE_ATTEMPTS``), so the batch ends:
+bounded, and the same accounts fail on every run.
 """
 
 from __future__ import annotations
@@ -43,7 +53,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import (
+    BrokenExecutor,
+    CancelledError,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    as_completed,
+)
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,6 +84,10 @@ __all__ = [
 
 DEFAULT_CHUNK_SIZE = 50
 """Accounts per task. Independent of the executor, so chunking is reproducible."""
+
+_LONE_ATTEMPTS = 2
+"""Runs of an account alone after its task failed, before it is named the culprit (a
+second run covers a task that a scheduler placed on a worker that was already dying)."""
 
 _CACHE_SIZE = 32
 """Rebalancer copies (one compiled problem each) kept per process."""
@@ -203,6 +224,9 @@ class _Task:
     positions: tuple[int, ...]
     accounts: tuple[Account, ...]
     anchor: Account
+    #: which run of the same work this is (a new run is a new task for a scheduler that
+    #: keys tasks by their arguments, as Dask does: it would hand back the failed one)
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -290,6 +314,101 @@ def _run_chunk(task: _Task) -> list[_Outcome]:
                                 reused, _compilations(reb)))
         reused = True
     return out
+
+
+class _Isolation:
+    """Runs single-account tasks one at a time, so a worker that dies names its culprit.
+
+    Uses the caller's executor while it accepts work; once it is broken (a process
+    pool whose worker died) or shut down, a private one-process pool with the same
+    start method, replaced after each crash and shut down by :meth:`close`.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.private: ProcessPoolExecutor | None = None
+        self.own = False  # the caller's executor is unusable: use a private pool
+
+    def _current(self) -> Executor:
+        if not self.own:
+            return self.executor
+        if self.private is None:
+            ctx = getattr(self.executor, "_mp_context", None)
+            self.private = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        return self.private
+
+    def _broken(self, ex: Executor) -> None:
+        if ex is self.executor:
+            self.own = True
+        elif self.private is not None:
+            self.private.shutdown(wait=True, cancel_futures=True)
+            self.private = None
+
+    def run(self, task: _Task) -> list[_Outcome] | BaseException:
+        ex = self._current()
+        try:
+            fut = ex.submit(_run_task, task)
+        except (BrokenExecutor, RuntimeError):  # broken or shut down: go private
+            self._broken(ex)
+            ex = self._current()
+            fut = ex.submit(_run_task, task)
+        try:
+            exc = fut.exception()
+        except CancelledError as cancelled:
+            exc = cancelled
+        if exc is None:
+            return fut.result()
+        if isinstance(exc, BrokenExecutor):
+            self._broken(ex)
+        return exc
+
+    def close(self) -> None:
+        if self.private is not None:
+            self.private.shutdown(wait=True, cancel_futures=True)
+            self.private = None
+
+
+def _alone(task: _Task, pos: int, bad_anchors: set[str]) -> _Task:
+    """The task of one account of ``task``, primed on the same anchor (so it plans as
+    it would have in its chunk) unless that anchor is known to kill its worker."""
+    i = task.positions.index(pos)
+    acc = task.accounts[i]
+    anchor, akey = task.anchor, task.anchor_key
+    if anchor.name in bad_anchors and acc.name != anchor.name:
+        anchor = acc
+        akey = _digest(pickle.dumps((acc.name, acc.state, acc.targets),
+                                    protocol=pickle.HIGHEST_PROTOCOL))
+    return _Task(task.rebalancer_bytes, task.rebalancer_digest, task.universe,
+                 task.constraints_key, akey, (pos,), (acc,), anchor)
+
+
+def _worker_lost(exc: BaseException, alone: bool) -> AccountError:
+    what = ("planned alone, its worker failed again: this account is the cause"
+            if alone else "its worker failed")
+    return AccountError(type=type(exc).__name__, message=f"{what} ({exc!r})")
+
+
+def _retry_alone(failed: list[tuple[_Task, BaseException]], executor: Executor,
+                 outcomes: list[_Outcome | None]) -> None:
+    """Plan every account of the failed tasks alone, in input order (see the module)."""
+    todo = sorted((pos, task) for task, _ in failed for pos in task.positions)
+    iso = _Isolation(executor)
+    bad_anchors: set[str] = set()
+    try:
+        for pos, task in todo:
+            one = _alone(task, pos, bad_anchors)
+            for attempt in range(1, _LONE_ATTEMPTS + 1):
+                got = iso.run(dataclasses.replace(one, attempt=attempt))
+                if not isinstance(got, BaseException):
+                    break
+            if isinstance(got, BaseException):
+                if one.accounts[0].name == one.anchor.name:
+                    bad_anchors.add(one.anchor.name)
+                outcomes[pos] = _Outcome(pos, None, _worker_lost(got, True), 0.0, -1, False)
+            else:
+                outcomes[pos] = got[0]
+    finally:
+        iso.close()
 
 
 def _pickle_rebalancer(rebalancer: Any) -> bytes:
@@ -437,10 +556,12 @@ def rebalance_many(
 
         bar = tqdm(total=len(accs), desc="rebalance", unit="account")
     outcomes: list[_Outcome | None] = [None] * len(accs)
+    failed: list[tuple[_Task, BaseException]] = []
 
     def collect(task: _Task, got: list[_Outcome] | BaseException) -> None:
-        if isinstance(got, BaseException):
-            err = _error_of(got)
+        if isinstance(got, BaseException):  # the task itself failed: a worker died...
+            failed.append((task, got))
+            err = _worker_lost(got, False)
             got = [_Outcome(p, None, err, 0.0, -1, False) for p in task.positions]
         for o in got:
             outcomes[o.position] = o
@@ -452,12 +573,20 @@ def rebalance_many(
             for task in tasks:
                 collect(task, _run_task(task))
         else:
-            futures: dict[Future[list[_Outcome]], _Task] = {
-                executor.submit(_run_task, task): task for task in tasks
-            }
+            futures: dict[Future[list[_Outcome]], _Task] = {}
+            for task in tasks:
+                try:
+                    futures[executor.submit(_run_task, task)] = task
+                except (BrokenExecutor, RuntimeError) as exc:  # broken/shut down already
+                    collect(task, exc)
             for fut in as_completed(futures):
-                exc = fut.exception()
+                try:
+                    exc = fut.exception()
+                except CancelledError as cancelled:  # e.g. a Dask future lost with its worker
+                    exc = cancelled
                 collect(futures[fut], exc if exc is not None else fut.result())
+            if failed:
+                _retry_alone(failed, executor, outcomes)
     finally:
         if bar is not None:
             bar.close()

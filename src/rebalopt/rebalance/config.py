@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
+from rebalopt._checks import flag, require_nonneg, require_positive
 from rebalopt.errors import InputError
 
 __all__ = ["RebalanceConfig"]
@@ -70,10 +69,10 @@ class RebalanceConfig:
 
         for name in ("min_trade_value", "min_weight_change", "max_single_weight",
                      "max_gross_leverage", "cash_buffer"):
-            v = getattr(self, name)
-            check(name, isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v)) and v >= 0,
-                  "must be a finite number >= 0")
-        check("lot_size", self.lot_size > 0, "must be > 0")
+            require_nonneg(getattr(self, name), f"RebalanceConfig.{name}")
+        require_positive(self.lot_size, "RebalanceConfig.lot_size")
+        for name in ("fractional", "round_lots", "allow_short"):
+            flag(getattr(self, name), f"RebalanceConfig.{name}")
         check("cash_buffer", self.cash_buffer < 1, "must be < 1")
         check("max_single_weight", self.max_single_weight > 0, "must be > 0")
         check("max_gross_leverage", self.max_gross_leverage > 0, "must be > 0")

@@ -13,6 +13,7 @@ from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InputError
 from rebalopt.rebalance.config import RebalanceConfig
 from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.rebalance.targets import check_exposure, target_exposure
 from rebalopt.state import PortfolioState
 
 __all__ = ["NaiveRebalancer", "prepare_targets", "round_to_lots"]
@@ -24,18 +25,26 @@ def round_to_lots(shares: FloatArray, lots: FloatArray) -> FloatArray:
 
 
 def prepare_targets(state: PortfolioState, targets: Any, config: RebalanceConfig) -> FloatArray:
-    """Validated target weights after the config's clipping and leverage check."""
+    """Validated target weights after the config's leverage check and clipping."""
+    return _prepare(state, targets, config)[0]
+
+
+def _prepare(state: PortfolioState, targets: Any,
+             config: RebalanceConfig) -> tuple[FloatArray, float]:
+    """Target weights and the scale applied to them (1 unless rounding put them just
+    above ``max_gross_leverage``; :data:`~rebalopt.rebalance.targets.TARGET_SUM_TOL`).
+
+    The exposure is checked on the targets as given, before any clipping (a target
+    of 1e12 is an error, not a weight clipped to ``max_single_weight``)."""
     w = state.target_weights(targets)
+    exposure, what = target_exposure(w, long_only=not config.allow_short)
+    scale = check_exposure(exposure, config.max_gross_leverage, what)
+    if scale != 1.0:
+        w = w * scale
     if not config.allow_short:
         w = np.clip(w, 0.0, None)
     w = np.clip(w, -config.max_single_weight, config.max_single_weight)
-    gross = float(np.abs(w).sum())
-    if gross > config.max_gross_leverage * (1 + 1e-9):
-        raise InputError(
-            f"gross target weight {gross:.6f} exceeds max_gross_leverage "
-            f"{config.max_gross_leverage}", field="target weight",
-        )
-    return w * (1.0 - config.cash_buffer)
+    return w * (1.0 - config.cash_buffer), scale
 
 
 @dataclass
@@ -65,6 +74,15 @@ class NaiveRebalancer:
 
     method = "naive"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, RebalanceConfig):
+            raise InputError(f"not a RebalanceConfig: {self.config!r}",
+                             field="NaiveRebalancer.config")
+        self.costs = list(self.costs)
+        for c in self.costs:
+            if not isinstance(c, CostModel):
+                raise InputError(f"not a CostModel: {c!r}", field="NaiveRebalancer.costs")
+
     def lots(self, state: PortfolioState) -> FloatArray | None:
         """Lot size per asset in shares, or ``None`` for fractional trading."""
         if self.config.round_lots:
@@ -76,7 +94,7 @@ class NaiveRebalancer:
     def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
         """Plan the trades (shares) from ``state`` to ``targets`` (weights keyed by ticker)."""
         cfg = self.config
-        w = prepare_targets(state, targets, cfg)
+        w, scale = _prepare(state, targets, cfg)
         unit = state.prices * state.multipliers
         delta_value = w * state.equity - state.values
         closing = (w == 0) & (state.holdings != 0)
@@ -95,7 +113,7 @@ class NaiveRebalancer:
         shares = np.where(frozen, 0.0, shares)  # the cost models cannot price them
         shares[shares == 0] = 0.0  # no negative zeros
         return RebalancePlan.from_trades(state, w, shares, self.costs, self.method,
-                                         {"untradable": reasons})
+                                         {"untradable": reasons, "target_scale": scale})
 
     def execute(self, target_weights: Mapping[str, float], data: Mapping[str, Any],
                 broker: Any) -> list[Any]:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rebalopt._checks import require_nonneg
 from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
@@ -43,6 +44,7 @@ from rebalopt.rebalance._problem import (
     objective_terms,
 )
 from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
+from rebalopt.rebalance.targets import check_exposure, target_exposure
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -75,8 +77,6 @@ RETRY_OPTIONS: dict[str, dict[str, Any]] = {
 FEE_RESERVE_ROUNDS = 4
 """Re-solves allowed to reserve commission minimums / per-order fees under a CashFloor."""
 
-_TARGET_TOL = 1e-6
-"""Rounding allowed on the sum of target weights before it counts as leverage."""
 
 _ACCEPTED = ("optimal", "optimal_inaccurate")
 _INFEASIBLE = ("infeasible", "infeasible_inaccurate")
@@ -328,8 +328,8 @@ class OptimalRebalancer:
                 and np.isfinite(tl) and tl > 0):
             raise InputError(f"must be a number of seconds > 0, got {tl!r}",
                              field="OptimalRebalancer.time_limit")
-        if not (np.isfinite(self.min_trade_weight) and self.min_trade_weight >= 0):
-            raise InputError("must be finite and >= 0", field="OptimalRebalancer.min_trade_weight")
+        for name in ("min_trade_weight", "feasibility_tol"):
+            require_nonneg(getattr(self, name), f"OptimalRebalancer.{name}")
         for c in self.costs:
             if not isinstance(c, CostModel):
                 raise InputError(f"not a CostModel: {c!r}", field="OptimalRebalancer.costs")
@@ -392,13 +392,9 @@ class OptimalRebalancer:
         if cap is None:
             return
         # long-only: a negative target lands at 0, so the long side is what is asked for
-        gross = float(np.maximum(w_t, 0.0).sum())
-        if gross > cap + _TARGET_TOL:
-            raise InputError(
-                f"target weights add up to {gross:.6g} (positive ones), above the leverage "
-                f"{cap:g} a cash account allows (LongOnly and CashFloor: no borrowing "
-                "beyond the floor); scale the targets or allow margin",
-                field="target weight")
+        exposure, _ = target_exposure(w_t, long_only=True)
+        check_exposure(exposure, cap, "positive ones; a cash account, LongOnly and CashFloor: "
+                       "no borrowing beyond the floor")
 
     def _alpha(self, state: PortfolioState) -> FloatArray | None:
         if self.alpha is None:
