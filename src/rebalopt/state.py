@@ -155,6 +155,12 @@ class PortfolioState:
         Tax lots (:class:`~rebalopt.taxes.TaxLots`, a DataFrame or a mapping ticker ->
         lots), or ``None``. Each holding must equal the sum of its lots' shares
         (InputError naming the asset and its lots otherwise).
+    halted
+        Tickers of the universe with no current price (halted, delisted: a held
+        asset valued at its last known price). Every rebalancer leaves them as they
+        are and lists them in ``plan.info["untradable"]``: no order is ever planned
+        for an asset without a current price. The backtest broker's
+        :meth:`~rebalopt.backtest.SimulatedBroker.portfolio_state` fills it.
     """
 
     lots: Any = None
@@ -172,6 +178,7 @@ class PortfolioState:
         lot_sizes: pd.Series | Mapping[str, float] | None = None,
         multipliers: pd.Series | Mapping[str, float] | None = None,
         lots: Any = None,
+        halted: Any = None,
     ) -> None:
         cash_f = _cash(cash)
 
@@ -232,6 +239,12 @@ class PortfolioState:
 
             self.lots = TaxLots.coerce(lots)
             self.lots.check_holdings(self.assets, self.holdings)
+        self.halted: np.ndarray = np.zeros(self.n, dtype=bool)
+        """Mask over ``assets``: no current price, not tradable now (see ``halted``)."""
+        for a in [] if halted is None else [str(x) for x in halted]:
+            if a not in self.assets:
+                raise InputError("halted asset is not in the universe", asset=a, field="halted")
+            self.halted[self.assets.get_loc(a)] = True
 
     @classmethod
     def from_arrays(
@@ -542,6 +555,7 @@ class PortfolioState:
             lot_sizes=pd.Series(self.lot_sizes, index=self.assets),
             multipliers=pd.Series(self.multipliers, index=self.assets),
             lots=self.lots,
+            halted=list(self.assets[self.halted]),
         )
         kwargs.update(changes)
         holdings = kwargs.pop("holdings")

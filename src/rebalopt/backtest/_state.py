@@ -28,11 +28,13 @@ def state_from_arrays(
     multipliers: FloatArray | None = None,
     lot_sizes: FloatArray | None = None,
     require_positive_equity: bool = True,
+    halted: np.ndarray | None = None,
 ) -> PortfolioState:
     """A :class:`PortfolioState` over ``assets`` (every price finite and > 0).
 
     Parameters mirror ``PortfolioState``; arrays are aligned to ``assets``.
-    ``require_positive_equity=False`` allows a state used only to evaluate cost
+    ``halted`` is a boolean mask (assets with no current price, see
+    ``PortfolioState``). ``require_positive_equity=False`` allows a state used only to evaluate cost
     models on a batch of fills (its equity is irrelevant there).
     """
     n = len(assets)
@@ -44,7 +46,10 @@ def state_from_arrays(
         i = int(np.flatnonzero(bad)[0])
         raise InputError(f"price {prices[i]!r} must be finite and > 0", asset=str(assets[i]),
                          field="price")
-    return PortfolioState._from_arrays(
+    s = PortfolioState._from_arrays(
         assets, holdings, cash, prices, adv=adv, volatility=volatility, groups=groups,
         lot_sizes=lot_sizes, multipliers=multipliers,
         require_positive_equity=require_positive_equity)
+    s.halted = (np.zeros(len(assets), dtype=bool) if halted is None
+                else np.asarray(halted, dtype=bool))
+    return s

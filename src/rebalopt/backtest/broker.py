@@ -35,6 +35,12 @@ Fill rules:
   or is cancelled at the end of the pass (``"cancel"``).
 * Whole shares unless ``fractional``: an order for a fractional quantity is
   rejected, and capped fills are rounded down to whole shares.
+* Impact bound: an order whose slippage per share (spread + impact, from the
+  cost models) would reach its reference price is rejected with a reason (a
+  sell would otherwise fill at a price <= 0: the seller paying to sell; a buy
+  at twice the price). Nothing of it fills; lower participation fills less.
+* No order is planned for an asset without a bar now: :meth:`portfolio_state`
+  marks a held asset with no bar ``halted`` and the rebalancers leave it alone.
 * Cash account: no short sales and no negative cash; a fill that would need
   either is rejected with a reason. Margin account: shorts and borrowing are
   allowed while gross exposure stays within ``max_leverage`` x equity.
@@ -302,8 +308,9 @@ class SimulatedBroker:
         """The book as a :class:`PortfolioState` at the current bar, built from arrays.
 
         Universe: assets with a bar now plus held assets (marked at their last
-        close). Prices are this bar's closes; ADV and volatility are the trailing
-        values known before this bar. With ``include_pending``, open orders count
+        close). A held asset with no bar now is ``halted`` in the state: no
+        rebalancer plans an order for it. Prices are this bar's closes; ADV and
+        volatility are the trailing values known before this bar. With ``include_pending``, open orders count
         as traded at these prices (so a rebalance does not allocate twice).
         With a :class:`~rebalopt.backtest.lots.TaxLotTracker` (and without
         ``include_pending``) the state carries the tax lots as of this bar.
@@ -324,6 +331,7 @@ class SimulatedBroker:
             adv=self.adv_table[t, idx], volatility=self.vol_table[t, idx],
             groups=None if feed.groups is None else feed.groups[idx],
             multipliers=self.multipliers[idx],
+            halted=~avail[idx],  # held, no bar now: the rebalancers leave it alone
         )
         if self.taxes is not None and not include_pending:  # the lots as of this bar
             state.lots = self.taxes.tax_lots(self.timestamp, state.assets)
@@ -418,6 +426,12 @@ class SimulatedBroker:
         gross = None
         for k, o in enumerate(orders):
             q, fp, f = float(trades[k]), float(fill_px[k]), float(fee[k])
+            if not abs(fp - ref[k]) < ref[k]:  # impact bound: never a fill at a price <= 0
+                self._close(o, OrderStatus.REJECTED,
+                            f"slippage {abs(fp - ref[k]):.6g} per share reaches the price "
+                            f"{ref[k]:.6g} (a fill at {fp:.6g}): market impact exceeds the "
+                            "price; trade less per bar (participation cap) or split the order")
+                continue
             if o.order_type is OrderType.LIMIT:
                 lim = o.limit_price
                 assert lim is not None

@@ -321,7 +321,15 @@ class PortfolioStrategy(Strategy):
             log.warning("rebalance %d on %s held: %s", k, timestamp, rec["error"])
             return
         if tickets is None:  # a rebalancer with only the seed's execute()
-            submitted = self.rebalancer.execute(w.to_dict(), data, broker)
+            try:  # it plans before it sends anything: an error sent nothing
+                submitted = self.rebalancer.execute(w.to_dict(), data, broker)
+            except HOLDABLE as exc:
+                if self.on_error == "raise":
+                    raise
+                rec["status"] = "held"
+                rec["error"] = f"{type(exc).__name__}: {exc}"
+                log.warning("rebalance %d on %s held: %s", k, timestamp, rec["error"])
+                return
         else:
             if self.pending == "cancel":
                 broker.cancel_all_orders()

@@ -104,6 +104,9 @@ class CostModel(ABC):
         return param
 
 
+_HALTED = "no current price (halted or delisted): held at its last known price"
+
+
 def untradable_assets(costs: Sequence[CostModel], state: PortfolioState
                       ) -> tuple[np.ndarray, dict[str, str]]:
     """The assets some cost model cannot price, and why.
@@ -112,13 +115,19 @@ def untradable_assets(costs: Sequence[CostModel], state: PortfolioState
     -------
     frozen
         Boolean mask over ``state.assets``: ``True`` where any model's
-        :meth:`CostModel.tradable` is ``False`` (the rebalancers do not trade them).
+        :meth:`CostModel.tradable` is ``False``, or where the state has no current
+        price (``state.halted``); the rebalancers do not trade them.
     reasons
         Ticker -> the reasons of every model that cannot price it, joined by ``"; "``,
         in the order of ``state.assets``.
     """
     frozen = np.zeros(state.n, dtype=bool)
     why: dict[str, list[str]] = {}
+    halted = getattr(state, "halted", None)
+    if halted is not None and halted.any():  # no current price: never traded
+        frozen |= halted
+        for i in np.flatnonzero(halted):
+            why[str(state.assets[i])] = [_HALTED]
     for m in costs:
         ok = np.asarray(m.tradable(state), dtype=bool)
         if ok.shape != (state.n,):
