@@ -70,3 +70,18 @@ class SolverError(RebalanceError):
         self.attempts = list(attempts or [])
         detail = ", ".join(f"{s}: {st}" for s, st in self.attempts)
         super().__init__(f"{message} ({detail})" if detail else message)
+
+
+def solver_failure(exc: BaseException) -> bool:
+    """Whether ``exc``, raised inside a solver call, is the solver failing.
+
+    Any ``Exception`` (``RuntimeError``, ``MemoryError``, ``KeyError``, ``OSError``,
+    cvxpy's ``SolverError``...) and a Rust panic surfacing through PyO3
+    (``pyo3_runtime.PanicException``, a ``BaseException``) are: the fallback chain
+    records them and tries the next solver, and :class:`SolverError` is raised when
+    every solver failed. ``KeyboardInterrupt``, ``SystemExit`` and
+    ``GeneratorExit`` are not (they stop the program as usual).
+    """
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        return False
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"

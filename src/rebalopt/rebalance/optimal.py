@@ -35,7 +35,14 @@ from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
-from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
+from rebalopt.errors import (
+    Conflict,
+    InfeasibleError,
+    InputError,
+    RebalanceError,
+    SolverError,
+    solver_failure,
+)
 from rebalopt.rebalance._clarabel import DirectProblem, supported
 from rebalopt.rebalance._problem import (
     CompiledProblem,
@@ -50,6 +57,7 @@ from rebalopt.state import PortfolioState
 __all__ = [
     "DEFAULT_SOLVER_OPTIONS",
     "FEE_RESERVE_ROUNDS",
+    "OBJECTIVE_RTOL",
     "TIME_LIMIT_OPTION",
     "OptimalRebalancer",
     "OptimalSolution",
@@ -73,6 +81,10 @@ RETRY_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False},
 }
 """A second try with the same solver before moving down the chain (other numerics)."""
+
+OBJECTIVE_RTOL = 1e-6
+"""Accuracy asked of a solver's objective relative to the objective's magnitude (the
+largest term at the answer or at no trade); 100x the solvers' own gap tolerances."""
 
 FEE_RESERVE_ROUNDS = 4
 """Re-solves allowed to reserve commission minimums / per-order fees under a CashFloor."""
@@ -542,11 +554,19 @@ class OptimalRebalancer:
                 tries.append((f"{solver} (retry)", solver,
                               {**self._options(solver), **RETRY_OPTIONS[solver]}))
         for label, solver, opts in tries:
-            if direct is not None and solver == "CLARABEL":
-                raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
-                                   self.horizon, alpha, opts, frozen=frozen)
-            else:
-                raw = program().solve(solver, opts)
+            try:
+                if direct is not None and solver == "CLARABEL":
+                    raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
+                                       self.horizon, alpha, opts, frozen=frozen)
+                else:
+                    raw = program().solve(solver, opts)
+            except RebalanceError:  # our own verdict on the inputs: not a solver failure
+                raise
+            except BaseException as exc:  # any solver failure, even a panic
+                if not solver_failure(exc):
+                    raise
+                attempts.append((label, f"raised {type(exc).__name__}: {exc}"))
+                continue
             if raw.status in _INFEASIBLE:
                 if diagnosis is None:
                     diagnosis = self._diagnose_with_chain(program(), state, w_t, solver,
@@ -700,14 +720,36 @@ class OptimalRebalancer:
                                 costs=self.costs, constraints=self.constraints, alpha=alpha)
         if raw.objective is not None:
             gap = abs(terms["total"] - raw.objective)
-            if gap > 1e-4 * max(abs(terms["total"]), abs(raw.objective)) + 1e-9:
-                return None, f"objective mismatch {raw.objective:.3e} vs {terms['total']:.3e}"
+            allowed = self._objective_tolerance(terms, raw.objective, state, w_t, root, alpha)
+            if not gap <= allowed:
+                return None, (f"objective mismatch: solver {raw.objective!r} vs "
+                              f"recomputed {terms['total']!r} (gap {gap:.3e} > allowed "
+                              f"{allowed:.3e})")
         return OptimalSolution(
             z=z, w=point.w, cash=point.cash, targets=w_t, terms=terms, solver=raw.solver,
             status=raw.status, solve_time=raw.solve_time, wall_time=raw.wall_time,
             iterations=raw.iterations, slacks=slacks, attempts=[], compiled=False,
             solver_objective=raw.objective,
         ), None
+
+    def _objective_tolerance(self, terms: dict[str, float], solver_objective: float,
+                             state: PortfolioState, w_t: FloatArray, root: _Root,
+                             alpha: FloatArray | None) -> float:
+        """How far the solver's objective may be from the one recomputed in NumPy.
+
+        ``1e-4`` of the objective itself, plus :data:`OBJECTIVE_RTOL` of the
+        objective's *magnitude*: the largest of its terms at the answer and of the
+        objective at no trade (the tracking term the trades remove). At high risk
+        aversion (``gamma >= 3e5``) the optimum is a small difference of large
+        quantities, and a solver is only accurate relative to those (fractions of
+        equity).
+        """
+        zero = objective_terms(np.zeros(state.n), state, w_t, G=root.G, s=root.s,
+                               risk_aversion=self.risk_aversion, horizon=self.horizon,
+                               costs=self.costs, constraints=self.constraints, alpha=alpha)
+        magnitude = max([abs(v) for v in terms.values()] + [abs(v) for v in zero.values()])
+        small = max(abs(terms["total"]), abs(solver_objective))
+        return 1e-4 * small + OBJECTIVE_RTOL * magnitude + 1e-9
 
     def _diagnose_with_chain(self, prob: CompiledProblem, state: PortfolioState,
                              w_t: FloatArray, first: str, tried: set[str]
@@ -722,7 +764,14 @@ class OptimalRebalancer:
             if solver in tried:
                 continue
             tried.add(solver)
-            conflicts = self._diagnose(prob, state, w_t, solver)
+            try:
+                conflicts = self._diagnose(prob, state, w_t, solver)
+            except RebalanceError:
+                raise
+            except BaseException as exc:  # a failing solver: no answer
+                if not solver_failure(exc):
+                    raise
+                conflicts = None
             if conflicts is not None:
                 return conflicts
         return None
