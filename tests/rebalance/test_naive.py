@@ -347,7 +347,7 @@ def test_fractional_plan_reaches_targets_exactly(problem):
     """Without thresholds or rounding, post-trade weights equal the (prepared) targets."""
     state, targets, config, costs = problem
     cfg = RebalanceConfig(min_trade_value=0, min_weight_change=0, fractional=True,
-                          allow_short=config.allow_short)
+                          allow_short=config.allow_short, dust_value=0.0, dust_shares=0.0)
     plan = NaiveRebalancer(cfg, costs).plan(state, targets)
     expected = np.array([targets.get(a, 0.0) for a in state.assets])
     if not cfg.allow_short:

@@ -6,6 +6,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backtest"))
-from bt_helpers import Scripted, ledger_equity, wide_feed  # noqa: E402
+from bt_helpers import Scripted, ledger_equity, wide_feed
 
 __all__ = ["Scripted", "ledger_equity", "wide_feed"]

@@ -95,7 +95,7 @@ def test_backtest_at_high_gamma_never_holds(gamma):
     T = 10
     rng = np.random.default_rng(9)
     close = {a: list(50 * np.cumprod(1 + rng.normal(0, 0.01, T))) for a in ASSETS}
-    from bt_helpers_path import wide_feed  # noqa: PLC0415
+    from bt_helpers_path import wide_feed
 
     feed = wide_feed(close=close)
     target = dict(zip(ASSETS, rng.dirichlet(np.ones(N)) * 0.97))

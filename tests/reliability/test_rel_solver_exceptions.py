@@ -28,7 +28,7 @@ from rebalopt.constraints import CashFloor, LongOnly, WeightBounds
 from rebalopt.rebalance.optimal import OptimalRebalancer
 
 
-class PanicException(BaseException):  # noqa: N818 - PyO3's name and base class
+class PanicException(BaseException):
     """What a Rust panic inside a PyO3 extension raises."""
 
 

@@ -13,6 +13,7 @@ from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InputError
 from rebalopt.rebalance._funding import fund_buys
 from rebalopt.rebalance.config import RebalanceConfig
+from rebalopt.rebalance.dust import snap_dust
 from rebalopt.rebalance.naive import _prepare, round_to_lots
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
@@ -121,8 +122,12 @@ class BandRebalancer:
         shares = np.where(closing, -state.holdings, shares)
         frozen, reasons = untradable_assets(self.costs, state)
         shares = np.where(frozen, 0.0, shares)  # the cost models cannot price them
+        shares, _, _ = snap_dust(shares, state, self.config.dust_value, self.config.dust_shares)
         if self.fund:
             shares = fund_buys(state, shares, self.costs, lots)
+            # a buy scaled down may be dust now (snapping a buy only keeps more cash)
+            shares, _, _ = snap_dust(shares, state, self.config.dust_value,
+                                     self.config.dust_shares)
         shares[shares == 0] = 0.0
         info = {"outside_band": int(outside.sum()), "untradable": reasons,
                 "target_scale": scale}

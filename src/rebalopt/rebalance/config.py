@@ -7,6 +7,7 @@ from typing import Literal
 
 from rebalopt._checks import flag, require_nonneg, require_positive
 from rebalopt.errors import InputError
+from rebalopt.rebalance.dust import DUST_SHARES, DUST_VALUE
 
 __all__ = ["RebalanceConfig"]
 
@@ -38,6 +39,11 @@ class RebalanceConfig:
     cash_buffer
         Fraction of equity kept back in cash: targets are scaled by ``1 - cash_buffer``
         (leaves room for costs and price moves before the fill).
+    dust_value, dust_shares
+        Trades below this notional (currency) or size (shares) are dust, snapped
+        to 0 (a trade leaving a dust position becomes an exact close); see
+        :mod:`rebalopt.rebalance.dust`. Defaults ``DUST_VALUE`` (1.0) and
+        ``DUST_SHARES`` (1e-6).
     pending
         What :meth:`execute` does with orders still pending at the broker:
         ``"cancel"`` cancels them before planning, ``"account"`` treats their
@@ -60,6 +66,8 @@ class RebalanceConfig:
     max_gross_leverage: float = 1.0
     cash_buffer: float = 0.0
     pending: Literal["cancel", "account"] = "cancel"
+    dust_value: float = DUST_VALUE
+    dust_shares: float = DUST_SHARES
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, why: str) -> None:
@@ -68,7 +76,7 @@ class RebalanceConfig:
                                  field=f"RebalanceConfig.{name}")
 
         for name in ("min_trade_value", "min_weight_change", "max_single_weight",
-                     "max_gross_leverage", "cash_buffer"):
+                     "max_gross_leverage", "cash_buffer", "dust_value", "dust_shares"):
             require_nonneg(getattr(self, name), f"RebalanceConfig.{name}")
         require_positive(self.lot_size, "RebalanceConfig.lot_size")
         for name in ("fractional", "round_lots", "allow_short"):

@@ -12,6 +12,7 @@ from rebalopt._typing import FloatArray
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InputError
 from rebalopt.rebalance.config import RebalanceConfig
+from rebalopt.rebalance.dust import snap_dust
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.rebalance.targets import check_exposure, target_exposure
 from rebalopt.state import PortfolioState
@@ -109,6 +110,7 @@ class NaiveRebalancer:
             # a sell rounded up to a whole lot must not take a long (or flat) book short
             shares = np.maximum(shares, -np.clip(state.holdings, 0.0, None))
         shares = np.where(closing, -state.holdings, shares)
+        shares, _, _ = snap_dust(shares, state, cfg.dust_value, cfg.dust_shares)
         frozen, reasons = untradable_assets(self.costs, state)
         shares = np.where(frozen, 0.0, shares)  # the cost models cannot price them
         shares[shares == 0] = 0.0  # no negative zeros

@@ -50,6 +50,7 @@ from rebalopt.rebalance._problem import (
     convex_costs,
     objective_terms,
 )
+from rebalopt.rebalance.dust import DUST_SHARES, DUST_VALUE, snap_dust
 from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.rebalance.targets import check_exposure, target_exposure
 from rebalopt.state import PortfolioState
@@ -81,6 +82,9 @@ RETRY_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False},
 }
 """A second try with the same solver before moving down the chain (other numerics)."""
+
+DUST_ROUNDS = 3
+"""Re-solves allowed to hold dust trades still (:meth:`OptimalRebalancer.plan`)."""
 
 OBJECTIVE_RTOL = 1e-6
 """Accuracy asked of a solver's objective relative to the objective's magnitude (the
@@ -306,6 +310,8 @@ class OptimalRebalancer:
     max_trades: int | None = None
     time_limit: float = 20.0
     backend: str = "direct"
+    dust_value: float = DUST_VALUE
+    dust_shares: float = DUST_SHARES
 
     method = "optimal"
 
@@ -340,7 +346,7 @@ class OptimalRebalancer:
                 and np.isfinite(tl) and tl > 0):
             raise InputError(f"must be a number of seconds > 0, got {tl!r}",
                              field="OptimalRebalancer.time_limit")
-        for name in ("min_trade_weight", "feasibility_tol"):
+        for name in ("min_trade_weight", "feasibility_tol", "dust_value", "dust_shares"):
             require_nonneg(getattr(self, name), f"OptimalRebalancer.{name}")
         for c in self.costs:
             if not isinstance(c, CostModel):
@@ -491,7 +497,8 @@ class OptimalRebalancer:
         return {nm: c.check(point, self.feasibility_tol) for nm, c in zip(names, self.constraints)}
 
     # ------------------------------------------------------------------ solve
-    def solve(self, state: PortfolioState, targets: Any) -> OptimalSolution:
+    def solve(self, state: PortfolioState, targets: Any, *,
+              hold: np.ndarray | None = None) -> OptimalSolution:
         """Solve the continuous program, verify it, and return the solution.
 
         Raises
@@ -514,6 +521,8 @@ class OptimalRebalancer:
         before = self.compilations
         frozen, reasons = untradable_assets(self.costs, state)
         mask = frozen if reasons else None
+        if hold is not None and hold.any():  # also held still (dust, see plan)
+            mask = hold if mask is None else (mask | hold)
         try:
             sol = self._solve_chain(state, w_t, root, alpha, mask)
             sol = self._reserve_fees(sol, state, w_t, root, alpha, mask)
@@ -836,6 +845,7 @@ class OptimalRebalancer:
         if self.integer != "off":
             return self._integer_stage().plan(state, targets)
         sol = self.solve(state, targets)
+        sol, dust = self._without_dust(sol, state, targets)
         unit = state.prices * state.multipliers
         shares = sol.z * state.equity / unit
         root = self.root(state)
@@ -866,8 +876,58 @@ class OptimalRebalancer:
             "risk_aversion": self.risk_aversion,
             "horizon": self.horizon,
             "time_limit": self.time_limit,
+            "dust": dust,
         }
         return RebalancePlan.from_trades(state, sol.targets, shares, self.costs, self.method, info)
+
+    def _without_dust(self, sol: OptimalSolution, state: PortfolioState, targets: Any
+                      ) -> tuple[OptimalSolution, dict[str, str]]:
+        """Snap dust (:mod:`rebalopt.rebalance.dust`) and re-verify; re-solve if needed.
+
+        The snapped trades are checked against every hard constraint (and the
+        objective recomputed); when that fails, the program is solved again with
+        the dust assets held still, at most :data:`DUST_ROUNDS` times. Returns the
+        solution and ticker -> what was done (``"snapped to 0"``, ``"closed"``,
+        ``"held still (re-solved)"``, or ``"kept: ..."`` when no verified dust-free
+        answer exists, a documented exception).
+        """
+        unit = state.prices * state.multipliers
+        V = state.equity
+        done: dict[str, str] = {}
+        hold = np.zeros(state.n, dtype=bool)
+        for _ in range(DUST_ROUNDS):
+            q, dust, closed = snap_dust(sol.z * V / unit, state, self.dust_value,
+                                        self.dust_shares)
+            if not (dust.any() or closed.any()):
+                return sol, done
+            raw = RawSolution(solver=sol.solver, status=sol.status, z=q * unit / V,
+                              objective=None, solve_time=sol.solve_time,
+                              iterations=sol.iterations, wall_time=sol.wall_time)
+            snapped, _ = self._verify(raw, state, sol.targets, self.root(state),
+                                      self._alpha(state), [], sol.frozen)
+            if snapped is not None:  # dust-free: _verify only zeroes more
+                for i in np.flatnonzero(dust | closed):
+                    done[str(state.assets[i])] = "closed" if closed[i] else "snapped to 0"
+                for name in ("attempts", "compiled", "fee_reserve", "fee_rounds", "frozen",
+                             "untradable", "solver_objective"):
+                    setattr(snapped, name, getattr(sol, name))
+                snapped.wall_time = sol.wall_time
+                return snapped, done
+            if not dust.any():
+                break  # only closes failed: keep the solver's trades (verified)
+            hold |= dust
+            try:
+                sol = self.solve(state, targets, hold=hold)
+            except RebalanceError as exc:  # holding the dust still is not possible
+                for i in np.flatnonzero(dust):
+                    done[str(state.assets[i])] = f"kept: {type(exc).__name__}"
+                return sol, done
+            for i in np.flatnonzero(hold):
+                done[str(state.assets[i])] = "held still (re-solved)"
+        q, dust, closed = snap_dust(sol.z * V / unit, state, self.dust_value, self.dust_shares)
+        for i in np.flatnonzero(dust | closed):
+            done[str(state.assets[i])] = "kept: no verified answer without it"
+        return sol, done
 
     def _integer_stage(self) -> Any:
         from rebalopt.rebalance.integer import IntegerRebalancer
