@@ -136,3 +136,29 @@ def test_above_the_tolerance_is_an_error_everywhere(kind):
     assert info.value.field == "target weight" and "tolerance" in str(info.value)
     res = rebalance_many([("x", state, over)], REBALANCERS[kind]())
     assert list(res.errors) == ["x"] and res.errors["x"].type == "InputError"
+
+
+@pytest.mark.parametrize("method", ["naive", "band", "optimal"])
+def test_cli_accepts_clean_weights_within_the_tolerance_and_refuses_above(tmp_path, method):
+    """The CLI entry point, same rule: a targets file with PyPortfolioOpt's rounding."""
+    from rebalopt.cli import main
+
+    count("bad_input")
+    w = _clean_weights()
+    files = {"holdings": "ticker,shares\nA,100\n",
+             "prices": "ticker,price\n" + "".join(f"{a},{p}\n" for a, p in PRICES.items()),
+             "config": f'[account]\ncash = 50000.0\n\n[rebalancer]\nmethod = "{method}"\n'}
+    for name, text in files.items():
+        (tmp_path / f"{name}.{'toml' if name == 'config' else 'csv'}").write_text(text)
+
+    def run(weights: dict[str, float], out: str) -> int:
+        (tmp_path / "targets.csv").write_text(
+            "ticker,weight\n" + "".join(f"{a},{v!r}\n" for a, v in weights.items()))
+        return main(["rebalance", "--holdings", str(tmp_path / "holdings.csv"),
+                     "--targets", str(tmp_path / "targets.csv"),
+                     "--prices", str(tmp_path / "prices.csv"),
+                     "--config", str(tmp_path / "config.toml"), "--out", str(tmp_path / out)])
+
+    assert run(w, "ok.csv") == 0 and (tmp_path / "ok.csv").exists()
+    over = {"A": 0.5, "B": 0.3, "C": 0.2 + 2 * TARGET_SUM_TOL}
+    assert run(over, "no.csv") != 0 and not (tmp_path / "no.csv").exists()
