@@ -49,7 +49,7 @@ def test_impact_above_the_price_is_rejected_never_filled_at_a_negative_price(sha
         (fill,) = broker.fills
         assert fill.price == pytest.approx(ref + side * slip, rel=1e-9)
     assert all(f.price > 0 for f in broker.fills)
-    cash, _, equity = ledger_equity(feed, broker.fills, 1e9)  # accounting still exact
+    _, _, equity = ledger_equity(feed, broker.fills, 1e9)  # accounting still exact
     np.testing.assert_allclose(res.equity, equity, rtol=0, atol=1e-6)
 
 
