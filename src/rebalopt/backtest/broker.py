@@ -310,8 +310,9 @@ class SimulatedBroker:
         Universe: assets with a bar now plus held assets (marked at their last
         close). A held asset with no bar now is ``halted`` in the state: no
         rebalancer plans an order for it. Prices are this bar's closes; ADV and
-        volatility are the trailing values known before this bar. With ``include_pending``, open orders count
-        as traded at these prices (so a rebalance does not allocate twice).
+        volatility are the trailing values known before this bar. With
+        ``include_pending``, open orders count as traded at these prices (so a
+        rebalance does not allocate twice).
         With a :class:`~rebalopt.backtest.lots.TaxLotTracker` (and without
         ``include_pending``) the state carries the tax lots as of this bar.
         """
