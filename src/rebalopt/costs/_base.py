@@ -44,6 +44,9 @@ class CostModel(ABC):
 
     is_slippage: bool = False
     label: str | None = None
+    paid_at_trade: bool = True
+    """Whether the cost is paid from cash at the trade (in the plan's cash and the cash
+    floor). ``False`` for a tax, paid later (:class:`~rebalopt.costs.tax.TaxCost`)."""
 
     @property
     def name(self) -> str:

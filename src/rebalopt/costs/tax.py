@@ -5,16 +5,19 @@ the sale of asset ``i`` is split across its lots: ``s_l`` (weight sold from lot
 ``l``, fraction of equity) with ``0 <= s_l <= cap_l`` (the lot's value / equity).
 Per unit of weight sold, lot ``l`` realizes the gain ``g_l = 1 - basis_l / price_i``
 and costs ``c_l = rate_l * g_l`` (fraction of equity): ``rate_l`` is the short- or
-long-term rate of a gain (held more than a year on ``as_of``: long), and the loss
-rate for a loss (the value of a harvested loss), 0 for a loss the wash-sale rule
-would disallow (the asset was bought within the window). The tax term is linear in
-``s``, so the program stays convex:
+long-term rate of a gain (held more than a year on ``as_of``: long); a loss is
+valued at the loss rate (the value of a harvested loss) only on an asset listed in
+``harvest`` (which is then not bought), at 0 otherwise and wherever the wash-sale
+rule would disallow it (the asset was bought within the window). So no solution
+gains by selling a loss lot and buying the asset back (a wash sale, and not a net
+trade): :class:`~rebalopt.rebalance.tax_aware.TaxAwareRebalancer` picks ``harvest``
+(two solves). The tax term is linear in ``s``, so the program stays convex:
 
 * ``sum_l s_l >= -z_i``: the lots cover the sale (no short sales from lots);
 * ``t_i >= z_i + 2 sum_l s_l``: trading costs are paid on the gross trade (a loss
   lot sold and bought back pays both legs);
-* ``sum_l s_l + z_i <= 0`` for an asset under a wash-sale buy restriction (sold at a
-  loss within the window, the loss still open): no purchase;
+* ``sum_l s_l + z_i <= 0`` (no purchase) for an asset in ``harvest`` or under a
+  wash-sale buy restriction (sold at a loss within the window, the loss still open);
 * optionally ``V * sum_l g_l s_l <= budget``: net realized gains, currency.
 
 The numeric face (:meth:`TaxCost.evaluate`, :meth:`TaxCost.allocate`) relieves the
@@ -29,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -44,6 +48,10 @@ from rebalopt.taxes.wash import US_WASH_SALE, WashSaleRule
 __all__ = ["LotTable", "TaxCost"]
 
 _TOL = 1e-12
+_ACCURACY = 1e-7
+"""Weights below this are solver noise (an interior-point answer is good to ~1e-8)."""
+_UNBOUNDED = 1e3
+"""Right-hand side of a row that does not bind (weights; far above any position)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,11 @@ class TaxCost(CostModel):
     :class:`~rebalopt.backtest.lots.TaxLotTracker` from the lots actually sold.
     """
 
+    paid_at_trade = False
+    """The tax is not paid from cash at the trade: the plan's cash and the cash floor
+    leave it out, and the broker does not charge it (the backtest's
+    :class:`~rebalopt.backtest.lots.TaxLotTracker` books it from the lots sold)."""
+
     def __init__(self, rates: TaxRates | None = None, *, gains_budget: float | None = None,
                  wash_sale: WashSaleRule | None = US_WASH_SALE, as_of: Any = None,
                  label: str | None = None) -> None:
@@ -125,10 +138,11 @@ class TaxCost(CostModel):
         self.wash_sale = wash_sale
         self.as_of = None if as_of is None else as_date(as_of, field="as_of")
         self.label = label
-        self.no_buy: frozenset[str] = frozenset()
-        """Assets not to buy in this solve beyond the wash-sale rule's (set by
-        :class:`~rebalopt.rebalance.TaxAwareRebalancer` when a solution would both buy
-        and sell an asset at a loss)."""
+        self.harvest: frozenset[str] = frozenset()
+        """Assets whose losses are valued (harvested) in this solve; they are not bought.
+        Default none: losses are valued at 0 and any asset may be bought, so no solution
+        sells a loss lot and buys it back (a wash sale, and no net trade). Set by
+        :class:`~rebalopt.rebalance.tax_aware.TaxAwareRebalancer` (two solves)."""
 
     # ------------------------------------------------------------ coefficients
     def lots_of(self, state: PortfolioState) -> TaxLots:
@@ -162,7 +176,7 @@ class TaxCost(CostModel):
                 if (rule is not None and not lot.replacement and lot.purchased <= day
                         and rule.within(lot.purchased, day)):
                     no_harvest[i] = True
-            if a in self.no_buy or (rule is not None and any(
+            if a in self.harvest or (rule is not None and any(
                     d <= day and rule.within(d, day) for d in lots.loss_sales.get(a, ()))):
                 no_buy[i] = True
         own = np.asarray(owner, dtype=int)
@@ -176,9 +190,61 @@ class TaxCost(CostModel):
         loss_rate = np.where(lt, r.long_term, r.short_term) if r.loss is None else np.full(
             own.size, r.loss)
         rate = np.where(gain >= 0, np.where(lt, r.long_term, r.short_term), loss_rate)
-        rate = np.where((gain < 0) & no_harvest[own], 0.0, rate) if own.size else rate
+        if own.size:  # a loss counts where harvested and the rule would not disallow it
+            valued = np.array([str(state.assets[i]) in self.harvest for i in own], dtype=bool)
+            rate = np.where((gain < 0) & (no_harvest[own] | ~valued), 0.0, rate)
         return LotTable(own, tuple(ids), sh, bs, cap, gain, lt, rate * gain, no_buy,
                         no_harvest)
+
+    # ------------------------------------------------------------- declaration
+    @property
+    def key(self) -> tuple[str, str]:
+        """Name of the lot-level sell block."""
+        return ("tax_lots", self.name)
+
+    def update(self, state: PortfolioState) -> None:
+        """Write this state's lots into the term's Parameters (a new number of lots or
+        assets makes new Parameters, so the program is rebuilt)."""
+        tb = self.table(state)
+        n, L = state.n, tb.size
+        own = np.zeros((n, L))
+        own[tb.owner, np.arange(L)] = 1.0
+        budget = _UNBOUNDED if self.gains_budget is None else self.gains_budget / state.equity
+        values = {"cost": tb.cost, "cap": tb.cap, "gain": tb.gain, "owner": own,
+                  "buy_cap": np.where(tb.no_buy, 0.0, _UNBOUNDED), "budget": np.array(budget)}
+        params = getattr(self, "_params", None) or {}
+        for name, v in values.items():
+            p = params.get(name)
+            if p is None or p.shape != np.shape(v):
+                p = cp.Parameter(np.shape(v), name=f"tax_{name}",
+                                 nonneg=name in ("cap", "owner", "buy_cap"))
+            p.value = np.asarray(v, dtype=float)
+            params[name] = p
+        self._params = params
+        if getattr(self, "_s", None) is None or self._s.shape != (L,):
+            self._s = cp.Variable(L, nonneg=True, name="tax_lot_sells")
+
+    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None
+                   ) -> cp.Expression:
+        """The tax term, declared once: ``cost @ s`` over the lot-level sells ``s`` and
+        the rows tying them to the trades (module docstring) as a cvxpy indicator (0
+        where they hold). ``abs_z`` must be the shared epigraph variable ``t >= |z|``
+        (the gross-trade row needs it); without it that row is left out."""
+        p = getattr(self, "_params", None)
+        if p is None:
+            raise RuntimeError(f"{self.name}.update(state) must be called before expression()")
+        s = self._s
+        sold = p["owner"] @ s
+        rows = [s <= p["cap"], sold >= -z, z + sold <= p["buy_cap"],
+                p["gain"] @ s <= p["budget"]]
+        if abs_z is not None and isinstance(abs_z, cp.Variable):
+            rows.append(z + 2 * sold <= abs_z)
+        return p["cost"] @ s + cp.transforms.indicator(rows)
+
+    def lot_sells(self) -> FloatArray | None:
+        """The lot-level sells of the last solve (weights), or ``None``."""
+        s = getattr(self, "_s", None)
+        return None if s is None or s.value is None else np.asarray(s.value, dtype=float)
 
     # -------------------------------------------------------------- numeric face
     def allocate(self, z: FloatArray, state: PortfolioState,
@@ -197,7 +263,8 @@ class TaxCost(CostModel):
         z = np.asarray(z, dtype=float)
         sells = np.maximum(-z, 0.0)
         have = np.bincount(tb.owner, weights=tb.cap, minlength=state.n)
-        over = sells > have * (1 + 1e-9) + 1e-12
+        sells = np.where(sells > have, np.where(sells <= have + _ACCURACY, have, sells), sells)
+        over = sells > have
         if over.any():
             i = int(np.flatnonzero(over)[0])
             raise InputError(f"sells {sells[i]:.6g} of equity, its lots hold {have[i]:.6g}",
@@ -249,7 +316,8 @@ class TaxCost(CostModel):
     def sales(self, z: FloatArray, state: PortfolioState, s: FloatArray | None = None
               ) -> pd.DataFrame:
         """The lots a trade ``z`` sells: one row per lot sold with ``asset``, ``lot_id``,
-        ``shares``, ``gain`` (currency), ``term``, ``tax`` (currency).
+        ``shares``, ``gain`` (currency), ``term``, ``tax`` (currency: the rates on the
+        gain, a loss at the loss rate, 0 where the wash-sale rule would disallow it).
 
         ``s`` (weight per lot, e.g. the program's solution) defaults to :meth:`allocate`.
         """
@@ -259,13 +327,20 @@ class TaxCost(CostModel):
         keep = np.flatnonzero(s > 1e-12)
         own = tb.owner[keep]
         unit = state.prices[own] * state.multipliers[own]
+        gain = tb.gain[keep] * s[keep] * V
+        lt = tb.long_term[keep]
+        r = self.rates
+        rate = np.where(lt, r.long_term, r.short_term)
+        if r.loss is not None:
+            rate = np.where(gain < 0, r.loss, rate)
+        rate = np.where((gain < 0) & tb.no_harvest[own], 0.0, rate)
         return pd.DataFrame({
             "asset": [str(state.assets[i]) for i in own],
             "lot_id": [tb.lot_id[k] for k in keep],
             "shares": s[keep] * V / unit,
-            "gain": tb.gain[keep] * s[keep] * V,
-            "term": np.where(tb.long_term[keep], "long", "short"),
-            "tax": tb.cost[keep] * s[keep] * V,
+            "gain": gain,
+            "term": np.where(lt, "long", "short"),
+            "tax": rate * gain,
         })
 
     def realized_gains(self, z: FloatArray, state: PortfolioState,
@@ -287,7 +362,7 @@ class TaxCost(CostModel):
         sold = np.bincount(tb.owner, weights=s, minlength=state.n)
         buys = z + sold
         loss = np.bincount(tb.owner, weights=s * (tb.gain < 0), minlength=state.n)
-        bad = (buys > 1e-9) & ((loss > 1e-9) | tb.no_buy)
+        bad = (buys > _ACCURACY) & ((loss > _ACCURACY) | tb.no_buy)
         return [str(state.assets[i]) for i in np.flatnonzero(bad)]
 
 

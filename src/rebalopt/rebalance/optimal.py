@@ -486,7 +486,8 @@ class OptimalRebalancer:
 
     def point(self, z: FloatArray, state: PortfolioState, targets: FloatArray) -> Point:
         """The post-trade point of ``z`` with the convex cost paid from cash."""
-        cost = float(sum(convex_costs(self.costs, z, state).values()))
+        paid = [m for m in self.costs if m.paid_at_trade]
+        cost = float(sum(convex_costs(paid, z, state).values()))
         return Point.from_trades(state, targets, z, cost)
 
     def check(self, z: FloatArray, state: PortfolioState, targets: Any) -> dict[str, Slack]:
@@ -603,7 +604,10 @@ class OptimalRebalancer:
             return 0.0
         unit = state.prices * state.multipliers
         shares = z * state.equity / unit
-        return float(sum(evaluate_costs(self.costs, shares, state).values()).sum()
+        paid = [m for m in self.costs if m.paid_at_trade]
+        if not paid:
+            return 0.0
+        return float(sum(evaluate_costs(paid, shares, state).values()).sum()
                      ) / state.equity
 
     def _no_trade(self, state: PortfolioState, w_t: FloatArray, root: _Root,
@@ -878,7 +882,8 @@ class OptimalRebalancer:
             "time_limit": self.time_limit,
             "dust": dust,
         }
-        return RebalancePlan.from_trades(state, sol.targets, shares, self.costs, self.method, info)
+        paid = [m for m in self.costs if m.paid_at_trade]  # a tax is reported apart
+        return RebalancePlan.from_trades(state, sol.targets, shares, paid, self.method, info)
 
     def _without_dust(self, sol: OptimalSolution, state: PortfolioState, targets: Any
                       ) -> tuple[OptimalSolution, dict[str, str]]:

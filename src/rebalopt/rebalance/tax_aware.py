@@ -1,18 +1,24 @@
-"""TaxAwareRebalancer: a rebalancer with a tax term, made wash-sale safe, with the lots named.
+"""TaxAwareRebalancer: tax-loss harvesting in two convex solves, without wash sales.
 
 The tax term (:class:`~rebalopt.costs.tax.TaxCost`) is declared once in the wrapped
-rebalancer's costs. A convex program may still choose to sell a loss lot of an
-asset and buy the asset in the same rebalance (the harvest is worth more than the
-round trip): that is a wash sale, and a net-trade plan cannot execute it anyway.
-This wrapper solves, finds such assets (:meth:`TaxCost.wash_sale_conflicts`),
-forbids buying them (``TaxCost.no_buy``) and solves again, until no conflict is
-left (each round adds at least one asset, so it ends). Assets that cannot be
-bought (the rule's restrictions and the conflicts) hand the weight they cannot buy
-to their user-given substitute (:func:`~rebalopt.costs.tax.substitute_targets`).
+rebalancer's costs. Harvesting a loss and buying the same asset in one rebalance
+would be a wash sale (and is not a net trade), and a convex program cannot exclude
+"sell a loss lot and buy" by itself. So the wrapper solves twice:
 
-The plan then carries ``info["tax_lots"]`` (asset, lot_id, shares, gain, term,
-tax: the lots each sell comes from and the tax it triggers, currency) and
-``info["tax"]`` (net realized gain, tax, rounds, restricted and substituted assets).
+1. with no asset in ``TaxCost.harvest`` (losses valued at 0, gains taxed): the plan
+   says which assets it wants to buy;
+2. with ``harvest`` = the assets holding a loss lot the rule would allow that plan 1
+   does not buy: their losses are valued at the loss rate and they are not bought.
+
+Plan 1's trades are feasible in solve 2 and cost no more there, so solve 2 is at
+least as good. No plan buys an asset it sells at a loss, nor one the wash-sale rule
+restricts (sold at a loss within the window). A restricted asset hands the weight
+it cannot buy to its user-given substitute
+(:func:`~rebalopt.costs.tax.substitute_targets`).
+
+The plan carries ``info["tax_lots"]`` (asset, lot_id, shares, gain, term, tax: the
+lots each sell comes from and the tax it triggers, currency) and ``info["tax"]``
+(net realized gain and tax, currency; harvested, restricted and substituted assets).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt.costs.tax import TaxCost, substitute_targets
-from rebalopt.errors import InputError, SolverError
+from rebalopt.errors import InputError
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
 
@@ -34,7 +40,7 @@ __all__ = ["TaxAwareRebalancer"]
 
 @dataclass
 class TaxAwareRebalancer:
-    """Plan with a tax term so that no plan creates a wash sale (module docstring).
+    """Plan with a tax term, harvesting losses without wash sales (module docstring).
 
     Parameters
     ----------
@@ -44,15 +50,15 @@ class TaxAwareRebalancer:
         The :class:`~rebalopt.costs.tax.TaxCost` in ``rebalancer``'s costs.
     substitutes
         Ticker -> substitute ticker (in the universe) that takes the weight the ticker
-        cannot buy while restricted.
-    max_rounds
-        Most solves per plan.
+        cannot buy while the wash-sale rule restricts it.
+    harvest
+        Whether to run the second (harvesting) solve.
     """
 
     rebalancer: Any
     tax: TaxCost
     substitutes: Mapping[str, str] = field(default_factory=dict)
-    max_rounds: int = 8
+    harvest: bool = True
 
     @property
     def inner(self) -> Any:
@@ -60,40 +66,38 @@ class TaxAwareRebalancer:
         return self.rebalancer
 
     def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
-        """A plan without wash sales, with the lots it sells (module docstring).
-
-        Raises
-        ------
-        SolverError
-            Conflicts still left after ``max_rounds`` solves.
-        """
+        """A plan without wash sales, with the lots it sells (module docstring)."""
         if not isinstance(self.tax, TaxCost):
             raise InputError("tax must be a TaxCost", field="tax")
         w_t = pd.Series(state.target_weights(targets), index=state.assets)
-        base = self.tax.table(state)
-        restricted = {str(state.assets[i]) for i in np.flatnonzero(base.no_buy)}
-        extra: set[str] = set()
+        self.tax.harvest = frozenset()
         try:
-            for rounds in range(1, self.max_rounds + 1):
-                self.tax.no_buy = frozenset(extra)
-                goal = substitute_targets(w_t, state, sorted(restricted | extra),
-                                          self.substitutes)
-                plan = self.rebalancer.plan(state, goal.reindex(state.assets).fillna(0.0))
-                z = plan.trade_values / state.equity
-                s = self.tax.allocate(z, state)
-                conflicts = set(self.tax.wash_sale_conflicts(z, state, s)) - extra
-                if not conflicts:
-                    break
-                extra |= conflicts
-            else:
-                raise SolverError(f"wash-sale conflicts left after {self.max_rounds} solves: "
-                                  f"{sorted(conflicts)}")
+            base = self.tax.table(state)
+            restricted = sorted(str(state.assets[i]) for i in np.flatnonzero(base.no_buy))
+            goal = substitute_targets(w_t, state, restricted, self.substitutes)
+            goal = goal.reindex(state.assets).fillna(0.0)
+            plan = self.rebalancer.plan(state, goal)
+            losers = np.zeros(state.n, dtype=bool)
+            losers[base.owner[(base.gain < 0)]] = True
+            losers &= ~base.no_harvest & ~base.no_buy
+            cands = losers & ~(plan.trades > 0)
+            harvested: list[str] = []
+            if self.harvest and cands.any():
+                self.tax.harvest = frozenset(str(a) for a in state.assets[cands])
+                plan = self.rebalancer.plan(state, goal)
+                harvested = sorted(self.tax.harvest)
+            z = plan.trade_values / state.equity
+            s = self.tax.allocate(z, state)
+            sales = self.tax.sales(z, state, s)
+            conflicts = self.tax.wash_sale_conflicts(z, state, s)
         finally:
-            self.tax.no_buy = frozenset()
-        sales = self.tax.sales(z, state, s)
+            self.tax.harvest = frozenset()
+        if conflicts:  # by construction impossible; never hand out such a plan silently
+            raise InputError(f"plan would buy assets it sells at a loss or that are "
+                             f"restricted: {conflicts}", asset=conflicts[0], field="wash sale")
         plan.info["tax_lots"] = sales
         plan.info["tax"] = {
             "realized_gain": float(sales["gain"].sum()), "tax": float(sales["tax"].sum()),
-            "rounds": rounds, "restricted": sorted(restricted), "conflicts": sorted(extra),
-            "substituted": sorted(a for a in restricted | extra if a in self.substitutes)}
+            "harvest_candidates": harvested, "restricted": restricted,
+            "substituted": [a for a in restricted if a in self.substitutes]}
         return plan

@@ -31,6 +31,9 @@ Method = Literal["fifo", "hifo", "lifo"] | Mapping[str, float]
 """A relief method name, or specific lots: ``lot_id -> shares``."""
 
 _TOL = 1e-9
+_CLOSE = 1e-7
+"""Relative excess over the lots' shares still read as selling all of them (floats
+accumulated over many fills)."""
 
 
 def is_long_term(acquired: pd.Timestamp, sold: pd.Timestamp) -> bool:
@@ -113,6 +116,8 @@ def select_lots(lots: Sequence[Lot], shares: float, method: Method = "fifo",
     """
     shares = float(shares)
     total = sum(lot.shares for lot in lots)
+    if total < shares <= total * (1 + _CLOSE) + _TOL:  # float dust of a full sale
+        shares = total
     if shares < 0 or shares > total * (1 + _TOL) + _TOL:
         raise InputError(f"cannot sell {shares:g} shares from lots holding {total:g}",
                          asset=asset, field="lots")

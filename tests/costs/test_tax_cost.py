@@ -1,0 +1,90 @@
+"""TaxCost's numeric face: lot allocation, tax and gains, hand-computed to the cent."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rebalopt.costs.tax import TaxCost
+from rebalopt.errors import InputError
+from rebalopt.state import PortfolioState
+from rebalopt.taxes import Lot, TaxLots, TaxRates, realize, select_lots
+
+D = pd.Timestamp
+RATES = TaxRates(short_term=0.37, long_term=0.20)
+THREE = (Lot("L1", 100, 50.25, D("2020-01-15")), Lot("L2", 100, 80.10, D("2021-06-01")),
+         Lot("L3", 100, 65.33, D("2022-03-10")))
+
+
+def _state(lots, prices, cash=10_000.0, as_of="2022-09-01", loss_sales=None):
+    tl = TaxLots(lots, as_of=as_of, loss_sales=loss_sales)
+    hold = {a: tl.shares(a) for a in tl}
+    return PortfolioState(hold, cash, prices, lots=tl)
+
+
+def test_min_tax_allocation_three_lots():
+    s = _state({"XYZ": THREE}, {"XYZ": 70.07})
+    # not harvested (default): the loss is valued at 0; L2 first (0), then L3
+    # (short-term, 0.37 x 4.74 = 1.7538/share) before L1 (long-term, 0.20 x 19.82 = 3.964)
+    assert round(float(TaxCost(RATES).evaluate(np.array([-150.0]), s)[0]), 2) == 87.69
+    tax = TaxCost(RATES)
+    tax.harvest = frozenset({"XYZ"})   # harvested: L2's loss at 20%, -2.006/share
+    got = tax.evaluate(np.array([-150.0]), s)
+    assert round(float(got[0]), 2) == -112.91        # -200.60 + 87.69
+    sales = tax.sales(np.array([-150.0 * 70.07 / s.equity]), s)
+    assert list(zip(sales["lot_id"], sales["shares"].round(6), strict=True)) == [
+        ("L2", 100.0), ("L3", 50.0)]
+    assert list(sales["gain"].round(2)) == [-1003.00, 237.00]
+    assert list(sales["tax"].round(2)) == [-200.60, 87.69]
+    assert list(sales["term"]) == ["long", "short"]
+    # the gains equal those recomputed from the lots by the relief functions
+    recs = realize(THREE, select_lots(THREE, 150, {"L2": 100, "L3": 50}), 70.07, D("2022-09-01"))
+    assert sales["gain"].sum() == pytest.approx(sum(r.gain for r in recs), abs=1e-9)
+    z = np.array([-150.0 * 70.07 / s.equity])
+    assert tax.realized_gains(z, s) == pytest.approx(-766.00, abs=1e-9)
+    assert tax.evaluate(np.array([10.0]), s)[0] == 0.0           # buys realize nothing
+
+
+def test_gains_budget_moves_the_sale_to_costlier_lots():
+    # lot A: 100 sh at 90 (short-term: 10/share gain, 3.70 tax), lot B: 100 sh at 85
+    # (long-term: 15/share gain, 3.00 tax). Selling 100 at 100.00: min tax is all B
+    # (gain 1,500.00, tax 300.00). A budget of 1,200.00 on net gains: gains of x from B
+    # and 100 - x from A are 1,000 + 5x <= 1,200 -> x = 40, tax 40 x 3 + 60 x 3.7 = 342.00
+    lots = {"ABC": (Lot("A", 100, 90.0, D("2024-01-10")), Lot("B", 100, 85.0, D("2022-01-10")))}
+    s = _state(lots, {"ABC": 100.0}, as_of="2024-06-01")
+    free = TaxCost(RATES)
+    assert round(float(free.evaluate(np.array([-100.0]), s)[0]), 2) == 300.00
+    capped = TaxCost(RATES, gains_budget=1200.0)
+    assert round(float(capped.evaluate(np.array([-100.0]), s)[0]), 2) == 342.00
+    sales = capped.sales(np.array([-100.0 * 100 / s.equity]), s).set_index("lot_id")
+    assert sales.loc["B", "shares"] == pytest.approx(40.0, abs=1e-6)
+    assert sales["gain"].sum() == pytest.approx(1200.0, abs=1e-6)
+    with pytest.raises(InputError, match="gains budget"):
+        TaxCost(RATES, gains_budget=900.0).evaluate(np.array([-100.0]), s)
+
+
+def test_wash_sale_flags_and_errors():
+    lots = {"ABC": (Lot("A", 100, 120.0, D("2024-05-20")),),
+            "XYZ": (Lot("X", 10, 50.0, D("2020-01-02")),)}
+    s = _state(lots, {"ABC": 100.0, "XYZ": 60.0, "NEW": 10.0}, as_of="2024-06-01",
+               loss_sales={"NEW": ["2024-05-15"]})
+    tb = TaxCost(RATES).table(s)
+    # ABC bought 12 days ago: its loss would be disallowed -> valued at 0
+    assert list(tb.no_harvest) == [True, False, False]
+    assert list(tb.no_buy) == [False, False, True]            # NEW sold at a loss 17 days ago
+    assert tb.cost[0] == 0.0 and tb.gain[0] == pytest.approx(-0.2)
+    off = TaxCost(RATES, wash_sale=None)
+    assert off.table(s).cost[0] == 0.0 and not off.table(s).no_buy.any()   # not harvested
+    off.harvest = frozenset({"ABC"})
+    assert off.table(s).cost[0] == pytest.approx(0.37 * -0.2)
+    assert list(off.table(s).no_buy) == [True, False, False]    # a harvested asset: no buy
+    # sales report the tax the rule allows: ABC's loss would be disallowed -> 0
+    z = np.array([-0.5 * 100 * 100 / s.equity, 0.0, 0.0])
+    assert TaxCost(RATES).sales(z, s)["tax"].tolist() == [0.0]
+    with pytest.raises(InputError, match="its lots hold"):
+        TaxCost(RATES).evaluate(np.array([-101.0, 0.0, 0.0]), s)
+    with pytest.raises(InputError, match="needs tax lots"):
+        TaxCost(RATES).evaluate(np.zeros(1), PortfolioState({"A": 1}, 10.0, {"A": 1.0}))
+    no_date = PortfolioState({"XYZ": 10}, 0.0, {"XYZ": 60.0}, lots={"XYZ": lots["XYZ"]})
+    with pytest.raises(InputError, match="valuation date"):
+        TaxCost(RATES).table(no_date)
+    assert TaxCost(RATES, as_of="2024-06-01").table(no_date).long_term[0]

@@ -1,0 +1,112 @@
+"""TaxAwareRebalancer on the one builder: properties of its plans (hypothesis)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rebalopt.costs import Spread
+from rebalopt.costs.tax import TaxCost
+from rebalopt.rebalance.optimal import OptimalRebalancer
+from rebalopt.rebalance.tax_aware import TaxAwareRebalancer
+from rebalopt.risk import Identity
+from rebalopt.state import PortfolioState
+from rebalopt.taxes import Lot, TaxLots, TaxRates, realize, select_lots
+
+AS_OF = pd.Timestamp("2024-06-03")
+RATES = TaxRates(short_term=0.40, long_term=0.20)
+TICKERS = ["A", "B", "C", "D", "E"]
+
+
+def rebalancer(tax, gamma=12.0, **kw):
+    inner = OptimalRebalancer(risk=Identity(), costs=[Spread(5.0), tax], risk_aversion=gamma,
+                              horizon=1.0)
+    return TaxAwareRebalancer(inner, tax, **kw)
+
+
+@st.composite
+def books(draw):
+    n = draw(st.integers(2, 5))
+    lots, prices = {}, {}
+    for a in TICKERS[:n]:
+        prices[a] = draw(st.sampled_from([50.0, 80.0, 100.0, 120.0]))
+        k = draw(st.integers(0, 3))
+        lots[a] = [Lot(f"{a}{j}", draw(st.integers(5, 200)), draw(st.floats(40.0, 160.0)),
+                       AS_OF - pd.Timedelta(days=draw(st.integers(1, 900))))
+                   for j in range(k)]
+    loss_sales = {a: [AS_OF - pd.Timedelta(days=draw(st.integers(1, 60)))]
+                  for a in TICKERS[:n] if draw(st.booleans())}
+    tl = TaxLots(lots, as_of=AS_OF, loss_sales=loss_sales)
+    state = PortfolioState({a: tl.shares(a) for a in tl}, draw(st.floats(100.0, 20_000.0)),
+                           prices, lots=tl)
+    raw = np.array([draw(st.floats(0.0, 1.0)) for _ in range(n)])
+    targets = pd.Series(0.98 * raw / max(raw.sum(), 1e-9), index=TICKERS[:n])
+    return state, targets
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(books(), st.booleans())
+def test_plans_make_no_wash_sale_and_report_the_lots_gains(book, rule_on):
+    state, targets = book
+    tax = TaxCost(RATES) if rule_on else TaxCost(RATES, wash_sale=None)
+    plan = rebalancer(tax).plan(state, targets)
+    sales = plan.info["tax_lots"]
+    sold_at_loss = set(sales.loc[sales["gain"] < 0, "asset"])
+    bought = {str(a) for a, q in zip(state.assets, plan.trades, strict=True) if q > 1e-6}
+    assert not (sold_at_loss & bought)                 # nothing sold at a loss is bought
+    if rule_on:                                        # nor anything sold at a loss lately
+        restricted = {a for a, ds in state.lots.loss_sales.items()
+                      if any((AS_OF - d).days <= 30 for d in ds)}
+        assert not (restricted & bought)
+    # the plan's gains = the gains recomputed from the lots it names (relief functions)
+    for asset, grp in sales.groupby("asset"):
+        i = state.index_of(asset)
+        assert grp["shares"].sum() == pytest.approx(-plan.trades[i], rel=1e-9, abs=1e-9)
+        lots = state.lots[asset]
+        picks = select_lots(lots, grp["shares"].sum(),
+                            dict(zip(grp["lot_id"], grp["shares"], strict=True)))
+        recs = realize(lots, picks, state.prices[i], AS_OF)
+        assert grp["gain"].sum() == pytest.approx(sum(r.gain for r in recs), abs=1e-6)
+    assert plan.info["tax"]["realized_gain"] == pytest.approx(sales["gain"].sum())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(books())
+def test_zero_rates_give_the_tax_unaware_plan(book):
+    state, targets = book
+    state = PortfolioState(dict(zip(state.assets, state.holdings, strict=True)), state.cash,
+                           dict(zip(state.assets, state.prices, strict=True)),
+                           lots=state.lots.on(AS_OF, loss_sales={}))
+    aware = rebalancer(TaxCost(TaxRates(0.0, 0.0))).plan(state, targets)
+    plain = OptimalRebalancer(risk=Identity(), costs=[Spread(5.0)], risk_aversion=12.0,
+                              horizon=1.0).plan(state, targets)
+    unit = state.prices / state.equity
+    assert np.abs((aware.trades - plain.trades) * unit).max() < 1e-6
+
+
+def _book():
+    lots = {"LOSER": (Lot("l1", 300, 150.0, pd.Timestamp("2023-01-03")),),
+            "PEER": (Lot("p1", 100, 90.0, pd.Timestamp("2020-01-02")),)}
+    tl = TaxLots(lots, as_of=AS_OF)
+    return PortfolioState({"LOSER": 300, "PEER": 100}, 5_000.0,
+                          {"LOSER": 100.0, "PEER": 100.0, "SUB": 100.0}, lots=tl)
+
+
+def test_harvests_a_loss_and_keeps_exposure_with_a_substitute():
+    state = _book()                       # LOSER: a 1/3 loss on 300 shares, at its target
+    targets = pd.Series({"LOSER": 0.6, "PEER": 0.2, "SUB": 0.2 * 0.9})
+    plain = rebalancer(TaxCost(TaxRates(0.0, 0.0)), gamma=1.0).plan(state, targets)
+    aware = rebalancer(TaxCost(RATES), gamma=1.0).plan(state, targets)
+    i = state.index_of("LOSER")
+    assert aware.trades[i] < plain.trades[i] - 10          # sells LOSER to harvest
+    assert aware.info["tax"]["tax"] < 0                    # the harvested loss saves tax
+    assert "LOSER" in aware.info["tax"]["harvest_candidates"]
+    # a month later within the window: LOSER restricted, its shortfall goes to SUB
+    later = state.lots.on(AS_OF + pd.Timedelta(days=10),
+                          loss_sales={"LOSER": [AS_OF]})
+    s2 = state.replace(lots=later)
+    plan = rebalancer(TaxCost(RATES), substitutes={"LOSER": "SUB"}).plan(
+        s2, pd.Series({"LOSER": 0.9, "PEER": 0.05, "SUB": 0.0}))
+    assert plan.trades[i] <= 1e-9 and plan.info["tax"]["substituted"] == ["LOSER"]
+    assert plan.trades[s2.index_of("SUB")] > 0
