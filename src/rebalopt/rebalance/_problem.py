@@ -207,6 +207,8 @@ class CompiledProblem:
                 cost_terms.append(m.expression(z, t))
         cost = cp.sum(cp.hstack(cost_terms)) if cost_terms else cp.Constant(0.0)
         self.cost_expr = cost
+        paid_terms = [e for e, m in zip(cost_terms, self.costs, strict=True) if m.paid_at_trade]
+        paid = cp.sum(cp.hstack(paid_terms)) if paid_terms else cp.Constant(0.0)
 
         # ---- risk: sum_squares(y) + sum_squares(s z + s d0), pre-scaled
         obj_terms: list[cp.Expression] = [SCALE * cost]
@@ -223,7 +225,7 @@ class CompiledProblem:
             obj_terms.append(-(self.alpha @ z) - self.alpha_w0)
 
         # ---- constraints (rows shared by the normal and the elastic program)
-        ctx = ProblemContext(state=state, z=z, t=t, w=self.w0 + z, cost=cost, c0=self.c0,
+        ctx = ProblemContext(state=state, z=z, t=t, w=self.w0 + z, cost=paid, c0=self.c0,
                              w0=self.w0)
         self._base_cons = list(cons)
         self.rows = [c.build(ctx) for c in self.constraints]
