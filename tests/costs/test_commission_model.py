@@ -58,10 +58,8 @@ def test_bad_parameters(name, value):
     assert info.value.field == f"Commission.{name}"
 
 
-def test_cost_face_refuses_terms_of_another_structure(state):
-    """The cvxpy face is made for one structure; other terms need a new program."""
-    from rebalopt.program import CvxpyCost
+def test_expression_before_update_is_an_error():
+    import cvxpy as cp
 
-    face = CvxpyCost([Commission(bps=1.0).terms(state)], state.n)
-    with pytest.raises(ValueError, match="structure"):
-        face.update([Commission(bps=1.0).terms(state), Commission(bps=1.0).terms(state)])
+    with pytest.raises(RuntimeError, match="update"):
+        Commission(bps=1.0).expression(cp.Variable(3))
