@@ -363,6 +363,7 @@ class PortfolioState:
         state.prices = px
         state.holdings = hold + 0.0  # no negative zeros, as the constructor
         state.cash = cash_f
+        state.halted = np.zeros(m, dtype=bool)  # as the constructor without ``halted``
         state.adv = optional(adv, "adv", np.nan, nonneg=True)
         state.volatility = optional(volatility, "volatility", np.nan, nonneg=True)
         state.lot_sizes = optional(lot_sizes, "lot_size", 1.0, positive=True)
