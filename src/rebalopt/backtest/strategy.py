@@ -270,6 +270,14 @@ class PortfolioStrategy(Strategy):
 
         return to_target_weights(weights)
 
+    def _hold(self, rec: dict[str, Any], exc: Exception, k: int, timestamp: Any) -> None:
+        """Record a held rebalance (``on_error="hold"``), or re-raise under ``"raise"``."""
+        if self.on_error == "raise":
+            raise exc
+        rec["status"] = "held"
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+        log.warning("rebalance %d on %s held: %s", k, timestamp, rec["error"])
+
     def on_data(self, timestamp: Any, data: BarData, context: dict[str, Any],
                 broker: Any) -> None:
         t = data.t
@@ -314,21 +322,13 @@ class PortfolioStrategy(Strategy):
             else:
                 plan, tickets = None, None
         except HOLDABLE as exc:
-            if self.on_error == "raise":
-                raise
-            rec["status"] = "held"
-            rec["error"] = f"{type(exc).__name__}: {exc}"
-            log.warning("rebalance %d on %s held: %s", k, timestamp, rec["error"])
+            self._hold(rec, exc, k, timestamp)
             return
         if tickets is None:  # a rebalancer with only the seed's execute()
             try:  # it plans before it sends anything: an error sent nothing
                 submitted = self.rebalancer.execute(w.to_dict(), data, broker)
             except HOLDABLE as exc:
-                if self.on_error == "raise":
-                    raise
-                rec["status"] = "held"
-                rec["error"] = f"{type(exc).__name__}: {exc}"
-                log.warning("rebalance %d on %s held: %s", k, timestamp, rec["error"])
+                self._hold(rec, exc, k, timestamp)
                 return
         else:
             if self.pending == "cancel":
