@@ -58,8 +58,10 @@ def test_bad_parameters(name, value):
     assert info.value.field == f"Commission.{name}"
 
 
-def test_expression_before_update_is_an_error():
-    import cvxpy as cp
+def test_cost_face_refuses_terms_of_another_structure(state):
+    """The cvxpy face is made for one structure; other terms need a new program."""
+    from rebalopt.program import CvxpyCost
 
-    with pytest.raises(RuntimeError, match="update"):
-        Commission(bps=1.0).expression(cp.Variable(3))
+    face = CvxpyCost([Commission(bps=1.0).terms(state)], state.n)
+    with pytest.raises(ValueError, match="structure"):
+        face.update([Commission(bps=1.0).terms(state), Commission(bps=1.0).terms(state)])

@@ -1,6 +1,7 @@
 """The two faces of every cost model agree.
 
-For trade weights ``z`` (fractions of equity ``V``) the optimizer's face gives
+For trade weights ``z`` (fractions of equity ``V``) the optimizer's face (the
+model's declared ``terms`` through :class:`rebalopt.program.CvxpyCost`) gives
 ``expression(z).value`` as a fraction of equity and the broker's face gives
 ``evaluate(q, state)`` in currency for ``q = z V / (p m)`` shares. Wherever the
 model is convex the two must agree: ``expression(z).value * V == evaluate(q).sum()``.
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from rebalopt.costs import Commission, MarketImpact, Spread
+from rebalopt.program import CvxpyCost
 from rebalopt.state import PortfolioState
 
 N = 8
@@ -73,9 +75,9 @@ def z_holder(kind: str, z: np.ndarray) -> cp.Expression:
 def test_faces_agree(model, seed, kind):
     state = random_state(seed)
     z = random_z(seed)
-    model.update(state)
+    face = CvxpyCost([model.terms(state)], N)
     zz = z_holder(kind, z)
-    expr = model.expression(zz)
+    expr = face.trading(zz)[0]
     assert expr.is_convex()
     optimizer_cost = float(expr.value) * state.equity
     q = z * state.equity / (state.prices * state.multipliers)
@@ -91,22 +93,22 @@ def test_faces_agree(model, seed, kind):
     zz.value = z
     t = cp.Variable(N)
     t.value = np.abs(z)
-    assert float(model.expression(zz, t).value) == pytest.approx(float(expr.value), rel=1e-12)
+    assert float(face.trading(zz, t)[0].value) == pytest.approx(float(expr.value), rel=1e-12)
 
 
 @pytest.mark.parametrize("model", models_in_agreement(), ids=MODEL_IDS)
 def test_expression_is_dpp_and_parameters_are_rewritten_in_place(model):
     """Compile once, then only write ``.value``: an old expression follows the new state."""
     s1, s2 = random_state(101), random_state(202)
-    model.update(s1)
+    face = CvxpyCost([model.terms(s1)], N)
     z = cp.Variable(N)
-    expr = model.expression(z)
+    expr = face.trading(z)[0]
     assert expr.is_dpp()
     w_target = cp.Parameter(N)
     problem = cp.Problem(cp.Minimize(expr + cp.sum_squares(z - w_target)), [cp.sum(z) == 0])
     assert problem.is_dpp()
     params_before = {id(p) for p in expr.parameters()}
-    model.update(s2)  # same universe size: the Parameters are reused
+    face.update([model.terms(s2)])  # same universe size: the Parameters are reused
     assert {id(p) for p in expr.parameters()} == params_before
     zv = random_z(5)
     z.value = zv
@@ -117,8 +119,8 @@ def test_expression_is_dpp_and_parameters_are_rewritten_in_place(model):
 def test_impact_parameter_holds_coefficients():
     s = random_state(3)
     model = MarketImpact()
-    model.update(s)
-    np.testing.assert_array_equal(model.parameter.value, model.coefficients(s))
+    face = CvxpyCost([model.terms(s)], N)
+    np.testing.assert_array_equal(face.power[0][0].value, model.coefficients(s))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -135,10 +137,10 @@ def test_commission_minimum_makes_expression_a_lower_bound(seed):
     per_share, bps, minimum, per_order = 0.005, 1.0, 1.0, 0.35
     model = Commission(per_share=per_share, bps=bps, minimum=minimum, per_order=per_order)
     assert not model.exact_in_optimizer
-    model.update(state)
+    face = CvxpyCost([model.terms(state)], N)
     zz = cp.Variable(N)
     zz.value = z
-    optimizer_cost = float(model.expression(zz).value) * state.equity
+    optimizer_cost = float(face.trading(zz)[0].value) * state.equity
     q = z * state.equity / (state.prices * state.multipliers)
     broker = model.evaluate(q, state)
     # independent linear part: per share + bps of notional
@@ -157,10 +159,10 @@ def test_commission_faces_agree_above_the_minimum_without_fee():
     state = random_state(0)
     z = np.full(N, 0.02)
     model = Commission(per_share=0.01, minimum=1e-3)
-    model.update(state)
+    face = CvxpyCost([model.terms(state)], N)
     zz = cp.Variable(N)
     zz.value = z
     q = z * state.equity / (state.prices * state.multipliers)
     assert (0.01 * np.abs(q) > 1e-3).all()
-    assert float(model.expression(zz).value) * state.equity == pytest.approx(
+    assert float(face.trading(zz)[0].value) * state.equity == pytest.approx(
         model.evaluate(q, state).sum(), rel=1e-9)

@@ -158,11 +158,12 @@ def test_user_constraint_without_matrix_form_falls_back_to_cvxpy():
     assert reb._direct is None and reb._compiled is not None and sol.z[0] <= 1e-7
 
 
-def test_user_cost_model_falls_back_to_cvxpy():
+def test_user_cost_model_takes_the_direct_path():
+    """A subclass of a built-in declares the same terms: no fallback (issue 12)."""
     class Flat(Spread):
         pass
 
-    assert not supported([Flat(1.0)], [])
+    assert supported([Flat(1.0)], [])
     assert supported([Spread(1.0), Commission(bps=1.0), MarketImpact()],
                      [LongOnly(), Leverage(gross=1.0)])
 

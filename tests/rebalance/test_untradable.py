@@ -24,6 +24,7 @@ from rebalopt import BandRebalancer, NaiveRebalancer, PortfolioState, RebalanceC
 from rebalopt.constraints import CashFloor, LongOnly, WeightBounds
 from rebalopt.costs import Commission, MarketImpact, Spread, untradable_assets
 from rebalopt.errors import InfeasibleError, InputError
+from rebalopt.program import cost_expression
 from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.risk import Covariance
 
@@ -78,8 +79,8 @@ def test_impact_tradable_mask_and_reasons():
     assert list(reasons) == ["D", "E"]
     assert "volatility" in reasons["D"] and "ADV" in reasons["E"]
     assert "MarketImpact" in reasons["D"]
-    # update no longer raises; a trade in an untradable asset still does, naming it
-    m.update(s)
+    # terms do not raise; a trade in an untradable asset still does, naming it
+    m.terms(s)
     with pytest.raises(InputError) as info:
         m.evaluate(np.array([0.0, 0.0, 0.0, 5.0, 0.0]), s)
     assert (info.value.asset, info.value.field) == ("D", "volatility")
@@ -98,10 +99,9 @@ def test_cost_faces_agree_on_tradable_assets():
     z[s.index_of("D")] = 0.0
     shares = z * s.equity / (s.prices * s.multipliers)
     for m in costs():
-        m.update(s)
         zv = cp.Variable(s.n)
         zv.value = z
-        face = float(m.expression(zv, cp.abs(zv)).value) * s.equity
+        face = float(cost_expression(m.terms(s), zv, cp.abs(zv)).value) * s.equity
         assert face == pytest.approx(float(m.evaluate(shares, s).sum()), rel=1e-10)
     a, a_wo = MarketImpact().coefficients(s), MarketImpact().coefficients(s_wo)
     keep = np.arange(s.n) != s.index_of("D")

@@ -62,13 +62,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
 from rebalopt.costs import Commission, CostModel, Spread
 from rebalopt.errors import InputError
+from rebalopt.program import CostTerms
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.risk import Identity
 from rebalopt.risk.estimators import sample_covariance
@@ -100,7 +100,6 @@ class PerShareSlippage(CostModel):
     default: float = 0.0
     label: str | None = None
     is_slippage = True
-    _rate: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def amounts(self, state: PortfolioState) -> FloatArray:
         """Currency per share per asset."""
@@ -119,11 +118,9 @@ class PerShareSlippage(CostModel):
     def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
         return np.abs(np.asarray(trades, dtype=float)) * self.amounts(state) * state.multipliers
 
-    def update(self, state: PortfolioState) -> None:
-        self._rate = self._param(self._rate, self.amounts(state) / state.prices, "slip_rate")
-
-    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
-        return self._require(self._rate) @ self._abs(z, abs_z)
+    def terms(self, state: PortfolioState) -> CostTerms:
+        """Linear: ``amount_i / p_i * |z_i|`` (fraction of equity)."""
+        return CostTerms(linear=self.amounts(state) / state.prices)
 
 
 @dataclass

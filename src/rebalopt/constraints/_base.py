@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cvxpy as cp
@@ -30,6 +30,7 @@ import numpy as np
 
 from rebalopt._checks import number, numbers_by_asset, require_nonneg, require_positive
 from rebalopt._typing import FloatArray
+from rebalopt.program.layout import MatrixLayout, MatrixRows
 from rebalopt.state import PortfolioState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,84 +158,6 @@ class ProblemContext:
     @property
     def n(self) -> int:
         return self.state.n
-
-
-@dataclass(frozen=True)
-class MatrixRows:
-    """Rows ``A x <= b`` of a constraint over the columns of a :class:`MatrixLayout`.
-
-    ``A`` is given in coordinates: ``row`` (local, ``0 .. m-1``), ``col`` (a column
-    of the layout), ``val``; ``b`` has ``m`` entries. ``main`` rows are the
-    constraint's own rows (a soft constraint adds ``-v`` to each of them);
-    ``main=False`` rows define auxiliary variables (always hard).
-    """
-
-    row: np.ndarray
-    col: np.ndarray
-    val: FloatArray
-    b: FloatArray
-    main: bool = True
-
-    @property
-    def m(self) -> int:
-        """Number of rows."""
-        return int(np.asarray(self.b).size)
-
-    @classmethod
-    def dense_rows(cls, cols: np.ndarray, coef: FloatArray, b: FloatArray,
-                   main: bool = True) -> MatrixRows:
-        """Rows ``coef @ x[cols] <= b`` for a dense ``(m, len(cols))`` ``coef``."""
-        coef = np.atleast_2d(np.asarray(coef, dtype=float))
-        m, c = coef.shape
-        return cls(np.repeat(np.arange(m), c), np.tile(np.asarray(cols), m), coef.ravel(),
-                   np.atleast_1d(np.asarray(b, dtype=float)), main)
-
-    @classmethod
-    def diagonal(cls, cols: np.ndarray, coef: float | FloatArray, b: FloatArray,
-                 main: bool = True) -> MatrixRows:
-        """One row per column: ``coef_i * x[cols_i] <= b_i``."""
-        cols = np.asarray(cols)
-        val = np.broadcast_to(np.asarray(coef, dtype=float), cols.shape).astype(float)
-        return cls(np.arange(cols.size), cols, val,
-                   np.broadcast_to(np.asarray(b, dtype=float), cols.shape).astype(float), main)
-
-
-@dataclass
-class MatrixLayout:
-    """The columns of the solver's variable vector that constraints write rows against.
-
-    Attributes
-    ----------
-    n
-        Number of assets.
-    z, t
-        Column indices of the trade weights and of their epigraph ``t >= |z|``.
-    cost_cols, cost_vals
-        The convex cost (fraction of equity) as ``cost_vals @ x[cost_cols]``
-        (linear in ``t`` and the impact epigraphs), for the current state.
-    ncols
-        Columns allocated so far (grows with :meth:`aux`).
-    """
-
-    n: int
-    z: np.ndarray
-    t: np.ndarray
-    ncols: int
-    cost_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    cost_vals: FloatArray = field(default_factory=lambda: np.zeros(0))
-    _aux: dict[Hashable, np.ndarray] = field(default_factory=dict)
-    frozen: bool = False
-
-    def aux(self, key: Hashable, size: int) -> np.ndarray:
-        """Columns of an auxiliary variable (the same ones on every call with ``key``)."""
-        cols = self._aux.get(key)
-        if cols is None:
-            if self.frozen:
-                raise RuntimeError(f"auxiliary variable {key!r} asked after the layout froze")
-            cols = np.arange(self.ncols, self.ncols + size)
-            self.ncols += size
-            self._aux[key] = cols
-        return cols
 
 
 class Constraint(ABC):

@@ -138,12 +138,12 @@ class FactorBounds(Constraint):
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
         B = self._loadings(state)
-        e0, hi, lw, iu, il = self._rows(state, targets, state.weights)
+        _, hi, lw, iu, il = self._rows(state, targets, None)
         out: list[MatrixRows] = []
-        if iu.size:
-            out.append(MatrixRows.dense_rows(layout.z, B[iu], hi - e0[iu]))
+        if iu.size:  # exposures of the post-trade weights
+            out.append(MatrixRows.dense_rows(layout.w, B[iu], hi))
         if il.size:
-            out.append(MatrixRows.dense_rows(layout.z, -B[il], -(lw - e0[il])))
+            out.append(MatrixRows.dense_rows(layout.w, -B[il], -lw))
         return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:

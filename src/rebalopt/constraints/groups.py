@@ -289,13 +289,12 @@ class GroupBounds(Constraint):
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
         hi, lw, Au, Al = self._rhs(state, targets)
-        w0 = state.weights
         out: list[MatrixRows] = []
-        for M, rhs in ((Au, hi), (-Al, -lw)):
+        for M, rhs in ((Au, hi), (-Al, -lw)):  # group sums of post-trade weights
             if rhs.size:
                 coo = M.tocoo()
-                out.append(MatrixRows(coo.row, layout.z[coo.col], coo.data.astype(float),
-                                      rhs - M @ w0))
+                out.append(MatrixRows(coo.row, layout.w[coo.col], coo.data.astype(float),
+                                      np.asarray(rhs, dtype=float)))
         return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:

@@ -83,19 +83,18 @@ class Leverage(Constraint):
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
-        n, w0 = state.n, state.weights
+        n = state.n
         out: list[MatrixRows] = []
         if self.gross is not None:
-            r = layout.aux((id(self), "gross"), n)  # r >= |w0 + z|
+            r = layout.aux((id(self), "gross"), n)  # r >= |w|: w - r <= 0, -w - r <= 0
             i2 = np.r_[np.arange(n), np.arange(n, 2 * n)]
-            out.append(MatrixRows(np.r_[i2, i2], np.r_[layout.z, layout.z, r, r],
+            out.append(MatrixRows(np.r_[i2, i2], np.r_[layout.w, layout.w, r, r],
                                   np.r_[np.ones(n), -np.ones(n), -np.ones(2 * n)],
-                                  np.r_[-w0, w0], main=False))
+                                  np.zeros(2 * n), main=False))
             out.append(MatrixRows.dense_rows(r, np.ones((1, n)), [float(self.gross)]))
-        if self.net is not None:
-            s0 = float(w0.sum())
-            out.append(MatrixRows.dense_rows(layout.z, np.vstack([np.ones(n), -np.ones(n)]),
-                                             [float(self.net) - s0, float(self.net) + s0]))
+        if self.net is not None:  # sum(w) <= net, -sum(w) <= net
+            out.append(MatrixRows.dense_rows(layout.w, np.vstack([np.ones(n), -np.ones(n)]),
+                                             [float(self.net), float(self.net)]))
         return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
@@ -155,10 +154,8 @@ class CashFloor(Constraint):
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
-        cols = np.r_[layout.z, layout.cost_cols]  # sum(z) + cost <= c0 - floor
-        vals = np.r_[np.ones(state.n), layout.cost_vals]
-        return [MatrixRows(np.zeros(cols.size, dtype=int), cols, vals,
-                           np.array([state.cash_weight - float(self.floor)]))]
+        # cash >= floor (cash = c0 - sum(z) - cost, resolved by the builder)
+        return [MatrixRows.dense_rows(layout.cash, [[-1.0]], [-float(self.floor)])]
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return np.array([-point.cash]), np.array([-float(self.floor)])

@@ -55,7 +55,7 @@ class LongOnly(Constraint):
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
-        return [MatrixRows.diagonal(layout.z, -1.0, state.weights)]  # -z <= w0
+        return [MatrixRows.diagonal(layout.w, -1.0, np.zeros(state.n))]  # -w <= 0
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "w >= 0:")
@@ -125,16 +125,16 @@ class ShortLimit(Constraint):
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
-        caps, w0 = self._caps(state), state.weights
+        caps = self._caps(state)
         idx = np.flatnonzero(np.isfinite(caps))
         out: list[MatrixRows] = []
         if idx.size:
-            out.append(MatrixRows.diagonal(layout.z[idx], -1.0, caps[idx] + w0[idx]))
+            out.append(MatrixRows.diagonal(layout.w[idx], -1.0, caps[idx]))  # -w <= cap
         if self.total is not None:
             p = layout.aux((id(self), "short"), state.n)  # p >= max(-w, 0)
             out.append(MatrixRows(np.r_[np.arange(state.n), np.arange(state.n)],
-                                  np.r_[p, layout.z], np.full(2 * state.n, -1.0), w0,
-                                  main=False))  # -p - z <= w0
+                                  np.r_[p, layout.w], np.full(2 * state.n, -1.0),
+                                  np.zeros(state.n), main=False))  # -p - w <= 0
             out.append(MatrixRows.diagonal(p, -1.0, np.zeros(state.n), main=False))
             out.append(MatrixRows.dense_rows(p, np.ones((1, state.n)), [float(self.total)]))
         return out
@@ -244,13 +244,12 @@ class WeightBounds(Constraint):
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
         lo, hi = self._bounds(state)
-        w0 = state.weights
         ih, il = np.flatnonzero(np.isfinite(hi)), np.flatnonzero(np.isfinite(lo))
         out: list[MatrixRows] = []
         if ih.size:
-            out.append(MatrixRows.diagonal(layout.z[ih], 1.0, hi[ih] - w0[ih]))
+            out.append(MatrixRows.diagonal(layout.w[ih], 1.0, hi[ih]))  # w <= hi
         if il.size:
-            out.append(MatrixRows.diagonal(layout.z[il], -1.0, w0[il] - lo[il]))
+            out.append(MatrixRows.diagonal(layout.w[il], -1.0, -lo[il]))  # -w <= -lo
         return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:

@@ -4,12 +4,15 @@ Each model turns a trade into a cost in two ways that read the same coefficients
 
 * :meth:`CostModel.evaluate` — NumPy, currency per asset for a trade in shares;
   the simulated broker charges exactly this on every fill, diagnostics report it.
-* :meth:`CostModel.expression` — a convex cvxpy expression in trade *weights*
-  ``z`` (fractions of equity), giving the cost as a fraction of equity, built on
-  cvxpy Parameters that :meth:`CostModel.update` sets from a ``PortfolioState``.
+* :meth:`CostModel.terms` — the model's convex structure declared as data
+  (:class:`~rebalopt.program.CostTerms`: linear, power, quadratic and short-holding
+  terms per asset in trade *weights* ``z``, fractions of equity, plus the
+  non-convex per-order part), from which the one program builder writes the
+  optimizer's program (Clarabel matrices or cvxpy, :mod:`rebalopt.program`).
 
-For a convex model the faces agree: ``expression(z).value * equity ==
-evaluate(z * equity / (price * multiplier)).sum()``.
+For a convex model the faces agree: ``terms(state).trading_cost(z) * equity ==
+evaluate(z * equity / (price * multiplier)).sum()``. A holding cost (borrow) has a
+third face, :meth:`CostModel.holding`, the currency charged on positions held.
 
 A model may be unable to price some assets of a state (market impact without a
 volatility or an ADV, e.g. a fresh listing): :meth:`CostModel.tradable` says which
@@ -17,7 +20,7 @@ it can price. The rebalancers do not trade the others (they are *frozen*: held a
 they are, reported in ``plan.info["untradable"]``); :func:`untradable_assets`
 gathers them over a list of models. ``evaluate`` still raises
 :class:`~rebalopt.errors.InputError` (naming asset and field) on a trade in such an
-asset, and the cvxpy face prices it at 0 (it is never traded).
+asset, and ``terms`` prices it at 0 (it is never traded).
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._typing import FloatArray
+from rebalopt.program.terms import CostTerms
 from rebalopt.state import PortfolioState
 
 __all__ = ["CostModel", "untradable_assets"]
@@ -58,16 +61,18 @@ class CostModel(ABC):
         """Cost in currency per asset of trading ``trades`` shares (signed) at ``state``."""
 
     @abstractmethod
-    def update(self, state: PortfolioState) -> None:
-        """Write this state's coefficients into the model's cvxpy Parameters."""
+    def terms(self, state: PortfolioState) -> CostTerms:
+        """The convex structure at ``state`` as data (:class:`~rebalopt.program.CostTerms`).
 
-    @abstractmethod
-    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
-        """Convex cost of trade weights ``z`` as a fraction of equity.
-
-        ``abs_z`` may be an epigraph variable with ``abs_z >= |z|`` shared by
-        several terms; when omitted, ``cp.abs(z)`` is used.
+        Read by the program builder, the integer stage and the MIP; must agree with
+        :meth:`evaluate` (and :meth:`holding`) on the assets :meth:`tradable` accepts.
         """
+
+    def holding(self, positions: FloatArray, state: PortfolioState,
+                years: float) -> FloatArray:
+        """Currency per asset charged for holding ``positions`` (shares, signed) for
+        ``years`` at ``state``'s prices. Default: nothing (a pure trading cost)."""
+        return np.zeros(state.n)
 
     def tradable(self, state: PortfolioState) -> np.ndarray:
         """Boolean mask over ``state.assets``: the assets this model can price.
@@ -84,27 +89,8 @@ class CostModel(ABC):
 
     @property
     def exact_in_optimizer(self) -> bool:
-        """Whether :meth:`expression` is the whole cost (no non-convex part left out)."""
+        """Whether the convex terms are the whole cost (no non-convex part left out)."""
         return True
-
-    # --------------------------------------------------------------- utilities
-    @staticmethod
-    def _param(current: cp.Parameter | None, values: FloatArray, name: str) -> cp.Parameter:
-        """Reuse ``current`` when its shape fits, else make a new non-negative Parameter."""
-        values = np.asarray(values, dtype=float)
-        if current is None or current.shape != values.shape:
-            current = cp.Parameter(values.shape, nonneg=True, name=name)
-        current.value = values
-        return current
-
-    @staticmethod
-    def _abs(z: cp.Expression, abs_z: cp.Expression | None) -> cp.Expression:
-        return cp.abs(z) if abs_z is None else abs_z
-
-    def _require(self, param: cp.Parameter | None) -> cp.Parameter:
-        if param is None:
-            raise RuntimeError(f"{self.name}.update(state) must be called before expression()")
-        return param
 
 
 _HALTED = "no current price (halted or delisted): held at its last known price"

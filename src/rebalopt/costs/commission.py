@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._checks import require_nonneg
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
+from rebalopt.program.terms import CostTerms, PerOrder
 from rebalopt.state import PortfolioState
 
 __all__ = ["Commission"]
@@ -31,7 +31,7 @@ class Commission(CostModel):
         Basis points of traded notional.
     minimum
         Minimum charge per order, currency. Not convex: the optimizer's
-        expression leaves it out (the integer stage models it); the broker always
+        convex terms leave it out (the integer stage models it); the broker always
         charges it.
     per_order
         Fixed fee per order, currency. Not convex, handled like ``minimum``.
@@ -42,7 +42,6 @@ class Commission(CostModel):
     minimum: float = 0.0
     per_order: float = 0.0
     label: str | None = None
-    _rate: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("per_share", "bps", "minimum", "per_order"):
@@ -59,11 +58,14 @@ class Commission(CostModel):
         traded = trades != 0
         return np.where(traded, np.maximum(linear, self.minimum) + self.per_order, 0.0)
 
-    def update(self, state: PortfolioState) -> None:
-        self._rate = self._param(self._rate, self.rates(state), "commission_rate")
-
-    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
-        return self._require(self._rate) @ self._abs(z, abs_z)
+    def terms(self, state: PortfolioState) -> CostTerms:
+        """Linear: ``rate_i * |z_i|``; per order: the minimum and the fixed fee."""
+        rate = self.rates(state)
+        per_order = None
+        if self.minimum > 0 or self.per_order > 0:
+            per_order = PerOrder(minimum=np.full(state.n, float(self.minimum)),
+                                 fixed=np.full(state.n, float(self.per_order)), rate=rate)
+        return CostTerms(linear=rate, per_order=per_order)
 
     @property
     def exact_in_optimizer(self) -> bool:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._checks import number, require_nonneg
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
+from rebalopt.program.terms import CostTerms, PowerTerm
 from rebalopt.state import PortfolioState
 
 __all__ = ["MarketImpact"]
@@ -54,7 +54,6 @@ class MarketImpact(CostModel):
     exponent: float = 1.5
     label: str | None = None
     is_slippage = True
-    _a: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.coef = require_nonneg(self.coef, "MarketImpact.coef")
@@ -120,16 +119,10 @@ class MarketImpact(CostModel):
         scale = state.equity / (state.prices * state.multipliers * adv)
         return self.coef * vol * scale ** (self.exponent - 1.0)
 
-    def update(self, state: PortfolioState) -> None:
-        self._a = self._param(self._a, self.coefficients(state), "impact_coef")
-
-    @property
-    def parameter(self) -> cp.Parameter:
-        """The Parameter holding ``a`` (for solvers that build their own epigraph)."""
-        return self._require(self._a)
-
-    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
-        a = self._require(self._a)
+    def terms(self, state: PortfolioState) -> CostTerms:
+        """Power: ``a_i * |z_i| ** exponent`` (:meth:`coefficients`); linear when
+        ``exponent == 1``."""
+        a = self.coefficients(state)
         if self.exponent == 1.0:
-            return a @ self._abs(z, abs_z)
-        return a @ cp.power(self._abs(z, abs_z), self.exponent)
+            return CostTerms(linear=a)
+        return CostTerms(power=(PowerTerm(a, float(self.exponent)),))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -13,6 +12,7 @@ from rebalopt._checks import number, numbers_by_asset
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
+from rebalopt.program.terms import CostTerms
 from rebalopt.state import PortfolioState
 
 __all__ = ["Spread"]
@@ -41,7 +41,6 @@ class Spread(CostModel):
     default_bps: float | None = None
     label: str | None = None
     is_slippage = True
-    _rate: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # types now (text or NaN named by ticker); ranges per asset when planning
@@ -81,8 +80,6 @@ class Spread(CostModel):
         notional = np.abs(np.asarray(trades, dtype=float)) * state.prices * state.multipliers
         return notional * self.half_spreads(state)
 
-    def update(self, state: PortfolioState) -> None:
-        self._rate = self._param(self._rate, self.half_spreads(state), "half_spread")
-
-    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None) -> cp.Expression:
-        return self._require(self._rate) @ self._abs(z, abs_z)
+    def terms(self, state: PortfolioState) -> CostTerms:
+        """Linear: ``half_spread_i * |z_i|`` (fraction of equity)."""
+        return CostTerms(linear=self.half_spreads(state))

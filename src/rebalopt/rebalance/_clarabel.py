@@ -41,8 +41,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
-from rebalopt.constraints._base import Constraint, MatrixLayout, MatrixRows
-from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.constraints._base import Constraint
+from rebalopt.costs import CostModel
+from rebalopt.program import CostTerms, MatrixLayout, MatrixRows, combine_terms
 from rebalopt.rebalance._problem import SCALE, RawSolution
 from rebalopt.state import PortfolioState
 
@@ -75,26 +76,10 @@ STATUS: dict[str, str] = {
 }
 """Clarabel status -> the cvxpy status names the rebalancer reads (same map as cvxpy)."""
 
-_LINEAR = (Spread, Commission)
-
-
-def _linear_rates(model: CostModel, state: PortfolioState) -> FloatArray | None:
-    """Cost per unit of ``|z|`` (fraction of equity) of a linear built-in model."""
-    if isinstance(model, Spread):
-        return model.half_spreads(state)
-    if isinstance(model, Commission):
-        return model.rates(state)
-    if isinstance(model, MarketImpact) and model.exponent == 1.0:
-        return model.coefficients(state)
-    return None
-
-
 def supported(costs: Sequence[CostModel], constraints: Sequence[Constraint]) -> bool:
-    """Whether every term has a matrix form (built-in cost models, constraints with
-    :meth:`~rebalopt.constraints.Constraint.rows`); otherwise use the cvxpy program."""
-    for m in costs:
-        if type(m) not in (Spread, Commission, MarketImpact):
-            return False
+    """Whether every term has a matrix form: every constraint declares
+    :meth:`~rebalopt.constraints.Constraint.rows` (every cost model declares its
+    terms); otherwise use the cvxpy program."""
     return all(type(c).rows is not Constraint.rows for c in constraints)
 
 
@@ -131,17 +116,30 @@ class DirectProblem:
         self.has_alpha = has_alpha
         self.solves = 0
         col = 2 * n
-        # power-law impact epigraphs
-        self.impact: list[tuple[MarketImpact, np.ndarray, np.ndarray | None]] = []
-        for m in self.costs:
-            if isinstance(m, MarketImpact) and m.exponent != 1.0:
-                u = np.arange(col, col + n)
+        # the cost models' declared terms fix the cost's structure: one epigraph
+        # u_k >= t ** p_k per power exponent (a quadratic term is exponent 2), a
+        # short-position block h >= max(-w, 0) when a model holds shorts at a rate
+        terms = self._terms(state)
+        self.term_key = tuple(t.structure() for t in terms)
+        c = combine_terms(terms, n)
+        if c.aux:
+            raise TypeError("cost terms with auxiliary blocks are not supported yet")
+        exps = [p.exponent for p in c.power]
+        if c.quadratic is not None and 2.0 not in exps:
+            exps.append(2.0)
+        self.impact: list[tuple[float, np.ndarray, np.ndarray | None]] = []
+        for p in exps:
+            u = np.arange(col, col + n)
+            col += n
+            v = None
+            if impact == "soc" and p == 1.5:
+                v = np.arange(col, col + n)
                 col += n
-                v = None
-                if impact == "soc" and m.exponent == 1.5:
-                    v = np.arange(col, col + n)
-                    col += n
-                self.impact.append((m, u, v))
+            self.impact.append((p, u, v))
+        self.h = np.zeros(0, dtype=int)
+        if c.short_holding is not None:
+            self.h = np.arange(col, col + n)
+            col += n
         self.y = np.arange(col, col + k)
         col += k
         # specific risk: e = s_sc * (z + d0) with P = 2I ("aux"), or P = diag(2 s_sc^2) on z
@@ -149,7 +147,7 @@ class DirectProblem:
         col += self.e.size
         self.nzero = k + self.e.size
         self.layout = MatrixLayout(n=n, z=np.arange(n), t=np.arange(n, 2 * n), ncols=col)
-        self._set_cost(state)
+        self._set_cost(state, terms)
         # constraint rows once: allocates the auxiliary columns, fixes the row counts
         blocks = [c.rows(self.layout, state, targets) for c in self.constraints]
         self.slack_cols: list[int | None] = []
@@ -166,23 +164,31 @@ class DirectProblem:
         self.cones = self._cones(blocks)
 
     # ---------------------------------------------------------------- pieces
-    def _set_cost(self, state: PortfolioState) -> None:
-        """The convex cost as ``cost_vals @ x[cost_cols]`` for this state."""
-        n = self.n
-        lin = np.zeros(n)
-        for m in self.costs:
-            r = _linear_rates(m, state)
-            if r is not None:
-                lin += r
-        cols, vals = [self.layout.t], [lin]
-        for m, u, _ in self.impact:
+    def _terms(self, state: PortfolioState) -> list[CostTerms]:
+        return [m.terms(state) for m in self.costs]
+
+    def _set_cost(self, state: PortfolioState, terms: Sequence[CostTerms] | None = None
+                  ) -> CostTerms:
+        """The convex trading cost as ``cost_vals @ x[cost_cols]`` for this state;
+        returns the models' terms combined."""
+        terms = self._terms(state) if terms is None else terms
+        if tuple(t.structure() for t in terms) != self.term_key:
+            raise RuntimeError("cost terms changed structure without a recompile")
+        c = combine_terms(terms, self.n)
+        coef = {p.exponent: p.coef for p in c.power}
+        if c.quadratic is not None:
+            coef[2.0] = coef.get(2.0, 0.0) + c.quadratic
+        cols = [self.layout.t]
+        vals = [c.linear if c.linear is not None else np.zeros(self.n)]
+        for p, u, _ in self.impact:
             cols.append(u)
-            vals.append(m.coefficients(state))
+            vals.append(np.asarray(coef[p], dtype=float))
         self.layout.cost_cols = np.concatenate(cols)
         self.layout.cost_vals = np.concatenate(vals)
+        return c
 
     def _n_nonneg(self, blocks: Sequence[Sequence[MatrixRows] | None]) -> int:
-        rows = 2 * self.n + sum(b.m for bl in blocks for b in bl or [])
+        rows = 2 * self.n + 2 * self.h.size + sum(b.m for bl in blocks for b in bl or [])
         return rows + sum(1 for c in self.slack_cols if c is not None)
 
     def _cones(self, blocks: Sequence[Sequence[MatrixRows] | None],
@@ -191,9 +197,9 @@ class DirectProblem:
         if self.nzero + nfrozen:
             cones.append(clarabel.ZeroConeT(self.nzero + nfrozen))
         cones.append(clarabel.NonnegativeConeT(self._n_nonneg(blocks)))
-        for m, _, v in self.impact:
+        for p, _, v in self.impact:
             if v is None:
-                cones += [clarabel.PowerConeT(1.0 / m.exponent)] * self.n
+                cones += [clarabel.PowerConeT(1.0 / p)] * self.n
             else:
                 cones += [clarabel.SecondOrderConeT(3)] * (2 * self.n)
         return cones
@@ -212,7 +218,7 @@ class DirectProblem:
         root = np.sqrt(SCALE * 0.5 * risk_aversion * horizon)
         s_sc = root * np.asarray(s, dtype=float)
         sd0 = s_sc * d0
-        self._set_cost(state)
+        ct = self._set_cost(state)
         # ---- objective
         aux = self.e.size > 0
         pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2, np.full(k, 2.0)])
@@ -222,6 +228,8 @@ class DirectProblem:
         if not aux:
             q[L.z] = 2.0 * s_sc * sd0
         np.add.at(q, L.cost_cols, SCALE * L.cost_vals)
+        if self.h.size:  # short holding over the horizon
+            q[self.h] += SCALE * horizon * np.asarray(ct.short_holding, dtype=float)
         const = 0.0 if aux else float(sd0 @ sd0)
         if self.has_alpha:
             a = SCALE * np.asarray(alpha, dtype=float)
@@ -262,12 +270,20 @@ class DirectProblem:
         V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
         B.append(np.zeros(2 * n))
         r0 += 2 * n
+        if self.h.size:  # -z - h <= w0, -h <= 0: h >= max(-w, 0)
+            R += [r0 + ar, r0 + ar, r0 + n + ar]
+            C += [L.z, self.h, self.h]
+            V += [-np.ones(n), -np.ones(n), -np.ones(n)]
+            B += [w0, np.zeros(n)]
+            r0 += 2 * n
         slack_rows: list[int] = []
+        c0 = state.cash_weight
         for c, sc, counts in zip(self.constraints, self.slack_cols, self._row_counts):
             blocks = c.rows(L, state, targets) or []
             if [b.m for b in blocks] != counts:
                 raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
             for b in blocks:
+                b = L.resolve(b, w0, c0)
                 R.append(r0 + np.asarray(b.row, dtype=int))
                 C.append(np.asarray(b.col, dtype=int))
                 V.append(np.asarray(b.val, dtype=float))

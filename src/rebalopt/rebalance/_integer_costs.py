@@ -2,11 +2,12 @@
 
 The integer stage evaluates thousands of candidate moves; calling every cost
 model's ``evaluate`` per candidate would be slow. :class:`CostTable` reads each
-known model's coefficients once per solve (the same ``rates``, ``half_spreads``
-and ``coefficients`` the models' own faces read) and evaluates the *full* cost,
-non-convex commission parts included, on arrays of any shape. Unknown models go
-through their ``evaluate`` (one call per column). Tests check the table against
-``evaluate``.
+model's declared terms once per solve (:meth:`CostModel.terms
+<rebalopt.costs.CostModel.terms>`: linear, power, quadratic, and the per-order
+minimum and fixed fee) and evaluates the *full* trading cost, non-convex per-order
+parts included, on arrays of any shape. A model whose cost needs its own variables
+(auxiliary blocks) goes through its ``evaluate`` (one call per column). Tests check
+the table against ``evaluate``.
 
 Units: trade weights ``z`` (fractions of pre-trade equity ``V``) in, cost as a
 fraction of ``V`` out.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.costs import CostModel
 from rebalopt.state import PortfolioState
 
 __all__ = ["CostTable"]
@@ -28,44 +29,44 @@ __all__ = ["CostTable"]
 
 @dataclass
 class _Term:
-    linear: FloatArray | None = None      # rate on |z|
     power: FloatArray | None = None       # a on |z|**p
     exponent: float = 1.0
-    minimum: float = 0.0                  # commission minimum, weight
-    fixed: float = 0.0                    # per-order fee, weight
-    is_commission: bool = False
-    model: CostModel | None = None        # generic fallback
+    rate: FloatArray | None = None        # per-order: the linear rate the minimum bounds
+    minimum: FloatArray | None = None     # per-order minimum, weight
+    fixed: FloatArray | None = None       # per-order fee, weight
+    model: CostModel | None = None        # generic fallback (aux blocks)
 
 
 class CostTable:
-    """Full per-asset cost (fraction of equity) of trade weights, for known and unknown models."""
+    """Full per-asset cost (fraction of equity) of trade weights, from the declared terms."""
 
     def __init__(self, costs: Sequence[CostModel], state: PortfolioState) -> None:
         self.state = state
         self.V = state.equity
         self.unit = state.prices * state.multipliers
         self.terms: list[_Term] = []
-        for m in costs:
-            if isinstance(m, Commission):
-                self.terms.append(_Term(linear=m.rates(state), minimum=m.minimum / self.V,
-                                        fixed=m.per_order / self.V, is_commission=True))
-            elif isinstance(m, Spread):
-                self.terms.append(_Term(linear=m.half_spreads(state)))
-            elif isinstance(m, MarketImpact):
-                if m.coef == 0:
-                    continue
-                a = m.coefficients(state)
-                if m.exponent == 1.0:
-                    self.terms.append(_Term(linear=a))
-                else:
-                    self.terms.append(_Term(power=a, exponent=m.exponent))
-            else:
-                self.terms.append(_Term(model=m))
-        self.generic = any(t.model is not None for t in self.terms)
         lin = np.zeros(state.n)
-        for t in self.terms:
-            if t.linear is not None and not t.is_commission:
-                lin = lin + t.linear
+        for m in costs:
+            tm = m.terms(state)
+            if tm.aux:
+                self.terms.append(_Term(model=m))
+                continue
+            own = np.zeros(state.n) if tm.linear is None else np.asarray(tm.linear, float)
+            po = tm.per_order
+            if po is not None and po.active:
+                own = own - po.rate  # charged below as max(rate |z|, minimum) + fixed
+                self.terms.append(_Term(rate=np.asarray(po.rate, float),
+                                        minimum=np.asarray(po.minimum, float) / self.V,
+                                        fixed=np.asarray(po.fixed, float) / self.V))
+            lin = lin + own
+            for p in tm.power:
+                if p.exponent == 1.0:
+                    lin = lin + p.coef
+                else:
+                    self.terms.append(_Term(power=np.asarray(p.coef, float), exponent=p.exponent))
+            if tm.quadratic is not None:
+                self.terms.append(_Term(power=np.asarray(tm.quadratic, float), exponent=2.0))
+        self.generic = any(t.model is not None for t in self.terms)
         self._lin_other = lin
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
@@ -76,11 +77,9 @@ class CostTable:
         out = self._lin_other[col] * az
         traded = z != 0
         for t in self.terms:
-            if t.is_commission:
-                lin = t.linear[col] * az  # type: ignore[index]
-                if t.minimum > 0:
-                    lin = np.maximum(lin, t.minimum)
-                out = out + np.where(traded, lin + t.fixed, 0.0)
+            if t.rate is not None:
+                lin = np.maximum(t.rate[col] * az, t.minimum[col])  # type: ignore[index]
+                out = out + np.where(traded, lin + t.fixed[col], 0.0)  # type: ignore[index]
             elif t.power is not None:
                 out = out + t.power[col] * az ** t.exponent
             elif t.model is not None:

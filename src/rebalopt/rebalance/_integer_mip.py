@@ -52,7 +52,7 @@ from rebalopt.constraints import (
     WeightBounds,
 )
 from rebalopt.constraints.integer import IntegerConstraint, MipContext
-from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.costs import CostModel
 from rebalopt.state import PortfolioState
 
 __all__ = ["SCALE", "SECANT_MAX", "MipResult", "implied_box", "solve_mip"]
@@ -173,40 +173,42 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
     # ---- costs (fraction of equity)
     cost_terms: list[cp.Expression] = []
     linear = True
-    for m in costs:
-        if isinstance(m, Spread):
-            cost_terms.append(m.half_spreads(state) @ t)
-        elif isinstance(m, Commission):
-            rate = m.rates(state)
-            if m.exact_in_optimizer:
-                cost_terms.append(rate @ t)
-            else:
-                if traded is None:
-                    raise Unsupported("commission minimum without binaries")
-                c = cp.Variable(n, name="commission")
-                cons += [c >= cp.multiply(rate, t), c >= (m.minimum / V) * traded]
-                cost_terms.append(cp.sum(c) + (m.per_order / V) * cp.sum(traded))
-        elif isinstance(m, MarketImpact):
-            if m.coef == 0:
+    for m in costs:  # from each model's declared terms
+        tm = m.terms(state)
+        if tm.aux:
+            raise Unsupported(f"cost model {m.name} has auxiliary blocks (no MIP form yet)")
+        lin = np.zeros(n) if tm.linear is None else np.asarray(tm.linear, dtype=float)
+        po = tm.per_order
+        if po is not None and po.active:
+            if traded is None:
+                raise Unsupported("per-order minimum or fee without binaries")
+            lin = lin - po.rate  # the rate is charged as max(rate |z|, minimum) below
+            c = cp.Variable(n, name="per_order_charge")
+            cons += [c >= cp.multiply(po.rate, t), c >= cp.multiply(po.minimum / V, traded)]
+            cost_terms.append(cp.sum(c) + (po.fixed / V) @ traded)
+        if np.any(lin != 0):
+            cost_terms.append(lin @ t)
+        powers = [(np.asarray(p.coef, float), float(p.exponent)) for p in tm.power]
+        if tm.quadratic is not None:
+            powers.append((np.asarray(tm.quadratic, float), 2.0))
+        for a, p in powers:
+            if not np.any(a != 0):
                 continue
-            a = m.coefficients(state)
-            if m.exponent == 1.0:
+            if p == 1.0:
                 cost_terms.append(a @ t)
-            elif m.exponent == 2.0:
+            elif p == 2.0:
                 cost_terms.append(cp.sum(cp.multiply(a, cp.square(t))))
                 linear = False
             else:
                 kmax = np.maximum(np.abs(q_lo), np.abs(q_hi))
                 if not np.isfinite(kmax).all():
-                    raise Unsupported("3/2-power impact needs finite lot bounds")
-                slope, icpt, _ = _power_lines(kmax, m.exponent)
-                u = cp.Variable(n, nonneg=True, name="impact")
-                coef = a * ell ** m.exponent  # cost_i = coef_i * k_i ** p
+                    raise Unsupported(f"power {p:g} cost needs finite lot bounds")
+                slope, icpt, _ = _power_lines(kmax, p)
+                u = cp.Variable(n, nonneg=True, name="power_cost")
+                coef = a * ell ** p  # cost_i = coef_i * k_i ** p
                 for sl_, ic in zip(slope, icpt):
                     cons.append(u >= cp.multiply(coef * sl_, k) + coef * ic)
                 cost_terms.append(cp.sum(u))
-        else:
-            raise Unsupported(f"cost model {m.name} has no mixed-integer form")
     cost = cp.sum(cp.hstack(cost_terms)) if cost_terms else cp.Constant(0.0)
 
     obj: list[cp.Expression] = [SCALE * cost]

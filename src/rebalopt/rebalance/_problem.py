@@ -44,7 +44,8 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import Constraint, Point, ProblemContext
-from rebalopt.costs import Commission, CostModel, MarketImpact
+from rebalopt.costs import CostModel
+from rebalopt.program import CvxpyCost
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "CompiledProblem",
     "RawSolution",
     "convex_costs",
+    "holding_costs",
     "model_parameter_ids",
     "objective_terms",
 ]
@@ -70,11 +72,12 @@ def model_parameter_ids(model: CostModel | Constraint) -> tuple[int, ...]:
 
 def convex_costs(costs: Sequence[CostModel], z: FloatArray,
                  state: PortfolioState) -> dict[str, float]:
-    """The convex part of each cost model at trade weights ``z``, fraction of equity.
+    """The convex trading part of each cost model at trade weights ``z``, fraction of equity.
 
-    Equal to the model's full cost (``evaluate``) when ``exact_in_optimizer``; for a
-    commission with a minimum or a per-order fee it is the linear part only, which
-    is what the optimizer minimizes.
+    Equal to the model's full cost (``evaluate``, the independent NumPy face) when
+    ``exact_in_optimizer``; else (a commission with a minimum or a per-order fee,
+    say) the declared convex terms (:meth:`CostTerms.trading_cost
+    <rebalopt.program.CostTerms.trading_cost>`), which is what the optimizer minimizes.
     """
     out: dict[str, float] = {}
     V = state.equity
@@ -85,13 +88,20 @@ def convex_costs(costs: Sequence[CostModel], z: FloatArray,
             name, k = f"{model.name}#{k}", k + 1
         if model.exact_in_optimizer:
             val = float(model.evaluate(z * V / unit, state).sum()) / V
-        elif isinstance(model, Commission):
-            val = float(model.rates(state) @ np.abs(z))
-        else:  # generic: evaluate the cvxpy face on a constant
-            model.update(state)
-            val = float(model.expression(cp.Constant(z), cp.Constant(np.abs(z))).value)
+        else:
+            val = model.terms(state).trading_cost(z)
         out[name] = val
     return out
+
+
+def holding_costs(costs: Sequence[CostModel], z: FloatArray, state: PortfolioState,
+                  horizon: float) -> float:
+    """Every model's holding charge (borrow) on the post-trade book over ``horizon``
+    years, fraction of equity, from the models' NumPy face (:meth:`CostModel.holding`)."""
+    V = state.equity
+    unit = state.prices * state.multipliers
+    shares = state.holdings + np.asarray(z, dtype=float) * V / unit
+    return float(sum(m.holding(shares, state, horizon).sum() for m in costs)) / V
 
 
 def objective_terms(
@@ -109,12 +119,14 @@ def objective_terms(
 ) -> dict[str, float]:
     """The program's objective at ``z`` in NumPy, term by term (fractions of equity).
 
-    Keys: ``cost`` (convex cost), ``risk`` (``gamma/2 * T * d' Sigma d``),
-    ``alpha`` (``-alpha' w``), ``penalty`` (soft constraints), ``total``.
+    Keys: ``cost`` (convex trading cost), ``holding`` (short holding over the
+    horizon), ``risk`` (``gamma/2 * T * d' Sigma d``), ``alpha`` (``-alpha' w``),
+    ``penalty`` (soft constraints), ``total``.
     """
     z = np.asarray(z, dtype=float)
     cc = convex_costs(costs, z, state)
     cost = float(sum(cc.values()))
+    hold = holding_costs(costs, z, state, horizon)
     d = state.weights + z - targets
     f = G.T @ d
     e = s * d
@@ -125,8 +137,8 @@ def objective_terms(
     if soft:
         point = Point.from_trades(state, targets, z, cost)
         pen = float(sum(c.penalty * c.check(point).violation for c in soft))
-    return {"cost": cost, "risk": risk, "alpha": a, "penalty": pen,
-            "total": cost + risk + a + pen}
+    return {"cost": cost, "holding": hold, "risk": risk, "alpha": a, "penalty": pen,
+            "total": cost + hold + risk + a + pen}
 
 
 @dataclass
@@ -160,8 +172,8 @@ class CompiledProblem:
     k
         Number of risk factor columns (``RiskRoot.G.shape[1]``).
     costs, constraints
-        The terms. Their Parameters are created here (constraints) or taken from
-        the models after ``update`` (costs).
+        The terms. The Parameters of the cost terms and the constraints' rows are
+        created here.
     has_alpha
         Whether the objective has an alpha term.
 
@@ -192,26 +204,18 @@ class CompiledProblem:
         self.frozen.value = np.zeros(n)
         cons: list[cp.Constraint] = [t >= z, t >= -z, cp.multiply(self.frozen, z) == 0]
 
-        # ---- costs (fraction of equity)
-        for m in self.costs:
-            m.update(state)
-        self._cost_param_ids = [model_parameter_ids(m) for m in self.costs]
-        cost_terms: list[cp.Expression] = []
-        for m in self.costs:
-            if isinstance(m, MarketImpact) and m.exponent != 1.0:
-                u = cp.Variable(n, name=f"impact_epigraph_{len(cost_terms)}")
-                # u >= t ** p  <=>  u^(1/p) * 1^(1-1/p) >= |t|  (exact 3-d power cone)
-                cons.append(cp.PowCone3D(u, np.ones(n), t, 1.0 / m.exponent))
-                cost_terms.append(m.parameter @ u)
-            else:
-                cost_terms.append(m.expression(z, t))
-        cost = cp.sum(cp.hstack(cost_terms)) if cost_terms else cp.Constant(0.0)
+        # ---- costs (fraction of equity), from the models' declared terms
+        self.cost_params = CvxpyCost([m.terms(state) for m in self.costs], n)
+        cost, cost_cons = self.cost_params.trading(z, t, epigraph=True)
+        cons += cost_cons
+        hold, hold_cons = self.cost_params.holding_cost(self.w0 + z)
+        cons += hold_cons
         self.cost_expr = cost
         paid_terms = [e for e, m in zip(cost_terms, self.costs, strict=True) if m.paid_at_trade]
         paid = cp.sum(cp.hstack(paid_terms)) if paid_terms else cp.Constant(0.0)
 
         # ---- risk: sum_squares(y) + sum_squares(s z + s d0), pre-scaled
-        obj_terms: list[cp.Expression] = [SCALE * cost]
+        obj_terms: list[cp.Expression] = [SCALE * (cost + hold)]
         if k > 0:
             self.G_sc = cp.Parameter((n, k), name="G_scaled")
             self.gd0 = cp.Parameter(k, name="G_scaled_x_drift")
@@ -275,10 +279,8 @@ class CompiledProblem:
 
     # ------------------------------------------------------------------ update
     def params_intact(self) -> bool:
-        """Whether the cost models and constraints still hold the Parameters compiled in."""
-        return ([model_parameter_ids(m) for m in self.costs] == self._cost_param_ids
-                and [model_parameter_ids(c) for c in self.constraints]
-                == self._constraint_param_ids)
+        """Whether the constraints still hold the Parameters compiled in."""
+        return [model_parameter_ids(c) for c in self.constraints] == self._constraint_param_ids
 
     def update(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
                risk_aversion: float, horizon: float, alpha: FloatArray | None,
@@ -293,8 +295,7 @@ class CompiledProblem:
         self.frozen.value = (np.zeros(self.n) if frozen is None
                              else np.asarray(frozen, dtype=bool).astype(float))
         self.c0.value = state.cash_weight
-        for m in self.costs:
-            m.update(state)
+        self.cost_params.update([m.terms(state) for m in self.costs], horizon)
         for c in self.constraints:
             c.update(state, targets)
         root = np.sqrt(SCALE * 0.5 * risk_aversion * horizon)

@@ -60,7 +60,8 @@ from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
-from rebalopt.costs import CostModel, MarketImpact
+from rebalopt.costs import CostModel
+from rebalopt.program import CostTerms
 from rebalopt.errors import Conflict, InfeasibleError, InputError
 from rebalopt.rebalance._integer_bound import certificate, inverse_diagonal
 from rebalopt.rebalance._integer_costs import CostTable
@@ -488,10 +489,9 @@ class IntegerRebalancer:
         bad = [s for c, s in zip(cons, slacks.values()) if not c.soft and not s.satisfied]
         return slacks, bad
 
-    def _solver(self, gT: float) -> str | None:
+    def _solver(self, gT: float, state: PortfolioState) -> str | None:
         installed = set(cp.installed_solvers())
-        quadratic = gT > 0 or any(isinstance(m, MarketImpact) and m.exponent == 2.0
-                                  and m.coef > 0 for m in self.costs)
+        quadratic = gT > 0 or any(_quadratic_cost(m.terms(state)) for m in self.costs)
         want = (self.exact_solver.upper() if self.exact_solver
                 else ("SCIP" if quadratic else "HIGHS"))
         if want == "HIGHS" and quadratic:
@@ -507,7 +507,7 @@ class IntegerRebalancer:
              time_left: float | None = None) -> MipResult | None:
         relax = self.relaxed()
         gT = relax.risk_aversion * relax.horizon
-        solver = self._solver(gT)
+        solver = self._solver(gT, state)
         if solver is None:
             notes.append("no MIP solver installed (pip install pyscipopt highspy)")
             return None
@@ -734,3 +734,9 @@ class IntegerRebalancer:
         from rebalopt.rebalance._execute import execute_plan
 
         return execute_plan(self, target_weights, data, broker, self.pending)
+
+
+def _quadratic_cost(terms: CostTerms) -> bool:
+    """Whether declared cost terms make the MIP objective quadratic (exponent 2)."""
+    return ((terms.quadratic is not None and bool(np.any(terms.quadratic != 0)))
+            or any(p.exponent == 2.0 and bool(np.any(p.coef != 0)) for p in terms.power))

@@ -422,7 +422,7 @@ class OptimalRebalancer:
     def _structure(self, state: PortfolioState, targets: FloatArray, k: int) -> Hashable:
         return (
             tuple(state.assets), k, self.alpha is not None,
-            tuple((id(m), getattr(m, "exponent", None)) for m in self.costs),
+            tuple((id(m), m.terms(state).structure()) for m in self.costs),
             tuple((id(c), c.soft, c.structure(state, targets)) for c in self.constraints),
         )
 

@@ -1,0 +1,24 @@
+"""The one model: declared cost terms and constraint rows, and what builds programs from them.
+
+* :mod:`rebalopt.program.terms`: what a cost model declares (:class:`CostTerms`).
+* :mod:`rebalopt.program.layout`: the named blocks (``z``, ``t``, ``w``, ``cash``,
+  ``cost``, ``aux``) constraint rows are declared over (:class:`MatrixLayout`,
+  :class:`MatrixRows`).
+* :mod:`rebalopt.program.cvxpy_costs`: the cvxpy face of cost terms (:class:`CvxpyCost`).
+"""
+
+from rebalopt.program.cvxpy_costs import CvxpyCost, cost_expression
+from rebalopt.program.layout import MatrixLayout, MatrixRows
+from rebalopt.program.terms import AuxTerm, CostTerms, PerOrder, PowerTerm, combine_terms
+
+__all__ = [
+    "AuxTerm",
+    "CostTerms",
+    "CvxpyCost",
+    "MatrixLayout",
+    "MatrixRows",
+    "PerOrder",
+    "PowerTerm",
+    "combine_terms",
+    "cost_expression",
+]

@@ -1,0 +1,169 @@
+"""The named blocks of the program's variable vector, and rows declared over them.
+
+A constraint (or a cost with its own variables) declares rows ``A x <= b`` as
+:class:`MatrixRows` over the blocks of a :class:`MatrixLayout`:
+
+* ``layout.z``: trade weights (``n`` columns);
+* ``layout.t``: their epigraph ``t >= |z|`` (``n``);
+* ``layout.w``: post-trade weights (``n``);
+* ``layout.cash``: post-trade cash weight after the trading cost (1);
+* ``layout.cost``: the convex trading cost, fraction of equity (1);
+* ``layout.aux(key, size)``: auxiliary columns owned by the declarer.
+
+``w``, ``cash`` and ``cost`` may be *virtual* (negative column indices): the builder
+resolves them with :meth:`MatrixLayout.resolve`. In the single-period program
+``w = w0 + z``, ``cash = c0 - 1'z - cost`` and ``cost = cost_vals @ x[cost_cols]``
+are substituted, so a constraint never folds ``w0`` or ``c0`` into its right-hand
+side itself, and a multi-period builder can give ``w`` real columns per period.
+
+Units: weights and cash are fractions of pre-trade equity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rebalopt._typing import FloatArray
+
+__all__ = ["MatrixLayout", "MatrixRows"]
+
+
+@dataclass(frozen=True)
+class MatrixRows:
+    """Rows ``A x <= b`` of a constraint over the columns of a :class:`MatrixLayout`.
+
+    ``A`` is given in coordinates: ``row`` (local, ``0 .. m-1``), ``col`` (a column
+    of the layout, possibly a virtual one of ``w``, ``cash`` or ``cost``), ``val``;
+    ``b`` has ``m`` entries. ``main`` rows are the constraint's own rows (a soft
+    constraint adds ``-v`` to each of them); ``main=False`` rows define auxiliary
+    variables (always hard).
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    val: FloatArray
+    b: FloatArray
+    main: bool = True
+
+    @property
+    def m(self) -> int:
+        """Number of rows."""
+        return int(np.asarray(self.b).size)
+
+    @classmethod
+    def dense_rows(cls, cols: np.ndarray, coef: FloatArray, b: FloatArray,
+                   main: bool = True) -> MatrixRows:
+        """Rows ``coef @ x[cols] <= b`` for a dense ``(m, len(cols))`` ``coef``."""
+        coef = np.atleast_2d(np.asarray(coef, dtype=float))
+        m, c = coef.shape
+        return cls(np.repeat(np.arange(m), c), np.tile(np.asarray(cols), m), coef.ravel(),
+                   np.atleast_1d(np.asarray(b, dtype=float)), main)
+
+    @classmethod
+    def diagonal(cls, cols: np.ndarray, coef: float | FloatArray, b: FloatArray,
+                 main: bool = True) -> MatrixRows:
+        """One row per column: ``coef_i * x[cols_i] <= b_i``."""
+        cols = np.asarray(cols)
+        val = np.broadcast_to(np.asarray(coef, dtype=float), cols.shape).astype(float)
+        return cls(np.arange(cols.size), cols, val,
+                   np.broadcast_to(np.asarray(b, dtype=float), cols.shape).astype(float), main)
+
+
+@dataclass
+class MatrixLayout:
+    """The columns of the solver's variable vector that declarations write rows against.
+
+    Attributes
+    ----------
+    n
+        Number of assets.
+    z, t
+        Column indices of the trade weights and of their epigraph ``t >= |z|``.
+    ncols
+        Columns allocated so far (grows with :meth:`aux`).
+    cost_cols, cost_vals
+        The convex trading cost (fraction of equity) as ``cost_vals @ x[cost_cols]``
+        for the current state (set by the builder before rows are asked for).
+    w_cols
+        Real columns of the post-trade weights, or ``None`` (default): ``w`` is
+        virtual and resolved as ``w0 + z``.
+    """
+
+    n: int
+    z: np.ndarray
+    t: np.ndarray
+    ncols: int
+    cost_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    cost_vals: FloatArray = field(default_factory=lambda: np.zeros(0))
+    w_cols: np.ndarray | None = None
+    _aux: dict[Hashable, np.ndarray] = field(default_factory=dict)
+    frozen: bool = False
+
+    # ----------------------------------------------------------- named blocks
+    @property
+    def w(self) -> np.ndarray:
+        """Columns of the post-trade weights (virtual: ``-1 .. -n``, unless ``w_cols``)."""
+        return self.w_cols if self.w_cols is not None else -1 - np.arange(self.n)
+
+    @property
+    def cash(self) -> np.ndarray:
+        """The post-trade cash weight after the trading cost (one virtual column)."""
+        return np.array([-1 - self.n])
+
+    @property
+    def cost(self) -> np.ndarray:
+        """The convex trading cost, fraction of equity (one virtual column)."""
+        return np.array([-2 - self.n])
+
+    def aux(self, key: Hashable, size: int) -> np.ndarray:
+        """Columns of an auxiliary variable (the same ones on every call with ``key``)."""
+        cols = self._aux.get(key)
+        if cols is None:
+            if self.frozen:
+                raise RuntimeError(f"auxiliary variable {key!r} asked after the layout froze")
+            cols = np.arange(self.ncols, self.ncols + size)
+            self.ncols += size
+            self._aux[key] = cols
+        return cols
+
+    # ------------------------------------------------------------- resolution
+    def resolve(self, rows: MatrixRows, w0: FloatArray, c0: float) -> MatrixRows:
+        """``rows`` with the virtual blocks substituted (single period).
+
+        ``w = w0 + z``; ``cash = c0 - sum(z) - cost``; ``cost = cost_vals @
+        x[cost_cols]``. Entries on real columns are kept as they are; the sparsity of
+        the result depends only on the sparsity of ``rows`` and of the cost.
+        """
+        col = np.asarray(rows.col, dtype=np.int64)
+        if col.size == 0 or col.min() >= 0:
+            return rows
+        n = self.n
+        row = np.asarray(rows.row, dtype=np.int64)
+        val = np.asarray(rows.val, dtype=float)
+        b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
+        real = col >= 0
+        R, C, V = [row[real]], [col[real]], [val[real]]
+        wm = (col < 0) & (col >= -n)
+        if wm.any():
+            i = -col[wm] - 1
+            R.append(row[wm])
+            C.append(self.z[i])
+            V.append(val[wm])
+            np.subtract.at(b, row[wm], val[wm] * np.asarray(w0, dtype=float)[i])
+        nc = self.cost_cols.size
+        for r, a in zip(row[col == self.cash[0]], val[col == self.cash[0]]):
+            R += [np.full(n, r), np.full(nc, r)]
+            C += [self.z, self.cost_cols]
+            V += [np.full(n, -a), -a * self.cost_vals]
+            b[r] -= a * float(c0)
+        for r, a in zip(row[col == self.cost[0]], val[col == self.cost[0]]):
+            R.append(np.full(nc, r))
+            C.append(self.cost_cols)
+            V.append(a * self.cost_vals)
+        bad = col < -2 - n
+        if bad.any():
+            raise ValueError(f"column {int(col[bad][0])} is not a block of this layout")
+        return MatrixRows(np.concatenate(R), np.concatenate(C), np.concatenate(V), b, rows.main)
