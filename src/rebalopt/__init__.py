@@ -24,7 +24,7 @@ from rebalopt.constraints import (
     TurnoverLimit,
     WeightBounds,
 )
-from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.costs import BorrowCost, Commission, CostModel, MarketImpact, Spread
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
 from rebalopt.orders import Broker, Order, OrderSide, OrderType
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig, RebalancePlan, state_from_broker
@@ -51,6 +51,7 @@ __all__ = [
     "SolverError",
     # costs
     "CostModel",
+    "BorrowCost",
     "Commission",
     "Spread",
     "MarketImpact",

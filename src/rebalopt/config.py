@@ -81,7 +81,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt.adapters.files import FileInputError, read_text_file
-from rebalopt.costs import Commission, CostModel, MarketImpact, Spread
+from rebalopt.costs import BorrowCost, Commission, CostModel, MarketImpact, Spread
 from rebalopt.errors import InputError
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig
 
@@ -114,6 +114,7 @@ _COSTS: dict[str, tuple[type[CostModel], tuple[str, ...]]] = {
     "commission": (Commission, ("per_share", "bps", "minimum", "per_order", "label")),
     "spread": (Spread, ("half_spread_bps", "default_bps", "label")),
     "impact": (MarketImpact, ("coef", "exponent", "label")),
+    "borrow": (BorrowCost, ("rate", "default", "label")),
 }
 _RISK_KEYS = {
     "identity": ("model",),

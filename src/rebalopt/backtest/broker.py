@@ -44,6 +44,16 @@ Fill rules:
 * Cash account: no short sales and no negative cash; a fill that would need
   either is rejected with a reason. Margin account: shorts and borrowing are
   allowed while gross exposure stays within ``max_leverage`` x equity.
+
+Carry, charged when the engine moves to the next bar, for the bar just held
+(``1 / periods_per_year`` of a year, at the previous bar's marks):
+
+* holding costs of the cost models (:meth:`CostModel.holding
+  <rebalopt.costs.CostModel.holding>`, e.g. :class:`~rebalopt.costs.BorrowCost` on
+  shorts), debited from cash and added to ``cost_totals``;
+* interest: ``cash_rate`` (annual) credited on positive cash, ``margin_rate``
+  (annual) debited on negative cash (a margin loan); both 0 by default.
+  ``interest_total`` is the net interest (credits positive).
 """
 
 from __future__ import annotations
@@ -109,6 +119,11 @@ class SimulatedBroker:
     taxes
         A :class:`~rebalopt.backtest.lots.TaxLotTracker` to keep tax lots (cash
         accounts only: lots are long), or ``None``.
+    cash_rate, margin_rate
+        Annual interest rates (fractions per year) credited on positive cash and
+        charged on negative cash; default 0.
+    periods_per_year
+        Bars per year, for the carry of one bar (252: daily bars).
     """
 
     def __init__(
@@ -125,6 +140,9 @@ class SimulatedBroker:
         vol_window: int = 20,
         min_history: int = 5,
         taxes: TaxLotTracker | None = None,
+        cash_rate: float = 0.0,
+        margin_rate: float = 0.0,
+        periods_per_year: float = 252.0,
     ) -> None:
         if not (math.isfinite(initial_cash) and initial_cash > 0):
             raise InputError(f"must be finite and > 0, got {initial_cash}", field="initial_cash")
@@ -139,6 +157,12 @@ class SimulatedBroker:
                         ("min_history", min_history)):
             if int(v) < 1:
                 raise InputError(f"must be >= 1, got {v}", field=name)
+        for name, v in (("cash_rate", cash_rate), ("margin_rate", margin_rate)):
+            if not (math.isfinite(v) and v >= 0):
+                raise InputError(f"must be finite and >= 0, got {v}", field=name)
+        if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+            raise InputError(f"must be finite and > 0, got {periods_per_year}",
+                             field="periods_per_year")
         for m in costs:
             if not isinstance(m, CostModel):
                 raise InputError(f"{type(m).__name__} is not a CostModel", field="costs")
@@ -157,6 +181,9 @@ class SimulatedBroker:
         if taxes is not None and self.account is not AccountType.CASH:
             raise InputError("tax lots need a cash account (lots are long only)", field="taxes")
         self.taxes = taxes
+        self.cash_rate, self.margin_rate = float(cash_rate), float(margin_rate)
+        self.periods_per_year = float(periods_per_year)
+        self._holding = [j for j, m in enumerate(self.costs) if m.charges_holding]
         self.feed: DataFeed | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -180,6 +207,7 @@ class SimulatedBroker:
         self.fills: list[Fill] = []
         self.positions: dict[str, Position] = {}
         self.cost_totals = dict.fromkeys(self.cost_names, 0.0)
+        self.interest_total = 0.0
         self.t = -1
         self.timestamp: Any = None
         self._order_id = 0
@@ -196,11 +224,34 @@ class SimulatedBroker:
         """Move to bar ``t``: update marks with the bar's closes and reset bar volume use."""
         feed = self.feed
         assert feed is not None
+        if self.t >= 0:
+            self._carry()
         self.t = t
         self.timestamp = feed.dates[t]
         np.copyto(self.marks, feed.close[t], where=feed.available[t])
         if self.participation is not None:
             self._used[:] = 0.0
+
+    def _carry(self) -> None:
+        """Charge one bar of holding costs and interest (module docstring)."""
+        years = 1.0 / self.periods_per_year
+        if self._holding and bool((self.holdings < 0).any()):
+            held = np.flatnonzero(self.holdings != 0)
+            feed = self.feed
+            assert feed is not None
+            state = state_from_arrays(
+                feed.assets[held], self.marks[held], self.holdings[held], self.cash,
+                multipliers=self.multipliers[held], require_positive_equity=False)
+            for j in self._holding:
+                c = float(np.asarray(self.costs[j].holding(self.holdings[held], state, years),
+                                     dtype=float).sum())
+                self.cash -= c
+                self.cost_totals[self.cost_names[j]] += c
+        rate = self.cash_rate if self.cash > 0 else self.margin_rate
+        if rate and self.cash != 0:
+            interest = self.cash * rate * years
+            self.cash += interest
+            self.interest_total += interest
 
     # ------------------------------------------------------------- protocol
     def submit_order(

@@ -88,6 +88,11 @@ class CostModel(ABC):
         return {str(state.assets[i]): f"{self.name} cannot price it" for i in bad}
 
     @property
+    def charges_holding(self) -> bool:
+        """Whether :meth:`holding` can be non-zero (the broker then charges it every bar)."""
+        return False
+
+    @property
     def exact_in_optimizer(self) -> bool:
         """Whether the convex terms are the whole cost (no non-convex part left out)."""
         return True

@@ -40,14 +40,18 @@ class _Term:
 class CostTable:
     """Full per-asset cost (fraction of equity) of trade weights, from the declared terms."""
 
-    def __init__(self, costs: Sequence[CostModel], state: PortfolioState) -> None:
+    def __init__(self, costs: Sequence[CostModel], state: PortfolioState,
+                 horizon: float = 0.0) -> None:
         self.state = state
         self.V = state.equity
         self.unit = state.prices * state.multipliers
         self.terms: list[_Term] = []
         lin = np.zeros(state.n)
+        hold = np.zeros(state.n)
         for m in costs:
             tm = m.terms(state)
+            if tm.short_holding is not None:
+                hold = hold + horizon * np.asarray(tm.short_holding, dtype=float)
             if tm.aux:
                 self.terms.append(_Term(model=m))
                 continue
@@ -68,6 +72,16 @@ class CostTable:
                 self.terms.append(_Term(power=np.asarray(tm.quadratic, float), exponent=2.0))
         self.generic = any(t.model is not None for t in self.terms)
         self._lin_other = lin
+        self._hold = hold if np.any(hold != 0) else None
+
+    def holding(self, w: np.ndarray) -> np.ndarray:
+        """Short-holding cost per asset (fraction of equity) of post-trade weights ``w``
+        over the horizon, shape ``(n,)`` or ``(n, C)``; not paid from cash at the trade."""
+        w = np.asarray(w, dtype=float)
+        if self._hold is None:
+            return np.zeros(w.shape)
+        col = (slice(None),) + (None,) * (w.ndim - 1)
+        return self._hold[col] * np.maximum(-w, 0.0)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Cost per asset (fraction of equity) of trade weights ``z``, shape ``(n,)`` or ``(n, C)``."""

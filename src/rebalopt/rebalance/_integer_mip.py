@@ -133,8 +133,10 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
               constraints: Sequence[Constraint], int_constraints: Sequence[IntegerConstraint],
               ell: FloatArray, q_box: tuple[FloatArray, FloatArray], solver: str,
               time_limit: float, need_binaries: bool,
-              node_limit: int | None = None) -> MipResult:
-    """Build and solve the MIP once (module docstring). Raises :class:`Unsupported`."""
+              node_limit: int | None = None, horizon: float = 0.0) -> MipResult:
+    """Build and solve the MIP once (module docstring). Raises :class:`Unsupported`.
+
+    ``horizon`` (years) prices the declared short-holding terms (borrow)."""
     t0 = time.perf_counter()
     n = state.n
     V = state.equity
@@ -173,8 +175,13 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
     # ---- costs (fraction of equity)
     cost_terms: list[cp.Expression] = []
     linear = True
+    holding: list[cp.Expression] = []
     for m in costs:  # from each model's declared terms
         tm = m.terms(state)
+        if tm.short_holding is not None and horizon > 0:  # r T max(-w, 0), not paid now
+            h = cp.Variable(n, nonneg=True, name="short_position")
+            cons.append(h >= -(w0 + z))
+            holding.append((horizon * np.asarray(tm.short_holding, dtype=float)) @ h)
         if tm.aux:
             raise Unsupported(f"cost model {m.name} has auxiliary blocks (no MIP form yet)")
         lin = np.zeros(n) if tm.linear is None else np.asarray(tm.linear, dtype=float)
@@ -211,7 +218,7 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
                 cost_terms.append(cp.sum(u))
     cost = cp.sum(cp.hstack(cost_terms)) if cost_terms else cp.Constant(0.0)
 
-    obj: list[cp.Expression] = [SCALE * cost]
+    obj: list[cp.Expression] = [SCALE * cost] + [SCALE * h for h in holding]
     root = np.sqrt(SCALE * 0.5 * gT)
     d0 = w0 - w_t
     if gT > 0:

@@ -343,9 +343,9 @@ class IntegerRebalancer:
         cost = state.cash_weight - float(point.z.sum()) - point.cash
         pen = float(sum(c.penalty * c.check(point).violation
                         for c in self.constraints(state) if c.soft))
-        total = cost + base["risk"] + base["alpha"] + pen
-        return {"cost": cost, "risk": base["risk"], "alpha": base["alpha"], "penalty": pen,
-                "total": total}
+        total = cost + base["holding"] + base["risk"] + base["alpha"] + pen
+        return {"cost": cost, "holding": base["holding"], "risk": base["risk"],
+                "alpha": base["alpha"], "penalty": pen, "total": total}
 
     def objective(self, shares: FloatArray, state: PortfolioState, targets: Any) -> float:
         """Integer objective at ``shares`` (fraction of equity)."""
@@ -383,7 +383,7 @@ class IntegerRebalancer:
         close = close_lots(state.holdings, lots, z_lo / ell)
         search = LotSearch(
             w0=state.weights, c0=state.cash_weight, targets=w_t, ell=ell,
-            costs=CostTable(self.costs, state), G=np.asarray(root.G, float),
+            costs=CostTable(self.costs, state, relax.horizon), G=np.asarray(root.G, float),
             s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
             alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
             tol=0.5 * self.tolerance, max_moves=self.max_moves,
@@ -539,7 +539,8 @@ class IntegerRebalancer:
                              costs=self.costs, constraints=cons, int_constraints=icons,
                              ell=ell, q_box=(q_lo, q_hi), solver=solver,
                              time_limit=self.time_limit if time_left is None else time_left,
-                             need_binaries=need_bin, node_limit=self.mip_nodes)
+                             need_binaries=need_bin, node_limit=self.mip_nodes,
+                             horizon=relax.horizon)
         except Unsupported as exc:
             notes.append(f"exact mode unavailable: {exc}")
             return None
