@@ -153,7 +153,9 @@ class LotSearch:
         d = P.w - self.wt
         f = self.G.T @ d
         val = float(cost.sum()) + 0.5 * self.gT * float(f @ f + (self.s * d) @ (self.s * d))
-        val += float(self.costs.holding(P.w).sum())  # borrow over the horizon
+        hold = getattr(self.costs, "holding", None)  # borrow over the horizon
+        if hold is not None:
+            val += float(hold(P.w).sum())
         if self.alpha is not None:
             val -= float(self.alpha @ P.w)
         val += sum(pen * k.total(P) for k, pen in self.soft)
@@ -195,7 +197,9 @@ class LotSearch:
         dcost = self.costs(Z) - cost[:, None]
         CASH = P.cash - D - dcost
         df = dcost + self.gT * (D * Sd[:, None] + 0.5 * D * D * self.Sii[:, None])
-        df = df + self.costs.holding(W) - self.costs.holding(P.w)[:, None]
+        hold = getattr(self.costs, "holding", None)
+        if hold is not None:
+            df = df + hold(W) - hold(P.w)[:, None]
         if self.alpha is not None:
             df = df - self.alpha[:, None] * D
         for k, pen in self.soft:
