@@ -33,7 +33,7 @@ def test_computed_once_per_state_and_recomputed_when_an_input_changes(monkeypatc
     np.testing.assert_allclose(first, [1e-4, 2e-4, 3e-4, 4e-4, 1e-3], rtol=1e-15)  # by hand
     trades = np.array([1.0, -2.0, 0.0, 3.0, -1.0])
     cost = spread.evaluate(trades, state)
-    spread.update(state)
+    spread.terms(state)
     assert len(calls) == 1  # three reads, one alignment
     np.testing.assert_allclose(cost, np.abs(trades) * state.prices * first)
     with pytest.raises(ValueError):

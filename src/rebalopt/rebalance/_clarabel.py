@@ -76,6 +76,15 @@ STATUS: dict[str, str] = {
 }
 """Clarabel status -> the cvxpy status names the rebalancer reads (same map as cvxpy)."""
 
+def _linear_rates(model: CostModel, state: PortfolioState) -> FloatArray | None:
+    """Cost per unit of ``|z|`` (fraction of equity) declared by ``model`` (its linear
+    terms and exponent-1 power terms), or ``None`` when it declares none."""
+    t = model.terms(state)
+    parts = [np.asarray(t.linear, dtype=float)] if t.linear is not None else []
+    parts += [np.asarray(p.coef, dtype=float) for p in t.power if p.exponent == 1.0]
+    return np.sum(parts, axis=0) if parts else None
+
+
 def supported(costs: Sequence[CostModel], constraints: Sequence[Constraint]) -> bool:
     """Whether every term has a matrix form: every constraint declares
     :meth:`~rebalopt.constraints.Constraint.rows` (every cost model declares its
