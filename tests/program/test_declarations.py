@@ -196,3 +196,61 @@ def test_cvxpy_backend_reads_the_same_declarations():
     a = OptimalRebalancer(backend="direct", **kw).solve(state, targets)
     b = OptimalRebalancer(backend="cvxpy", **kw).solve(state, targets)
     assert a.objective == pytest.approx(b.objective, rel=1e-6)
+
+
+# ------------------------------------------------------------- cvxpy hatch
+def test_to_cvxpy_is_the_same_program():
+    state, targets, var = problem(5)
+    reb = OptimalRebalancer(risk=Diagonal(var), costs=[Spread(5.0), MarketImpact(coef=0.5)],
+                            constraints=[LongOnly(), CashFloor(), MaxPosition(0.12)])
+    sol = reb.solve(state, targets)
+    prob, v = reb.to_cvxpy(state, targets)
+    prob.solve(solver="CLARABEL")
+    assert prob.value / 1e4 == pytest.approx(sol.objective, rel=1e-6)
+    np.testing.assert_allclose(v.z.value, sol.z, atol=1e-5)
+    np.testing.assert_allclose(v.w.value, state.weights + v.z.value, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_cvxpy_escape_hatch_constraint_and_objective(seed):
+    """A cvxpy constraint (group cap on w) and an objective term on post-trade weights
+    (quadratic penalty on the first two assets) through to_cvxpy; same optimum as the
+    program written independently here."""
+    state, targets, var = problem(seed)
+    lam = 0.02
+    reb = OptimalRebalancer(
+        risk=Diagonal(var), costs=[Spread(5.0)], constraints=[LongOnly(), CashFloor()],
+        cvxpy_constraints=[lambda v: [cp.sum(v.w[:3]) <= 0.15]],
+        cvxpy_objective=[lambda v: lam * cp.sum_squares(v.w[:2])])
+    sol = reb.solve(state, targets)
+    assert sol.solver == "CLARABEL" and "user" in sol.terms
+    assert float(sol.w[:3].sum()) <= 0.15 + 1e-7
+    # independent
+    w0, wt = state.weights, state.target_weights(targets)
+    z = cp.Variable(N)
+    w = w0 + z
+    cost = MySpread(5.0).half_spreads(state) @ cp.abs(z)
+    obj = (cost + 0.5 * reb.risk_aversion * reb.horizon
+           * cp.sum_squares(cp.multiply(np.sqrt(var.to_numpy()), w - wt))
+           + lam * cp.sum_squares(w[:2]))
+    ref = cp.Problem(cp.Minimize(1e4 * obj), [w >= 0, state.cash_weight - cp.sum(z) - cost >= 0,
+                                              cp.sum(w[:3]) <= 0.15])
+    ref.solve(solver="CLARABEL")
+    assert sol.objective == pytest.approx(ref.value / 1e4, rel=1e-6)
+    np.testing.assert_allclose(sol.z, z.value, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["round", "exact"])
+def test_integer_stage_accepts_user_declarations(mode):
+    """Whole shares with a Spread subclass, a user cost model and a user constraint:
+    the integer stage reads their declarations (and the user constraint's check)."""
+    state, targets, var = problem(11)
+    reb = OptimalRebalancer(risk=Diagonal(var), costs=[MySpread(5.0), QuadraticCost(0.05)],
+                            constraints=[LongOnly(), CashFloor(), MaxPosition(0.12)],
+                            integer=mode)
+    plan = reb.plan(state, targets)
+    assert np.all(plan.trades == np.round(plan.trades))
+    assert plan.post_weights.max() <= 0.12 + 1e-9
+    assert plan.post_cash_weight >= -1e-9
+    relaxed = reb.solve(state, targets).objective
+    assert plan.info["objective"] >= relaxed - 1e-9  # the relaxation bounds it below

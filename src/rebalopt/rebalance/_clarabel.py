@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import clarabel
+import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
@@ -44,6 +45,13 @@ from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import Constraint
 from rebalopt.costs import CostModel
 from rebalopt.program import CostTerms, MatrixLayout, MatrixRows, combine_terms
+from rebalopt.program.cvxpy_backend import (
+    ConeSpec,
+    CvxpyConstraintFn,
+    CvxpyObjectiveFn,
+    ModelVariables,
+    to_cvxpy,
+)
 from rebalopt.rebalance._problem import SCALE, RawSolution
 from rebalopt.state import PortfolioState
 
@@ -200,18 +208,82 @@ class DirectProblem:
         rows = 2 * self.n + 2 * self.h.size + sum(b.m for bl in blocks for b in bl or [])
         return rows + sum(1 for c in self.slack_cols if c is not None)
 
+    def cone_spec(self, nfrozen: int = 0) -> list[ConeSpec]:
+        """The cones, in row order, as ``(kind, count, alpha)`` (see :mod:`rebalopt.program`)."""
+        spec: list[ConeSpec] = []
+        if self.nzero + nfrozen:
+            spec.append(("zero", self.nzero + nfrozen, 0.0))
+        spec.append(("nonneg", self._n_nonneg(self._blocks_shape), 0.0))
+        for p, _, v in self.impact:
+            if v is None:
+                spec.append(("power", self.n, 1.0 / p))
+            else:
+                spec.append(("soc3", 2 * self.n, 0.0))
+        return spec
+
     def _cones(self, blocks: Sequence[Sequence[MatrixRows] | None],
                nfrozen: int = 0) -> list[Any]:
         cones: list[Any] = []
-        if self.nzero + nfrozen:
-            cones.append(clarabel.ZeroConeT(self.nzero + nfrozen))
-        cones.append(clarabel.NonnegativeConeT(self._n_nonneg(blocks)))
-        for p, _, v in self.impact:
-            if v is None:
-                cones += [clarabel.PowerConeT(1.0 / p)] * self.n
+        for kind, count, alpha in self.cone_spec(nfrozen):
+            if kind == "zero":
+                cones.append(clarabel.ZeroConeT(count))
+            elif kind == "nonneg":
+                cones.append(clarabel.NonnegativeConeT(count))
+            elif kind == "power":
+                cones += [clarabel.PowerConeT(alpha)] * count
             else:
-                cones += [clarabel.SecondOrderConeT(3)] * (2 * self.n)
+                cones += [clarabel.SecondOrderConeT(3)] * count
         return cones
+
+    def to_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
+                 s: FloatArray, risk_aversion: float, horizon: float,
+                 alpha: FloatArray | None, frozen: np.ndarray | None = None,
+                 constraints: Sequence[CvxpyConstraintFn] = (),
+                 objective: Sequence[CvxpyObjectiveFn] = ()
+                 ) -> tuple[cp.Problem, cp.Variable, ModelVariables]:
+        """This state's program as a cvxpy Problem (objective in basis points of equity)
+        with its named variables, plus user constraints and objective terms over them."""
+        P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha,
+                                          frozen)
+        nf = 0 if frozen is None else int(np.count_nonzero(frozen))
+        return to_cvxpy(P, q, A, b, self.cone_spec(nf), self.layout, state.weights,
+                        state.cash_weight, constant=const, scale=SCALE,
+                        constraints=constraints, objective=objective)
+
+    def solve_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
+                    s: FloatArray, risk_aversion: float, horizon: float,
+                    alpha: FloatArray | None, solver: str,
+                    options: Mapping[str, Any] | None = None,
+                    frozen: np.ndarray | None = None,
+                    constraints: Sequence[CvxpyConstraintFn] = (),
+                    objective: Sequence[CvxpyObjectiveFn] = ()) -> RawSolution:
+        """Solve :meth:`to_cvxpy`'s Problem with a cvxpy solver; never raises on solver
+        failure (the status says it)."""
+        start = time.perf_counter()
+        status, zval, obj, stats = "error", None, None, None
+        slacks: dict[int, float] = {}
+        try:
+            prob, x, _ = self.to_cvxpy(state, targets, G, s, risk_aversion, horizon, alpha,
+                                       frozen, constraints, objective)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                prob.solve(solver=solver, **(options or {}))
+            status = str(prob.status)
+            stats = prob.solver_stats
+            if x.value is not None and np.isfinite(x.value).all():
+                xv = np.asarray(x.value, dtype=float)
+                zval = xv[: self.n].copy()
+                obj = float(prob.value) / SCALE
+                for i, sc in enumerate(self.slack_cols):
+                    if sc is not None:
+                        slacks[i] = float(xv[sc])
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            status = f"error: {type(exc).__name__}: {exc}"[:200]
+        self.solves += 1
+        return RawSolution(solver=solver, status=status, z=zval, objective=obj,
+                           solve_time=getattr(stats, "solve_time", None),
+                           iterations=getattr(stats, "num_iters", None),
+                           wall_time=time.perf_counter() - start, slacks=slacks)
 
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,

@@ -28,6 +28,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cvxpy as cp
 import numpy as np
 
 from rebalopt._checks import require_nonneg
@@ -42,6 +43,13 @@ from rebalopt.errors import (
     RebalanceError,
     SolverError,
     solver_failure,
+)
+from rebalopt.program import MatrixLayout
+from rebalopt.program.cvxpy_backend import (
+    CvxpyConstraintFn,
+    CvxpyObjectiveFn,
+    ModelVariables,
+    constant_variables,
 )
 from rebalopt.rebalance._clarabel import DirectProblem, supported
 from rebalopt.rebalance._problem import (
@@ -267,6 +275,16 @@ class OptimalRebalancer:
         on first use). Holding the cvxpy program (:meth:`compiled`) also routes
         Clarabel through it, so the program one holds is the one solved.
 
+    cvxpy_constraints, cvxpy_objective
+        The cvxpy escape hatch: callables over the model's named variables
+        (:class:`~rebalopt.program.cvxpy_backend.ModelVariables`: ``z``, ``t``, ``w``,
+        ``cash``, ``cost``) returning cvxpy constraints, or a convex objective term
+        (fraction of equity). With either, every solve goes through
+        :meth:`to_cvxpy` (the declared program written in cvxpy, rebuilt per solve) and
+        the chain's solvers by their cvxpy names; the user terms are evaluated at the
+        answer (cvxpy on constants) for the numeric check (``objective_terms['user']``,
+        slacks ``cvxpy constraint <i>``).
+
     Notes
     -----
     Targets are goals, constraints are hard. A negative target weight with
@@ -312,6 +330,8 @@ class OptimalRebalancer:
     backend: str = "direct"
     dust_value: float = DUST_VALUE
     dust_shares: float = DUST_SHARES
+    cvxpy_constraints: Sequence[CvxpyConstraintFn] = ()
+    cvxpy_objective: Sequence[CvxpyObjectiveFn] = ()
 
     method = "optimal"
 
@@ -474,11 +494,13 @@ class OptimalRebalancer:
         """The program's objective at trade weights ``z``, in NumPy (fractions of equity)."""
         w_t = targets if isinstance(targets, np.ndarray) else state.target_weights(targets)
         root = root if root is not None else self.root(state)
-        return objective_terms(
-            np.asarray(z, dtype=float), state, w_t, G=root.G, s=root.s,
+        z = np.asarray(z, dtype=float)
+        terms = objective_terms(
+            z, state, w_t, G=root.G, s=root.s,
             risk_aversion=self.risk_aversion, horizon=self.horizon, costs=self.costs,
             constraints=self.constraints, alpha=self._alpha(state),
         )
+        return self._with_user_terms(terms, z, state)
 
     def objective(self, z: FloatArray, state: PortfolioState, targets: Any) -> float:
         """Total objective at ``z`` (fraction of equity); lower is better."""
@@ -543,7 +565,8 @@ class OptimalRebalancer:
 
         ``frozen`` (boolean mask) holds those assets at ``z = 0``."""
         k = root.G.shape[1]
-        direct = self._direct_program(state, w_t, k)
+        hatch = self._direct_for_hatch(state, w_t, k) if self._hatch else None
+        direct = self._direct_program(state, w_t, k) if hatch is None else None
         updated: list[CompiledProblem] = []
 
         def program() -> CompiledProblem:
@@ -565,7 +588,11 @@ class OptimalRebalancer:
                               {**self._options(solver), **RETRY_OPTIONS[solver]}))
         for label, solver, opts in tries:
             try:
-                if direct is not None and solver == "CLARABEL":
+                if hatch is not None:
+                    raw = hatch.solve_cvxpy(state, w_t, root.G, root.s, self.risk_aversion,
+                                            self.horizon, alpha, solver, opts, frozen,
+                                            self.cvxpy_constraints, self.cvxpy_objective)
+                elif direct is not None and solver == "CLARABEL":
                     raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
                                        self.horizon, alpha, opts, frozen=frozen)
                 else:
@@ -731,6 +758,13 @@ class OptimalRebalancer:
         terms = objective_terms(z, state, w_t, G=root.G, s=root.s,
                                 risk_aversion=self.risk_aversion, horizon=self.horizon,
                                 costs=self.costs, constraints=self.constraints, alpha=alpha)
+        terms = self._with_user_terms(terms, z, state)
+        user = self._user_slacks(z, state)
+        bad_user = [u for u in user.values() if not u.satisfied]
+        if bad_user:
+            worst = max(bad_user, key=lambda u: u.violation)
+            return None, f"{worst.constraint} violated by {worst.violation:.2e}"
+        slacks = {**slacks, **user}
         if raw.objective is not None:
             gap = abs(terms["total"] - raw.objective)
             allowed = self._objective_tolerance(terms, raw.objective, state, w_t, root, alpha)
@@ -958,9 +992,74 @@ class OptimalRebalancer:
 
         return execute_plan(self, target_weights, data, broker, self.pending)
 
+    # ----------------------------------------------------------- cvxpy hatch
+    @property
+    def _hatch(self) -> bool:
+        return bool(self.cvxpy_constraints) or bool(self.cvxpy_objective)
+
+    def _user_vars(self, z: FloatArray, state: PortfolioState) -> ModelVariables:
+        cost = float(sum(convex_costs(self.costs, z, state).values()))
+        return constant_variables(z, _layout_for(state), state.weights, state.cash_weight, cost)
+
+    def _with_user_terms(self, terms: dict[str, float], z: FloatArray,
+                         state: PortfolioState) -> dict[str, float]:
+        """``terms`` plus the user's cvxpy objective terms evaluated at ``z``."""
+        if not self.cvxpy_objective:
+            return terms
+        names = self._user_vars(z, state)
+        user = float(sum(float(np.asarray(fn(names).value)) for fn in self.cvxpy_objective))
+        return {**terms, "user": user, "total": terms["total"] + user}
+
+    def _user_slacks(self, z: FloatArray, state: PortfolioState) -> dict[str, Slack]:
+        """Slack of each user cvxpy constraint at ``z`` (minus its largest violation)."""
+        if not self.cvxpy_constraints:
+            return {}
+        names = self._user_vars(z, state)
+        out: dict[str, Slack] = {}
+        for i, fn in enumerate(self.cvxpy_constraints):
+            got = fn(names)
+            cons = [got] if isinstance(got, cp.Constraint) else list(got)
+            viol = max((float(np.max(np.atleast_1d(c.violation()))) for c in cons), default=0.0)
+            out[f"cvxpy constraint {i}"] = Slack(f"cvxpy constraint {i}", -viol, "", "",
+                                                 self.feasibility_tol)
+        return out
+
+    def to_cvxpy(self, state: PortfolioState, targets: Any
+                 ) -> tuple[cp.Problem, ModelVariables]:
+        """The program for ``state`` and ``targets`` as a cvxpy Problem, from the same
+        declarations as the direct path, with its named variables (``z``, ``t``, ``w``,
+        ``cash``, ``cost``) and the user's cvxpy terms. The objective is in basis points
+        of equity; ``problem.solve()`` then ``variables.z.value`` gives the trades."""
+        w_t = state.target_weights(targets)
+        root = self.root(state)
+        direct = self._direct_for_hatch(state, w_t, root.G.shape[1])
+        frozen, reasons = untradable_assets(self.costs, state)
+        prob, _, names = direct.to_cvxpy(state, w_t, root.G, root.s, self.risk_aversion,
+                                         self.horizon, self._alpha(state),
+                                         frozen if reasons else None,
+                                         self.cvxpy_constraints, self.cvxpy_objective)
+        return prob, names
+
+    def _direct_for_hatch(self, state: PortfolioState, w_t: FloatArray, k: int
+                          ) -> DirectProblem:
+        self._reset_if_changed(state, w_t, k)
+        if not supported(self.costs, self.constraints):
+            raise InputError("every constraint must declare rows() to use the cvxpy "
+                             "escape hatch or to_cvxpy()", field="OptimalRebalancer.constraints")
+        if self._direct is None:
+            t0 = time.perf_counter()
+            self._direct = DirectProblem(state, w_t, k, self.costs, self.constraints,
+                                         self.alpha is not None)
+            self.last_compile_time = time.perf_counter() - t0
+        return self._direct
+
     def is_dpp(self, state: PortfolioState, targets: Any) -> bool:
         """Whether the compiled program for ``state`` is DPP (for tests)."""
         w_t = state.target_weights(targets)
         return self._cvxpy_program(state, w_t, self.root(state).G.shape[1]).is_dpp()
 
 
+def _layout_for(state: PortfolioState) -> MatrixLayout:
+    """A bare layout of ``state``'s universe (the named blocks' positions only)."""
+    n = state.n
+    return MatrixLayout(n=n, z=np.arange(n), t=np.arange(n, 2 * n), ncols=2 * n)
