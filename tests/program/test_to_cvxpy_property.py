@@ -28,7 +28,7 @@ def build(seed: int, n: int, long_only: bool):
     assets = [f"R{i:02d}" for i in range(n)]
     prices = pd.Series(rng.uniform(10, 200, n), index=assets)
     hold = pd.Series(np.round(rng.uniform(0 if long_only else -300, 500, n)), index=assets)
-    state = PortfolioState(hold, 30_000.0, prices,
+    state = PortfolioState(hold, 30_000.0 + float(np.abs(hold * prices).sum()), prices,
                            adv=pd.Series(rng.uniform(1e4, 1e5, n), index=assets),
                            volatility=pd.Series(rng.uniform(0.01, 0.03, n), index=assets),
                            groups=pd.Series(rng.choice(["a", "b", "c"], n), index=assets))
@@ -52,7 +52,9 @@ def test_to_cvxpy_and_direct_reach_the_same_optimum(seed, n, long_only, impact, 
     if impact:
         costs.append(MarketImpact(coef=0.7, exponent=impact))
     cons = [CashFloor(-0.5), GroupBounds(upper=0.7), WeightBounds(upper=0.5)]
-    cons.append(LongOnly() if long_only else Leverage(gross=2.0))
+    # feasible by construction: the gross cap sits above the current book's gross
+    gross = float(np.abs(state.weights).sum())
+    cons.append(LongOnly() if long_only else Leverage(gross=max(2.0, gross + 0.1)))
     if turnover:
         cons.append(TurnoverLimit(0.3))
     reb = OptimalRebalancer(risk=risk, costs=costs, constraints=cons)

@@ -191,6 +191,16 @@ class Constraint(ABC):
         return {k: (None if isinstance(v, (cp.Parameter, cp.Variable)) else v)
                 for k, v in self.__dict__.items()}
 
+    # ---------------------------------------------------- declared properties
+    def cash_floor(self) -> float | None:
+        """The smallest post-trade cash weight this constraint enforces, when it is a
+        floor on cash (read by the fee reserve and the leverage check); else ``None``."""
+        return None
+
+    def forbids_shorts(self) -> bool:
+        """Whether every post-trade weight must be ``>= 0`` under this constraint."""
+        return False
+
     # ------------------------------------------------------------- structure
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
         """What fixes the shape of the cvxpy rows; a change forces a recompile.

@@ -145,12 +145,15 @@ class CashFloor(Constraint):
     def describe(self) -> str:
         return f"CashFloor({self.floor:g})"
 
+    def cash_floor(self) -> float | None:
+        return float(self.floor)
+
     def build(self, ctx: ProblemContext) -> Rows:
-        self._rhs = cp.Parameter(name="cash_minus_floor")
-        return [(cp.sum(ctx.z) + ctx.cost, self._rhs)]
+        self._rhs = cp.Parameter(name="cash_floor")
+        return [(cp.sum(ctx.z) + ctx.cost, ctx.c0 - self._rhs)]
 
     def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        self._rhs.value = state.cash_weight - float(self.floor)  # type: ignore[union-attr]
+        self._rhs.value = float(self.floor)  # type: ignore[union-attr]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

@@ -44,6 +44,9 @@ class LongOnly(Constraint):
     def __post_init__(self) -> None:
         self._validate_soft()
 
+    def forbids_shorts(self) -> bool:
+        return True
+
     def build(self, ctx: ProblemContext) -> Rows:
         return [(-ctx.w, np.zeros(ctx.n))]
 

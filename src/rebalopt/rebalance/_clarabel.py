@@ -239,15 +239,15 @@ class DirectProblem:
                  s: FloatArray, risk_aversion: float, horizon: float,
                  alpha: FloatArray | None, frozen: np.ndarray | None = None,
                  constraints: Sequence[CvxpyConstraintFn] = (),
-                 objective: Sequence[CvxpyObjectiveFn] = ()
+                 objective: Sequence[CvxpyObjectiveFn] = (), cash_reserve: float = 0.0
                  ) -> tuple[cp.Problem, cp.Variable, ModelVariables]:
         """This state's program as a cvxpy Problem (objective in basis points of equity)
         with its named variables, plus user constraints and objective terms over them."""
         P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha,
-                                          frozen)
+                                          frozen, cash_reserve)
         nf = 0 if frozen is None else int(np.count_nonzero(frozen))
         return to_cvxpy(P, q, A, b, self.cone_spec(nf), self.layout, state.weights,
-                        state.cash_weight, constant=const, scale=SCALE,
+                        state.cash_weight - cash_reserve, constant=const, scale=SCALE,
                         constraints=constraints, objective=objective)
 
     def solve_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
@@ -256,7 +256,8 @@ class DirectProblem:
                     options: Mapping[str, Any] | None = None,
                     frozen: np.ndarray | None = None,
                     constraints: Sequence[CvxpyConstraintFn] = (),
-                    objective: Sequence[CvxpyObjectiveFn] = ()) -> RawSolution:
+                    objective: Sequence[CvxpyObjectiveFn] = (),
+                    cash_reserve: float = 0.0) -> RawSolution:
         """Solve :meth:`to_cvxpy`'s Problem with a cvxpy solver; never raises on solver
         failure (the status says it)."""
         start = time.perf_counter()
@@ -264,7 +265,7 @@ class DirectProblem:
         slacks: dict[int, float] = {}
         try:
             prob, x, _ = self.to_cvxpy(state, targets, G, s, risk_aversion, horizon, alpha,
-                                       frozen, constraints, objective)
+                                       frozen, constraints, objective, cash_reserve)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                 prob.solve(solver=solver, **(options or {}))
@@ -287,7 +288,8 @@ class DirectProblem:
 
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,
-                 alpha: FloatArray | None, frozen: np.ndarray | None = None
+                 alpha: FloatArray | None, frozen: np.ndarray | None = None,
+                 cash_reserve: float = 0.0
                  ) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix, FloatArray, float]:
         """``P`` (upper triangle), ``q``, ``A``, ``b`` and the objective constant (bps).
 
@@ -358,7 +360,7 @@ class DirectProblem:
             B += [w0, np.zeros(n)]
             r0 += 2 * n
         slack_rows: list[int] = []
-        c0 = state.cash_weight
+        c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
         for c, sc, counts in zip(self.constraints, self.slack_cols, self._row_counts):
             blocks = c.rows(L, state, targets) or []
             if [b.m for b in blocks] != counts:
@@ -412,7 +414,7 @@ class DirectProblem:
     def solve(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
               risk_aversion: float, horizon: float, alpha: FloatArray | None,
               options: Mapping[str, Any] | None = None, label: str = "CLARABEL",
-              frozen: np.ndarray | None = None) -> RawSolution:
+              frozen: np.ndarray | None = None, cash_reserve: float = 0.0) -> RawSolution:
         """One Clarabel call; never raises on solver failure (the status says it).
 
         ``options`` are Clarabel settings by name (as for cvxpy's Clarabel interface).
@@ -422,7 +424,7 @@ class DirectProblem:
         """
         start = time.perf_counter()
         P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha,
-                                          frozen)
+                                          frozen, cash_reserve)
         nf = 0 if frozen is None else int(np.count_nonzero(frozen))
         cones = self.cones if nf == 0 else self._cones(self._blocks_shape, nf)
         status, zval, obj, stime, iters, setup = "error", None, None, None, None, None

@@ -284,7 +284,7 @@ class CompiledProblem:
 
     def update(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
                risk_aversion: float, horizon: float, alpha: FloatArray | None,
-               frozen: np.ndarray | None = None) -> None:
+               frozen: np.ndarray | None = None, cash_reserve: float = 0.0) -> None:
         """Write the values of ``state``/``targets`` and the knobs into the Parameters.
 
         ``frozen`` (boolean mask, default none) marks the assets held at ``z = 0``.
@@ -294,7 +294,7 @@ class CompiledProblem:
         self.w0.value = w0
         self.frozen.value = (np.zeros(self.n) if frozen is None
                              else np.asarray(frozen, dtype=bool).astype(float))
-        self.c0.value = state.cash_weight
+        self.c0.value = state.cash_weight - cash_reserve  # held back for fees
         self.cost_params.update([m.terms(state) for m in self.costs], horizon)
         for c in self.constraints:
             c.update(state, targets)

@@ -61,9 +61,8 @@ from rebalopt._typing import FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
 from rebalopt.costs import CostModel
-from rebalopt.program import CostTerms
 from rebalopt.errors import Conflict, InfeasibleError, InputError
-from rebalopt.rebalance._integer_bound import certificate, inverse_diagonal
+from rebalopt.program import CostTerms
 from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import kernel_for
 from rebalopt.rebalance._integer_lns import (

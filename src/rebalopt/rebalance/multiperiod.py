@@ -57,18 +57,12 @@ import scipy.sparse as sp
 from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
-from rebalopt.constraints._base import MatrixLayout
-from rebalopt.costs import CostModel, MarketImpact, untradable_assets
+from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
-from rebalopt.rebalance._clarabel import (
-    CVXPY_ONLY,
-    DIRECT_SETTINGS,
-    STATUS,
-    _linear_rates,
-    supported,
-)
-from rebalopt.rebalance._problem import SCALE, convex_costs
-from rebalopt.rebalance.optimal import RETRY_OPTIONS, _RiskLike, _Root
+from rebalopt.program import CostTerms, MatrixLayout, MatrixRows, combine_terms
+from rebalopt.rebalance._clarabel import CVXPY_ONLY, DIRECT_SETTINGS, STATUS, supported
+from rebalopt.rebalance._problem import SCALE, convex_costs, holding_costs
+from rebalopt.rebalance._solution import RETRY_OPTIONS, _RiskLike, _Root
 from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.state import PortfolioState
 
@@ -191,21 +185,31 @@ class _Program:
                  targets: FloatArray, elastic: bool) -> None:
         self.H, self.n, self.k = H, n, k
         self.costs, self.constraints = list(costs), list(constraints)
-        self.power = [m for m in self.costs
-                      if isinstance(m, MarketImpact) and m.exponent != 1.0]
+        terms = [m.terms(state) for m in self.costs]
+        self.term_key = tuple(t.structure() for t in terms)
+        ct = combine_terms(terms, n)
+        if ct.aux:
+            raise InputError("cost terms with auxiliary blocks are not supported by "
+                             "multi-period planning yet", field="MultiPeriodRebalancer.costs")
+        self.exps = [p.exponent for p in ct.power]
+        if ct.quadratic is not None and 2.0 not in self.exps:
+            self.exps.append(2.0)
+        self.holding = ct.short_holding is not None
         self.elastic = elastic
         col = 0
-        self.Y, self.T, self.U, self.F, self.E = [], [], [], [], []
+        self.Y, self.T, self.U, self.F, self.E, self.Hc = [], [], [], [], [], []
         self.C: list[int | None] = []
         for t in range(H):
             self.Y.append(np.arange(col, col + n))
             self.T.append(np.arange(col + n, col + 2 * n))
             col += 2 * n
             us = []
-            for _m in self.power:
+            for _p in self.exps:
                 us.append(np.arange(col, col + n))
                 col += n
             self.U.append(us)
+            self.Hc.append(np.arange(col, col + n) if self.holding else np.zeros(0, dtype=int))
+            col += n if self.holding else 0
             self.F.append(np.arange(col, col + k))
             col += k
             self.E.append(np.arange(col, col + n))
@@ -213,6 +217,7 @@ class _Program:
             self.C.append(col if t else None)
             col += 1 if t else 0
         self._own: list[tuple[np.ndarray, FloatArray]] = []
+        self._rates: list[FloatArray | None] = []
         self.layouts: list[MatrixLayout] = []
         self._counts: list[list[list[int]]] = []
         for t in range(H):
@@ -236,27 +241,78 @@ class _Program:
         self.nvar = col
 
     def _set_cost(self, lay: MatrixLayout, t: int, state: PortfolioState) -> None:
-        """Period ``t``'s own cost (``self._own[t]``) for ``state``, and the cumulative
-        cost up to ``t`` on the layout: the own cost at ``t = 0``, ``C_t`` after."""
-        lin = np.zeros(self.n)
-        for m in self.costs:
-            r = _linear_rates(m, state)
-            if r is not None:
-                lin += r
-        cols, vals = [self.T[t]], [lin]
-        for m, u in zip(self.power, self.U[t]):
+        """Period ``t``'s own trading cost (``self._own[t]``) and short-holding rates
+        (``self._rates[t]``, per year) from the models' declared terms at ``state``."""
+        terms: list[CostTerms] = [m.terms(state) for m in self.costs]
+        if tuple(x.structure() for x in terms) != self.term_key:
+            raise RuntimeError("cost terms changed structure without a rebuild")
+        ct = combine_terms(terms, self.n)
+        coef = {p.exponent: np.asarray(p.coef, dtype=float) for p in ct.power}
+        if ct.quadratic is not None:
+            coef[2.0] = coef.get(2.0, 0.0) + np.asarray(ct.quadratic, dtype=float)
+        cols = [self.T[t]]
+        vals = [np.asarray(ct.linear, dtype=float) if ct.linear is not None
+                else np.zeros(self.n)]
+        for p, u in zip(self.exps, self.U[t]):
             cols.append(u)
-            vals.append(m.coefficients(state))
+            vals.append(coef[p])
         own = (np.concatenate(cols), np.concatenate(vals))
+        rates = (None if ct.short_holding is None
+                 else np.asarray(ct.short_holding, dtype=float))
         if t < len(self._own):
-            self._own[t] = own
+            self._own[t], self._rates[t] = own, rates
         else:
             self._own.append(own)
+            self._rates.append(rates)
+        lay.cost_cols, lay.cost_vals = own
+
+    def _cumulative(self, t: int) -> tuple[np.ndarray, FloatArray]:
+        """The cost paid up to period ``t``: period 1's own cost, ``C_t`` after."""
         c = self.C[t]
-        if c is None:
-            lay.cost_cols, lay.cost_vals = own
-        else:
-            lay.cost_cols, lay.cost_vals = np.array([c]), np.ones(1)
+        return self._own[t] if c is None else (np.array([c]), np.ones(1))
+
+    def resolve(self, rows: MatrixRows, t: int, w0: FloatArray, c0: float) -> MatrixRows:
+        """``rows`` of period ``t`` on real columns (the multi-period resolution).
+
+        The layout's named blocks become: ``z`` (declared on ``y_t``'s columns) ->
+        ``y_t - y_{t-1}``; ``w`` -> ``w0 + y_t``; ``cash`` -> ``c0 - 1'y_t - (cost paid
+        up to t)``; ``cost`` -> period ``t``'s own trading cost. Columns of ``t``,
+        auxiliaries and slacks are kept. ``t = 0`` is the single-period resolution.
+        """
+        n = self.n
+        col = np.asarray(rows.col, dtype=np.int64)
+        row = np.asarray(rows.row, dtype=np.int64)
+        val = np.asarray(rows.val, dtype=float)
+        b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
+        real = col >= 0
+        R, C, V = [row[real]], [col[real]], [val[real]]
+        y0 = int(self.Y[t][0])
+        isz = (col >= y0) & (col < y0 + n)
+        if t and isz.any():
+            R.append(row[isz])
+            C.append(self.Y[t - 1][col[isz] - y0])
+            V.append(-val[isz])
+        wm = (col < 0) & (col >= -n)
+        if wm.any():
+            i = -col[wm] - 1
+            R.append(row[wm])
+            C.append(self.Y[t][i])
+            V.append(val[wm])
+            np.subtract.at(b, row[wm], val[wm] * np.asarray(w0, dtype=float)[i])
+        cc, cv = self._cumulative(t)
+        for r, a in zip(row[col == -1 - n], val[col == -1 - n]):
+            R += [np.full(n, r), np.full(cc.size, r)]
+            C += [self.Y[t], cc]
+            V += [np.full(n, -a), -a * cv]
+            b[r] -= a * float(c0)
+        oc, ov = self._own[t]
+        for r, a in zip(row[col == -2 - n], val[col == -2 - n]):
+            R.append(np.full(oc.size, r))
+            C.append(oc)
+            V.append(a * ov)
+        if (col < -2 - n).any():
+            raise ValueError(f"column {int(col[col < -2 - n][0])} is not a block of the layout")
+        return MatrixRows(np.concatenate(R), np.concatenate(C), np.concatenate(V), b, rows.main)
 
     def matrices(self, states: Sequence[PortfolioState], path: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, dt: float, alpha: FloatArray | None,
@@ -278,6 +334,8 @@ class _Program:
             P_v += [np.full(n, 2.0), np.full(k, 2.0)]
             cc, cv = self._own[t]
             np.add.at(q, cc, SCALE * cv)
+            if self.holding:  # short holding over the period
+                q[self.Hc[t]] += SCALE * dt * self._rates[t]
             if alpha is not None:
                 a = SCALE * alpha[t]
                 q[self.Y[t]] -= a
@@ -345,6 +403,12 @@ class _Program:
                 V += [-np.ones(n), np.ones(n)]
             B.append(np.zeros(2 * n))
             r0 += 2 * n
+            if self.holding:  # -y_t - h_t <= w0, -h_t <= 0: h_t >= max(-w_t, 0)
+                R += [r0 + ar, r0 + ar, r0 + n + ar]
+                C += [self.Y[t], self.Hc[t], self.Hc[t]]
+                V += [-np.ones(n), -np.ones(n), -np.ones(n)]
+                B += [w0, np.zeros(n)]
+                r0 += 2 * n
         if isinstance(terminal, float) and live.size:  # |y_H + w0 - w*_H| <= band
             g = (path[H - 1] - w0)[live]
             R += [r0 + np.arange(live.size), r0 + live.size + np.arange(live.size)]
@@ -353,6 +417,7 @@ class _Program:
             B += [terminal + g, terminal - g]
             r0 += 2 * live.size
         slack_rows: list[int] = []
+        c0 = state.cash_weight
         for t in range(H):
             lay = self.layouts[t]
             for j, c in enumerate(self.constraints):
@@ -361,6 +426,7 @@ class _Program:
                 if [b.m for b in blocks] != self._counts[t][j]:
                     raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
                 for b in blocks:
+                    b = self.resolve(b, t, w0, c0)
                     R.append(r0 + np.asarray(b.row, dtype=int))
                     C.append(np.asarray(b.col, dtype=int))
                     V.append(np.asarray(b.val, dtype=float))
@@ -384,7 +450,7 @@ class _Program:
             cones.append(clarabel.ZeroConeT(nzero))
         cones.append(clarabel.NonnegativeConeT(nnonneg))
         for t in range(H):  # (u, 1, t) in the power cone of 1/p
-            for m, u in zip(self.power, self.U[t]):
+            for p, u in zip(self.exps, self.U[t]):
                 base = r0 + 3 * ar
                 R += [base, base + 2]
                 C += [u, self.T[t]]
@@ -393,7 +459,7 @@ class _Program:
                 b[1::3] = 1.0
                 B.append(b)
                 r0 += 3 * n
-                cones += [clarabel.PowerConeT(1.0 / m.exponent)] * n
+                cones += [clarabel.PowerConeT(1.0 / p)] * n
         A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
                           shape=(r0, self.nvar))
         return P, q, A, np.concatenate(B), const, cones
@@ -695,6 +761,7 @@ class MultiPeriodRebalancer:
                 worst = max(bad, key=lambda s: s.violation)
                 return None, (f"period {t + 1}: {worst.constraint} [{worst.row}] violated by "
                               f"{worst.violation:.2e}")
+            c_t += holding_costs(self.costs, w - state.weights, states[t], self.period)
             d = w - path[t]
             var = root.variance(d)
             r_t = 0.5 * self.risk_aversion * self.period * var

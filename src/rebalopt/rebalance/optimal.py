@@ -26,9 +26,8 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._checks import require_nonneg
@@ -36,31 +35,37 @@ from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
-from rebalopt.errors import (
-    Conflict,
-    InfeasibleError,
-    InputError,
-    RebalanceError,
-    SolverError,
-    solver_failure,
-)
-from rebalopt.program import MatrixLayout
+from rebalopt.errors import InfeasibleError, InputError, RebalanceError
 from rebalopt.program.cvxpy_backend import (
     CvxpyConstraintFn,
     CvxpyObjectiveFn,
-    ModelVariables,
-    constant_variables,
 )
+from rebalopt.rebalance._chain import SolverChain
 from rebalopt.rebalance._clarabel import DirectProblem, supported
+from rebalopt.rebalance._diagnosis import Diagnosis
+from rebalopt.rebalance._fees import FeeReserve
+from rebalopt.rebalance._hatch import CvxpyHatch
 from rebalopt.rebalance._problem import (
     CompiledProblem,
     RawSolution,
     convex_costs,
     objective_terms,
 )
+from rebalopt.rebalance._solution import (
+    DEFAULT_SOLVER_OPTIONS,
+    DUST_ROUNDS,
+    FEE_RESERVE_ROUNDS,
+    OBJECTIVE_RTOL,
+    TIME_LIMIT_OPTION,
+    OptimalSolution,
+    _frozen_message,
+    _RiskLike,
+    _Root,
+)
 from rebalopt.rebalance.dust import DUST_SHARES, DUST_VALUE, snap_dust
-from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
+from rebalopt.rebalance.plan import RebalancePlan
 from rebalopt.rebalance.targets import check_exposure, target_exposure
+from rebalopt.risk.identity import Identity
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -72,156 +77,22 @@ __all__ = [
     "OptimalSolution",
 ]
 
-DEFAULT_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
-    # measured: with the default step fraction 0.99 Clarabel stalls ("insufficient
-    # progress") on ~1 in 6 warm re-solves with 3/2 power cones; 0.95 never did
-    "CLARABEL": {"max_step_fraction": 0.95},
-    "SCS": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 100_000},
-    "ECOS": {"abstol": 1e-9, "reltol": 1e-9},
-    "OSQP": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polish": True},
-}
-"""Per-solver options used unless ``solver_options`` overrides them."""
-
-TIME_LIMIT_OPTION: dict[str, str] = {"CLARABEL": "time_limit", "SCS": "time_limit_secs",
-                                     "OSQP": "time_limit"}
-"""The option through which each solver takes ``OptimalRebalancer.time_limit`` (seconds)."""
-
-RETRY_OPTIONS: dict[str, dict[str, Any]] = {
-    "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False},
-}
-"""A second try with the same solver before moving down the chain (other numerics)."""
-
-DUST_ROUNDS = 3
-"""Re-solves allowed to hold dust trades still (:meth:`OptimalRebalancer.plan`)."""
-
-OBJECTIVE_RTOL = 1e-6
-"""Accuracy asked of a solver's objective relative to the objective's magnitude (the
-largest term at the answer or at no trade); 100x the solvers' own gap tolerances."""
-
-FEE_RESERVE_ROUNDS = 4
-"""Re-solves allowed to reserve commission minimums / per-order fees under a CashFloor."""
-
-
-_ACCEPTED = ("optimal", "optimal_inaccurate")
-_INFEASIBLE = ("infeasible", "infeasible_inaccurate")
-
-
-class _Root(Protocol):
-    G: np.ndarray
-    s: np.ndarray
-
-    def variance(self, d: np.ndarray) -> float: ...
-
-
-class _RiskLike(Protocol):
-    def root(self, state: PortfolioState) -> _Root: ...
-
-
-@dataclass(frozen=True)
-class _IdentityRoot:
-    """``Sigma = I``: plain squared weight distance (used when ``risk`` is ``None``)."""
-
-    G: np.ndarray
-    s: np.ndarray
-
-    def variance(self, d: np.ndarray) -> float:
-        d = np.asarray(d, dtype=float)
-        return float(d @ d)
 
 
 @dataclass
-class OptimalSolution:
-    """A verified solution of the continuous program.
-
-    Attributes
-    ----------
-    z
-        Trade weights (fractions of pre-trade equity), dust snapped to 0.
-    w
-        Post-trade weights ``w0 + z``.
-    cash
-        Post-trade cash weight after the convex cost.
-    targets
-        Target weights used.
-    terms
-        Objective terms at ``z`` (fractions of equity): cost, risk, alpha, penalty, total.
-    solver, status
-        Which solver produced it and its status.
-    solve_time
-        The solver's own solve time, seconds (``problem.solver_stats.solve_time``).
-    wall_time
-        Update + solve + verification, seconds.
-    iterations
-        Solver iterations.
-    slacks
-        :class:`~rebalopt.constraints.Slack` per constraint name.
-    attempts
-        ``(solver, status)`` of every solver tried, in order.
-    compiled
-        Whether this call (re)compiled the program.
-    fee_reserve, fee_rounds
-        Cash (fraction of equity) held back under every hard cash floor for the
-        commission minimums / per-order fees the program cannot see, and how many
-        re-solves that took (0: none needed).
-    frozen, untradable
-        Boolean mask of the assets held at ``z = 0`` because a cost model cannot price
-        them, and ticker -> reason for each (:func:`~rebalopt.costs.untradable_assets`).
-    """
-
-    z: FloatArray
-    w: FloatArray
-    cash: float
-    targets: FloatArray
-    terms: dict[str, float]
-    solver: str
-    status: str
-    solve_time: float | None
-    wall_time: float
-    iterations: int | None
-    slacks: dict[str, Slack]
-    attempts: list[tuple[str, str]]
-    compiled: bool
-    solver_objective: float | None = None
-    fee_reserve: float = 0.0
-    fee_rounds: int = 0
-    frozen: np.ndarray | None = None
-    untradable: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def objective(self) -> float:
-        """Objective value, fraction of equity (evaluated in NumPy at ``z``)."""
-        return self.terms["total"]
-
-    @property
-    def binding(self) -> list[str]:
-        """Names of the constraints active at the solution."""
-        return [k for k, s in self.slacks.items() if s.binding]
-
-
-def _frozen_message(exc: InfeasibleError, reasons: Mapping[str, str]) -> str:
-    """``exc``'s message (without its conflicts) saying which assets were frozen."""
-    text = str(exc)
-    detail = "; ".join(str(c) for c in exc.conflicts)
-    if detail and text.endswith(": " + detail):
-        text = text[: -len(detail) - 2]
-    shown = ", ".join(f"{a} ({r})" for a, r in list(reasons.items())[:5])
-    more = f" and {len(reasons) - 5} more" if len(reasons) > 5 else ""
-    return (f"{text}, with {len(reasons)} untradable asset(s) frozen at their holdings: "
-            f"{shown}{more}")
-
-
-@dataclass
-class OptimalRebalancer:
+class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
     """Solve for the trades that minimize cost plus tracking error (module docstring).
 
     Parameters
     ----------
     risk
         Tracking-error risk model answering ``root(state)`` (``rebalopt.risk``:
-        Identity, Diagonal, Covariance, FactorModel). ``None``: identity (squared
-        weight distance, as if every asset had 100% annual volatility, uncorrelated).
+        Identity, Diagonal, Covariance, FactorModel). ``None`` is replaced by
+        :class:`~rebalopt.risk.Identity` (squared weight distance, as if every asset
+        had 100% annual volatility, uncorrelated).
     costs
-        Cost models; their convex expressions are the cost term and are paid from cash.
+        Cost models; their declared convex terms (``terms``) are the cost term; the
+        trading part is paid from cash, a holding part (borrow) accrues over the horizon.
         Commission minimums and per-order fees are not convex: left out of the
         program (documented by ``exact_in_optimizer``), charged on the plan.
     constraints
@@ -336,8 +207,12 @@ class OptimalRebalancer:
     method = "optimal"
 
     def __post_init__(self) -> None:
+        if self.risk is None:
+            self.risk = Identity()
         self.costs = list(self.costs)
         self.constraints = list(self.constraints)
+        self.cvxpy_constraints = list(self.cvxpy_constraints)
+        self.cvxpy_objective = list(self.cvxpy_objective)
         self._compiled: CompiledProblem | None = None
         self._direct: DirectProblem | None = None
         self._pinned = False
@@ -382,26 +257,9 @@ class OptimalRebalancer:
             raise InputError("must be 'off', 'round' or 'exact'",
                              field="OptimalRebalancer.integer")
 
-    # ----------------------------------------------------------------- pieces
-    @property
-    def solvers(self) -> list[str]:
-        """The fallback chain, upper-case names."""
-        chain = [self.solver] if isinstance(self.solver, str) else list(self.solver)
-        return [s.upper() for s in chain]
-
-    def _options(self, solver: str) -> dict[str, Any]:
-        opts = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
-        if solver in TIME_LIMIT_OPTION:
-            opts[TIME_LIMIT_OPTION[solver]] = float(self.time_limit)
-        if self.solver_options and solver in self.solver_options:
-            opts.update(self.solver_options[solver])
-        return opts
-
     def root(self, state: PortfolioState) -> _Root:
-        """The risk root aligned to ``state.assets`` (identity when ``risk`` is None)."""
-        if self.risk is None:
-            return _IdentityRoot(np.zeros((state.n, 0)), np.ones(state.n))
-        root = self.risk.root(state)
+        """The risk root aligned to ``state.assets``."""
+        root = self.risk.root(state)  # type: ignore[union-attr]
         if root.s.shape != (state.n,) or root.G.shape[0] != state.n:
             raise InputError(f"risk root has {root.s.shape[0]} rows for {state.n} assets",
                              field="risk")
@@ -420,8 +278,8 @@ class OptimalRebalancer:
         summing to 1 with ``CashFloor(0.02)`` land 2% short of them).
         """
         hard = [c for c in self.constraints if not c.soft]
-        floors = [c.floor for c in hard if isinstance(c, CashFloor)]
-        if not floors or not any(isinstance(c, LongOnly) for c in hard):
+        floors = [f for f in (c.cash_floor() for c in hard) if f is not None]
+        if not floors or not any(c.forbids_shorts() for c in hard):
             return None
         return 1.0 - min(max(floors), 0.0)  # the highest floor binds
 
@@ -558,325 +416,6 @@ class OptimalRebalancer:
         sol.wall_time = time.perf_counter() - t0
         return sol
 
-    def _solve_chain(self, state: PortfolioState, w_t: FloatArray, root: _Root,
-                     alpha: FloatArray | None, frozen: np.ndarray | None = None
-                     ) -> OptimalSolution:
-        """Solve down the fallback chain; the first verified solution (see :meth:`solve`).
-
-        ``frozen`` (boolean mask) holds those assets at ``z = 0``."""
-        k = root.G.shape[1]
-        hatch = self._direct_for_hatch(state, w_t, k) if self._hatch else None
-        direct = self._direct_program(state, w_t, k) if hatch is None else None
-        updated: list[CompiledProblem] = []
-
-        def program() -> CompiledProblem:
-            prob = self._cvxpy_program(state, w_t, k)
-            if not updated:
-                prob.update(state, w_t, root.G, root.s, self.risk_aversion, self.horizon, alpha,
-                            frozen)
-                updated.append(prob)
-            return prob
-
-        attempts: list[tuple[str, str]] = []
-        diagnosis: list[Conflict] | None = None  # None: not (successfully) run yet
-        diagnosed: set[str] = set()  # solvers that tried the diagnosis
-        tries = []
-        for solver in self.solvers:
-            tries.append((solver, solver, self._options(solver)))
-            if solver in RETRY_OPTIONS:
-                tries.append((f"{solver} (retry)", solver,
-                              {**self._options(solver), **RETRY_OPTIONS[solver]}))
-        for label, solver, opts in tries:
-            try:
-                if hatch is not None:
-                    raw = hatch.solve_cvxpy(state, w_t, root.G, root.s, self.risk_aversion,
-                                            self.horizon, alpha, solver, opts, frozen,
-                                            self.cvxpy_constraints, self.cvxpy_objective)
-                elif direct is not None and solver == "CLARABEL":
-                    raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
-                                       self.horizon, alpha, opts, frozen=frozen)
-                else:
-                    raw = program().solve(solver, opts)
-            except RebalanceError:  # our own verdict on the inputs: not a solver failure
-                raise
-            except BaseException as exc:  # any solver failure, even a panic
-                if not solver_failure(exc):
-                    raise
-                attempts.append((label, f"raised {type(exc).__name__}: {exc}"))
-                continue
-            if raw.status in _INFEASIBLE:
-                if diagnosis is None:
-                    diagnosis = self._diagnose_with_chain(program(), state, w_t, solver,
-                                                          diagnosed)
-                if diagnosis:
-                    attempts.append((label, raw.status))
-                    raise InfeasibleError("no trade satisfies the hard constraints", diagnosis)
-                # the elastic program says feasible (numerical trouble), or no solver
-                # could run the diagnosis: the claim is unverified, fall back
-                why = "elastic program feasible" if diagnosis == [] else "diagnosis failed"
-                attempts.append((label, f"{raw.status} (unverified: {why})"))
-                continue
-            sol, why = self._verify(raw, state, w_t, root, alpha, attempts, frozen)
-            attempts.append((label, raw.status if why is None else f"{raw.status} ({why})"))
-            if sol is not None:
-                sol.attempts = attempts
-                return sol
-        raise SolverError("no solver returned a verified solution", attempts)
-
-    # --------------------------------------------------- non-convex fees and cash
-    def _full_cost(self, z: FloatArray, state: PortfolioState) -> float:
-        """Every cost model's full charge (``evaluate``: minimums and per-order fees
-        included) on the trades ``z``, a fraction of equity, as the plan charges it."""
-        if not self.costs:
-            return 0.0
-        unit = state.prices * state.multipliers
-        shares = z * state.equity / unit
-        paid = [m for m in self.costs if m.paid_at_trade]
-        if not paid:
-            return 0.0
-        return float(sum(evaluate_costs(paid, shares, state).values()).sum()
-                     ) / state.equity
-
-    def _no_trade(self, state: PortfolioState, w_t: FloatArray, root: _Root,
-                  alpha: FloatArray | None) -> OptimalSolution | None:
-        """The no-trade solution when it satisfies every hard constraint, else ``None``."""
-        raw = RawSolution(solver="none", status="optimal", z=np.zeros(state.n),
-                          objective=None, solve_time=0.0, iterations=0, wall_time=0.0)
-        sol, _ = self._verify(raw, state, w_t, root, alpha, [])
-        if sol is not None:
-            sol.slacks.update(self._floor_slacks(sol, state, w_t))
-        return sol
-
-    def _floor_slacks(self, sol: OptimalSolution, state: PortfolioState, w_t: FloatArray
-                      ) -> dict[str, Slack]:
-        """Slack of every cash floor with the full charged cost paid from cash."""
-        point = Point.from_trades(state, w_t, sol.z, self._full_cost(sol.z, state))
-        names = unique_names(self.constraints)
-        return {nm: c.check(point, self.feasibility_tol)
-                for nm, c in zip(names, self.constraints) if isinstance(c, CashFloor)}
-
-    def _reserve_fees(self, sol: OptimalSolution, state: PortfolioState, w_t: FloatArray,
-                      root: _Root, alpha: FloatArray | None,
-                      frozen: np.ndarray | None = None) -> OptimalSolution:
-        """Hold every hard :class:`~rebalopt.constraints.CashFloor` with the cost the
-        plan is really charged.
-
-        Commission minimums and per-order fees are not convex, so the program pays
-        only their linear part from cash. When the full charge breaks a hard floor,
-        the program is solved again with every floor raised by the non-convex part of
-        the fees (full minus convex cost at the last solution, never lowered between
-        rounds; a later round adds what is still missing, since the convex part moves
-        with the trades), up to :data:`FEE_RESERVE_ROUNDS` times, until the floor holds
-        within a tenth of ``feasibility_tol``. ``sol.fee_reserve`` and ``sol.fee_rounds``
-        say what was done. When the constraints cannot hold with the fees reserved,
-        not trading (no fee) is returned if it satisfies every hard constraint, else
-        :class:`~rebalopt.errors.InfeasibleError`; :class:`~rebalopt.errors.SolverError`
-        if the floor still does not hold after the rounds. The floors are raised on the
-        constraint objects for the duration of the re-solve, then restored.
-        """
-        floors = [c for c in self.constraints if isinstance(c, CashFloor)]
-        if not floors or all(m.exact_in_optimizer for m in self.costs):
-            return sol
-        sol.slacks.update(self._floor_slacks(sol, state, w_t))
-        reserve = 0.0
-        attempts = list(sol.attempts)
-        for rounds in range(1, FEE_RESERVE_ROUNDS + 1):
-            bad = [nm for nm, c in zip(unique_names(self.constraints), self.constraints)
-                   if isinstance(c, CashFloor) and not c.soft
-                   and sol.slacks[nm].violation > 0.1 * self.feasibility_tol]
-            if not bad:
-                return sol
-            convex = float(sum(convex_costs(self.costs, sol.z, state).values()))
-            short = max(sol.slacks[nm].violation for nm in bad)
-            # the fees the program cannot see at this solution; or, when the reserve
-            # already holds them, what is still missing (the convex part moved)
-            reserve = max(reserve + short, self._full_cost(sol.z, state) - convex)
-            reserve += 0.5 * self.feasibility_tol  # land inside the floor, not on it
-            original = [c.floor for c in floors]
-            try:
-                for c in floors:
-                    c.floor = c.floor + reserve
-                sol = self._solve_chain(state, w_t, root, alpha, frozen)
-            except InfeasibleError as exc:
-                for c, f in zip(floors, original):
-                    c.floor = f
-                hold = self._no_trade(state, w_t, root, alpha)
-                if hold is not None:  # no trade pays no fee: the non-convex way out
-                    hold.attempts = [*attempts, ("no trade [fees cannot be reserved]",
-                                                 hold.status)]
-                    hold.fee_reserve, hold.fee_rounds = reserve, rounds
-                    return hold
-                raise InfeasibleError(
-                    f"no trade satisfies the hard constraints once commission minimums "
-                    f"and per-order fees ({reserve:.6g} of equity) are reserved from cash",
-                    exc.conflicts) from exc
-            finally:
-                for c, f in zip(floors, original):
-                    c.floor = f
-            # the slacks against the floors as given (names too), with the full charge
-            point = self.point(sol.z, state, w_t)
-            sol.slacks = {nm: c.check(point, self.feasibility_tol)
-                          for nm, c in zip(unique_names(self.constraints), self.constraints)}
-            sol.slacks.update(self._floor_slacks(sol, state, w_t))
-            attempts += [(f"{label} [fee reserve {reserve:.3g}]", st)
-                         for label, st in sol.attempts]
-            sol.attempts = attempts
-            sol.fee_reserve, sol.fee_rounds = reserve, rounds
-        bad = [nm for nm, c in zip(unique_names(self.constraints), self.constraints)
-               if isinstance(c, CashFloor) and not c.soft and not sol.slacks[nm].satisfied]
-        if bad:
-            worst = sol.slacks[bad[0]]
-            raise SolverError(
-                f"{worst.constraint} violated by {worst.violation:.3g} with the commission "
-                f"actually charged after {FEE_RESERVE_ROUNDS} rounds of fee reserve",
-                attempts)
-        return sol
-
-    def _verify(self, raw: RawSolution, state: PortfolioState, w_t: FloatArray, root: _Root,
-                alpha: FloatArray | None, attempts: list[tuple[str, str]],
-                frozen: np.ndarray | None = None
-                ) -> tuple[OptimalSolution | None, str | None]:
-        if raw.status not in _ACCEPTED or raw.z is None:
-            return None, "no solution"
-        names = unique_names(self.constraints)
-        unsnapped = raw.z.copy()
-        if frozen is not None:  # the solver's ~1e-10 on a frozen asset is exactly no trade
-            unsnapped[frozen] = 0.0
-        snapped = np.where(np.abs(unsnapped) < self.min_trade_weight, 0.0, unsnapped)
-        snapped[snapped == 0] = 0.0  # no negative zeros
-        for z in (snapped, unsnapped):
-            point = self.point(z, state, w_t)
-            slacks = {nm: c.check(point, self.feasibility_tol)
-                      for nm, c in zip(names, self.constraints)}
-            bad = [s for c, s in zip(self.constraints, slacks.values())
-                   if not c.soft and not s.satisfied]
-            if not bad:
-                break
-        if bad:
-            worst = max(bad, key=lambda s: s.violation)
-            return None, f"{worst.constraint} violated by {worst.violation:.2e}"
-        terms = objective_terms(z, state, w_t, G=root.G, s=root.s,
-                                risk_aversion=self.risk_aversion, horizon=self.horizon,
-                                costs=self.costs, constraints=self.constraints, alpha=alpha)
-        terms = self._with_user_terms(terms, z, state)
-        user = self._user_slacks(z, state)
-        bad_user = [u for u in user.values() if not u.satisfied]
-        if bad_user:
-            worst = max(bad_user, key=lambda u: u.violation)
-            return None, f"{worst.constraint} violated by {worst.violation:.2e}"
-        slacks = {**slacks, **user}
-        if raw.objective is not None:
-            gap = abs(terms["total"] - raw.objective)
-            allowed = self._objective_tolerance(terms, raw.objective, state, w_t, root, alpha)
-            if not gap <= allowed:
-                return None, (f"objective mismatch: solver {raw.objective!r} vs "
-                              f"recomputed {terms['total']!r} (gap {gap:.3e} > allowed "
-                              f"{allowed:.3e})")
-        return OptimalSolution(
-            z=z, w=point.w, cash=point.cash, targets=w_t, terms=terms, solver=raw.solver,
-            status=raw.status, solve_time=raw.solve_time, wall_time=raw.wall_time,
-            iterations=raw.iterations, slacks=slacks, attempts=[], compiled=False,
-            solver_objective=raw.objective,
-        ), None
-
-    def _objective_tolerance(self, terms: dict[str, float], solver_objective: float,
-                             state: PortfolioState, w_t: FloatArray, root: _Root,
-                             alpha: FloatArray | None) -> float:
-        """How far the solver's objective may be from the one recomputed in NumPy.
-
-        ``1e-4`` of the objective itself, plus :data:`OBJECTIVE_RTOL` of the
-        objective's *magnitude*: the largest of its terms at the answer and of the
-        objective at no trade (the tracking term the trades remove). At high risk
-        aversion (``gamma >= 3e5``) the optimum is a small difference of large
-        quantities, and a solver is only accurate relative to those (fractions of
-        equity).
-        """
-        zero = objective_terms(np.zeros(state.n), state, w_t, G=root.G, s=root.s,
-                               risk_aversion=self.risk_aversion, horizon=self.horizon,
-                               costs=self.costs, constraints=self.constraints, alpha=alpha)
-        magnitude = max([abs(v) for v in terms.values()] + [abs(v) for v in zero.values()])
-        small = max(abs(terms["total"]), abs(solver_objective))
-        return 1e-4 * small + OBJECTIVE_RTOL * magnitude + 1e-9
-
-    def _diagnose_with_chain(self, prob: CompiledProblem, state: PortfolioState,
-                             w_t: FloatArray, first: str, tried: set[str]
-                             ) -> list[Conflict] | None:
-        """Run the diagnosis with ``first``, then the rest of the chain, until one answers.
-
-        ``None`` when no solver could solve the elastic program (the infeasibility
-        claim is then unverified); ``tried`` collects the solvers that failed at it.
-        """
-        order = [first] + [s for s in self.solvers if s != first]
-        for solver in dict.fromkeys(order):
-            if solver in tried:
-                continue
-            tried.add(solver)
-            try:
-                conflicts = self._diagnose(prob, state, w_t, solver)
-            except RebalanceError:
-                raise
-            except BaseException as exc:  # a failing solver: no answer
-                if not solver_failure(exc):
-                    raise
-                conflicts = None
-            if conflicts is not None:
-                return conflicts
-        return None
-
-    def _diagnose(self, prob: CompiledProblem, state: PortfolioState, w_t: FloatArray,
-                  solver: str) -> list[Conflict] | None:
-        """Name the constraints that conflict, each with the amount it must give way.
-
-        The elastic program with every constraint soft (quadratic price) finds the
-        constraints that take part in the conflict; then each is relaxed *alone* to
-        find by how much it must give way for the others to hold. Empty when the
-        elastic program finds the hard program feasible after all; ``None`` when
-        ``solver`` could not solve the elastic program (no answer).
-
-        An interior-point solution of the elastic program sits a little inside the
-        boundary: the other constraints hold only to about 1e-7 there, so its slack
-        is up to ~1e-6 *below* the amount that restores feasibility. The amount
-        reported is the constraint's own violation at that point (checked in NumPy)
-        plus the largest violation of every other constraint there, so relaxing
-        the constraint by the reported amount leaves a feasible program.
-        """
-        opts = self._options(solver)
-        prob.set_elastic_caps(None)
-        raw = prob.solve(solver, opts, elastic=True)
-        if raw.status not in _ACCEPTED or raw.z is None:
-            return None
-        frozen = np.asarray(prob.frozen.value) > 0  # held at 0 up to solver noise
-        raw.z[frozen] = 0.0
-        top = max(raw.slacks.values(), default=0.0)
-        tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise
-        involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
-        if not involved:
-            return []
-        names = unique_names(self.constraints)
-        point = self.point(raw.z, state, w_t)
-        conflicts = []
-        for i in involved[:8]:
-            c = self.constraints[i]
-            prob.set_elastic_caps([i])
-            alone = prob.solve(solver, opts, elastic=True)
-            amount: float | None = None
-            if alone.z is not None:
-                alone.z[frozen] = 0.0
-            if alone.status in _ACCEPTED and alone.z is not None and i in alone.slacks:
-                at = self.point(alone.z, state, w_t)
-                own = max(alone.slacks[i], c.check(at, 0.0).violation)
-                others = max((o.check(at, 0.0).violation
-                              for j, o in enumerate(self.constraints) if j != i), default=0.0)
-                amount = own + others
-            row = c.check(point).row
-            label = f"{names[i]} [{row}]" if row else names[i]
-            if amount is None:
-                label += " (cannot be fixed alone)"
-                amount = raw.slacks[i]
-            conflicts.append(Conflict(label, float(amount), c.units))
-        prob.set_elastic_caps(None)
-        return conflicts
-
     # ------------------------------------------------------------------- plan
     def plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
         """Plan the trades (shares) from ``state`` towards ``targets`` (weights by ticker)."""
@@ -992,74 +531,9 @@ class OptimalRebalancer:
 
         return execute_plan(self, target_weights, data, broker, self.pending)
 
-    # ----------------------------------------------------------- cvxpy hatch
-    @property
-    def _hatch(self) -> bool:
-        return bool(self.cvxpy_constraints) or bool(self.cvxpy_objective)
-
-    def _user_vars(self, z: FloatArray, state: PortfolioState) -> ModelVariables:
-        cost = float(sum(convex_costs(self.costs, z, state).values()))
-        return constant_variables(z, _layout_for(state), state.weights, state.cash_weight, cost)
-
-    def _with_user_terms(self, terms: dict[str, float], z: FloatArray,
-                         state: PortfolioState) -> dict[str, float]:
-        """``terms`` plus the user's cvxpy objective terms evaluated at ``z``."""
-        if not self.cvxpy_objective:
-            return terms
-        names = self._user_vars(z, state)
-        user = float(sum(float(np.asarray(fn(names).value)) for fn in self.cvxpy_objective))
-        return {**terms, "user": user, "total": terms["total"] + user}
-
-    def _user_slacks(self, z: FloatArray, state: PortfolioState) -> dict[str, Slack]:
-        """Slack of each user cvxpy constraint at ``z`` (minus its largest violation)."""
-        if not self.cvxpy_constraints:
-            return {}
-        names = self._user_vars(z, state)
-        out: dict[str, Slack] = {}
-        for i, fn in enumerate(self.cvxpy_constraints):
-            got = fn(names)
-            cons = [got] if isinstance(got, cp.Constraint) else list(got)
-            viol = max((float(np.max(np.atleast_1d(c.violation()))) for c in cons), default=0.0)
-            out[f"cvxpy constraint {i}"] = Slack(f"cvxpy constraint {i}", -viol, "", "",
-                                                 self.feasibility_tol)
-        return out
-
-    def to_cvxpy(self, state: PortfolioState, targets: Any
-                 ) -> tuple[cp.Problem, ModelVariables]:
-        """The program for ``state`` and ``targets`` as a cvxpy Problem, from the same
-        declarations as the direct path, with its named variables (``z``, ``t``, ``w``,
-        ``cash``, ``cost``) and the user's cvxpy terms. The objective is in basis points
-        of equity; ``problem.solve()`` then ``variables.z.value`` gives the trades."""
-        w_t = state.target_weights(targets)
-        root = self.root(state)
-        direct = self._direct_for_hatch(state, w_t, root.G.shape[1])
-        frozen, reasons = untradable_assets(self.costs, state)
-        prob, _, names = direct.to_cvxpy(state, w_t, root.G, root.s, self.risk_aversion,
-                                         self.horizon, self._alpha(state),
-                                         frozen if reasons else None,
-                                         self.cvxpy_constraints, self.cvxpy_objective)
-        return prob, names
-
-    def _direct_for_hatch(self, state: PortfolioState, w_t: FloatArray, k: int
-                          ) -> DirectProblem:
-        self._reset_if_changed(state, w_t, k)
-        if not supported(self.costs, self.constraints):
-            raise InputError("every constraint must declare rows() to use the cvxpy "
-                             "escape hatch or to_cvxpy()", field="OptimalRebalancer.constraints")
-        if self._direct is None:
-            t0 = time.perf_counter()
-            self._direct = DirectProblem(state, w_t, k, self.costs, self.constraints,
-                                         self.alpha is not None)
-            self.last_compile_time = time.perf_counter() - t0
-        return self._direct
-
     def is_dpp(self, state: PortfolioState, targets: Any) -> bool:
         """Whether the compiled program for ``state`` is DPP (for tests)."""
         w_t = state.target_weights(targets)
         return self._cvxpy_program(state, w_t, self.root(state).G.shape[1]).is_dpp()
 
 
-def _layout_for(state: PortfolioState) -> MatrixLayout:
-    """A bare layout of ``state``'s universe (the named blocks' positions only)."""
-    n = state.n
-    return MatrixLayout(n=n, z=np.arange(n), t=np.arange(n, 2 * n), ncols=2 * n)

@@ -1,0 +1,103 @@
+"""OptimalRebalancer's infeasibility diagnosis (which constraints conflict, by how much)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rebalopt._naming import unique_names
+from rebalopt._typing import FloatArray
+from rebalopt.errors import Conflict, RebalanceError, solver_failure
+from rebalopt.rebalance._problem import (
+    CompiledProblem,
+)
+from rebalopt.rebalance._solution import (
+    _ACCEPTED,
+)
+from rebalopt.state import PortfolioState
+
+__all__: list[str] = []
+
+
+class Diagnosis:
+    """Infeasibility diagnosis: the elastic program names the conflicting constraints
+    (mixed into OptimalRebalancer)."""
+
+    def _diagnose_with_chain(self, prob: CompiledProblem, state: PortfolioState,
+                             w_t: FloatArray, first: str, tried: set[str]
+                             ) -> list[Conflict] | None:
+        """Run the diagnosis with ``first``, then the rest of the chain, until one answers.
+
+        ``None`` when no solver could solve the elastic program (the infeasibility
+        claim is then unverified); ``tried`` collects the solvers that failed at it.
+        """
+        order = [first] + [s for s in self.solvers if s != first]
+        for solver in dict.fromkeys(order):
+            if solver in tried:
+                continue
+            tried.add(solver)
+            try:
+                conflicts = self._diagnose(prob, state, w_t, solver)
+            except RebalanceError:
+                raise
+            except BaseException as exc:  # a failing solver: no answer
+                if not solver_failure(exc):
+                    raise
+                conflicts = None
+            if conflicts is not None:
+                return conflicts
+        return None
+
+    def _diagnose(self, prob: CompiledProblem, state: PortfolioState, w_t: FloatArray,
+                  solver: str) -> list[Conflict] | None:
+        """Name the constraints that conflict, each with the amount it must give way.
+
+        The elastic program with every constraint soft (quadratic price) finds the
+        constraints that take part in the conflict; then each is relaxed *alone* to
+        find by how much it must give way for the others to hold. Empty when the
+        elastic program finds the hard program feasible after all; ``None`` when
+        ``solver`` could not solve the elastic program (no answer).
+
+        An interior-point solution of the elastic program sits a little inside the
+        boundary: the other constraints hold only to about 1e-7 there, so its slack
+        is up to ~1e-6 *below* the amount that restores feasibility. The amount
+        reported is the constraint's own violation at that point (checked in NumPy)
+        plus the largest violation of every other constraint there, so relaxing
+        the constraint by the reported amount leaves a feasible program.
+        """
+        opts = self._options(solver)
+        prob.set_elastic_caps(None)
+        raw = prob.solve(solver, opts, elastic=True)
+        if raw.status not in _ACCEPTED or raw.z is None:
+            return None
+        frozen = np.asarray(prob.frozen.value) > 0  # held at 0 up to solver noise
+        raw.z[frozen] = 0.0
+        top = max(raw.slacks.values(), default=0.0)
+        tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise
+        involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
+        if not involved:
+            return []
+        names = unique_names(self.constraints)
+        point = self.point(raw.z, state, w_t)
+        conflicts = []
+        for i in involved[:8]:
+            c = self.constraints[i]
+            prob.set_elastic_caps([i])
+            alone = prob.solve(solver, opts, elastic=True)
+            amount: float | None = None
+            if alone.z is not None:
+                alone.z[frozen] = 0.0
+            if alone.status in _ACCEPTED and alone.z is not None and i in alone.slacks:
+                at = self.point(alone.z, state, w_t)
+                own = max(alone.slacks[i], c.check(at, 0.0).violation)
+                others = max((o.check(at, 0.0).violation
+                              for j, o in enumerate(self.constraints) if j != i), default=0.0)
+                amount = own + others
+            row = c.check(point).row
+            label = f"{names[i]} [{row}]" if row else names[i]
+            if amount is None:
+                label += " (cannot be fixed alone)"
+                amount = raw.slacks[i]
+            conflicts.append(Conflict(label, float(amount), c.units))
+        prob.set_elastic_caps(None)
+        return conflicts
+
