@@ -89,7 +89,9 @@ class AuxTerm:
     Attributes
     ----------
     key
-        Names the block (``layout.aux(key, size)``); unique per cost model.
+        Names the block: the builder allocates ``layout.aux(key, size)`` and ``rows``
+        gets the same columns from the same call. Unique in the program (include
+        ``id(model)`` when two instances may coexist).
     size
         Number of columns.
     cost

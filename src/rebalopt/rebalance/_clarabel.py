@@ -139,8 +139,6 @@ class DirectProblem:
         terms = self._terms(state)
         self.term_key = tuple(t.structure() for t in terms)
         c = combine_terms(terms, n)
-        if c.aux:
-            raise TypeError("cost terms with auxiliary blocks are not supported yet")
         exps = [p.exponent for p in c.power]
         if c.quadratic is not None and 2.0 not in exps:
             exps.append(2.0)
@@ -164,7 +162,10 @@ class DirectProblem:
         col += self.e.size
         self.nzero = k + self.e.size
         self.layout = MatrixLayout(n=n, z=np.arange(n), t=np.arange(n, 2 * n), ncols=col)
+        # cost models' own variables (tax lots...): a block, its rows, a linear cost
+        self.aux_cols = [self.layout.aux(a.key, a.size) for tm in terms for a in tm.aux]
         self._set_cost(state, terms)
+        self._aux_row_counts = [[r.m for r in a.rows(self.layout)] for a in self._aux_terms]
         # constraint rows once: allocates the auxiliary columns, fixes the row counts
         blocks = [c.rows(self.layout, state, targets) for c in self.constraints]
         self.slack_cols: list[int | None] = []
@@ -200,12 +201,18 @@ class DirectProblem:
         for p, u, _ in self.impact:
             cols.append(u)
             vals.append(np.asarray(coef[p], dtype=float))
+        self._aux_terms = list(c.aux)
+        for a, ac in zip(self._aux_terms, self.aux_cols):
+            if a.paid_from_cash:
+                cols.append(ac)
+                vals.append(np.broadcast_to(np.asarray(a.cost, dtype=float), ac.shape))
         self.layout.cost_cols = np.concatenate(cols)
         self.layout.cost_vals = np.concatenate(vals)
         return c
 
     def _n_nonneg(self, blocks: Sequence[Sequence[MatrixRows] | None]) -> int:
         rows = 2 * self.n + 2 * self.h.size + sum(b.m for bl in blocks for b in bl or [])
+        rows += sum(sum(c) for c in self._aux_row_counts)
         return rows + sum(1 for c in self.slack_cols if c is not None)
 
     def cone_spec(self, nfrozen: int = 0) -> list[ConeSpec]:
@@ -313,6 +320,9 @@ class DirectProblem:
         np.add.at(q, L.cost_cols, SCALE * L.cost_vals)
         if self.h.size:  # short holding over the horizon
             q[self.h] += SCALE * horizon * np.asarray(ct.short_holding, dtype=float)
+        for a, ac in zip(self._aux_terms, self.aux_cols):  # paid from cash: in cost_vals
+            if not a.paid_from_cash:
+                q[ac] += SCALE * np.asarray(a.cost, dtype=float)
         const = 0.0 if aux else float(sd0 @ sd0)
         if self.has_alpha:
             a = SCALE * np.asarray(alpha, dtype=float)
@@ -361,6 +371,18 @@ class DirectProblem:
             r0 += 2 * n
         slack_rows: list[int] = []
         c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
+        for a, counts in zip(self._aux_terms, self._aux_row_counts):  # always hard
+            blocks = list(a.rows(L))
+            if [b.m for b in blocks] != counts:
+                raise RuntimeError(f"cost block {a.key!r}: rows changed shape without a "
+                                   "recompile")
+            for b in blocks:
+                b = L.resolve(b, w0, c0)
+                R.append(r0 + np.asarray(b.row, dtype=int))
+                C.append(np.asarray(b.col, dtype=int))
+                V.append(np.asarray(b.val, dtype=float))
+                B.append(np.asarray(b.b, dtype=float))
+                r0 += b.m
         for c, sc, counts in zip(self.constraints, self.slack_cols, self._row_counts):
             blocks = c.rows(L, state, targets) or []
             if [b.m for b in blocks] != counts:
