@@ -144,6 +144,11 @@ class MatrixLayout:
         row = np.asarray(rows.row, dtype=np.int64)
         val = np.asarray(rows.val, dtype=float)
         b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
+        w0 = np.asarray(w0, dtype=float)
+        if col.max() < 0 and col.min() >= -n:  # only post-trade weights: the common case
+            i = -col - 1
+            b -= np.bincount(row, weights=val * w0[i], minlength=b.size)
+            return MatrixRows(row, self.z[i], val, b, rows.main)
         real = col >= 0
         R, C, V = [row[real]], [col[real]], [val[real]]
         wm = (col < 0) & (col >= -n)
@@ -152,7 +157,7 @@ class MatrixLayout:
             R.append(row[wm])
             C.append(self.z[i])
             V.append(val[wm])
-            np.subtract.at(b, row[wm], val[wm] * np.asarray(w0, dtype=float)[i])
+            b -= np.bincount(row[wm], weights=val[wm] * w0[i], minlength=b.size)
         nc = self.cost_cols.size
         for r, a in zip(row[col == self.cash[0]], val[col == self.cash[0]]):
             R += [np.full(n, r), np.full(nc, r)]

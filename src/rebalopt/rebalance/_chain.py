@@ -85,7 +85,8 @@ class SolverChain:
                 elif direct is not None and solver == "CLARABEL":
                     raw = direct.solve(state, w_t, root.G, root.s, self.risk_aversion,
                                        self.horizon, alpha, opts, frozen=frozen,
-                                       cash_reserve=reserve)
+                                       cash_reserve=reserve,
+                                       terms=self._cost_terms(state))
                 else:
                     raw = program().solve(solver, opts)
             except RebalanceError:  # our own verdict on the inputs: not a solver failure

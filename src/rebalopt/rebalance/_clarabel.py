@@ -296,7 +296,7 @@ class DirectProblem:
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,
                  alpha: FloatArray | None, frozen: np.ndarray | None = None,
-                 cash_reserve: float = 0.0
+                 cash_reserve: float = 0.0, terms: Sequence[CostTerms] | None = None
                  ) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix, FloatArray, float]:
         """``P`` (upper triangle), ``q``, ``A``, ``b`` and the objective constant (bps).
 
@@ -308,7 +308,7 @@ class DirectProblem:
         root = np.sqrt(SCALE * 0.5 * risk_aversion * horizon)
         s_sc = root * np.asarray(s, dtype=float)
         sd0 = s_sc * d0
-        ct = self._set_cost(state)
+        ct = self._set_cost(state, terms)
         # ---- objective
         aux = self.e.size > 0
         pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2, np.full(k, 2.0)])
@@ -436,7 +436,8 @@ class DirectProblem:
     def solve(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
               risk_aversion: float, horizon: float, alpha: FloatArray | None,
               options: Mapping[str, Any] | None = None, label: str = "CLARABEL",
-              frozen: np.ndarray | None = None, cash_reserve: float = 0.0) -> RawSolution:
+              frozen: np.ndarray | None = None, cash_reserve: float = 0.0,
+              terms: Sequence[CostTerms] | None = None) -> RawSolution:
         """One Clarabel call; never raises on solver failure (the status says it).
 
         ``options`` are Clarabel settings by name (as for cvxpy's Clarabel interface).
@@ -446,7 +447,7 @@ class DirectProblem:
         """
         start = time.perf_counter()
         P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha,
-                                          frozen, cash_reserve)
+                                          frozen, cash_reserve, terms)
         nf = 0 if frozen is None else int(np.count_nonzero(frozen))
         cones = self.cones if nf == 0 else self._cones(self._blocks_shape, nf)
         status, zval, obj, stime, iters, setup = "error", None, None, None, None, None

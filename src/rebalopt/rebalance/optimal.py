@@ -36,6 +36,7 @@ from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError
+from rebalopt.program import CostTerms
 from rebalopt.program.cvxpy_backend import (
     CvxpyConstraintFn,
     CvxpyObjectiveFn,
@@ -228,6 +229,7 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         state["_compiled"], state["_direct"], state["_key"] = None, None, None
         state["_pinned"] = False
         state.pop("_integer_cache", None)
+        state.pop("_terms_memo", None)
         return state
 
     def _validate_knobs(self) -> None:
@@ -300,9 +302,16 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
     def _structure(self, state: PortfolioState, targets: FloatArray, k: int) -> Hashable:
         return (
             tuple(state.assets), k, self.alpha is not None,
-            tuple((id(m), m.terms(state).structure()) for m in self.costs),
+            tuple((id(m), t.structure()) for m, t in zip(self.costs, self._cost_terms(state))),
             tuple((id(c), c.soft, c.structure(state, targets)) for c in self.constraints),
         )
+
+    def _cost_terms(self, state: PortfolioState) -> list[CostTerms]:
+        """Every cost model's declared terms at ``state``, computed once per solve."""
+        memo = self.__dict__.get("_terms_memo")
+        if memo is not None and memo[0] is state:
+            return memo[1]
+        return [m.terms(state) for m in self.costs]
 
     def _reset_if_changed(self, state: PortfolioState, targets: FloatArray, k: int) -> None:
         """Forget the compiled programs when the universe or the terms changed.
@@ -404,6 +413,7 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         mask = frozen if reasons else None
         if hold is not None and hold.any():  # also held still (dust, see plan)
             mask = hold if mask is None else (mask | hold)
+        self.__dict__["_terms_memo"] = (state, [m.terms(state) for m in self.costs])
         try:
             sol = self._solve_chain(state, w_t, root, alpha, mask)
             sol = self._reserve_fees(sol, state, w_t, root, alpha, mask)
@@ -411,6 +421,8 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
             if not reasons:
                 raise
             raise InfeasibleError(_frozen_message(exc, reasons), exc.conflicts) from exc
+        finally:
+            self.__dict__.pop("_terms_memo", None)
         sol.frozen, sol.untradable = frozen, reasons
         sol.compiled = self.compilations != before
         sol.wall_time = time.perf_counter() - t0
