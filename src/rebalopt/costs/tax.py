@@ -32,13 +32,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
+from rebalopt.program.layout import MatrixLayout, MatrixRows
+from rebalopt.program.terms import AuxTerm, CostTerms
 from rebalopt.state import PortfolioState
 from rebalopt.taxes.lots import TaxLots, as_date
 from rebalopt.taxes.rates import TaxRates
@@ -199,52 +200,43 @@ class TaxCost(CostModel):
     # ------------------------------------------------------------- declaration
     @property
     def key(self) -> tuple[str, str]:
-        """Name of the lot-level sell block."""
+        """Name of the lot-level sell block (``layout.aux(key, size)``)."""
         return ("tax_lots", self.name)
 
-    def update(self, state: PortfolioState) -> None:
-        """Write this state's lots into the term's Parameters (a new number of lots or
-        assets makes new Parameters, so the program is rebuilt)."""
+    def terms(self, state: PortfolioState) -> CostTerms:
+        """The tax term declared once: an auxiliary block of lot-level sells ``s``
+        (one column per lot, weights), its rows and its linear cost (module docstring)."""
         tb = self.table(state)
         n, L = state.n, tb.size
-        own = np.zeros((n, L))
-        own[tb.owner, np.arange(L)] = 1.0
-        budget = _UNBOUNDED if self.gains_budget is None else self.gains_budget / state.equity
-        values = {"cost": tb.cost, "cap": tb.cap, "gain": tb.gain, "owner": own,
-                  "buy_cap": np.where(tb.no_buy, 0.0, _UNBOUNDED), "budget": np.array(budget)}
-        params = getattr(self, "_params", None) or {}
-        for name, v in values.items():
-            p = params.get(name)
-            if p is None or p.shape != np.shape(v):
-                p = cp.Parameter(np.shape(v), name=f"tax_{name}",
-                                 nonneg=name in ("cap", "owner", "buy_cap"))
-            p.value = np.asarray(v, dtype=float)
-            params[name] = p
-        self._params = params
-        if getattr(self, "_s", None) is None or self._s.shape != (L,):
-            self._s = cp.Variable(L, nonneg=True, name="tax_lot_sells")
+        budget = self.gains_budget
+        V = state.equity
 
-    def expression(self, z: cp.Expression, abs_z: cp.Expression | None = None
-                   ) -> cp.Expression:
-        """The tax term, declared once: ``cost @ s`` over the lot-level sells ``s`` and
-        the rows tying them to the trades (module docstring) as a cvxpy indicator (0
-        where they hold). ``abs_z`` must be the shared epigraph variable ``t >= |z|``
-        (the gross-trade row needs it); without it that row is left out."""
-        p = getattr(self, "_params", None)
-        if p is None:
-            raise RuntimeError(f"{self.name}.update(state) must be called before expression()")
-        s = self._s
-        sold = p["owner"] @ s
-        rows = [s <= p["cap"], sold >= -z, z + sold <= p["buy_cap"],
-                p["gain"] @ s <= p["budget"]]
-        if abs_z is not None and isinstance(abs_z, cp.Variable):
-            rows.append(z + 2 * sold <= abs_z)
-        return p["cost"] @ s + cp.transforms.indicator(rows)
+        def rows(layout: MatrixLayout) -> list[MatrixRows]:
+            # the row counts depend on n and the number of lots only (the block's size):
+            # a new state with as many lots re-solves without a recompile
+            s = layout.aux(self.key, L)
+            z, t = layout.z, layout.t
+            ar = np.arange(n)
+            big = np.full(n, _UNBOUNDED)
+            return [
+                MatrixRows.diagonal(s, 1.0, tb.cap, main=False),         # s <= cap
+                MatrixRows.diagonal(s, -1.0, np.zeros(L), main=False),   # s >= 0
+                # the lots cover the sale: -z_i - sum_l s_il <= 0 (no short sale)
+                MatrixRows(np.concatenate([ar, tb.owner]), np.concatenate([z, s]),
+                           np.full(n + L, -1.0), np.zeros(n), main=False),
+                # gross trade: z_i + 2 sum_l s_il - t_i <= 0
+                MatrixRows(np.concatenate([ar, tb.owner, ar]), np.concatenate([z, s, t]),
+                           np.concatenate([np.ones(n), np.full(L, 2.0), -np.ones(n)]),
+                           np.zeros(n), main=False),
+                # purchases z_i + sum_l s_il <= 0 where restricted (else unbounded)
+                MatrixRows(np.concatenate([ar, tb.owner]), np.concatenate([z, s]),
+                           np.ones(n + L), np.where(tb.no_buy, 0.0, big), main=False),
+                # net realized gains: sum_l g_l s_l <= budget / V (else unbounded)
+                MatrixRows.dense_rows(s, tb.gain[None, :], np.array(
+                    [_UNBOUNDED if budget is None else budget / V]), main=False),
+            ]
 
-    def lot_sells(self) -> FloatArray | None:
-        """The lot-level sells of the last solve (weights), or ``None``."""
-        s = getattr(self, "_s", None)
-        return None if s is None or s.value is None else np.asarray(s.value, dtype=float)
+        return CostTerms(aux=(AuxTerm(self.key, L, tb.cost, rows, paid_from_cash=False),))
 
     # -------------------------------------------------------------- numeric face
     def allocate(self, z: FloatArray, state: PortfolioState,
@@ -312,6 +304,17 @@ class TaxCost(CostModel):
         tb = self.table(state)
         s = self.allocate(z, state, tb)
         return np.bincount(tb.owner, weights=tb.cost * s, minlength=state.n) * state.equity
+
+    def plan_sells(self, plan: Any, state: PortfolioState) -> FloatArray:
+        """Weight sold from each lot by ``plan``: the program's lot-level sells when the
+        plan reports them (``plan.info["aux"][key]``), else :meth:`allocate` on the
+        plan's trades."""
+        z = np.asarray(plan.trade_values, dtype=float) / state.equity
+        s = (getattr(plan, "info", {}).get("aux") or {}).get(self.key)
+        tb = self.table(state)
+        if s is not None and np.shape(s) == (tb.size,):
+            return np.clip(np.asarray(s, dtype=float), 0.0, tb.cap)
+        return self.allocate(z, state, tb)
 
     def sales(self, z: FloatArray, state: PortfolioState, s: FloatArray | None = None
               ) -> pd.DataFrame:

@@ -63,6 +63,7 @@ from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, 
 from rebalopt.costs import CostModel
 from rebalopt.errors import Conflict, InfeasibleError, InputError
 from rebalopt.program import CostTerms
+from rebalopt.rebalance._integer_bound import certificate, inverse_diagonal
 from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import kernel_for
 from rebalopt.rebalance._integer_lns import (
