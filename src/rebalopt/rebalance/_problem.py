@@ -211,8 +211,9 @@ class CompiledProblem:
         hold, hold_cons = self.cost_params.holding_cost(self.w0 + z)
         cons += hold_cons
         self.cost_expr = cost
-        paid_terms = [e for e, m in zip(cost_terms, self.costs, strict=True) if m.paid_at_trade]
-        paid = cp.sum(cp.hstack(paid_terms)) if paid_terms else cp.Constant(0.0)
+        # the declared trading terms are paid from cash at the trade (as on the direct
+        # path); a cost paid later (a tax) is an aux block with paid_from_cash=False
+        paid = cost
 
         # ---- risk: sum_squares(y) + sum_squares(s z + s d0), pre-scaled
         obj_terms: list[cp.Expression] = [SCALE * (cost + hold)]
