@@ -60,18 +60,6 @@ class _RiskLike(Protocol):  # noqa: PYI046 (used by optimal.py)
     def root(self, state: PortfolioState) -> _Root: ...
 
 
-@dataclass(frozen=True)
-class _IdentityRoot:
-    """``Sigma = I``: plain squared weight distance (used when ``risk`` is ``None``)."""
-
-    G: np.ndarray
-    s: np.ndarray
-
-    def variance(self, d: np.ndarray) -> float:
-        d = np.asarray(d, dtype=float)
-        return float(d @ d)
-
-
 @dataclass
 class OptimalSolution:
     """A verified solution of the continuous program.

@@ -52,18 +52,18 @@ from typing import Any
 import clarabel
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
-from rebalopt.program import CostTerms, MatrixLayout, MatrixRows, combine_terms
 from rebalopt.rebalance._clarabel import CVXPY_ONLY, DIRECT_SETTINGS, STATUS, supported
+from rebalopt.rebalance._multiperiod_program import StackedProgram
 from rebalopt.rebalance._problem import SCALE, convex_costs, holding_costs
 from rebalopt.rebalance._solution import RETRY_OPTIONS, _RiskLike, _Root
 from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.risk.identity import Identity
 from rebalopt.state import PortfolioState
 
 __all__ = ["MultiPeriodRebalancer", "MultiPeriodSolution", "ac_schedule"]
@@ -103,17 +103,6 @@ def ac_schedule(x0: float, periods: int, kappa_tilde: float) -> FloatArray:
         return x0 * (1.0 - t / periods)
     kappa = np.arccosh(1.0 + 0.5 * kappa_tilde)
     return x0 * np.sinh(kappa * (periods - t)) / np.sinh(kappa * periods)
-
-
-@dataclass(frozen=True)
-class _Identity:
-    """``Sigma = I`` (squared weight distance), when ``risk`` is ``None``."""
-
-    G: np.ndarray
-    s: np.ndarray
-
-    def variance(self, d: np.ndarray) -> float:
-        return float(np.asarray(d, dtype=float) @ np.asarray(d, dtype=float))
 
 
 @dataclass
@@ -165,304 +154,6 @@ class MultiPeriodSolution:
     slacks: list[dict[str, Slack]]
     frozen: np.ndarray | None = None
     untradable: dict[str, str] = field(default_factory=dict)
-
-
-class _Program:
-    """The stacked program for one universe, ``H`` and set of terms (Clarabel matrices).
-
-    Columns per period ``t`` (in this order): ``y_t = w_t - w_0`` (``n``), ``t_t >=
-    |z_t|`` (``n``), ``u_{m,t}`` per power-law cost model (``n`` each), ``f_t``
-    factor risk (``k``), ``e_t`` specific risk (``n``), and from the second period on
-    ``C_t``, the cumulative cost up to ``t`` (one column, ``C_t = C_{t-1} + cost_t``:
-    a cash row then touches one cost column, not ``t`` periods of them, which keeps
-    the KKT system sparse); then each period's constraint auxiliaries, then soft
-    slacks. At ``H = 1`` the layout, rows and scaling are those of
-    :class:`~rebalopt.rebalance._clarabel.DirectProblem` (``y_1 = z``).
-    """
-
-    def __init__(self, H: int, n: int, k: int, costs: Sequence[CostModel],
-                 constraints: Sequence[Constraint], state: PortfolioState,
-                 targets: FloatArray, elastic: bool) -> None:
-        self.H, self.n, self.k = H, n, k
-        self.costs, self.constraints = list(costs), list(constraints)
-        terms = [m.terms(state) for m in self.costs]
-        self.term_key = tuple(t.structure() for t in terms)
-        ct = combine_terms(terms, n)
-        if ct.aux:
-            raise InputError("cost terms with auxiliary blocks are not supported by "
-                             "multi-period planning yet", field="MultiPeriodRebalancer.costs")
-        self.exps = [p.exponent for p in ct.power]
-        if ct.quadratic is not None and 2.0 not in self.exps:
-            self.exps.append(2.0)
-        self.holding = ct.short_holding is not None
-        self.elastic = elastic
-        col = 0
-        self.Y, self.T, self.U, self.F, self.E, self.Hc = [], [], [], [], [], []
-        self.C: list[int | None] = []
-        for t in range(H):
-            self.Y.append(np.arange(col, col + n))
-            self.T.append(np.arange(col + n, col + 2 * n))
-            col += 2 * n
-            us = []
-            for _p in self.exps:
-                us.append(np.arange(col, col + n))
-                col += n
-            self.U.append(us)
-            self.Hc.append(np.arange(col, col + n) if self.holding else np.zeros(0, dtype=int))
-            col += n if self.holding else 0
-            self.F.append(np.arange(col, col + k))
-            col += k
-            self.E.append(np.arange(col, col + n))
-            col += n
-            self.C.append(col if t else None)
-            col += 1 if t else 0
-        self._own: list[tuple[np.ndarray, FloatArray]] = []
-        self._rates: list[FloatArray | None] = []
-        self.layouts: list[MatrixLayout] = []
-        self._counts: list[list[list[int]]] = []
-        for t in range(H):
-            lay = MatrixLayout(n=n, z=self.Y[t], t=self.T[t], ncols=col)
-            self._set_cost(lay, t, state)
-            blocks = [c.rows(lay, state, targets) or [] for c in self.constraints]
-            col = lay.ncols
-            lay.frozen = True
-            self.layouts.append(lay)
-            self._counts.append([[b.m for b in bl] for bl in blocks])
-        self.slack: list[list[int | None]] = []
-        for _ in range(H):
-            row = []
-            for c in self.constraints:
-                if c.soft or elastic:
-                    row.append(col)
-                    col += 1
-                else:
-                    row.append(None)
-            self.slack.append(row)
-        self.nvar = col
-
-    def _set_cost(self, lay: MatrixLayout, t: int, state: PortfolioState) -> None:
-        """Period ``t``'s own trading cost (``self._own[t]``) and short-holding rates
-        (``self._rates[t]``, per year) from the models' declared terms at ``state``."""
-        terms: list[CostTerms] = [m.terms(state) for m in self.costs]
-        if tuple(x.structure() for x in terms) != self.term_key:
-            raise RuntimeError("cost terms changed structure without a rebuild")
-        ct = combine_terms(terms, self.n)
-        coef = {p.exponent: np.asarray(p.coef, dtype=float) for p in ct.power}
-        if ct.quadratic is not None:
-            coef[2.0] = coef.get(2.0, 0.0) + np.asarray(ct.quadratic, dtype=float)
-        cols = [self.T[t]]
-        vals = [np.asarray(ct.linear, dtype=float) if ct.linear is not None
-                else np.zeros(self.n)]
-        for p, u in zip(self.exps, self.U[t]):
-            cols.append(u)
-            vals.append(coef[p])
-        own = (np.concatenate(cols), np.concatenate(vals))
-        rates = (None if ct.short_holding is None
-                 else np.asarray(ct.short_holding, dtype=float))
-        if t < len(self._own):
-            self._own[t], self._rates[t] = own, rates
-        else:
-            self._own.append(own)
-            self._rates.append(rates)
-        lay.cost_cols, lay.cost_vals = own
-
-    def _cumulative(self, t: int) -> tuple[np.ndarray, FloatArray]:
-        """The cost paid up to period ``t``: period 1's own cost, ``C_t`` after."""
-        c = self.C[t]
-        return self._own[t] if c is None else (np.array([c]), np.ones(1))
-
-    def resolve(self, rows: MatrixRows, t: int, w0: FloatArray, c0: float) -> MatrixRows:
-        """``rows`` of period ``t`` on real columns (the multi-period resolution).
-
-        The layout's named blocks become: ``z`` (declared on ``y_t``'s columns) ->
-        ``y_t - y_{t-1}``; ``w`` -> ``w0 + y_t``; ``cash`` -> ``c0 - 1'y_t - (cost paid
-        up to t)``; ``cost`` -> period ``t``'s own trading cost. Columns of ``t``,
-        auxiliaries and slacks are kept. ``t = 0`` is the single-period resolution.
-        """
-        n = self.n
-        col = np.asarray(rows.col, dtype=np.int64)
-        row = np.asarray(rows.row, dtype=np.int64)
-        val = np.asarray(rows.val, dtype=float)
-        b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
-        real = col >= 0
-        R, C, V = [row[real]], [col[real]], [val[real]]
-        y0 = int(self.Y[t][0])
-        isz = (col >= y0) & (col < y0 + n)
-        if t and isz.any():
-            R.append(row[isz])
-            C.append(self.Y[t - 1][col[isz] - y0])
-            V.append(-val[isz])
-        wm = (col < 0) & (col >= -n)
-        if wm.any():
-            i = -col[wm] - 1
-            R.append(row[wm])
-            C.append(self.Y[t][i])
-            V.append(val[wm])
-            np.subtract.at(b, row[wm], val[wm] * np.asarray(w0, dtype=float)[i])
-        cc, cv = self._cumulative(t)
-        for r, a in zip(row[col == -1 - n], val[col == -1 - n]):
-            R += [np.full(n, r), np.full(cc.size, r)]
-            C += [self.Y[t], cc]
-            V += [np.full(n, -a), -a * cv]
-            b[r] -= a * float(c0)
-        oc, ov = self._own[t]
-        for r, a in zip(row[col == -2 - n], val[col == -2 - n]):
-            R.append(np.full(oc.size, r))
-            C.append(oc)
-            V.append(a * ov)
-        if (col < -2 - n).any():
-            raise ValueError(f"column {int(col[col < -2 - n][0])} is not a block of the layout")
-        return MatrixRows(np.concatenate(R), np.concatenate(C), np.concatenate(V), b, rows.main)
-
-    def matrices(self, states: Sequence[PortfolioState], path: FloatArray, G: np.ndarray,
-                 s: FloatArray, risk_aversion: float, dt: float, alpha: FloatArray | None,
-                 frozen: np.ndarray | None, terminal: str | float | None,
-                 penalties: Sequence[float]
-                 ) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix, FloatArray, float, list]:
-        H, n, k = self.H, self.n, self.k
-        state = states[0]
-        w0 = state.weights
-        root = np.sqrt(SCALE * 0.5 * risk_aversion * dt)
-        s_sc = root * np.asarray(s, dtype=float)
-        G_sc = root * np.asarray(G, dtype=float)
-        P_i, P_v = [], []
-        q = np.zeros(self.nvar)
-        const = 0.0
-        for t in range(H):
-            self._set_cost(self.layouts[t], t, states[t])
-            P_i += [self.E[t], self.F[t]]
-            P_v += [np.full(n, 2.0), np.full(k, 2.0)]
-            cc, cv = self._own[t]
-            np.add.at(q, cc, SCALE * cv)
-            if self.holding:  # short holding over the period
-                q[self.Hc[t]] += SCALE * dt * self._rates[t]
-            if alpha is not None:
-                a = SCALE * alpha[t]
-                q[self.Y[t]] -= a
-                const -= float(a @ w0)
-            for j, c in enumerate(self.constraints):
-                sc = self.slack[t][j]
-                if sc is not None:
-                    q[sc] = SCALE * float(penalties[j])
-        pi = np.concatenate(P_i) if P_i else np.zeros(0, dtype=int)
-        P = sp.csc_matrix((np.concatenate(P_v), (pi, pi)), shape=(self.nvar, self.nvar))
-        R: list[np.ndarray] = []
-        C: list[np.ndarray] = []
-        V: list[np.ndarray] = []
-        B: list[np.ndarray] = []
-        r0 = 0
-        ar = np.arange(n)
-        # ---- zero cone: risk definitions, frozen assets, terminal target
-        for t in range(H):
-            d0 = w0 - path[t]
-            if k:  # f - G_sc' y = G_sc' d0
-                R += [r0 + np.repeat(np.arange(k), n), r0 + np.arange(k)]
-                C += [np.tile(self.Y[t], k), self.F[t]]
-                V += [-G_sc.T.ravel(), np.ones(k)]
-                B.append(G_sc.T @ d0)
-                r0 += k
-            R += [r0 + ar, r0 + ar]  # e - s_sc y = s_sc d0
-            C += [self.E[t], self.Y[t]]
-            V += [np.ones(n), -s_sc]
-            B.append(s_sc * d0)
-            r0 += n
-        for t in range(1, H):  # C_t - C_{t-1} - cost_t = 0 (C_0: period 1's own cost)
-            pc, pv = ((np.array([self.C[t - 1]]), np.ones(1)) if self.C[t - 1] is not None
-                      else self._own[t - 1])
-            oc, ov = self._own[t]
-            cols = np.r_[self.C[t], pc, oc]
-            R.append(np.full(cols.size, r0))
-            C.append(cols)
-            V.append(np.r_[1.0, -pv, -ov])
-            B.append(np.zeros(1))
-            r0 += 1
-        fz = np.zeros(0, dtype=int) if frozen is None else np.flatnonzero(frozen)
-        if fz.size:
-            for t in range(H):
-                R.append(r0 + np.arange(fz.size))
-                C.append(self.Y[t][fz])
-                V.append(np.ones(fz.size))
-                B.append(np.zeros(fz.size))
-                r0 += fz.size
-        live = np.setdiff1d(ar, fz)
-        if terminal == "target" and live.size:  # y_H = w*_H - w0 on tradable assets
-            R.append(r0 + np.arange(live.size))
-            C.append(self.Y[H - 1][live])
-            V.append(np.ones(live.size))
-            B.append((path[H - 1] - w0)[live])
-            r0 += live.size
-        nzero = r0
-        # ---- nonnegative cone
-        for t in range(H):  # z_t - t_t <= 0, -z_t - t_t <= 0 with z_t = y_t - y_{t-1}
-            R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
-            C += [self.Y[t], self.T[t], self.Y[t], self.T[t]]
-            V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
-            if t:
-                R += [r0 + ar, r0 + n + ar]
-                C += [self.Y[t - 1], self.Y[t - 1]]
-                V += [-np.ones(n), np.ones(n)]
-            B.append(np.zeros(2 * n))
-            r0 += 2 * n
-            if self.holding:  # -y_t - h_t <= w0, -h_t <= 0: h_t >= max(-w_t, 0)
-                R += [r0 + ar, r0 + ar, r0 + n + ar]
-                C += [self.Y[t], self.Hc[t], self.Hc[t]]
-                V += [-np.ones(n), -np.ones(n), -np.ones(n)]
-                B += [w0, np.zeros(n)]
-                r0 += 2 * n
-        if isinstance(terminal, float) and live.size:  # |y_H + w0 - w*_H| <= band
-            g = (path[H - 1] - w0)[live]
-            R += [r0 + np.arange(live.size), r0 + live.size + np.arange(live.size)]
-            C += [self.Y[H - 1][live], self.Y[H - 1][live]]
-            V += [np.ones(live.size), -np.ones(live.size)]
-            B += [terminal + g, terminal - g]
-            r0 += 2 * live.size
-        slack_rows: list[int] = []
-        c0 = state.cash_weight
-        for t in range(H):
-            lay = self.layouts[t]
-            for j, c in enumerate(self.constraints):
-                sc = self.slack[t][j]
-                blocks = c.rows(lay, state, path[t]) or []
-                if [b.m for b in blocks] != self._counts[t][j]:
-                    raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
-                for b in blocks:
-                    b = self.resolve(b, t, w0, c0)
-                    R.append(r0 + np.asarray(b.row, dtype=int))
-                    C.append(np.asarray(b.col, dtype=int))
-                    V.append(np.asarray(b.val, dtype=float))
-                    B.append(np.asarray(b.b, dtype=float))
-                    if sc is not None and b.main:
-                        R.append(r0 + np.arange(b.m))
-                        C.append(np.full(b.m, sc))
-                        V.append(-np.ones(b.m))
-                    r0 += b.m
-                if sc is not None:
-                    slack_rows.append(sc)
-        for sc in slack_rows:  # v >= 0
-            R.append(np.array([r0]))
-            C.append(np.array([sc]))
-            V.append(np.array([-1.0]))
-            B.append(np.zeros(1))
-            r0 += 1
-        nnonneg = r0 - nzero
-        cones: list[Any] = []
-        if nzero:
-            cones.append(clarabel.ZeroConeT(nzero))
-        cones.append(clarabel.NonnegativeConeT(nnonneg))
-        for t in range(H):  # (u, 1, t) in the power cone of 1/p
-            for p, u in zip(self.exps, self.U[t]):
-                base = r0 + 3 * ar
-                R += [base, base + 2]
-                C += [u, self.T[t]]
-                V += [-np.ones(n), -np.ones(n)]
-                b = np.zeros(3 * n)
-                b[1::3] = 1.0
-                B.append(b)
-                r0 += 3 * n
-                cones += [clarabel.PowerConeT(1.0 / p)] * n
-        A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
-                          shape=(r0, self.nvar))
-        return P, q, A, np.concatenate(B), const, cones
 
 
 @dataclass
@@ -532,9 +223,11 @@ class MultiPeriodRebalancer:
     method = "multiperiod"
 
     def __post_init__(self) -> None:
+        if self.risk is None:
+            self.risk = Identity()
         self.costs = list(self.costs)
         self.constraints = list(self.constraints)
-        self._programs: dict[Any, _Program] = {}
+        self._programs: dict[Any, StackedProgram] = {}
         self.compilations = 0
         """How often a stacked program was (re)built; a sweep leaves it alone."""
         self._validate()
@@ -569,10 +262,8 @@ class MultiPeriodRebalancer:
 
     # ----------------------------------------------------------------- pieces
     def root(self, state: PortfolioState) -> _Root:
-        """The risk root aligned to ``state.assets`` (identity when ``risk`` is None)."""
-        if self.risk is None:
-            return _Identity(np.zeros((state.n, 0)), np.ones(state.n))
-        root = self.risk.root(state)
+        """The risk root aligned to ``state.assets``."""
+        root = self.risk.root(state)  # type: ignore[union-attr]
         if root.s.shape != (state.n,) or root.G.shape[0] != state.n:
             raise InputError(f"risk root has {root.s.shape[0]} rows for {state.n} assets",
                              field="risk")
@@ -591,7 +282,7 @@ class MultiPeriodRebalancer:
         return np.tile(state.target_weights(targets), (H, 1))
 
     def _program(self, state: PortfolioState, path: FloatArray, k: int,
-                 elastic: bool) -> _Program:
+                 elastic: bool) -> StackedProgram:
         key = (tuple(state.assets), int(self.periods), k, elastic, self.alpha is not None,
                tuple((id(m), getattr(m, "exponent", None)) for m in self.costs),
                tuple((id(c), c.soft, c.structure(state, path[0])) for c in self.constraints))
@@ -600,7 +291,7 @@ class MultiPeriodRebalancer:
             if not elastic:
                 self.compilations += 1
                 self._programs = {kk: v for kk, v in self._programs.items() if kk[3]}
-            prog = _Program(int(self.periods), state.n, k, self.costs, self.constraints,
+            prog = StackedProgram(int(self.periods), state.n, k, self.costs, self.constraints,
                             state, path[0], elastic)
             self._programs[key] = prog
         return prog
@@ -619,7 +310,7 @@ class MultiPeriodRebalancer:
             setattr(settings, key, val)
         return settings
 
-    def _run(self, prog: _Program, states: Sequence[PortfolioState], path: FloatArray,
+    def _run(self, prog: StackedProgram, states: Sequence[PortfolioState], path: FloatArray,
              root: _Root, alpha: FloatArray | None, frozen: np.ndarray | None,
              retry: bool = False
              ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
