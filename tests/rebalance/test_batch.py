@@ -18,6 +18,7 @@ import pytest
 
 from rebalopt import MarketImpact, NaiveRebalancer, PortfolioState, RebalanceConfig, Spread
 from rebalopt.errors import InputError
+from rebalopt.rebalance import _batch_worker
 from rebalopt.rebalance import batch as batch_mod
 from rebalopt.rebalance.batch import Account, BatchResult, rebalance_many, with_constraints
 
@@ -294,7 +295,7 @@ def test_optimal_compiles_once_per_universe_per_process():
     batch_mod.clear_worker_cache()
     res = rebalance_many(accs, reb, chunk_size=2)  # 6 chunks per universe... all serial
     assert res.ok and reb.compilations == 0  # the caller's object is never used
-    copies = list(batch_mod._WORKER_CACHE.values())
+    copies = list(_batch_worker._WORKER_CACHE.values())  # private: the per-process cache
     assert len(copies) == 2 and [c.compilations for c in copies] == [1, 1]
     assert (res.frame["compilations"] == 1).all()
     batch_mod.clear_worker_cache()
