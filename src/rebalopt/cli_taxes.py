@@ -55,7 +55,14 @@ def attach_lots(book: Any, path: str | Path, day: pd.Timestamp) -> list[str]:
         naming the asset and the lots file's line (and the holdings file's line).
     """
     p = Path(path)
-    raw = read_lots_csv(p)
+    try:
+        raw = read_lots_csv(p)
+    except FileInputError as exc:
+        if exc.asset is None:
+            raise
+        message = str(exc).split(": ", 1)[-1] if exc.line is not None or exc.column else str(exc)
+        raise FileInputError(f"{message} (ticker {exc.asset!r})", path=p, line=exc.line,
+                             column=exc.column, asset=exc.asset, field=exc.field) from None
     folded: dict[str, list[Any]] = {}
     changed = []
     for asset in raw:
@@ -80,8 +87,8 @@ def attach_lots(book: Any, path: str | Path, day: pd.Timestamp) -> list[str]:
 
 
 def _locate(exc: InputError, path: Path, lines: dict[str, int], book: Any) -> FileInputError:
-    message = str(exc).split("] ", 1)[-1]
     asset = exc.asset
+    message = str(exc).split("] ", 1)[-1] + (f" (ticker {asset!r})" if asset else "")
     held_line = book.holdings.line_of.get(asset) if asset is not None else None
     if asset is not None and asset in lines:
         if held_line is not None:
