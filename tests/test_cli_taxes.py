@@ -150,3 +150,10 @@ def test_lower_case_tickers_in_the_lots_file_are_folded(tmp_path: Path, capsys) 
     printed = capsys.readouterr().out
     assert "lots.csv: tickers upper-cased: bbb (line 5)" in printed
     assert "tax 2.40" in printed
+
+
+def test_periods_with_a_tax_term_is_an_error(tmp_path: Path, capsys) -> None:
+    """The multi-period planner has no tax block: the tax would be ignored."""
+    config = OPTIMAL.format(gamma=1e6).replace('"optimal"\n', '"optimal"\nfractional = true\n')
+    assert _run(tmp_path, "--preview", "--periods", "2", config=config + TAX) == EXIT_INPUT
+    assert "column 'costs.tax': --periods does not plan with tax lots" in capsys.readouterr().err

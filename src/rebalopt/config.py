@@ -445,6 +445,10 @@ def _build_multiperiod(settings: Settings, periods: int) -> Any:
                       "optimizer would ignore the tax term")
     opt = s.sections.get("optimal", {})
     _only(opt, _OPTIMAL_KEYS + _INTEGER_KEYS, "optimal", s)
+    for k in _INTEGER_KEYS:
+        if k in opt:  # no whole-share stage runs after the schedule
+            raise s.error(f"optimal.{k}", f"{k} needs whole shares, but rebalancer.fractional"
+                          " = true (the multi-period plan would ignore it)")
     values = {k: _number(v, f"optimal.{k}", s) for k, v in opt.items() if k in _OPTIMAL_KEYS}
     horizon = values.pop("horizon", OptimalRebalancer.horizon)
     kwargs: dict[str, Any] = {"periods": periods, "period": horizon / periods, **values}
