@@ -101,7 +101,9 @@ def test_fix_messages_parse_and_match_the_plan(tmp_path: Path) -> None:
         assert int(trailer.rstrip(b"\x01")) == sum(body) % 256  # the checksum holds
         parser.append_buffer(line)
         m = parser.get_message()
-        tag = lambda k: m.get(k).decode()  # noqa: E731
+        def tag(k: int, m=m) -> str:
+            return m.get(k).decode()
+
         assert tag(8) == "FIX.4.4" and tag(35) == "D"
         assert (tag(55), tag(54), tag(38)) == (ticker, {"sell": "2", "buy": "1"}[side], str(qty))
         assert (tag(40), tag(59), tag(1), tag(583), tag(15), tag(100)) == (

@@ -79,9 +79,9 @@ def test_schedule_first_period_is_the_orders_and_cash_adds_up(tmp_path: Path, ca
     for r in rows:  # cash_t = cash_{t-1} - traded value - expected cost (currency)
         cash -= sum(float(r[t]) * PRICE[t] for t in PRICE) + float(r["expected_cost"])
         assert float(r["cash"]) == pytest.approx(cash, abs=1e-6)
-        for t in PRICE:  # long only and max_weight 0.32 hold in every period
+        for t, price in PRICE.items():  # long only and max_weight 0.32 in every period
             held[t] += float(r[t])
-            assert held[t] >= -1e-6 and held[t] * PRICE[t] / equity <= 0.32 + 1e-6
+            assert held[t] >= -1e-6 and held[t] * price / equity <= 0.32 + 1e-6
     # spreading the trade: the first period trades less than the single-period plan
     single = tmp_path / "single.csv"
     assert _run(tmp_path, "--out", str(single)) == 0
@@ -94,8 +94,8 @@ NAIVE = "[account]\ncash = 1000.0\n"
 @pytest.mark.parametrize(("extra", "config", "fragment"), [
     (("--periods", "0"), CONFIG, "field '--periods'] must be >= 1"),
     (("--schedule", "s.csv"), CONFIG, "field '--schedule'] the schedule is a multi-period"),
-    (("--periods", "3"), NAIVE, "c.toml, column 'rebalancer.method': --periods plans with the "
-     "multi-period optimizer; method = 'naive' would ignore it"),
+    (("--periods", "3"), NAIVE, ("c.toml, column 'rebalancer.method': --periods plans with the "
+     "multi-period optimizer; method = 'naive' would ignore it")),
     (("--periods", "3"), CONFIG.replace("fractional = true\n", ""),
      "column 'rebalancer.fractional': --periods plans a schedule in fractional shares"),
     (("--periods", "3"), CONFIG + '\n[solver]\nname = ["SCS"]\n',

@@ -115,8 +115,8 @@ def test_the_tax_term_changes_the_plan(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("kwargs", "fragments"), [
     # holdings must equal the sum of the lots: asset, lots file line and holdings line
     ({"lots": LOTS.replace("AAA,a3,54", "AAA,a3,44")},
-     ["lots.csv, line 2, column 'shares'", "(ticker 'AAA')", "holding 100 shares differs from "
-      "the sum of its lots 90", "(h.csv line 2)", "(lots: a1=40, a3=44, a2=6)"]),
+     ["lots.csv, line 2, column 'shares'", "(ticker 'AAA')", ("holding 100 shares differs from "
+      "the sum of its lots 90"), "(h.csv line 2)", "(lots: a1=40, a3=44, a2=6)"]),
     ({"lots": LOTS + "ZZZ,z1,5,1.0,2020-01-01\n"},
      ["lots.csv, line 7", "(ticker 'ZZZ')", "lots for an asset that is not held"]),
     ({"holdings": HOLDINGS + "CCC,7\n"},

@@ -1,8 +1,11 @@
 """Command line: ``rebalopt demo``, ``rebalopt rebalance`` and ``rebalopt backtest``.
 
 ``rebalopt rebalance`` reads a desk's holdings, model targets and prices (CSV), an
-optional TOML config (:mod:`rebalopt.config`), and writes an order file
-(:data:`rebalopt.adapters.files.ORDER_COLUMNS`) atomically. Exit codes: 0 success,
+optional TOML config (:mod:`rebalopt.config`), and writes an order file atomically:
+rebalopt's CSV (:data:`rebalopt.adapters.files.ORDER_COLUMNS`) or a broker's format
+(``--format ibkr|alpaca|fix``, :mod:`rebalopt.cli_orders`). ``--lots`` adds tax lots
+for a tax-aware plan (:mod:`rebalopt.cli_taxes`); ``--periods N`` plans a trade
+schedule over N periods (:mod:`rebalopt.cli_schedule`). Exit codes: 0 success,
 2 bad input (file, line and column named on stderr), 3 infeasible constraints,
 4 solver failure, 1 any other rebalopt error. Nothing is written on failure.
 
@@ -836,12 +839,15 @@ def _parser() -> argparse.ArgumentParser:
     reb.add_argument("--config", metavar="TOML", help="rebalancer, costs, risk model, limits")
     reb.add_argument("--cash", type=float, metavar="X",
                      help="cash balance, currency (default: [account] cash in the config, else 0)")
-    reb.add_argument("--out", metavar="CSV", help="order file to write (atomically)")
+    reb.add_argument("--out", metavar="FILE",
+                     help="order file to write (atomically), in --format")
     reb.add_argument("--preview", action="store_true",
                      help="print the per-asset preview table; without --out nothing is written")
     reb.add_argument("--as-of", metavar="DATE",
                      help="for a prices file with a date column: use the latest date on or "
-                          "before DATE (default: the latest date of the file)")
+                          "before DATE (default: the latest date of the file); also the plan's "
+                          "date (tax lots' terms, client order ids; default that file date, "
+                          "else today)")
     reb.add_argument("--allow-empty-targets", action="store_true",
                      help="accept a targets file with no row: sell every holding (refused by "
                           "default, as a failed export looks the same)")

@@ -41,8 +41,8 @@ def schedule_lines(plan: Any) -> list[str]:
     info = plan.info
     equity = plan.state.equity
     z = info["schedule"]
-    out = [f"  schedule: {info['periods']} periods of {info['period'] * 252:.4g} trading days "
-           "(orders: period 1)"]
+    out = [(f"  schedule: {info['periods']} periods of {info['period'] * 252:.4g} trading days "
+           "(orders: period 1)")]
     for t in z.index:
         row = z.loc[t]
         n = int((row.abs() * equity > 0.005).sum())

@@ -114,9 +114,9 @@ def tax_lines(plan: Any, tax: Any, preview: bool) -> list[str]:
     short = float(sales.loc[sales["term"] == "short", "gain"].sum())
     long_ = float(sales.loc[sales["term"] == "long", "gain"].sum())
     loss = "its term's rate" if r.loss is None else f"{r.loss:.2%}"
-    out = [f"  tax: realized gain {info['realized_gain']:,.2f} (short-term {short:,.2f}, "
+    out = [(f"  tax: realized gain {info['realized_gain']:,.2f} (short-term {short:,.2f}, "
            f"long-term {long_:,.2f}), tax {info['tax']:,.2f} at {r.short_term:.2%} short / "
-           f"{r.long_term:.2%} long, losses at {loss} (not paid from cash)"]
+           f"{r.long_term:.2%} long, losses at {loss} (not paid from cash)")]
     if info.get("harvest_candidates"):
         out.append(f"  tax: losses harvested (not bought): {', '.join(info['harvest_candidates'])}")
     if info.get("restricted"):

@@ -106,8 +106,8 @@ from rebalopt.adapters.files import FileInputError, read_text_file
 from rebalopt.costs import BorrowCost, Commission, CostModel, MarketImpact, Spread
 from rebalopt.costs.tax import TaxCost
 from rebalopt.errors import InputError
-from rebalopt.taxes import US_WASH_SALE, TaxRates
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig
+from rebalopt.taxes import US_WASH_SALE, TaxRates
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_config"]
 
