@@ -143,8 +143,10 @@ def test_docstring_example_parses(tmp_path: Path) -> None:
     # the example names method = "optimal" but also shows [band]; drop [band]
     text = re.sub(r'\[band\].*?\n\n', "", text, flags=re.DOTALL)
     s = parse_config(text, tmp_path / "c.toml")
-    assert isinstance(s, Settings) and len(s.costs) == 3 and s.risk is not None
+    assert isinstance(s, Settings) and len(s.costs) == 4 and s.risk is not None
     assert s.cash == 25_000.0
+    assert s.tax is not None and s.tax.rates.short_term == 0.37 and s.tax_aware == {"harvest": True}
+    assert s.orders["format"] == "ibkr" and s.orders["limit_band_bps"] == 20.0
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

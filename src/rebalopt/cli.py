@@ -1,8 +1,11 @@
 """Command line: ``rebalopt demo``, ``rebalopt rebalance`` and ``rebalopt backtest``.
 
 ``rebalopt rebalance`` reads a desk's holdings, model targets and prices (CSV), an
-optional TOML config (:mod:`rebalopt.config`), and writes an order file
-(:data:`rebalopt.adapters.files.ORDER_COLUMNS`) atomically. Exit codes: 0 success,
+optional TOML config (:mod:`rebalopt.config`), and writes an order file atomically:
+rebalopt's CSV (:data:`rebalopt.adapters.files.ORDER_COLUMNS`) or a broker's format
+(``--format ibkr|alpaca|fix``, :mod:`rebalopt.cli_orders`). ``--lots`` adds tax lots
+for a tax-aware plan (:mod:`rebalopt.cli_taxes`); ``--periods N`` plans a trade
+schedule over N periods (:mod:`rebalopt.cli_schedule`). Exit codes: 0 success,
 2 bad input (file, line and column named on stderr), 3 infeasible constraints,
 4 solver failure, 1 any other rebalopt error. Nothing is written on failure.
 
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt.adapters.files import FileInputError, check_output, read_text_file
+from rebalopt.cli_orders import add_arguments as add_order_arguments
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
 
 __all__ = ["main"]
@@ -135,26 +139,60 @@ def _refill(state: Any, shares: np.ndarray, planned: np.ndarray, targets: np.nda
     return shares
 
 
+def _plan_date(args: argparse.Namespace, book: Any) -> tuple[pd.Timestamp, str]:
+    """The date the plan is made for (tax lots' terms, client order ids): ``--as-of``,
+    else the prices file's date, else today; and where it came from."""
+    if args.as_of is not None:
+        return pd.Timestamp(args.as_of).normalize(), "--as-of"
+    if "date" in book.prices.columns and book.prices.rows:
+        return pd.Timestamp(book.prices.rows[0]["date"]).normalize(), book.prices.path.name
+    return pd.Timestamp.today().normalize(), "today: no --as-of, no date in the prices file"
+
+
 def _rebalance(args: argparse.Namespace) -> int:
-    from rebalopt.adapters.files import check_output, read_book, write_orders
+    from rebalopt.adapters.files import read_book
+    from rebalopt.cli_orders import order_output
     from rebalopt.config import Settings, load_config
 
-    if args.out is None and not args.preview:
+    if args.out is None and args.schedule is None and not args.preview:
         raise InputError("give --out FILE (or --preview to print the plan without writing)",
                          field="--out")
+    if args.periods is not None and args.periods < 1:
+        raise InputError(f"must be >= 1, got {args.periods}", field="--periods")
+    if args.schedule is not None and args.periods is None:
+        raise InputError("the schedule is a multi-period plan's: give --periods N",
+                         field="--schedule")
     settings = load_config(args.config) if args.config else Settings()
-    if args.out is not None:
-        check_output(args.out, [args.holdings, args.targets, args.prices, args.config,
-                                *settings.inputs])
+    inputs = [args.holdings, args.targets, args.prices, args.config, args.lots, *settings.inputs]
+    for path, flag in ((args.out, "--out"), (args.schedule, "--schedule")):
+        _Outputs.check(path, inputs, flag)
+    if args.out is not None and args.schedule is not None and \
+            Path(args.out).resolve() == Path(args.schedule).resolve():
+        raise InputError("--out and --schedule name the same file", field="--schedule")
+    tax = settings.tax
+    if tax is not None and args.lots is None:
+        raise InputError("the config's [costs.tax] needs the tax lots: give --lots CSV",
+                         field="--lots")
+    if args.lots is not None and tax is None:
+        raise InputError("the lots would be read and not used: add a [costs.tax] table with "
+                         "your rates to the config (method = \"optimal\")", field="--lots")
     if args.cash is not None and not math.isfinite(args.cash):
         raise InputError(f"must be a finite number, got {args.cash}", field="--cash")
     cash = args.cash if args.cash is not None else (settings.cash or 0.0)
     book = read_book(args.holdings, args.targets, args.prices, cash,
                      allow_empty_targets=args.allow_empty_targets,
                      as_of=_date(args.as_of, "--as-of"))
+    day, source = _plan_date(args, book)
+    output = order_output(args, settings, day.date())
+    if args.lots is not None:
+        from rebalopt.cli_taxes import attach_lots
+
+        book.notes.extend(attach_lots(book, args.lots, day))
+    if output.format != "csv" or args.lots is not None:
+        book.notes.append(f"plan dated {day.date()} ({source})")
     for note in book.notes:
         print(f"note: {note}")
-    rebalancer = settings.build()
+    rebalancer = settings.build(args.periods)
     try:
         plan = rebalancer.plan(book.state, book.targets)
         te_lines = _tracking_error_lines(plan, settings.risk)
@@ -171,12 +209,34 @@ def _rebalance(args: argparse.Namespace) -> int:
     print(plan.summary())
     for line in te_lines:
         print(line)
+    if tax is not None:
+        from rebalopt.cli_taxes import tax_lines
+
+        for line in tax_lines(plan, tax, args.preview):
+            print(line)
+    if args.periods is not None:
+        from rebalopt.cli_schedule import schedule_lines
+
+        for line in schedule_lines(plan):
+            print(line)
     if args.preview:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
             print(plan.preview().to_string(float_format=lambda x: f"{x:,.6g}"))
-    if args.out is not None:
-        path = write_orders(orders, args.out)
-        print(f"wrote {len(orders)} orders to {path}")
+    staged = _Outputs()
+    try:
+        if args.schedule is not None:
+            from rebalopt.cli_schedule import write_schedule
+
+            write_schedule(plan, staged.stage(args.schedule))
+        if args.out is not None:  # atomic by itself; the schedule follows only if it is written
+            path = output.write(plan, args.out)
+            print(f"wrote {len(orders)} orders to {path} ({output.format})"
+                  if output.format != "csv" else f"wrote {len(orders)} orders to {path}")
+        for path in staged.commit():
+            print(f"wrote the schedule to {path}")
+    except BaseException:
+        staged.discard()
+        raise
     return 0
 
 
@@ -605,6 +665,12 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.lookback < 2:
         raise InputError(f"must be >= 2, got {args.lookback}", field="--lookback")
     settings = load_config(args.config) if args.config else Settings()
+    if settings.tax is not None:
+        raise settings.error("costs.tax", "rebalopt backtest reads no tax lots: the tax term "
+                             "would be ignored (use it with rebalopt rebalance --lots)")
+    if settings.orders:
+        raise settings.error("orders", "rebalopt backtest writes no order file: [orders] "
+                             "would be ignored")
     inputs = [args.prices, args.targets, args.config, *settings.inputs]
     for o, flag in zip(outputs, ("--out", "--equity-csv", "--fills-csv"), strict=True):
         _Outputs.check(o, inputs, flag)
@@ -755,8 +821,12 @@ def _parser() -> argparse.ArgumentParser:
 
     reb = sub.add_parser(
         "rebalance", help="holdings + targets + prices (CSV) -> order file",
-        description="Plan the trades from holdings to targets and write an order file "
-                    "(ticker, side, quantity, reference_price, expected_cost).")
+        description="Plan the trades from holdings to targets and write an order file: "
+                    "rebalopt's CSV (ticker, side, quantity, reference_price, expected_cost), "
+                    "an IB basket, Alpaca order requests or FIX 4.4 messages (--format; "
+                    "the desk's settings also in the config's [orders] table, flags win). "
+                    "Exit codes: 0 written, 2 bad input (file, line, column or flag "
+                    "named), 3 infeasible, 4 solver failure, 1 other error.")
     reb.add_argument("--holdings", required=True, metavar="CSV",
                      help="columns ticker, shares (or Symbol, Quantity, ...)")
     reb.add_argument("--targets", required=True, metavar="CSV",
@@ -769,15 +839,31 @@ def _parser() -> argparse.ArgumentParser:
     reb.add_argument("--config", metavar="TOML", help="rebalancer, costs, risk model, limits")
     reb.add_argument("--cash", type=float, metavar="X",
                      help="cash balance, currency (default: [account] cash in the config, else 0)")
-    reb.add_argument("--out", metavar="CSV", help="order file to write (atomically)")
+    reb.add_argument("--out", metavar="FILE",
+                     help="order file to write (atomically), in --format")
     reb.add_argument("--preview", action="store_true",
                      help="print the per-asset preview table; without --out nothing is written")
     reb.add_argument("--as-of", metavar="DATE",
                      help="for a prices file with a date column: use the latest date on or "
-                          "before DATE (default: the latest date of the file)")
+                          "before DATE (default: the latest date of the file); also the plan's "
+                          "date (tax lots' terms, client order ids; default that file date, "
+                          "else today)")
     reb.add_argument("--allow-empty-targets", action="store_true",
                      help="accept a targets file with no row: sell every holding (refused by "
                           "default, as a failed export looks the same)")
+    add_order_arguments(reb)
+    reb.add_argument("--lots", metavar="CSV",
+                     help="tax lots: asset, shares, basis (per share), acquired [, lot_id, "
+                          "purchased]; holdings must equal the sum of the lots. Needs "
+                          "[costs.tax] in the config: the plan is tax-aware and prints the "
+                          "realized gain and tax (--preview: per lot sold)")
+    reb.add_argument("--periods", type=int, metavar="N",
+                     help="plan the next N periods (the config's [optimal] horizon split in "
+                          "N; method optimal, fractional = true) and write the first "
+                          "period's orders; N = 1 is the single-period plan")
+    reb.add_argument("--schedule", metavar="CSV",
+                     help="with --periods: write the schedule (period x ticker, signed "
+                          "shares; expected cost, cash, tracking error per period)")
     reb.set_defaults(func=_rebalance)
 
     bt = sub.add_parser(

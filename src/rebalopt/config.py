@@ -32,6 +32,14 @@ A complete example (every section and key is optional)::
     [costs.impact]                 # needs adv and volatility columns in the prices file
     coef = 1.0
     exponent = 1.5
+    [costs.tax]                    # method = "optimal", with --lots: realized-gains tax
+    short_term = 0.37              # rate on gains held one year or less (required)
+    long_term = 0.20               # rate on gains held more than one year (required)
+    # loss = 0.30                  # value of a harvested loss (default: its term's rate)
+    # gains_budget = 50000.0       # most net realized gains, currency
+    wash_sale = true               # the US 30-day rule (false: no rule)
+    harvest = true                 # second solve harvesting allowed losses
+    # substitutes = { XOM = "CVX" }  # takes the weight a wash-sale-restricted ticker cannot buy
 
     [optimal]                      # method = "optimal"
     risk_aversion = 100.0          # gamma, dimensionless
@@ -57,11 +65,25 @@ A complete example (every section and key is optional)::
     returns = "returns.csv"        # dates x tickers of periodic returns (sample, pca)
     periods_per_year = 252
 
+    [orders]                       # the order file; command-line flags win
+    format = "ibkr"                # "csv", "ibkr", "alpaca" or "fix"
+    account = "U1234567"           # IB Account, FIX tag 1; part of the client order ids
+    order_type = "limit"           # "market" or "limit"
+    limit_band_bps = 20.0          # limit = reference price -/+ band (limit orders only)
+    time_in_force = "day"          # "day", "gtc", "opg", "cls", "ioc", "fok"
+    basket = "rebal-2024-06"       # IB OrderRef, FIX 583; part of the client order ids
+    currency = "USD"               # IB and FIX
+    exchange = "SMART"             # IB and FIX (ExDestination)
+    sec_type = "STK"               # IB only
+    notional = false               # Alpaca only: buys as notional market day orders
+    # tick = 0.01                  # limit price increment (default by price level)
+
 Paths inside the file are relative to the file. Unknown sections or keys are
 errors (a typo must not silently drop a limit), and so is a key the chosen method
 would ignore (``max_single_weight`` with ``method = "optimal"``, ``max_trades`` with
 fractional shares, ``lot_size`` without ``round_lots``, options for a solver that is
-not in the chain or that the solver does not know). Every error names the file, the
+not in the chain or that the solver does not know, an ``[orders]`` key the chosen
+format does not write). Every error names the file, the
 line and the key, as :class:`~rebalopt.adapters.files.FileInputError`; an error found
 only when planning (a group with no asset, a risk model missing an asset) is
 traced back to its key by :meth:`Settings.locate`.
@@ -82,8 +104,10 @@ import pandas as pd
 
 from rebalopt.adapters.files import FileInputError, read_text_file
 from rebalopt.costs import BorrowCost, Commission, CostModel, MarketImpact, Spread
+from rebalopt.costs.tax import TaxCost
 from rebalopt.errors import InputError
 from rebalopt.rebalance import NaiveRebalancer, RebalanceConfig
+from rebalopt.taxes import US_WASH_SALE, TaxRates
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_config"]
 
@@ -110,12 +134,34 @@ _IGNORED_BY: dict[str, dict[str, str]] = {
 }
 """Options of :class:`~rebalopt.rebalance.RebalanceConfig` that a method does not read."""
 _BAND_KEYS = ("width", "relative", "to", "fund")
-_COSTS: dict[str, tuple[type[CostModel], tuple[str, ...]]] = {
+def _tax_cost(*, short_term: float, long_term: float, loss: float | None = None,
+              gains_budget: float | None = None, wash_sale: bool = True,
+              label: str | None = None) -> TaxCost:
+    """``[costs.tax]``: :class:`~rebalopt.costs.tax.TaxCost` at the given rates (fractions),
+    with the US 30-day wash-sale rule unless ``wash_sale = false``."""
+    return TaxCost(TaxRates(short_term, long_term, loss), gains_budget=gains_budget,
+                   wash_sale=US_WASH_SALE if wash_sale else None, label=label)
+
+
+_COSTS: dict[str, tuple[Callable[..., CostModel], tuple[str, ...]]] = {
     "commission": (Commission, ("per_share", "bps", "minimum", "per_order", "label")),
     "spread": (Spread, ("half_spread_bps", "default_bps", "label")),
     "impact": (MarketImpact, ("coef", "exponent", "label")),
     "borrow": (BorrowCost, ("rate", "default", "label")),
+    "tax": (_tax_cost, ("short_term", "long_term", "loss", "gains_budget", "wash_sale",
+                        "harvest", "substitutes", "label")),
 }
+"""Cost models by their config name: the builder and the keys it reads."""
+_REQUIRED_COST_KEYS = {"tax": ("short_term", "long_term")}
+"""Keys with no default: a tax rate is the user's, never assumed."""
+_TAX_AWARE_KEYS = ("harvest", "substitutes")
+"""``[costs.tax]`` keys read by :class:`~rebalopt.rebalance.tax_aware.TaxAwareRebalancer`."""
+_ORDER_KEYS: dict[str, type] = {
+    "format": str, "account": str, "order_type": str, "time_in_force": str,
+    "limit_band_bps": float, "basket": str, "currency": str, "exchange": str,
+    "sec_type": str, "notional": bool, "tick": float,
+}
+"""``[orders]`` keys and their types (:class:`~rebalopt.orders.OrderSettings` plus the format)."""
 _RISK_KEYS = {
     "identity": ("model",),
     "diagonal": ("model", "file"),
@@ -158,6 +204,11 @@ class Settings:
         (``"GroupBounds"`` -> ``"constraints.groups"``), read by :meth:`locate`.
     inputs
         The files the config reads (risk model inputs), so that no output overwrites one.
+    orders
+        ``[orders]``: the order file's format and :class:`~rebalopt.orders.OrderSettings`
+        keys, typed and checked (the command line merges its flags over them).
+    tax_aware
+        ``[costs.tax]`` ``harvest`` and ``substitutes`` (the tax-aware wrapper's options).
     """
 
     method: str = "naive"
@@ -172,6 +223,8 @@ class Settings:
     margin: bool = False
     origins: dict[str, str] = field(default_factory=dict)
     inputs: list[Path] = field(default_factory=list)
+    orders: dict[str, Any] = field(default_factory=dict)
+    tax_aware: dict[str, Any] = field(default_factory=dict)
     _locator: Callable[[str], int | None] = field(default=lambda key: None, repr=False)
 
     def error(self, key: str, message: str) -> FileInputError:
@@ -196,8 +249,21 @@ class Settings:
         out.asset = exc.asset
         return out
 
-    def build(self) -> Any:
-        """The rebalancer this configuration describes (anything with ``plan(state, targets)``)."""
+    @property
+    def tax(self) -> TaxCost | None:
+        """The ``[costs.tax]`` model, if any."""
+        return next((m for m in self.costs if isinstance(m, TaxCost)), None)
+
+    def build(self, periods: int | None = None) -> Any:
+        """The rebalancer this configuration describes (anything with ``plan(state, targets)``).
+
+        With a ``[costs.tax]`` model the optimal rebalancer is wrapped in
+        :class:`~rebalopt.rebalance.tax_aware.TaxAwareRebalancer`. ``periods``: the
+        :class:`~rebalopt.rebalance.multiperiod.MultiPeriodRebalancer` over that many
+        periods instead (:func:`_build_multiperiod`).
+        """
+        if periods is not None:
+            return _build_multiperiod(self, periods)
         if self.method == "naive":
             return NaiveRebalancer(self.options, costs=list(self.costs))
         if self.method == "band":
@@ -208,7 +274,14 @@ class Settings:
             except InputError as exc:
                 raise self.error(f"band.{exc.field or 'width'}".replace("BandRebalancer.", ""),
                                  str(exc)) from None
-        return _build_optimal(self)
+        built = _build_optimal(self)
+        tax = self.tax
+        if tax is None:
+            return built
+        from rebalopt.rebalance.tax_aware import TaxAwareRebalancer
+
+        return TaxAwareRebalancer(built, tax, substitutes=dict(self.tax_aware.get(
+            "substitutes", {})), harvest=self.tax_aware.get("harvest", True))
 
 
 _OPTIMAL_KEYS = ("risk_aversion", "horizon", "min_trade_weight", "feasibility_tol")
@@ -339,6 +412,69 @@ def _build_optimal(settings: Settings) -> Any:
     if "lots" in integer:
         s.origins["LotSize"] = "rebalancer.lot_size"
     return built
+
+
+def _build_multiperiod(settings: Settings, periods: int) -> Any:
+    """MultiPeriodRebalancer over ``periods`` periods from [optimal], [constraints],
+    [solver] and [risk] (``rebalopt rebalance --periods N``).
+
+    The ``[optimal] horizon`` (years) is split into ``periods`` equal periods, so
+    ``periods = 1`` is the single-period program. Everything the multi-period planner
+    would not read is an error naming the key: a method other than optimal, whole
+    shares or round lots (its schedule is in fractional shares), a tax term, a solver
+    other than Clarabel.
+    """
+    from rebalopt.rebalance.multiperiod import MultiPeriodRebalancer
+    from rebalopt.rebalance.optimal import OptimalRebalancer
+
+    s = settings
+    flag = "--periods"
+    if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
+        raise InputError(f"must be an integer >= 1, got {periods!r}", field=flag)
+    if s.method != "optimal":
+        raise (s.error("rebalancer.method", f"--periods plans with the multi-period optimizer; "
+                       f"method = {s.method!r} would ignore it (use method = \"optimal\")")
+               if s.source is not None else InputError(
+                   "plans with the multi-period optimizer: give a config with [rebalancer] "
+                   "method = \"optimal\" and fractional = true", field=flag))
+    if not s.options.fractional:
+        raise s.error("rebalancer.fractional", "--periods plans a schedule in fractional "
+                      "shares: set fractional = true (whole shares would be ignored)")
+    if s.tax is not None:
+        raise s.error("costs.tax", "--periods does not plan with tax lots: the multi-period "
+                      "optimizer would ignore the tax term")
+    opt = s.sections.get("optimal", {})
+    _only(opt, _OPTIMAL_KEYS + _INTEGER_KEYS, "optimal", s)
+    for k in _INTEGER_KEYS:
+        if k in opt:  # no whole-share stage runs after the schedule
+            raise s.error(f"optimal.{k}", f"{k} needs whole shares, but rebalancer.fractional"
+                          " = true (the multi-period plan would ignore it)")
+    values = {k: _number(v, f"optimal.{k}", s) for k, v in opt.items() if k in _OPTIMAL_KEYS}
+    horizon = values.pop("horizon", OptimalRebalancer.horizon)
+    kwargs: dict[str, Any] = {"periods": periods, "period": horizon / periods, **values}
+    if "constraints" in s.sections:
+        kwargs["constraints"] = _constraints(s.sections["constraints"], s)
+    solver = s.sections.get("solver", {})
+    _only(solver, _SOLVER_KEYS, "solver", s)
+    chain = ["CLARABEL"]
+    if "name" in solver:
+        names = _solver_names(solver["name"], s)
+        if names != chain:
+            raise s.error("solver.name", f"--periods solves with CLARABEL only; the chain "
+                          f"{', '.join(names)} would be ignored")
+    if "options" in solver:
+        kwargs["solver_options"] = _solver_options(solver["options"], chain, s).get("CLARABEL")
+    if s.risk is not None:
+        s.origins.setdefault("risk model", "risk")
+    try:
+        return MultiPeriodRebalancer(risk=s.risk, costs=list(s.costs), **kwargs)
+    except InputError as exc:
+        leaf = (exc.field or "").split(".")[-1]
+        key = {"costs": "costs", "risk_aversion": "optimal.risk_aversion",
+               "period": "optimal.horizon"}.get(leaf)
+        if key is None:
+            raise
+        raise s.error(key, str(exc)) from None
 
 
 _SOLVER_PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -593,15 +729,26 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
         cls, allowed = _COSTS[name]
         body = _table(body, f"costs.{name}", s)
         _only(body, allowed, f"costs.{name}", s)
+        for k in _REQUIRED_COST_KEYS.get(name, ()):
+            if k not in body:
+                raise s.error(f"costs.{name}", f"[costs.{name}] needs {k} (no default is "
+                              "assumed)")
         kwargs: dict[str, Any] = {}
         for k, v in body.items():
             key = f"costs.{name}.{k}"
             if k == "label":
                 kwargs[k] = _typed(v, key, str, s)
+            elif k in ("wash_sale", "harvest"):
+                kwargs[k] = _typed(v, key, bool, s)
+            elif k == "substitutes":
+                kwargs[k] = {str(a).strip().upper(): _typed(b, f"{key}.{a}", str, s).strip().upper()
+                             for a, b in _table(v, key, s).items()}
             elif k == "half_spread_bps" and isinstance(v, Mapping):
                 kwargs[k] = {str(a): _number(x, f"{key}.{a}", s) for a, x in v.items()}
             else:
                 kwargs[k] = _number(v, key, s)
+        if name == "tax":
+            s.tax_aware = {k: kwargs.pop(k) for k in _TAX_AWARE_KEYS if k in kwargs}
         try:
             out.append(cls(**kwargs))
         except InputError as exc:
@@ -654,6 +801,25 @@ def _parse_risk(table: dict[str, Any], s: Settings) -> Any:
         raise s.error("risk", str(exc)) from None
 
 
+def _parse_orders(table: dict[str, Any], s: Settings) -> dict[str, Any]:
+    """``[orders]``: typed values, the format one of :data:`rebalopt.orders.FORMATS`, and
+    the :class:`~rebalopt.orders.OrderSettings` they make checked (errors at their key)."""
+    from rebalopt.orders import FORMATS, OrderSettings
+
+    _only(table, tuple(_ORDER_KEYS), "orders", s)
+    out = {k: _typed(v, f"orders.{k}", _ORDER_KEYS[k], s) for k, v in table.items()}
+    if out.get("format", "csv") not in FORMATS:
+        raise s.error("orders.format", f"expected one of {', '.join(FORMATS)}, got "
+                      f"{out['format']!r}")
+    try:
+        OrderSettings(**{k: v for k, v in out.items() if k != "format"})
+    except InputError as exc:
+        key = next((k for k in (exc.field, "order_type") if k in table), None)
+        raise s.error(f"orders.{key}" if key else "orders",
+                      str(exc).split("] ", 1)[-1]) from None
+    return out
+
+
 def parse_config(text: str, source: str | Path | None = None) -> Settings:
     """Parse TOML ``text`` into :class:`Settings` (``source`` names it in errors and
     anchors relative paths).
@@ -676,7 +842,8 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
         raise FileInputError(f"invalid TOML: {reason}", path=src or "<config>", line=line,
                              column=col) from None
-    known = ("account", "rebalancer", "band", "costs", "risk", "optimal", "constraints", "solver")
+    known = ("account", "rebalancer", "band", "costs", "risk", "optimal", "constraints", "solver",
+             "orders")
     for k in data:
         if k not in known:
             raise s.error(k, f"unknown section (known: {', '.join(known)})")
@@ -710,6 +877,11 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
     s.band = {k: _typed(v, f"band.{k}", kinds[k], s) for k, v in band.items()}
     s.costs = _parse_costs(_table(data.get("costs", {}), "costs", s), s)
     s.costs_given = "costs" in data
+    if s.tax is not None and method != "optimal":
+        raise s.error("costs.tax", f"a tax term needs method = \"optimal\" (method is "
+                      f"{method!r}, whose plan would not weigh it)")
+    if "orders" in data:
+        s.orders = _parse_orders(_table(data["orders"], "orders", s), s)
     if "risk" in data:
         s.risk = _parse_risk(_table(data["risk"], "risk", s), s)
     for name in ("optimal", "constraints", "solver"):
