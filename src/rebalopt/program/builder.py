@@ -471,21 +471,3 @@ class ProgramBuilder:
         """Each slack's value in the solution vector ``x``, by constraint index."""
         return {i: float(x[sc]) for i, sc in enumerate(self.slack_cols) if sc is not None}
 
-
-def rows_matrix(blocks: Sequence[MatrixRows], layout: MatrixLayout, w0: FloatArray,
-                c0: float) -> tuple[sp.csr_matrix, FloatArray]:
-    """Blocks of rows resolved through ``layout`` and stacked: ``(A, b)`` over the
-    layout's real columns (``layout.ncols``)."""
-    R, C, V, B = [], [], [], []
-    r0 = 0
-    for b in blocks:
-        b = layout.resolve(b, w0, c0)
-        R.append(r0 + np.asarray(b.row, dtype=int))
-        C.append(np.asarray(b.col, dtype=int))
-        V.append(np.asarray(b.val, dtype=float))
-        B.append(np.asarray(b.b, dtype=float))
-        r0 += b.m
-    if not blocks:
-        return sp.csr_matrix((0, layout.ncols)), np.zeros(0)
-    return (sp.csr_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
-                          shape=(r0, layout.ncols)), np.concatenate(B))
