@@ -244,15 +244,17 @@ class ProgramBuilder:
                 s: FloatArray, risk_aversion: float, horizon: float,
                 alpha: FloatArray | None, frozen: np.ndarray | None = None,
                 cash_reserve: float = 0.0, terms: Sequence[CostTerms] | None = None,
-                all_frozen_rows: bool = False, caps: FloatArray | None = None
-                ) -> ConicProgram:
+                all_frozen_rows: bool = False, caps: FloatArray | None = None,
+                varying: bool = False) -> ConicProgram:
         """This state's values of the program.
 
         ``frozen`` (boolean mask) holds those assets at ``z = 0``: one equality row per
         frozen asset after the other equality rows, or, with ``all_frozen_rows``, a row
         ``f_i z_i = 0`` for every asset (the shape then never depends on the mask).
         ``cash_reserve`` is held back from the spendable cash (fees). ``caps`` (elastic
-        only) is each constraint's largest slack (default :data:`ELASTIC_CAP`)."""
+        only) is each constraint's largest slack (default :data:`ELASTIC_CAP`).
+        ``varying`` also marks the numbers that may change between states (the
+        program's ``varying`` masks, for a parametric backend; else ``None``)."""
         n, k, L = self.n, self.k, self.layout
         w0 = state.weights
         d0 = w0 - targets
@@ -303,8 +305,13 @@ class ProgramBuilder:
         F: list[np.ndarray] = []  # entries whose value may change with the state
         BF: list[np.ndarray] = []  # right-hand sides that may change
 
-        def flag(count: int, varies: bool | np.ndarray) -> None:
-            F.append(np.broadcast_to(np.asarray(varies, dtype=bool), (count,)))
+        def flag(count: int, varies: bool) -> None:
+            if varying:
+                F.append(np.full(count, varies))
+
+        def bflag(count: int, varies: bool) -> None:
+            if varying:
+                BF.append(np.full(count, varies))
 
         r0 = 0
         if k:  # y - G_sc' z = G_sc' d0
@@ -315,7 +322,7 @@ class ProgramBuilder:
             flag(n * k, True)
             flag(k, False)
             B.append(G_sc.T @ d0)
-            BF.append(np.ones(k, dtype=bool))
+            bflag(k, True)
             r0 = k
         if aux:  # e - s_sc z = s_sc d0
             R += [r0 + np.arange(n), r0 + np.arange(n)]
@@ -324,7 +331,7 @@ class ProgramBuilder:
             flag(n, False)
             flag(n, True)
             B.append(sd0)
-            BF.append(np.ones(n, dtype=bool))
+            bflag(n, True)
             r0 += n
         mask = np.zeros(n, dtype=bool) if frozen is None else np.asarray(frozen, dtype=bool)
         if all_frozen_rows:  # f_i z_i = 0 for every asset
@@ -333,7 +340,7 @@ class ProgramBuilder:
             V.append(mask.astype(float))
             flag(n, True)
             B.append(np.zeros(n))
-            BF.append(np.zeros(n, dtype=bool))
+            bflag(n, False)
             r0 += n
         else:
             fz = np.flatnonzero(mask)
@@ -343,7 +350,7 @@ class ProgramBuilder:
                 V.append(np.ones(fz.size))
                 flag(fz.size, True)
                 B.append(np.zeros(fz.size))
-                BF.append(np.zeros(fz.size, dtype=bool))
+                bflag(fz.size, False)
                 r0 += fz.size
         ar = np.arange(n)  # z - t <= 0, -z - t <= 0
         R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
@@ -351,7 +358,7 @@ class ProgramBuilder:
         V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
         flag(4 * n, False)
         B.append(np.zeros(2 * n))
-        BF.append(np.zeros(2 * n, dtype=bool))
+        bflag(2 * n, False)
         r0 += 2 * n
         if self.h.size:  # -z - h <= w0, -h <= 0: h >= max(-w, 0)
             R += [r0 + ar, r0 + ar, r0 + n + ar]
@@ -359,7 +366,8 @@ class ProgramBuilder:
             V += [-np.ones(n), -np.ones(n), -np.ones(n)]
             flag(3 * n, False)
             B += [w0, np.zeros(n)]
-            BF += [np.ones(n, dtype=bool), np.zeros(n, dtype=bool)]
+            bflag(n, True)
+            bflag(n, False)
             r0 += 2 * n
         slack_rows: list[int] = []
         c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
@@ -369,16 +377,16 @@ class ProgramBuilder:
                 raise RuntimeError(f"cost block {a.key!r}: rows changed shape without a "
                                    "recompile")
             for b in blocks:
-                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F)
-                BF.append(np.ones(b.m, dtype=bool))
+                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
+                bflag(b.m, True)
         for c, sc, counts in zip(self.constraints, self.slack_cols, self._row_counts):
             blocks = c.rows(L, state, targets) or []
             if [b.m for b in blocks] != counts:
                 raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
             for b in blocks:
                 start = r0
-                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F)
-                BF.append(np.ones(b.m, dtype=bool))
+                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
+                bflag(b.m, True)
                 if sc is not None and b.main:  # lhs - v <= rhs
                     R.append(start + np.arange(b.m))
                     C.append(np.full(b.m, sc))
@@ -392,7 +400,7 @@ class ProgramBuilder:
             V.append(np.array([-1.0]))
             flag(1, False)
             B.append(np.zeros(1))
-            BF.append(np.zeros(1, dtype=bool))
+            bflag(1, False)
             r0 += 1
         if self.elastic:  # v <= cap
             cap = (np.full(len(slack_rows), ELASTIC_CAP) if caps is None
@@ -402,7 +410,7 @@ class ProgramBuilder:
             V.append(np.ones(len(slack_rows)))
             flag(len(slack_rows), False)
             B.append(cap)
-            BF.append(np.ones(cap.size, dtype=bool))
+            bflag(cap.size, True)
             r0 += len(slack_rows)
         for _, u, v in self.impact:
             if v is None:  # (u_i, 1, t_i) in the power cone
@@ -414,7 +422,7 @@ class ProgramBuilder:
                 b = np.zeros(3 * n)
                 b[1::3] = 1.0
                 B.append(b)
-                BF.append(np.zeros(b.size, dtype=bool))
+                bflag(b.size, False)
                 r0 += 3 * n
             else:  # (u+v, 2t, u-v) in SOC(3); (t+1, 2v, t-1) in SOC(3)
                 base = r0 + 6 * ar
@@ -428,18 +436,19 @@ class ProgramBuilder:
                 b[3::6] = 1.0
                 b[5::6] = -1.0
                 B.append(b)
-                BF.append(np.zeros(b.size, dtype=bool))
+                bflag(b.size, False)
                 r0 += 6 * n
         nf = n if all_frozen_rows else int(np.count_nonzero(mask))
         return ConicProgram(self.nvar, pi, pd_, q, np.concatenate(R), np.concatenate(C),
                             np.concatenate(V), np.concatenate(B), const, self.cone_spec(nf),
-                            np.concatenate(F), np.concatenate(BF), q_var,
-                            not self.elastic and not aux)
+                            np.concatenate(F) if varying else None,
+                            np.concatenate(BF) if varying else None,
+                            q_var if varying else None, not self.elastic and not aux)
 
     @staticmethod
     def _append(L: MatrixLayout, rows: MatrixRows, w0: FloatArray, c0: float, r0: int,
                 R: list[np.ndarray], C: list[np.ndarray], V: list[np.ndarray],
-                B: list[np.ndarray], F: list[np.ndarray]) -> int:
+                B: list[np.ndarray], F: list[np.ndarray] | None) -> int:
         """Append ``rows`` resolved through ``L`` at row ``r0``; returns the next row.
 
         Entries that ``cash`` or ``cost`` resolve to (the cost rates) may vary with the
@@ -452,8 +461,9 @@ class ProgramBuilder:
         C.append(col)
         V.append(np.asarray(b.val, dtype=float))
         B.append(np.asarray(b.b, dtype=float))
-        F.append(np.isin(col, L.cost_cols) if virtual_cost
-                 else np.zeros(col.size, dtype=bool))
+        if F is not None:
+            F.append(np.isin(col, L.cost_cols) if virtual_cost
+                     else np.zeros(col.size, dtype=bool))
         return r0 + b.m
 
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,

@@ -201,7 +201,7 @@ class CompiledProblem:
         state, targets, G, s, gamma, T, alpha, frozen, reserve = self._args
         caps = self.caps if builder.elastic else None
         return builder.program(state, targets, G, s, gamma, T, alpha, frozen, reserve,
-                               all_frozen_rows=True, caps=caps)
+                               all_frozen_rows=True, caps=caps, varying=True)
 
     def elastic_problem(self) -> cp.Problem:
         """The elastic program (built on first use, same rows and cones).
