@@ -116,12 +116,6 @@ class MaxPosition(Constraint):
     penalty: float = 1.0
     label: str | None = None
 
-    def build(self, ctx):  # the legacy cvxpy face (still required by the base class)
-        return [(ctx.w, np.full(ctx.n, self.cap))]
-
-    def update(self, state, targets):
-        return None
-
     def rows(self, layout, state, targets):
         return [MatrixRows.diagonal(layout.w, 1.0, np.full(state.n, self.cap))]
 

@@ -1,10 +1,11 @@
 """The direct Clarabel path against the cvxpy program (an independent construction).
 
-The cvxpy path builds the program from each constraint's cvxpy form and lets cvxpy
-canonicalize it; the direct path assembles the matrices from each constraint's
-``rows`` in NumPy. Same optimum on random problems with every constraint type and
-cost model (objective to 1e-6 relative, trades close), the same numeric checks,
-fallback to cvxpy for terms without a matrix form, compile counts, determinism.
+Both read each constraint's one declaration (``rows``): the direct path hands the
+builder's matrices to Clarabel, the cvxpy path writes the same program as a DPP cvxpy
+Problem and lets cvxpy canonicalize it for its solver. Same optimum on random
+problems with every constraint type and cost model (objective to 1e-6 relative,
+trades close), the same numeric checks, compile counts, determinism. (A user
+constraint declaring only ``rows``: tests/constraints/test_user_rows.py.)
 """
 
 from __future__ import annotations
@@ -137,25 +138,17 @@ def test_soft_slack_reported_like_the_cvxpy_path():
     assert va == pytest.approx(pa.turnover - 0.005, abs=1e-7)
 
 
-def test_user_constraint_without_matrix_form_falls_back_to_cvxpy():
-    class NoBuyFirst(Constraint):  # a user constraint with only the cvxpy face
+def test_a_constraint_must_declare_rows():
+    """``rows`` is the one declaration (issue 12): a constraint with only a numeric face
+    cannot be made (it used to fall back to a cvxpy ``build``/``update``)."""
+    class NoBuyFirst(Constraint):
         soft, penalty, label = False, 1.0, None
-
-        def build(self, ctx):
-            return [(ctx.z[:1], np.zeros(1))]
-
-        def update(self, state, targets):
-            return None
 
         def evaluate(self, point):
             return point.z[:1], np.zeros(1)
 
-    state, targets, risk, _ = random_problem(10, 3)
-    cons = [LongOnly(), CashFloor(), NoBuyFirst()]
-    assert not supported([Spread(1.0)], cons)
-    reb = OptimalRebalancer(risk=risk, costs=[Spread(1.0)], constraints=cons, backend="direct")
-    sol = reb.solve(state, targets)
-    assert reb._direct is None and reb._compiled is not None and sol.z[0] <= 1e-7
+    with pytest.raises(TypeError, match="rows"):
+        NoBuyFirst()
 
 
 def test_user_cost_model_takes_the_direct_path():

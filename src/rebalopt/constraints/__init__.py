@@ -1,9 +1,15 @@
-"""Rebalancing constraints: each a cvxpy form on Parameters and a numeric ``check``."""
+"""Rebalancing constraints: each declares its rows once and checks itself in NumPy."""
 
-from rebalopt.constraints._base import FEAS_TOL, Constraint, Point, ProblemContext, Slack
+from rebalopt.constraints._base import FEAS_TOL, Constraint, Point, Slack
 from rebalopt.constraints.factors import FactorBounds
 from rebalopt.constraints.groups import GroupBounds
-from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
+from rebalopt.constraints.integer import (
+    IntegerBlocks,
+    IntegerConstraint,
+    LotSize,
+    MaxTrades,
+    MinTradeValue,
+)
 from rebalopt.constraints.portfolio import CashFloor, Leverage
 from rebalopt.constraints.positions import LongOnly, ShortLimit, WeightBounds
 from rebalopt.constraints.trading import ParticipationLimit, Restricted, TurnoverLimit
@@ -14,6 +20,7 @@ __all__ = [
     "Constraint",
     "FactorBounds",
     "GroupBounds",
+    "IntegerBlocks",
     "IntegerConstraint",
     "Leverage",
     "LongOnly",
@@ -22,7 +29,6 @@ __all__ = [
     "MinTradeValue",
     "ParticipationLimit",
     "Point",
-    "ProblemContext",
     "Restricted",
     "ShortLimit",
     "Slack",

@@ -1,18 +1,21 @@
-"""The constraint protocol: one object, two faces (a cvxpy form and a numeric check).
+"""The constraint protocol: one declaration of rows, and an independent numeric check.
 
 Every constraint is a set of rows ``lhs <= rhs``:
 
-* :meth:`Constraint.build` writes them in cvxpy against the variables of a
-  :class:`ProblemContext` (trade weights ``z``, their epigraph ``t >= |z|``,
-  post-trade weights ``w = w0 + z``, the convex cost and the current cash), with
-  right-hand sides held in cvxpy Parameters so the program stays DPP;
-  :meth:`Constraint.update` writes those Parameters for a new state and targets.
+* :meth:`Constraint.rows` declares them, once, as sparse matrix data over the named
+  blocks of a :class:`~rebalopt.program.MatrixLayout` (trades ``z``, their epigraph
+  ``t >= |z|``, post-trade weights ``w``, post-trade cash, the convex cost, auxiliary
+  columns of its own), with right-hand sides computed from the state. Every program
+  reads this one declaration: the direct Clarabel program, the cvxpy program behind
+  the other solvers, the elastic program that diagnoses infeasibility, the
+  multi-period program and the integer stage's MIP.
 * :meth:`Constraint.evaluate` computes the same rows in NumPy on a
   :class:`Point` (trades, post-trade weights, post-trade cash), independent of the
-  solver; :meth:`Constraint.check` turns them into a :class:`Slack`.
+  solver and of the declaration; :meth:`Constraint.check` turns them into a
+  :class:`Slack`. It is the oracle every answer is checked against.
 
-Splitting a left-hand expression from a right-hand Parameter makes a soft version
-free (``lhs <= rhs + v``, ``v >= 0``, ``penalty * v`` in the objective), which is also
+Splitting a left-hand side from a right-hand side makes a soft version free
+(``lhs <= rhs + v``, ``v >= 0``, ``penalty * v`` in the objective), which is also
 how an infeasible program is diagnosed.
 
 Units: weights and cash are fractions of the *pre-trade* equity.
@@ -25,7 +28,6 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._checks import number, numbers_by_asset, require_nonneg, require_positive
@@ -42,18 +44,12 @@ __all__ = [
     "MatrixLayout",
     "MatrixRows",
     "Point",
-    "ProblemContext",
-    "Rows",
     "Slack",
     "require_nonneg",
 ]
 
 FEAS_TOL = 1e-7
 """Default tolerance (constraint units) for a hard constraint to count as satisfied."""
-
-Rows = list[tuple[cp.Expression, cp.Expression]]
-"""cvxpy rows ``lhs <= rhs`` (vectors or scalars, same shape per pair)."""
-
 
 @dataclass(frozen=True)
 class Point:
@@ -124,42 +120,6 @@ class Slack:
         return max(0.0, -self.slack)
 
 
-@dataclass
-class ProblemContext:
-    """The variables and shared Parameters a constraint builds its rows from.
-
-    Attributes
-    ----------
-    state
-        The state the program is being compiled for (shapes, labels).
-    z
-        Trade weights (Variable, ``n``).
-    t
-        Epigraph of ``|z|`` (Variable, ``n``, ``t >= |z|``).
-    w
-        Post-trade weights ``w0 + z`` (affine Expression).
-    cost
-        Convex cost of the trades, fraction of equity (Expression).
-    c0
-        Current cash weight (Parameter, scalar).
-    w0
-        Current weights (Parameter, ``n``). A Parameter may not multiply it (DPP):
-        write ``B @ z`` and fold ``B @ w0`` into a right-hand side in NumPy.
-    """
-
-    state: PortfolioState
-    z: cp.Variable
-    t: cp.Variable
-    w: cp.Expression
-    cost: cp.Expression
-    c0: cp.Parameter
-    w0: cp.Parameter
-
-    @property
-    def n(self) -> int:
-        return self.state.n
-
-
 class Constraint(ABC):
     """Base class of rebalancing constraints.
 
@@ -186,11 +146,6 @@ class Constraint(ABC):
     def _validate_soft(self) -> None:
         require_positive(self.penalty, f"{type(self).__name__}.penalty")
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without cvxpy objects (they are rebuilt on the next compile)."""
-        return {k: (None if isinstance(v, (cp.Parameter, cp.Variable)) else v)
-                for k, v in self.__dict__.items()}
-
     # ---------------------------------------------------- declared properties
     def cash_floor(self) -> float | None:
         """The smallest post-trade cash weight this constraint enforces, when it is a
@@ -203,33 +158,28 @@ class Constraint(ABC):
 
     # ------------------------------------------------------------- structure
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
-        """What fixes the shape of the cvxpy rows; a change forces a recompile.
-
-        Default: nothing beyond the universe (handled by the caller).
-        """
+        """What fixes the shape of :meth:`rows` (row counts, sparsity); a change forces
+        a recompile. Default: nothing beyond the universe (handled by the caller)."""
         return ()
 
     @abstractmethod
-    def build(self, ctx: ProblemContext) -> Rows:
-        """Create this constraint's Parameters and return its rows ``lhs <= rhs``."""
-
-    @abstractmethod
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        """Write this state's values into the Parameters made by :meth:`build`."""
-
     def rows(self, layout: MatrixLayout, state: PortfolioState,
-             targets: FloatArray) -> list[MatrixRows] | None:
-        """The same rows as :meth:`build` as sparse matrix data for a direct solver call.
+             targets: FloatArray) -> list[MatrixRows]:
+        """This constraint's rows ``A x <= b`` over the named blocks of ``layout``.
 
-        ``None`` (the default) means no matrix form: the rebalancer then uses the
-        cvxpy program. Auxiliary variables come from ``layout.aux((id(self), name),
-        size)``. Called again on every solve with the state's values (same sparsity).
+        Write on ``layout.z``, ``layout.t``, ``layout.w``, ``layout.cash``,
+        ``layout.cost`` (the builder substitutes ``w = w0 + z`` and ``cash = c0 -
+        sum(z) - cost``: never fold ``w0`` or ``c0`` into ``b``); auxiliary columns
+        come from ``layout.aux((id(self), name), size)`` and their defining rows are
+        ``main=False`` (hard even when the constraint is soft). Called again on every
+        solve with the state's values: the same row counts and sparsity for the same
+        :meth:`structure`, the right-hand sides (and coefficients) may change.
         """
-        return None
 
     @abstractmethod
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
-        """Numeric ``(lhs, rhs)`` of every row at ``point``, flattened in build order."""
+        """Numeric ``(lhs, rhs)`` of the constraint's rows at ``point``, computed in NumPy
+        independently of :meth:`rows` (the oracle every answer is checked against)."""
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         """One label per row (same order as :meth:`evaluate`); default ``row i``."""

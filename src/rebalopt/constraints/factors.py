@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -19,8 +18,6 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
-    ProblemContext,
-    Rows,
 )
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
@@ -56,9 +53,6 @@ class FactorBounds(Constraint):
     penalty: float = 1.0
     label: str | None = None
     units: str = "exposure"
-    _B_param: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
-    _hi: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
-    _lo: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -110,30 +104,6 @@ class FactorBounds(Constraint):
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
         return tuple(self._side(self.upper)), tuple(self._side(self.lower))
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        B = self._loadings(ctx.state)
-        _, hi, lw, iu, il = self._rows(ctx.state, np.zeros(ctx.n), None)
-        self._B_param = cp.Parameter(B.shape, name="factor_loadings")
-        expo_trade = self._B_param @ ctx.z  # B @ w0 is folded into the rhs (DPP)
-        rows: Rows = []
-        self._hi = self._lo = None
-        if iu.size:
-            self._hi = cp.Parameter(iu.size, name="factor_upper_minus_current")
-            rows.append((expo_trade[iu], self._hi))
-        if il.size:
-            self._lo = cp.Parameter(il.size, name="factor_lower_minus_current")
-            rows.append((-expo_trade[il], self._lo))
-        return rows
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        B = self._loadings(state)
-        e0, hi, lw, iu, il = self._rows(state, targets, state.weights)
-        self._B_param.value = B
-        if self._hi is not None:
-            self._hi.value = hi - e0[iu]
-        if self._lo is not None:
-            self._lo.value = -(lw - e0[il])
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

@@ -9,7 +9,6 @@ import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
@@ -20,8 +19,6 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
-    ProblemContext,
-    Rows,
 )
 from rebalopt.errors import InputError
 from rebalopt.state import PortfolioState
@@ -104,8 +101,6 @@ class GroupBounds(Constraint):
     penalty: float = 1.0
     label: str | None = None
     _text: str | None = field(default=None, repr=False, compare=False)
-    _hi: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
-    _lo: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -266,25 +261,6 @@ class GroupBounds(Constraint):
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
         labels, _, up, lo = self._layout(state)
         return tuple(labels), tuple(up), tuple(lo)
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        hi, lw, Au, Al = self._rhs(ctx.state, np.zeros(ctx.n))
-        rows: Rows = []
-        self._hi = self._lo = None
-        if hi.size:
-            self._hi = cp.Parameter(hi.size, name="group_upper")
-            rows.append((Au @ ctx.w, self._hi))
-        if lw.size:
-            self._lo = cp.Parameter(lw.size, name="neg_group_lower")
-            rows.append((-(Al @ ctx.w), self._lo))
-        return rows
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        hi, lw, _, _ = self._rhs(state, targets)
-        if self._hi is not None:
-            self._hi.value = hi
-        if self._lo is not None:
-            self._lo.value = -lw
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

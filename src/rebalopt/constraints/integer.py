@@ -1,12 +1,13 @@
 """Constraints that need integers: round lots, a minimum trade value, a maximum trade count.
 
 Each has the numeric ``check`` every constraint has (solver-free, on a
-:class:`~rebalopt.constraints.Point` or a plan) and a mixed-integer cvxpy form
-(:meth:`IntegerConstraint.build_mip`) on the lot counts and the buy/sell binaries
-of a :class:`MipContext`, used by the integer stage's ``exact`` mode. Their
-continuous form (:meth:`~rebalopt.constraints.Constraint.build`) is empty: the
-continuous relaxation drops them (the convex hull of "no trade or at least ``m``"
-is unconstrained), so a relaxation optimum stays a lower bound on any integer plan.
+:class:`~rebalopt.constraints.Point` or a plan). Their continuous rows
+(:meth:`~rebalopt.constraints.Constraint.rows`) are none: the continuous relaxation
+drops them (the convex hull of "no trade or at least ``m``" is unconstrained), so a
+relaxation optimum stays a lower bound on any integer plan. What is genuinely
+integer is declared the same way, as rows over the integer program's blocks
+(:meth:`IntegerConstraint.integer_rows` on the lot counts and the buy/sell binaries
+of :class:`IntegerBlocks`), read by the integer stage's ``exact`` mode (the MIP).
 Use them through :class:`~rebalopt.rebalance.integer.IntegerRebalancer`; a plain
 continuous ``OptimalRebalancer`` would fail their numeric check.
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -29,8 +29,6 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
-    ProblemContext,
-    Rows,
     asset_labels,
     require_nonneg,
 )
@@ -39,11 +37,11 @@ from rebalopt.state import PortfolioState
 
 __all__ = [
     "TRADE_EPS",
+    "IntegerBlocks",
     "IntegerConstraint",
     "LotSize",
     "MaxTrades",
     "MinTradeValue",
-    "MipContext",
     "trade_shares",
 ]
 
@@ -57,14 +55,12 @@ def trade_shares(point: Point) -> FloatArray:
     return point.z * s.equity / (s.prices * s.multipliers)
 
 
-@dataclass
-class MipContext:
-    """The integer program's variables, for :meth:`IntegerConstraint.build_mip`.
+@dataclass(frozen=True)
+class IntegerBlocks:
+    """The integer program's own blocks, columns of its layout (next to ``z``, ``t``).
 
     Attributes
     ----------
-    base
-        The continuous context (``z``, ``t``, ``w``, cost, ...) on the same variables.
     buy_lots, sell_lots
         Non-negative integer lot counts bought and sold per asset (``q = buy - sell``).
     buy, sell
@@ -73,40 +69,30 @@ class MipContext:
         Weight of one lot per asset, ``lot * price * multiplier / V``.
     """
 
-    base: ProblemContext
-    buy_lots: cp.Variable
-    sell_lots: cp.Variable
-    buy: cp.Variable
-    sell: cp.Variable
+    buy_lots: np.ndarray
+    sell_lots: np.ndarray
+    buy: np.ndarray
+    sell: np.ndarray
     lot_weight: FloatArray
-
-    @property
-    def traded(self) -> cp.Expression:
-        """1 where the asset trades (bought or sold), else 0."""
-        return self.buy + self.sell
 
 
 class IntegerConstraint(Constraint):
     """A constraint whose exact form needs integer variables.
 
-    ``build`` (the continuous relaxation) adds no row; ``build_mip`` writes the
-    mixed-integer rows; ``evaluate``/``check`` are exact and solver-free.
+    :meth:`rows` (the continuous relaxation) declares no row; :meth:`integer_rows`
+    declares the mixed-integer rows; ``evaluate``/``check`` are exact and solver-free.
     """
 
     needs_integers = True
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        return []
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
         return []
 
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        return None
-
-    def build_mip(self, ctx: MipContext) -> Rows:
-        """Rows ``lhs <= rhs`` on the integer program's variables (default: none)."""
+    def integer_rows(self, layout: MatrixLayout, blocks: IntegerBlocks,
+                     state: PortfolioState, targets: FloatArray) -> list[MatrixRows]:
+        """Rows ``A x <= b`` over ``layout`` and the integer ``blocks`` (default: none,
+        the lot grid itself is the integer program's variables)."""
         return []
 
 
@@ -223,11 +209,16 @@ class MinTradeValue(IntegerConstraint):
         lot_value = lots * state.prices * state.multipliers
         return np.maximum(1.0, np.ceil(self.value / lot_value - 1e-12))
 
-    def build_mip(self, ctx: MipContext) -> Rows:
-        m = self.value / ctx.base.state.equity
-        lw = ctx.lot_weight
-        return [(m * ctx.buy - cp.multiply(lw, ctx.buy_lots), np.zeros(ctx.base.n)),
-                (m * ctx.sell - cp.multiply(lw, ctx.sell_lots), np.zeros(ctx.base.n))]
+    def integer_rows(self, layout: MatrixLayout, blocks: IntegerBlocks,
+                     state: PortfolioState, targets: FloatArray) -> list[MatrixRows]:
+        # m * buy_i - lot_weight_i * buy_lots_i <= 0 (and the same for sells)
+        m = self.value / state.equity
+        i = np.arange(state.n)
+        lw = np.asarray(blocks.lot_weight, dtype=float)
+        return [MatrixRows(np.r_[i, i], np.r_[flag, lots], np.r_[np.full(state.n, m), -lw],
+                           np.zeros(state.n))
+                for flag, lots in ((blocks.buy, blocks.buy_lots),
+                                   (blocks.sell, blocks.sell_lots))]
 
 
 @dataclass
@@ -262,5 +253,8 @@ class MaxTrades(IntegerConstraint):
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return ["number of trades"]
 
-    def build_mip(self, ctx: MipContext) -> Rows:
-        return [(cp.sum(ctx.traded), np.array(float(self.count)))]
+    def integer_rows(self, layout: MatrixLayout, blocks: IntegerBlocks,
+                     state: PortfolioState, targets: FloatArray) -> list[MatrixRows]:
+        # sum(buy + sell) <= count
+        return [MatrixRows.dense_rows(np.r_[blocks.buy, blocks.sell],
+                                      np.ones((1, 2 * state.n)), [float(self.count)])]

@@ -5,9 +5,8 @@ Units: weights and cash are fractions of pre-trade equity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._typing import FloatArray
@@ -16,8 +15,6 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
-    ProblemContext,
-    Rows,
     require_nonneg,
 )
 from rebalopt.errors import InputError
@@ -45,8 +42,6 @@ class Leverage(Constraint):
     soft: bool = False
     penalty: float = 1.0
     label: str | None = None
-    _g: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
-    _n: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -62,24 +57,6 @@ class Leverage(Constraint):
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> tuple[bool, bool]:
         return self.gross is None, self.net is None
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        rows: Rows = []
-        self._g = self._n = None
-        if self.gross is not None:
-            self._g = cp.Parameter(nonneg=True, name="gross_leverage")
-            rows.append((cp.norm1(ctx.w), self._g))
-        if self.net is not None:
-            self._n = cp.Parameter(nonneg=True, name="net_leverage")
-            net = cp.sum(ctx.w)
-            rows.append((cp.hstack([net, -net]), cp.hstack([self._n, self._n])))
-        return rows
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        if self._g is not None:
-            self._g.value = float(self.gross)  # type: ignore[arg-type]
-        if self._n is not None:
-            self._n.value = float(self.net)  # type: ignore[arg-type]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
@@ -135,7 +112,6 @@ class CashFloor(Constraint):
     penalty: float = 1.0
     label: str | None = None
     units: str = "cash weight"
-    _rhs: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -147,13 +123,6 @@ class CashFloor(Constraint):
 
     def cash_floor(self) -> float | None:
         return float(self.floor)
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        self._rhs = cp.Parameter(name="cash_floor")
-        return [(cp.sum(ctx.z) + ctx.cost, ctx.c0 - self._rhs)]
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        self._rhs.value = float(self.floor)  # type: ignore[union-attr]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

@@ -6,9 +6,8 @@ Units: weights are fractions of pre-trade equity (``w = w0 + z``).
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -18,8 +17,6 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
-    ProblemContext,
-    Rows,
     asset_labels,
     check_per_asset,
     per_asset,
@@ -46,12 +43,6 @@ class LongOnly(Constraint):
 
     def forbids_shorts(self) -> bool:
         return True
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        return [(-ctx.w, np.zeros(ctx.n))]
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        return None
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         return -point.w, np.zeros(point.state.n)
@@ -85,8 +76,6 @@ class ShortLimit(Constraint):
     soft: bool = False
     penalty: float = 1.0
     label: str | None = None
-    _cap: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
-    _total: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -107,24 +96,6 @@ class ShortLimit(Constraint):
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
         return tuple(np.flatnonzero(np.isfinite(self._caps(state)))), self.total is None
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        rows: Rows = []
-        idx = np.flatnonzero(np.isfinite(self._caps(ctx.state)))
-        if idx.size:
-            self._cap = cp.Parameter(idx.size, nonneg=True, name="short_cap")
-            rows.append((-ctx.w[idx], self._cap))
-        if self.total is not None:
-            self._total = cp.Parameter(nonneg=True, name="short_total")
-            rows.append((cp.sum(cp.pos(-ctx.w)), self._total))
-        return rows
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        caps = self._caps(state)
-        if self._cap is not None:
-            self._cap.value = caps[np.isfinite(caps)]
-        if self._total is not None:
-            self._total.value = float(self.total)  # type: ignore[arg-type]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
@@ -175,8 +146,6 @@ class WeightBounds(Constraint):
     soft: bool = False
     penalty: float = 1.0
     label: str | None = None
-    _lo: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
-    _hi: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -222,27 +191,6 @@ class WeightBounds(Constraint):
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
         lo, hi = self._bounds(state)
         return tuple(np.flatnonzero(np.isfinite(lo))), tuple(np.flatnonzero(np.isfinite(hi)))
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        lo, hi = self._bounds(ctx.state)
-        rows: Rows = []
-        self._lo = self._hi = None
-        ih = np.flatnonzero(np.isfinite(hi))
-        if ih.size:
-            self._hi = cp.Parameter(ih.size, name="weight_upper")
-            rows.append((ctx.w[ih], self._hi))
-        il = np.flatnonzero(np.isfinite(lo))
-        if il.size:
-            self._lo = cp.Parameter(il.size, name="neg_weight_lower")
-            rows.append((-ctx.w[il], self._lo))
-        return rows
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        lo, hi = self._bounds(state)
-        if self._hi is not None:
-            self._hi.value = hi[np.isfinite(hi)]
-        if self._lo is not None:
-            self._lo.value = -lo[np.isfinite(lo)]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

@@ -7,9 +7,8 @@ the epigraph variable shared with the cost terms.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from rebalopt._typing import FloatArray
@@ -18,8 +17,6 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
-    ProblemContext,
-    Rows,
     asset_labels,
     require_nonneg,
 )
@@ -32,8 +29,8 @@ __all__ = ["ParticipationLimit", "Restricted", "TurnoverLimit"]
 class TurnoverLimit(Constraint):
     r"""One-way turnover cap: :math:`\tfrac12 \sum_i |z_i| \le \text{cap}`.
 
-    ``cap`` is a fraction of equity and lives in a cvxpy Parameter: changing
-    ``cap`` between solves (a frontier sweep) re-solves without recompiling.
+    ``cap`` is a fraction of equity and a right-hand side: changing ``cap`` between
+    solves (a frontier sweep) re-solves without recompiling.
     """
 
     cap: float = 0.1
@@ -41,7 +38,6 @@ class TurnoverLimit(Constraint):
     penalty: float = 1.0
     label: str | None = None
     units: str = "turnover"
-    _cap: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -49,13 +45,6 @@ class TurnoverLimit(Constraint):
 
     def describe(self) -> str:
         return f"TurnoverLimit({self.cap:g})"
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        self._cap = cp.Parameter(nonneg=True, name="turnover_cap")
-        return [(0.5 * cp.sum(ctx.t), self._cap)]
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        self._cap.value = require_nonneg(self.cap, "TurnoverLimit.cap")  # type: ignore[union-attr]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
@@ -86,7 +75,6 @@ class ParticipationLimit(Constraint):
     soft: bool = False
     penalty: float = 1.0
     label: str | None = None
-    _cap: cp.Parameter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -99,13 +87,6 @@ class ParticipationLimit(Constraint):
         """Largest trade per asset as a fraction of equity."""
         adv = np.where(np.isfinite(state.adv), state.adv, 0.0)
         return self.fraction * adv * state.prices * state.multipliers / state.equity
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        self._cap = cp.Parameter(ctx.n, nonneg=True, name="participation_cap")
-        return [(ctx.t, self._cap)]
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        self._cap.value = self.caps(state)  # type: ignore[union-attr]
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
@@ -157,20 +138,6 @@ class Restricted(Constraint):
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
         return tuple(tuple(i) for i in self._idx(state))
-
-    def build(self, ctx: ProblemContext) -> Rows:
-        b, s, n = self._idx(ctx.state)
-        rows: Rows = []
-        if b.size:
-            rows.append((ctx.z[b], np.zeros(b.size)))
-        if s.size:
-            rows.append((-ctx.z[s], np.zeros(s.size)))
-        if n.size:
-            rows.append((ctx.t[n], np.zeros(n.size)))
-        return rows
-
-    def update(self, state: PortfolioState, targets: FloatArray) -> None:
-        return None
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

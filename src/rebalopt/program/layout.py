@@ -129,6 +129,10 @@ class MatrixLayout:
             self._aux[key] = cols
         return cols
 
+    def aux_blocks(self) -> list[tuple[Hashable, np.ndarray]]:
+        """Every auxiliary block ``(key, columns)``, in column order."""
+        return sorted(self._aux.items(), key=lambda kv: int(kv[1][0]) if kv[1].size else -1)
+
     # ------------------------------------------------------------- resolution
     def resolve(self, rows: MatrixRows, w0: FloatArray, c0: float) -> MatrixRows:
         """``rows`` with the virtual blocks substituted (single period).

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.errors import Conflict, RebalanceError, solver_failure
-from rebalopt.rebalance._problem import (
-    CompiledProblem,
-)
-from rebalopt.rebalance._solution import (
-    _ACCEPTED,
-)
+from rebalopt.rebalance._problem import CompiledProblem
+from rebalopt.rebalance._solution import _ACCEPTED
 from rebalopt.state import PortfolioState
 
 __all__: list[str] = []
@@ -69,7 +63,7 @@ class Diagnosis:
         raw = prob.solve(solver, opts, elastic=True)
         if raw.status not in _ACCEPTED or raw.z is None:
             return None
-        frozen = np.asarray(prob.frozen.value) > 0  # held at 0 up to solver noise
+        frozen = prob.frozen_mask  # held at 0 up to solver noise
         raw.z[frozen] = 0.0
         top = max(raw.slacks.values(), default=0.0)
         tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise

@@ -11,13 +11,12 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.constraints import Slack
 from rebalopt.costs import untradable_assets
-from rebalopt.errors import InputError
 from rebalopt.program import MatrixLayout
 from rebalopt.program.cvxpy_backend import (
     ModelVariables,
     constant_variables,
 )
-from rebalopt.rebalance._clarabel import DirectProblem, supported
+from rebalopt.rebalance._clarabel import DirectProblem
 from rebalopt.rebalance._problem import (
     convex_costs,
 )
@@ -79,16 +78,12 @@ class CvxpyHatch:
     def _direct_for_hatch(self, state: PortfolioState, w_t: FloatArray, k: int
                           ) -> DirectProblem:
         self._reset_if_changed(state, w_t, k)
-        if not supported(self.costs, self.constraints):
-            raise InputError("every constraint must declare rows() to use the cvxpy "
-                             "escape hatch or to_cvxpy()", field="OptimalRebalancer.constraints")
         if self._direct is None:
             t0 = time.perf_counter()
             self._direct = DirectProblem(state, w_t, k, self.costs, self.constraints,
                                          self.alpha is not None)
             self.last_compile_time = time.perf_counter() - t0
         return self._direct
-
 
 
 def _layout_for(state: PortfolioState) -> MatrixLayout:

@@ -5,9 +5,12 @@ side when a minimum trade value, a trade count or a commission minimum / per-ord
 fee needs to know whether an asset trades), trade weights ``z = lot_weight * q``.
 Objective (basis points of equity, like the continuous program): the full cost,
 the tracking-error quadratic ``gamma/2 T (w - w*)' Sigma (w - w*)`` (factor root,
-never an ``n x n`` matrix), alpha and soft-constraint penalties. The continuous
-constraints reuse their own cvxpy ``build`` (on shallow copies, so the relaxation's
-compiled program keeps its Parameters); the integer ones use ``build_mip``.
+never an ``n x n`` matrix), alpha and soft-constraint penalties. Every constraint's
+rows are its one declaration (:meth:`~rebalopt.constraints.Constraint.rows`),
+written over the integer program's variables (``w = w0 + z``, ``cash = c0 - sum(z) -
+cost`` with the MIP's full cost); integer constraints add their declared
+:meth:`~rebalopt.constraints.IntegerConstraint.integer_rows` over the lot counts and
+the buy/sell binaries.
 
 Costs:
 
@@ -31,7 +34,6 @@ every answer numerically and re-prices it; the bound is checked against it.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,18 +43,11 @@ import cvxpy as cp
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.constraints import (
-    Constraint,
-    LongOnly,
-    ParticipationLimit,
-    ProblemContext,
-    Restricted,
-    ShortLimit,
-    TurnoverLimit,
-    WeightBounds,
-)
-from rebalopt.constraints.integer import IntegerConstraint, MipContext
+from rebalopt.constraints import Constraint
+from rebalopt.constraints.integer import IntegerBlocks, IntegerConstraint
 from rebalopt.costs import CostModel
+from rebalopt.program import MatrixLayout, MatrixRows
+from rebalopt.program.cvxpy_backend import rows_to_cvxpy
 from rebalopt.state import PortfolioState
 
 __all__ = ["SCALE", "SECANT_MAX", "MipResult", "implied_box", "solve_mip"]
@@ -87,31 +82,64 @@ class Unsupported(Exception):
 
 def implied_box(constraints: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
                 ) -> tuple[FloatArray, FloatArray]:
-    """Per-asset trade-weight bounds ``lo <= z <= hi`` implied by the hard constraints."""
+    """Per-asset trade-weight bounds ``lo <= z <= hi`` implied by the hard constraints.
+
+    Read from the constraints' declared rows: a row with one entry on ``z_i`` or
+    ``w_i`` (``w = w0 + z``) bounds ``z_i``; a row whose entries are all on ``t``
+    (``t >= |z|``) with positive coefficients bounds each ``|z_i|`` by ``b / a_i``.
+    Other rows (on cash, cost or auxiliary columns, several assets) are not read:
+    the box is implied, never tighter than the constraints."""
     n = state.n
     w0 = state.weights
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    layout = _layout(n)
     for c in constraints:
         if c.soft:
             continue
-        if isinstance(c, LongOnly):
-            lo = np.maximum(lo, -w0)
-        elif isinstance(c, WeightBounds):
-            wl, wh = c._bounds(state)
-            lo, hi = np.maximum(lo, wl - w0), np.minimum(hi, wh - w0)
-        elif isinstance(c, ShortLimit):
-            lo = np.maximum(lo, -c._caps(state) - w0)
-        elif isinstance(c, ParticipationLimit):
-            cap = c.caps(state)
-            lo, hi = np.maximum(lo, -cap), np.minimum(hi, cap)
-        elif isinstance(c, TurnoverLimit):
-            lo, hi = np.maximum(lo, -2 * c.cap), np.minimum(hi, 2 * c.cap)
-        elif isinstance(c, Restricted):
-            b, s_, t_ = c._idx(state)
-            hi[b] = np.minimum(hi[b], 0.0)
-            lo[s_] = np.maximum(lo[s_], 0.0)
-            hi[t_], lo[t_] = 0.0, 0.0
+        for rows in c.rows(layout, state, w_t) or []:
+            _box_from_rows(rows, n, w0, lo, hi)
     return lo, hi
+
+
+def _layout(n: int) -> MatrixLayout:
+    return MatrixLayout(n=n, z=np.arange(n), t=np.arange(n, 2 * n), ncols=2 * n)
+
+
+def _box_from_rows(rows: MatrixRows, n: int, w0: FloatArray, lo: FloatArray,
+                   hi: FloatArray) -> None:
+    """Tighten ``lo``/``hi`` in place with the bounds ``rows`` imply (see implied_box)."""
+    if rows.m == 0:
+        return
+    r = np.asarray(rows.row, dtype=np.int64)
+    col = np.asarray(rows.col, dtype=np.int64)
+    val = np.asarray(rows.val, dtype=float)
+    b = np.asarray(rows.b, dtype=float)
+    on_z = (col >= 0) & (col < n)
+    on_t = (col >= n) & (col < 2 * n)
+    on_w = (col < 0) & (col >= -n)
+    count = np.bincount(r, minlength=rows.m)
+    other = np.bincount(r, weights=~(on_z | on_t | on_w), minlength=rows.m) > 0
+    # one entry on z_i or w_i: a * z_i <= b (- a * w0_i)
+    for mask, shift in ((on_z, False), (on_w, True)):
+        e = np.flatnonzero(mask & (count[r] == 1) & ~other[r] & (val != 0))
+        if e.size == 0:
+            continue
+        i = -col[e] - 1 if shift else col[e]
+        rhs = b[r[e]] - (val[e] * w0[i] if shift else 0.0)
+        bound = rhs / val[e]
+        up = val[e] > 0
+        np.minimum.at(hi, i[up], bound[up])
+        np.maximum.at(lo, i[~up], bound[~up])
+    # every entry on t, all positive: t_i <= b / a_i, so |z_i| <= b / a_i
+    neg_t = np.bincount(r, weights=on_t & (val <= 0), minlength=rows.m) > 0
+    all_t = np.bincount(r, weights=on_t, minlength=rows.m) == count
+    ok = all_t & ~neg_t & (b >= 0)
+    e = np.flatnonzero(on_t & ok[r])
+    if e.size:
+        i = col[e] - n
+        bound = b[r[e]] / val[e]
+        np.minimum.at(hi, i, bound)
+        np.maximum.at(lo, i, -bound)
 
 
 def _power_lines(k_max: FloatArray, p: float) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -229,31 +257,45 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
     if alpha is not None:
         obj.append(-SCALE * (alpha @ z) - SCALE * float(alpha @ w0))
 
-    # ---- constraints
-    w0p = cp.Parameter(n, value=w0)
-    c0p = cp.Parameter(value=state.cash_weight)
+    # ---- constraints: the declared rows over the MIP's variables
     zv = cp.Variable(n, name="z")
     tv = cp.Variable(n, name="t")
     cons += [zv == z, tv == t]
-    ctx = ProblemContext(state=state, z=zv, t=tv, w=w0p + zv, cost=cost, c0=c0p, w0=w0p)
-    mctx = MipContext(base=ctx, buy_lots=bl if need_binaries else None,  # type: ignore[arg-type]
-                      sell_lots=sl if need_binaries else None,  # type: ignore[arg-type]
-                      buy=yb if need_binaries else None,  # type: ignore[arg-type]
-                      sell=ys if need_binaries else None,  # type: ignore[arg-type]
-                      lot_weight=ell)
+    layout = _layout(n)
+    blocks = None
+    integer_vars: dict[Any, cp.Expression] = {}
+    if need_binaries:
+        cols = {}
+        for name, var in (("buy_lots", bl), ("sell_lots", sl), ("buy", yb), ("sell", ys)):
+            cols[name] = layout.aux(("integer", name), n)
+            integer_vars[("integer", name)] = var
+        blocks = IntegerBlocks(lot_weight=ell, **cols)
+    declared: list[tuple[Constraint, list[MatrixRows]]] = []
     for c in list(constraints) + list(int_constraints):
-        if isinstance(c, IntegerConstraint):
-            rows = c.build_mip(mctx) if need_binaries or not _uses_binaries(c) else []
-        else:
-            c2 = copy.copy(c)
-            rows = c2.build(ctx)
-            c2.update(state, w_t)
-        if c.soft:
-            v = cp.Variable(nonneg=True)
-            cons += [lhs <= rhs + v for lhs, rhs in rows]
+        rows = list(c.rows(layout, state, w_t) or [])
+        if isinstance(c, IntegerConstraint) and blocks is not None:
+            rows += c.integer_rows(layout, blocks, state, w_t)
+        declared.append((c, rows))
+    # cash and cost enter the rows through an epigraph c >= cost (the MIP's cost is
+    # convex, not affine; a row prices cost with a positive sign, as a cash floor does)
+    uses_cost = any(np.any(np.asarray(r.col) < -n) for _, rows in declared for r in rows)
+    cost_col: cp.Expression = cp.Constant(0.0)
+    if uses_cost:
+        cost_col = cp.Variable(name="cost_epigraph")
+        cons.append(cost_col >= cost)
+    columns = _columns(layout, zv, tv, integer_vars, w0, state.cash_weight, cost_col)
+
+    def index(col: np.ndarray) -> np.ndarray:
+        # real columns as they are; virtual w, cash, cost after them
+        return np.where(col >= 0, col, layout.ncols - 1 - col)
+
+    for c, rows in declared:
+        written = rows_to_cvxpy(rows, columns, index)
+        v = cp.Variable(nonneg=True) if c.soft and written else None
+        for lhs, rhs, main in written:
+            cons.append(lhs <= rhs + v if v is not None and main else lhs <= rhs)
+        if v is not None:
             obj.append(SCALE * float(c.penalty) * v)
-        else:
-            cons += [lhs <= rhs for lhs, rhs in rows]
     problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(obj))), cons)
 
     opts: dict[str, Any]
@@ -296,8 +338,18 @@ def solve_mip(*, state: PortfolioState, w_t: FloatArray, G: np.ndarray, s: Float
                      getattr(stats, "solve_time", None), wall, proven)
 
 
-def _uses_binaries(c: IntegerConstraint) -> bool:
-    return type(c).build_mip is not IntegerConstraint.build_mip
+def _columns(layout: MatrixLayout, z: cp.Expression, t: cp.Expression,
+             integer_vars: dict[Any, cp.Expression], w0: FloatArray, c0: float,
+             cost: cp.Expression) -> cp.Expression:
+    """Every column of ``layout`` as one cvxpy vector (affine), then the virtual blocks
+    ``w`` (``n``), ``cash`` and ``cost`` (``cost`` affine: the caller's epigraph): the
+    integer program's own variables for its integer blocks, a fresh continuous
+    variable for each constraint's auxiliary block."""
+    parts: list[cp.Expression] = [z, t]
+    for key, cols in layout.aux_blocks():
+        parts.append(integer_vars.get(key, cp.Variable(cols.size, name="aux")))
+    cash = cp.reshape(c0 - cp.sum(z) - cost, (1,), order="C")
+    return cp.hstack(parts + [w0 + z, cash, cp.reshape(cost, (1,), order="C")])
 
 
 def _solve_scip(problem: cp.Problem, q: cp.Expression, opts: dict[str, Any],

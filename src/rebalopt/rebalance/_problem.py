@@ -1,4 +1,4 @@
-"""The compiled convex rebalancing program (DPP) and its NumPy twin.
+"""The rebalancing program as a compiled cvxpy Problem (DPP), and its NumPy twin.
 
 .. math::
 
@@ -9,26 +9,23 @@ with ``w = w0 + z`` and ``Sigma = G G' + diag(s^2)`` (a :class:`~rebalopt.risk.R
 All terms are fractions of pre-trade equity ``V``; ``gamma`` is dimensionless, ``T``
 in years, ``Sigma`` annualized, ``alpha`` an expected return over the horizon.
 
-Formulation (DESIGN.md section 3, measured): explicit epigraph variables ``t >= |z|``
-shared by every cost term, the cash floor, turnover and participation; ``u >= t^p``
-through exact 3-d power cones for power-law impact; the factor part of the risk
-through ``y = G' z + G'(w0 - w*)`` (``k`` variables, never an ``n x n`` matrix). The
-objective is scaled to basis points and ``sqrt(SCALE * gamma * T / 2)`` is folded
-into ``G`` and ``s`` in NumPy, so ``gamma`` and ``T`` are plain parameter values and
-a sweep over them never recompiles.
+The program is the one builder's (:class:`~rebalopt.program.builder.ProgramBuilder`:
+the cost models' declared terms, the constraints' declared rows, objective in basis
+points), the same the direct Clarabel path solves; :class:`CompiledProblem` writes it
+once per structure as a DPP cvxpy Problem
+(:class:`~rebalopt.program.cvxpy_backend.ParametricProgram`) for the solvers reached
+through cvxpy (SCS, OSQP, ``backend="cvxpy"``), and re-solves only rewrite values.
 
 Assets a cost model cannot price (:func:`~rebalopt.costs.untradable_assets`) are
-*frozen*: ``f_i z_i = 0`` with ``f`` a 0/1 Parameter (1: frozen), so ``z_i = 0``
-there and a change in the frozen set is a new parameter value, never a recompile.
-(A tradable asset's row is ``0 = 0``, redundant; measured: Clarabel and SCS solve
-the program as accurately as without it, where a bound ``|z_i| <= 1000`` cost SCS
-its 1e-7 accuracy.) The rows hold in the elastic program too (freezing is not a
-constraint that gives way).
+*frozen*: ``f_i z_i = 0`` with ``f`` the 0/1 mask (1: frozen), a value, never a
+recompile. (A tradable asset's row is ``0 = 0``, redundant; measured: Clarabel and SCS
+solve the program as accurately as without it.) The rows hold in the elastic program
+too (freezing is not a constraint that gives way).
 
-Two flavours are compiled from the same builder: the *normal* program (hard
-constraints, soft ones penalized) and the *elastic* program, where every
-constraint may give way by ``v_c <= cap_c`` at a quadratic price; the elastic one
-diagnoses infeasibility (which constraints conflict, by how much).
+Two flavours come from the same builder: the *normal* program (hard constraints,
+soft ones penalized) and the *elastic* program, where every constraint may give way
+by ``v_c <= cap_c`` at a quadratic price; the elastic one diagnoses infeasibility
+(which constraints conflict, by how much).
 """
 
 from __future__ import annotations
@@ -43,9 +40,10 @@ import cvxpy as cp
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.constraints._base import Constraint, Point, ProblemContext
+from rebalopt.constraints._base import Constraint, Point
 from rebalopt.costs import CostModel
-from rebalopt.program import CvxpyCost
+from rebalopt.program.builder import ELASTIC_CAP, SCALE, ConicProgram, ProgramBuilder
+from rebalopt.program.cvxpy_backend import ParametricProgram
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -54,21 +52,8 @@ __all__ = [
     "RawSolution",
     "convex_costs",
     "holding_costs",
-    "model_parameter_ids",
     "objective_terms",
 ]
-
-SCALE = 1e4
-"""The program's objective is in basis points of equity (fractions x 1e4)."""
-
-_ELASTIC_CAP = 1e3
-"""Upper bound on an elastic slack that is allowed to move (constraint units)."""
-
-
-def model_parameter_ids(model: CostModel | Constraint) -> tuple[int, ...]:
-    """Identity of the cvxpy Parameters a model currently holds (a change forces a rebuild)."""
-    return tuple(id(v) for v in vars(model).values() if isinstance(v, cp.Parameter))
-
 
 def convex_costs(costs: Sequence[CostModel], z: FloatArray,
                  state: PortfolioState) -> dict[str, float]:
@@ -172,14 +157,13 @@ class CompiledProblem:
     k
         Number of risk factor columns (``RiskRoot.G.shape[1]``).
     costs, constraints
-        The terms. The Parameters of the cost terms and the constraints' rows are
-        created here.
+        The terms: the cost models' declared terms and the constraints' rows.
     has_alpha
         Whether the objective has an alpha term.
 
-    Use :meth:`update` to write a state's values into the Parameters and
-    :meth:`solve` to solve with one solver; the rebalancer does the fallback and
-    the verification.
+    Use :meth:`update` to write a state's values and :meth:`solve` to solve with one
+    solver; the rebalancer does the fallback and the verification. The elastic
+    program is built on first use (:meth:`elastic_problem`).
     """
 
     def __init__(self, state: PortfolioState, targets: FloatArray, k: int,
@@ -191,72 +175,36 @@ class CompiledProblem:
         self.constraints = list(constraints)
         self.has_alpha = has_alpha
         self.solves = 0
+        self._state, self._targets = state, np.asarray(targets, dtype=float)
+        self.builder = ProgramBuilder(state, targets, k, costs, constraints, has_alpha,
+                                      risk_form="diag")
+        self.frozen_mask = np.zeros(n, dtype=bool)
+        self._args: tuple[Any, ...] = (state, self._targets, np.zeros((n, k)), np.zeros(n),
+                                       0.0, 0.0, np.zeros(n) if has_alpha else None, None, 0.0)
+        self._program = ParametricProgram(self._values(self.builder), n)
+        self._elastic: ProgramBuilder | None = None
+        self._elastic_program: ParametricProgram | None = None
+        self.caps = np.full(len(self.constraints), ELASTIC_CAP)
 
-        # ---- parameters shared by the terms
-        self.w0 = cp.Parameter(n, name="w0")
-        self.c0 = cp.Parameter(name="c0")
-        self.s_sc = cp.Parameter(n, nonneg=True, name="s_scaled")
-        self.sd0 = cp.Parameter(n, name="s_scaled_x_drift")
-        self.z = cp.Variable(n, name="z")
-        self.t = cp.Variable(n, name="t")
-        z, t = self.z, self.t
-        self.frozen = cp.Parameter(n, nonneg=True, name="frozen")
-        self.frozen.value = np.zeros(n)
-        cons: list[cp.Constraint] = [t >= z, t >= -z, cp.multiply(self.frozen, z) == 0]
+    # ------------------------------------------------------------ programs
+    @property
+    def problem(self) -> cp.Problem:
+        """The normal program (cvxpy Problem, objective in basis points of equity)."""
+        return self._program.problem
 
-        # ---- costs (fraction of equity), from the models' declared terms
-        self.cost_params = CvxpyCost([m.terms(state) for m in self.costs], n)
-        cost, cost_cons = self.cost_params.trading(z, t, epigraph=True)
-        cons += cost_cons
-        hold, hold_cons = self.cost_params.holding_cost(self.w0 + z)
-        cons += hold_cons
-        self.cost_expr = cost
-        # the declared trading terms are paid from cash at the trade (as on the direct
-        # path); a cost paid later (a tax) is an aux block with paid_from_cash=False
-        paid = cost
+    @property
+    def z(self) -> cp.Variable:
+        """Trade weights of the normal program."""
+        return self._program.z
 
-        # ---- risk: sum_squares(y) + sum_squares(s z + s d0), pre-scaled
-        obj_terms: list[cp.Expression] = [SCALE * (cost + hold)]
-        if k > 0:
-            self.G_sc = cp.Parameter((n, k), name="G_scaled")
-            self.gd0 = cp.Parameter(k, name="G_scaled_x_drift")
-            self.y = cp.Variable(k, name="factor_drift")
-            cons.append(self.y == self.G_sc.T @ z + self.gd0)
-            obj_terms.append(cp.sum_squares(self.y))
-        obj_terms.append(cp.sum_squares(cp.multiply(self.s_sc, z) + self.sd0))
-        if has_alpha:
-            self.alpha = cp.Parameter(n, name="alpha_scaled")
-            self.alpha_w0 = cp.Parameter(name="alpha_scaled_x_w0")
-            obj_terms.append(-(self.alpha @ z) - self.alpha_w0)
-
-        # ---- constraints (rows shared by the normal and the elastic program)
-        ctx = ProblemContext(state=state, z=z, t=t, w=self.w0 + z, cost=paid, c0=self.c0,
-                             w0=self.w0)
-        self._base_cons = list(cons)
-        self.rows = [c.build(ctx) for c in self.constraints]
-        self._constraint_param_ids = [model_parameter_ids(c) for c in self.constraints]
-        self.slack_vars: list[cp.Variable | None] = []
-        self.penalties: list[cp.Parameter | None] = []
-        for c, rows in zip(self.constraints, self.rows):
-            if c.soft:
-                v = cp.Variable(nonneg=True)
-                pen = cp.Parameter(nonneg=True)
-                cons += [lhs <= rhs + v for lhs, rhs in rows]
-                obj_terms.append(SCALE * pen * v)
-                self.slack_vars.append(v)
-                self.penalties.append(pen)
-            else:
-                cons += [lhs <= rhs for lhs, rhs in rows]
-                self.slack_vars.append(None)
-                self.penalties.append(None)
-        objective = cp.Minimize(cp.sum(cp.hstack(obj_terms)) if obj_terms else cp.Constant(0))
-        self.problem = cp.Problem(objective, cons)
-        self._elastic: cp.Problem | None = None
-        self.elastic_vars: list[cp.Variable] = []
-        self.caps: list[cp.Parameter] = []
+    def _values(self, builder: ProgramBuilder) -> ConicProgram:
+        state, targets, G, s, gamma, T, alpha, frozen, reserve = self._args
+        caps = self.caps if builder.elastic else None
+        return builder.program(state, targets, G, s, gamma, T, alpha, frozen, reserve,
+                               all_frozen_rows=True, caps=caps, varying=True)
 
     def elastic_problem(self) -> cp.Problem:
-        """The elastic program (built on first use, sharing rows and Parameters).
+        """The elastic program (built on first use, same rows and cones).
 
         Every constraint ``c`` may give way by ``0 <= v_c <= cap_c`` (``v_c`` the worst
         row's violation, in the constraint's units); the objective is
@@ -264,62 +212,35 @@ class CompiledProblem:
         takes part in a conflict.
         """
         if self._elastic is None:
-            cons = list(self._base_cons)
-            for rows in self.rows:
-                v = cp.Variable(nonneg=True)
-                cap = cp.Parameter(nonneg=True, value=_ELASTIC_CAP)
-                cons += [lhs <= rhs + v for lhs, rhs in rows]
-                cons.append(v <= cap)
-                self.elastic_vars.append(v)
-                self.caps.append(cap)
-            obj = [1e-6 * cp.sum(self.t)]  # keeps t = |z| bounded; negligible
-            if self.elastic_vars:
-                obj.append(SCALE * cp.sum_squares(cp.hstack(self.elastic_vars)))
-            self._elastic = cp.Problem(cp.Minimize(cp.sum(cp.hstack(obj))), cons)
-        return self._elastic
+            self._elastic = ProgramBuilder(self._state, self._targets, self.k, self.costs,
+                                           self.constraints, self.has_alpha,
+                                           risk_form="diag", elastic=True)
+            self._elastic_program = ParametricProgram(self._values(self._elastic), self.n)
+        return self._elastic_program.problem  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ update
     def params_intact(self) -> bool:
-        """Whether the constraints still hold the Parameters compiled in."""
-        return [model_parameter_ids(c) for c in self.constraints] == self._constraint_param_ids
+        """Always true: constraints and cost models hold no solver objects (their rows
+        and terms are data, read on every update)."""
+        return True
 
     def update(self, state: PortfolioState, targets: FloatArray, G: np.ndarray, s: FloatArray,
                risk_aversion: float, horizon: float, alpha: FloatArray | None,
                frozen: np.ndarray | None = None, cash_reserve: float = 0.0) -> None:
-        """Write the values of ``state``/``targets`` and the knobs into the Parameters.
+        """Write the values of ``state``/``targets`` and the knobs into the program.
 
         ``frozen`` (boolean mask, default none) marks the assets held at ``z = 0``.
         """
-        w0 = state.weights
-        d0 = w0 - targets
-        self.w0.value = w0
-        self.frozen.value = (np.zeros(self.n) if frozen is None
-                             else np.asarray(frozen, dtype=bool).astype(float))
-        self.c0.value = state.cash_weight - cash_reserve  # held back for fees
-        self.cost_params.update([m.terms(state) for m in self.costs], horizon)
-        for c in self.constraints:
-            c.update(state, targets)
-        root = np.sqrt(SCALE * 0.5 * risk_aversion * horizon)
-        s_sc = root * np.asarray(s, dtype=float)
-        self.s_sc.value = s_sc
-        self.sd0.value = s_sc * d0
-        if self.k > 0:
-            G_sc = root * np.asarray(G, dtype=float)
-            self.G_sc.value = G_sc
-            self.gd0.value = G_sc.T @ d0
-        if self.has_alpha:
-            a = SCALE * np.asarray(alpha, dtype=float)
-            self.alpha.value = a
-            self.alpha_w0.value = float(a @ w0)
-        for c, pen in zip(self.constraints, self.penalties):
-            if pen is not None:
-                pen.value = float(c.penalty)
+        self.frozen_mask = (np.zeros(self.n, dtype=bool) if frozen is None
+                            else np.asarray(frozen, dtype=bool).copy())
+        self._args = (state, np.asarray(targets, dtype=float), G, s, risk_aversion, horizon,
+                      alpha, self.frozen_mask, cash_reserve)
+        self._program.update(self._values(self.builder))
 
     def set_elastic_caps(self, free: Sequence[int] | None) -> None:
         """Let constraints ``free`` (indices) give way in the elastic program; ``None``: all."""
-        self.elastic_problem()
-        for i, cap in enumerate(self.caps):
-            cap.value = _ELASTIC_CAP if free is None or i in free else 0.0
+        self.caps = np.array([ELASTIC_CAP if free is None or i in free else 0.0
+                              for i in range(len(self.constraints))])
 
     # ------------------------------------------------------------------- solve
     def solve(self, solver: str, options: dict[str, Any] | None = None,
@@ -329,15 +250,22 @@ class CompiledProblem:
         constraint's violation by index."""
         start = time.perf_counter()
         status, zval, obj = "error", None, None
-        prob = self.elastic_problem() if elastic else self.problem
+        if elastic:
+            self.elastic_problem()
+            builder, program = self._elastic, self._elastic_program
+            program.update(self._values(builder))  # type: ignore[union-attr, arg-type]
+        else:
+            builder, program = self.builder, self._program
+        prob = program.problem  # type: ignore[union-attr]
         try:
             with warnings.catch_warnings():
                 # the status says so, and every answer is verified numerically
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                 prob.solve(solver=solver, ignore_dpp=False, **(options or {}))
             status = str(prob.status)
-            if self.z.value is not None and np.isfinite(self.z.value).all():
-                zval = np.array(self.z.value, dtype=float)
+            z = program.z.value  # type: ignore[union-attr]
+            if z is not None and np.isfinite(z).all():
+                zval = np.array(z, dtype=float)
                 obj = float(prob.value) / SCALE
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             status = f"error: {type(exc).__name__}: {exc}"[:200]
@@ -345,10 +273,9 @@ class CompiledProblem:
         self.solves += 1
         stats = prob.solver_stats if not status.startswith("error") else None
         slacks: dict[int, float] = {}
-        if zval is not None:
-            for i, v in enumerate(self.elastic_vars if elastic else self.slack_vars):
-                if v is not None and v.value is not None:
-                    slacks[i] = float(v.value)
+        x = program.x_value() if zval is not None else None  # type: ignore[union-attr]
+        if x is not None:
+            slacks = builder.slack_values(x)  # type: ignore[union-attr]
         return RawSolution(
             solver=solver, status=status, z=zval, objective=obj,
             solve_time=getattr(stats, "solve_time", None),
