@@ -19,7 +19,7 @@ from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.risk import Diagonal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backtest"))
-from bt_helpers import Scripted, wide_feed  # noqa: E402
+from bt_helpers import Scripted, wide_feed
 
 DAYS = 21
 T = DAYS / 252  # 21 trading days, in years

@@ -1,8 +1,8 @@
 """TaxCost inside the program: every solver of the chain reads the same aux block.
 
-The tax term is an auxiliary block (lot-level sells) that only the builder's matrices
-hold. Oracles: a second solver (SCS through ``to_cvxpy``) against Clarabel's direct
-path, and the numeric face ``TaxCost.evaluate`` at the answer.
+The tax term is an auxiliary block (lot-level sells) declared once and written by the
+one builder for every backend. Oracles: a second solver (SCS) and the cvxpy program
+against Clarabel's direct path, and the numeric face ``TaxCost.evaluate`` at the answer.
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 
 from rebalopt import OptimalRebalancer, Spread
 from rebalopt.costs.tax import TaxCost
-from rebalopt.errors import InputError, RebalanceError
+from rebalopt.errors import RebalanceError
 from rebalopt.risk import Identity
 from rebalopt.state import PortfolioState
 from rebalopt.taxes import Lot, TaxLots, TaxRates
@@ -67,13 +67,16 @@ def test_tax_makes_the_program_sell_less_of_the_big_gain():
     assert z_plain[i] < 0 and z_tax[i] > z_plain[i] + 1e-4
 
 
-def test_cvxpy_backend_cannot_hold_the_tax_block():
+def test_cvxpy_backend_reads_the_same_tax_block():
     state = _state()
+    direct, _ = _rebalancer("CLARABEL")
     tax = TaxCost(RATES)
-    opt = OptimalRebalancer(risk=Identity(), costs=[Spread(10.0), tax], backend="cvxpy")
-    with pytest.raises(InputError, match="auxiliary blocks") as err:
-        opt.solve(state, TARGETS)
-    assert err.value.field == "OptimalRebalancer.backend"
+    ref = OptimalRebalancer(risk=Identity(), costs=[Spread(10.0), tax], risk_aversion=50.0,
+                            horizon=1.0, backend="cvxpy")
+    a = direct.solve(state, TARGETS)
+    b = ref.solve(state, TARGETS)
+    assert np.abs(a.z - b.z).max() < 1e-6
+    assert a.objective == pytest.approx(b.objective, rel=1e-7, abs=1e-10)
 
 
 def test_impossible_gains_budget_is_a_typed_error():

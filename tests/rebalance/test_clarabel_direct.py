@@ -30,7 +30,7 @@ from rebalopt.constraints import (
     TurnoverLimit,
     WeightBounds,
 )
-from rebalopt.rebalance._clarabel import DirectProblem, supported
+from rebalopt.rebalance._clarabel import DirectProblem
 from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.risk import FactorModel
 
@@ -156,9 +156,11 @@ def test_user_cost_model_takes_the_direct_path():
     class Flat(Spread):
         pass
 
-    assert supported([Flat(1.0)], [])
-    assert supported([Spread(1.0), Commission(bps=1.0), MarketImpact()],
-                     [LongOnly(), Leverage(gross=1.0)])
+    state, targets, risk, _ = random_problem(30, 4)
+    opt = OptimalRebalancer(risk=risk, costs=[Flat(1.0), Commission(bps=1.0), MarketImpact()],
+                            constraints=[LongOnly(), Leverage(gross=1.0)])
+    opt.solve(state, targets)
+    assert opt._direct is not None and opt._compiled is None and opt.compilations == 1
 
 
 def test_compile_counts_and_no_cvxpy_on_the_direct_path():

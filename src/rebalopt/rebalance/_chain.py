@@ -11,7 +11,6 @@ from rebalopt._typing import FloatArray
 from rebalopt.errors import (
     Conflict,
     InfeasibleError,
-    InputError,
     RebalanceError,
     SolverError,
     solver_failure,
@@ -63,16 +62,6 @@ class SolverChain:
         k = root.G.shape[1]
         hatch = self._direct_for_hatch(state, w_t, k) if self._hatch else None
         direct = self._direct_program(state, w_t, k) if hatch is None else None
-        # aux cost blocks (a tax's lot-level sells) exist only in the builder's matrices:
-        # every solver then reads them through to_cvxpy, and the elastic (cvxpy-only)
-        # diagnosis is not available
-        aux = any(tm.aux for tm in self._cost_terms(state))
-        if aux and direct is None and hatch is None:
-            raise InputError(
-                "a cost model declares auxiliary blocks (e.g. TaxCost's lot-level sells), "
-                "which only the direct builder writes: use backend='direct', do not hold "
-                "the cvxpy program (compiled()), and give every constraint rows()",
-                field="OptimalRebalancer.backend")
         updated: list[CompiledProblem] = []
 
         def program() -> CompiledProblem:
@@ -104,10 +93,6 @@ class SolverChain:
                                        self.horizon, alpha, opts, frozen=frozen,
                                        cash_reserve=reserve,
                                        terms=self._cost_terms(state))
-                elif aux and direct is not None:
-                    raw = direct.solve_cvxpy(state, w_t, root.G, root.s, self.risk_aversion,
-                                             self.horizon, alpha, solver, opts, frozen,
-                                             (), (), reserve)
                 else:
                     raw = program().solve(solver, opts)
             except RebalanceError:  # our own verdict on the inputs: not a solver failure
@@ -118,7 +103,7 @@ class SolverChain:
                 attempts.append((label, f"raised {type(exc).__name__}: {exc}"))
                 continue
             if raw.status in _INFEASIBLE:
-                if diagnosis is None and not aux:
+                if diagnosis is None:
                     diagnosis = self._diagnose_with_chain(program(), state, w_t, solver,
                                                           diagnosed)
                 if diagnosis:

@@ -41,8 +41,7 @@ from rebalopt.program.cvxpy_backend import (
 from rebalopt.rebalance._problem import SCALE, RawSolution
 from rebalopt.state import PortfolioState
 
-__all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "DirectProblem", "clarabel_cones",
-           "supported"]
+__all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "DirectProblem", "clarabel_cones"]
 
 DIRECT_SETTINGS: dict[str, Any] = {
     "verbose": False,
@@ -70,21 +69,6 @@ STATUS: dict[str, str] = {
     "InsufficientProgress": "solver_error",
 }
 """Clarabel status -> the cvxpy status names the rebalancer reads (same map as cvxpy)."""
-
-def _linear_rates(model: CostModel, state: PortfolioState) -> FloatArray | None:
-    """Cost per unit of ``|z|`` (fraction of equity) declared by ``model`` (its linear
-    terms and exponent-1 power terms), or ``None`` when it declares none."""
-    t = model.terms(state)
-    parts = [np.asarray(t.linear, dtype=float)] if t.linear is not None else []
-    parts += [np.asarray(p.coef, dtype=float) for p in t.power if p.exponent == 1.0]
-    return np.sum(parts, axis=0) if parts else None
-
-
-def supported(costs: Sequence[CostModel], constraints: Sequence[Constraint]) -> bool:
-    """Whether the builder can write the program: always, since every cost model declares
-    its terms and every constraint its rows (kept for callers that still ask)."""
-    return True
-
 
 def clarabel_cones(spec: Sequence[ConeSpec]) -> list[Any]:
     """Clarabel cone objects for a cone spec (see :mod:`rebalopt.program.builder`)."""

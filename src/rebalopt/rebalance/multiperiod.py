@@ -58,7 +58,7 @@ from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
-from rebalopt.rebalance._clarabel import CVXPY_ONLY, DIRECT_SETTINGS, STATUS, supported
+from rebalopt.rebalance._clarabel import CVXPY_ONLY, DIRECT_SETTINGS, STATUS
 from rebalopt.rebalance._multiperiod_program import StackedProgram
 from rebalopt.rebalance._problem import SCALE, convex_costs, holding_costs
 from rebalopt.rebalance._solution import RETRY_OPTIONS, _RiskLike, _Root
@@ -255,10 +255,6 @@ class MultiPeriodRebalancer:
                                                 and np.isfinite(t) and t >= 0)):
             raise InputError(f"must be None, 'target' or a band >= 0, got {t!r}",
                              field="MultiPeriodRebalancer.terminal")
-        if not supported(self.costs, self.constraints):
-            raise InputError("every cost model and constraint must declare matrix rows "
-                             "(built-in models) for multi-period planning",
-                             field="MultiPeriodRebalancer.costs")
 
     # ----------------------------------------------------------------- pieces
     def root(self, state: PortfolioState) -> _Root:

@@ -42,7 +42,7 @@ from rebalopt.program.cvxpy_backend import (
     CvxpyObjectiveFn,
 )
 from rebalopt.rebalance._chain import SolverChain
-from rebalopt.rebalance._clarabel import DirectProblem, supported
+from rebalopt.rebalance._clarabel import DirectProblem
 from rebalopt.rebalance._diagnosis import Diagnosis
 from rebalopt.rebalance._fees import FeeReserve
 from rebalopt.rebalance._hatch import CvxpyHatch
@@ -339,8 +339,7 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
                         k: int) -> DirectProblem | None:
         """The direct Clarabel program, or ``None`` when it does not apply."""
         self._reset_if_changed(state, targets, k)
-        if (self.backend != "direct" or self._pinned
-                or not supported(self.costs, self.constraints)):
+        if self.backend != "direct" or self._pinned:
             return None
         if self._direct is None:
             t0 = time.perf_counter()
