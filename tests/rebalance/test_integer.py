@@ -339,6 +339,7 @@ def test_kernels_match_the_constraints_own_evaluate():
     rng = np.random.default_rng(1)
     for c in cons:
         k = kernel_for(c, state, w_t)
+        assert k.exact, c  # every built-in declares its closed form (search_kernel)
         for _ in range(5):
             z = rng.integers(-2, 3, state.n) * state.lot_sizes * state.prices / V
             cash = state.cash_weight - z.sum() - rng.uniform(0, 1e-3)
@@ -358,6 +359,33 @@ def test_kernels_match_the_constraints_own_evaluate():
                     zz, ww = z.copy(), P.w.copy()
                     zz[i], ww[i] = Z[i, j], W[i, j]
                     assert got[i, j] == pytest.approx(total(zz, ww, CASH[i, j]), abs=1e-12), c
+
+
+def test_a_subclass_keeps_the_closed_form_kernel_and_a_rows_only_constraint_is_generic():
+    """The kernel is declared by the constraint (no type switch): a plain subclass of a
+    built-in keeps its closed form; a constraint that declares none is evaluated
+    point by point, with the same violations."""
+    state, targets, _ = tiny(2, 4)
+    w_t = state.target_weights(targets)
+
+    class MyBounds(WeightBounds):
+        pass
+
+    class Generic(WeightBounds):
+        def search_kernel(self, state, targets):
+            return None
+
+    mine = kernel_for(MyBounds(upper=0.3), state, w_t)
+    generic = kernel_for(Generic(upper=0.3), state, w_t)
+    assert mine.exact and not generic.exact
+    V = state.equity
+    z = np.ones(state.n) * state.lot_sizes * state.prices / V
+    P = PointArrays(z, state.weights + z, state.cash_weight - z.sum())
+    D = np.arange(-1, 2)[None, :] * (state.lot_sizes * state.prices / V)[:, None]
+    Z, W, CASH = z[:, None] + D, P.w[:, None] + D, P.cash - D
+    assert mine.total(P) == pytest.approx(generic.total(P), abs=1e-14)
+    assert np.allclose(mine.candidates(P, Z, W, CASH), generic.candidates(P, Z, W, CASH),
+                       atol=1e-14)
 
 
 def test_integer_constraints_check_by_hand():

@@ -141,13 +141,13 @@ class _NoCost:
 
 
 def _neg_weight():
-    from rebalopt.rebalance._integer_kernels import _PerAsset
+    from rebalopt.program.search import PerAsset as _PerAsset
 
     return _PerAsset(lambda Z, W: np.maximum(-W, 0.0))
 
 
 def _cash():
-    from rebalopt.rebalance._integer_kernels import _Cash
+    from rebalopt.program.search import CashRow as _Cash
 
     return _Cash(0.0)
 

@@ -176,6 +176,13 @@ class Constraint(ABC):
         :meth:`structure`, the right-hand sides (and coefficients) may change.
         """
 
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Any] | None:
+        """This constraint's face in the integer search: kernels from
+        :mod:`rebalopt.program.search` that give its violation after lot moves in
+        closed form, or ``None`` (the default) for the generic kernel, which calls
+        :meth:`evaluate` at every candidate (correct, slower)."""
+        return None
+
     @abstractmethod
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         """Numeric ``(lhs, rhs)`` of the constraint's rows at ``point``, computed in NumPy

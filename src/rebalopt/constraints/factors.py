@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import (
@@ -20,6 +21,7 @@ from rebalopt.constraints._base import (
     Point,
 )
 from rebalopt.errors import InputError
+from rebalopt.program.search import Kernel, LinearRows
 from rebalopt.state import PortfolioState
 
 __all__ = ["FactorBounds"]
@@ -123,3 +125,10 @@ class FactorBounds(Constraint):
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return ([f"{c} <= upper" for c in self._side(self.upper)]
                 + [f"{c} >= lower" for c in self._side(self.lower)])
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """The exposure rows as linear rows on ``w`` (:mod:`rebalopt.program.search`)."""
+        B = self._loadings(state)
+        _, hi, lw, iu, il = self._rows(state, targets, None)
+        A = np.vstack([B[iu], -B[il]]) if (iu.size + il.size) else np.zeros((0, state.n))
+        return [LinearRows(sp.csr_matrix(A), np.concatenate([hi, -lw]), state.n)]

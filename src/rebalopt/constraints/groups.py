@@ -21,6 +21,7 @@ from rebalopt.constraints._base import (
     Point,
 )
 from rebalopt.errors import InputError
+from rebalopt.program.search import Kernel, LinearRows
 from rebalopt.state import PortfolioState
 
 __all__ = ["GroupBounds"]
@@ -280,3 +281,8 @@ class GroupBounds(Constraint):
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         _, _, up, lo = self._layout(state)
         return [f"{g} <= upper" for g in up] + [f"{g} >= lower" for g in lo]
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """The group rows as sparse linear rows on ``w`` (:mod:`rebalopt.program.search`)."""
+        hi, lw, Au, Al = self._rhs(state, targets)
+        return [LinearRows(sp.vstack([Au, -Al]), np.concatenate([hi, -lw]), state.n)]

@@ -33,6 +33,7 @@ from rebalopt.constraints._base import (
     require_nonneg,
 )
 from rebalopt.errors import InputError
+from rebalopt.program.search import Aggregate, Kernel, PerAsset, pos
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -168,6 +169,23 @@ class LotSize(IntegerConstraint):
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "lot multiple")
 
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """Distance of each trade to its nearest lot multiple, shares; a close to exactly
+        zero is always whole (:mod:`rebalopt.program.search`)."""
+        V, unit = state.equity, state.prices * state.multipliers
+        lot = self.sizes(state)
+        held = np.asarray(state.holdings, dtype=float)
+
+        def lot_dist(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
+            col = (slice(None),) + (None,) * (Z.ndim - 1)
+            x = Z * (V / unit[col])
+            k = x / lot[col]
+            allow = 1e-9 * np.maximum(1.0, np.abs(x))
+            closes = np.abs(x + held[col]) <= allow  # closing to zero: always whole
+            return np.where(closes, 0.0, pos(np.abs(k - np.round(k)) * lot[col] - allow))
+
+        return [PerAsset(lot_dist)]
+
 
 @dataclass
 class MinTradeValue(IntegerConstraint):
@@ -220,6 +238,18 @@ class MinTradeValue(IntegerConstraint):
                 for flag, lots in ((blocks.buy, blocks.buy_lots),
                                    (blocks.sell, blocks.sell_lots))]
 
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """Each traded asset's shortfall below the minimum value (:mod:`rebalopt.program.search`)."""
+        V, unit = state.equity, state.prices * state.multipliers
+        m = self.value / V
+        eps = TRADE_EPS * unit / V
+
+        def min_value(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
+            col = (slice(None),) + (None,) * (Z.ndim - 1)
+            return np.where(np.abs(Z) > eps[col], pos(m - np.abs(Z)), 0.0)
+
+        return [PerAsset(min_value)]
+
 
 @dataclass
 class MaxTrades(IntegerConstraint):
@@ -258,3 +288,14 @@ class MaxTrades(IntegerConstraint):
         # sum(buy + sell) <= count
         return [MatrixRows.dense_rows(np.r_[blocks.buy, blocks.sell],
                                       np.ones((1, 2 * state.n)), [float(self.count)])]
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """The number of traded assets ``<= count`` (:mod:`rebalopt.program.search`)."""
+        V, unit = state.equity, state.prices * state.multipliers
+        eps = TRADE_EPS * unit / V
+
+        def traded(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
+            col = (slice(None),) + (None,) * (Z.ndim - 1)
+            return (np.abs(Z) > eps[col]).astype(float)
+
+        return [Aggregate(traded, hi=float(self.count))]

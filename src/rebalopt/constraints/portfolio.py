@@ -18,6 +18,7 @@ from rebalopt.constraints._base import (
     require_nonneg,
 )
 from rebalopt.errors import InputError
+from rebalopt.program.search import Aggregate, CashRow, Kernel
 from rebalopt.state import PortfolioState
 
 __all__ = ["CashFloor", "Leverage"]
@@ -89,6 +90,15 @@ class Leverage(Constraint):
         out = ["gross leverage"] if self.gross is not None else []
         return out + (["net long", "net short"] if self.net is not None else [])
 
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """Gross and net exposure as sums over assets (:mod:`rebalopt.program.search`)."""
+        parts: list[Kernel] = []
+        if self.gross is not None:
+            parts.append(Aggregate(lambda Z, W: np.abs(W), hi=float(self.gross)))
+        if self.net is not None:
+            parts.append(Aggregate(lambda Z, W: W, hi=float(self.net), lo=-float(self.net)))
+        return parts
+
 
 @dataclass
 class CashFloor(Constraint):
@@ -134,3 +144,7 @@ class CashFloor(Constraint):
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return ["post-trade cash"]
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """Post-trade cash after the full cost ``>= floor`` (:mod:`rebalopt.program.search`)."""
+        return [CashRow(float(self.floor))]

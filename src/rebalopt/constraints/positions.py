@@ -23,6 +23,7 @@ from rebalopt.constraints._base import (
     require_nonneg,
 )
 from rebalopt.errors import InputError
+from rebalopt.program.search import Aggregate, Kernel, PerAsset, pos
 from rebalopt.state import PortfolioState
 
 __all__ = ["LongOnly", "ShortLimit", "WeightBounds"]
@@ -53,6 +54,10 @@ class LongOnly(Constraint):
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "w >= 0:")
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """``w >= 0`` per asset (:mod:`rebalopt.program.search`)."""
+        return [PerAsset(lambda Z, W: pos(-W))]
 
 
 @dataclass
@@ -128,6 +133,16 @@ class ShortLimit(Constraint):
         if self.total is not None:
             out.append("total short")
         return out
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """Per-asset short caps and the total short (:mod:`rebalopt.program.search`)."""
+        caps = self._caps(state)
+        capc = caps[:, None]
+        parts: list[Kernel] = [
+            PerAsset(lambda Z, W: pos(-W - (caps if W.ndim == 1 else capc)))]
+        if self.total is not None:
+            parts.append(Aggregate(lambda Z, W: pos(-W), hi=float(self.total)))
+        return parts
 
 
 @dataclass
@@ -213,3 +228,10 @@ class WeightBounds(Constraint):
         lo, hi = self._bounds(state)
         return (asset_labels(state, np.flatnonzero(np.isfinite(hi)), "upper bound")
                 + asset_labels(state, np.flatnonzero(np.isfinite(lo)), "lower bound"))
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """``lo <= w <= hi`` per asset (:mod:`rebalopt.program.search`)."""
+        lo, hi = self._bounds(state)
+        lo2, hi2 = lo[:, None], hi[:, None]
+        return [PerAsset(lambda Z, W: pos(W - (hi if W.ndim == 1 else hi2))
+                         + pos((lo if W.ndim == 1 else lo2) - W))]

@@ -20,6 +20,7 @@ from rebalopt.constraints._base import (
     asset_labels,
     require_nonneg,
 )
+from rebalopt.program.search import Aggregate, Kernel, PerAsset, pos
 from rebalopt.state import PortfolioState
 
 __all__ = ["ParticipationLimit", "Restricted", "TurnoverLimit"]
@@ -56,6 +57,10 @@ class TurnoverLimit(Constraint):
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return ["one-way turnover"]
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """One-way turnover ``sum |z| / 2 <= cap`` (:mod:`rebalopt.program.search`)."""
+        return [Aggregate(lambda Z, W: 0.5 * np.abs(Z), hi=float(self.cap))]
 
 
 @dataclass
@@ -97,6 +102,12 @@ class ParticipationLimit(Constraint):
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "participation")
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """``|z| <= cap`` per asset (:mod:`rebalopt.program.search`)."""
+        caps = self.caps(state)
+        capc = caps[:, None]
+        return [PerAsset(lambda Z, W: pos(np.abs(Z) - (caps if Z.ndim == 1 else capc)))]
 
 
 @dataclass
@@ -157,3 +168,17 @@ class Restricted(Constraint):
         b, s, n = self._idx(state)
         return (asset_labels(state, b, "no buy") + asset_labels(state, s, "no sell")
                 + asset_labels(state, n, "no trade"))
+
+    def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
+        """No buy / no sell / no trade per asset (:mod:`rebalopt.program.search`)."""
+        n = state.n
+        b, s_, t_ = self._idx(state)
+        mb, ms, mt = (np.zeros(n, bool) for _ in range(3))
+        mb[b], ms[s_], mt[t_] = True, True, True
+
+        def restricted(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
+            col = (slice(None),) + (None,) * (Z.ndim - 1)
+            return (np.where(mb[col], pos(Z), 0.0) + np.where(ms[col], pos(-Z), 0.0)
+                    + np.where(mt[col], np.abs(Z), 0.0))
+
+        return [PerAsset(restricted)]
