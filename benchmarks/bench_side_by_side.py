@@ -23,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 CHILD = """
 import json, sys
 sys.path.insert(0, {bench!r})
-from bench_optimal import bench
-r = bench({n}, {reps}, "direct")
+from bench_optimal import child
+r = child({n}, {reps}, "direct", "scalar")
 print("JSON" + json.dumps({{"cold": r["cold_s"], "warm": r["warm_ms"], "objs": r["objs"]}}))
 """
 
