@@ -17,7 +17,6 @@ one year"), long-term otherwise.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
