@@ -83,6 +83,13 @@ def test_equal_te_tax_alpha_on_the_efficient_frontiers_by_hand():
     assert mean_tax_alpha(grid) == pytest.approx(0.00925, abs=1e-15)
 
 
+def test_equal_te_tax_alpha_at_given_tes_stays_in_the_common_range():
+    grid = equal_te_tax_alpha(_frontiers(), at=[0.005, 0.0125, 0.02, 0.03])
+    np.testing.assert_allclose(grid["tracking_error"], [0.0125, 0.02])  # 0.5%, 3%: outside
+    # aware 7.125%, unaware 6.3% at 1.25%
+    np.testing.assert_allclose(grid["tax_alpha"], [0.00825, 0.010], atol=1e-15)
+
+
 def test_equal_te_tax_alpha_along_the_raw_sweep_keeps_every_run():
     grid = equal_te_tax_alpha(_frontiers(), points=4, frontier="sweep")
     # the dominated run is a point of the sweep: 6.0% - 6.6% at 2.5%

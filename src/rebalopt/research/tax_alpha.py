@@ -235,7 +235,8 @@ def _value_at(te: np.ndarray, v: np.ndarray, at: float, frontier: str) -> tuple[
 
 def equal_te_tax_alpha(table: pd.DataFrame, *, aware: str = "aware",
                        unaware: str = "unaware", value: str = "after_tax_return",
-                       points: int = 5, frontier: str = "efficient") -> pd.DataFrame:
+                       points: int = 5, frontier: str = "efficient",
+                       at: Sequence[float] | None = None) -> pd.DataFrame:
     """Tax alpha at equal realized tracking error over the two frontiers' common range.
 
     Parameters
@@ -253,6 +254,9 @@ def equal_te_tax_alpha(table: pd.DataFrame, *, aware: str = "aware",
         TE and higher ``value``), linear in TE between them, flat beyond the last
         (:func:`~rebalopt.research.cost_at_tracking_error`); ``"sweep"``: every run,
         linear in TE between neighbours sorted by TE (no selection of lucky runs).
+    at
+        TEs to read the frontiers at instead of the even grid (annualized fractions;
+        those outside the common range are left out: no extrapolation).
 
     Returns
     -------
@@ -272,7 +276,10 @@ def equal_te_tax_alpha(table: pd.DataFrame, *, aware: str = "aware",
     cols = ["tracking_error", "aware", "unaware", "tax_alpha", "how_aware", "how_unaware"]
     if lo > hi:
         return pd.DataFrame(columns=cols)
-    grid = np.linspace(lo, hi, int(points)) if points > 1 else np.array([lo])
+    if at is not None:
+        grid = np.array([x for x in map(float, at) if lo - 1e-12 <= x <= hi + 1e-12])
+    else:
+        grid = np.linspace(lo, hi, int(points)) if points > 1 else np.array([lo])
     rows = []
     for x in grid:
         a, how_a = _value_at(ta, va, float(x), frontier)
