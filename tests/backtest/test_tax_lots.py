@@ -115,3 +115,21 @@ def test_portfolio_state_carries_the_lots():
     assert dict(state.lots.loss_sales) == {"XYZ": (pd.Timestamp("2024-06-03"),)}
     state.lots.check_holdings(state.assets, state.holdings)    # holdings = lots
     assert state.lots.shares("ABC") == 10 and "XYZ" not in state.lots
+
+
+def test_sale_of_dust_the_ledger_dropped_is_cut_to_the_lots():
+    # selling all but 5e-6 of a 10,000-share lot leaves dust the ledger drops (below
+    # 1e-9 of the lot) but the broker keeps; selling that dust later is not an error
+    t = TaxLotTracker(method="fifo")
+    t.reset(pd.DatetimeIndex(["2020-01-02"]))
+    t.on_fill("A", 10_000.0, 10.0, 0.0, 1.0, "2020-01-02")
+    t.on_fill("A", -(10_000.0 - 5e-6), 11.0, 0.0, 1.0, "2020-02-03")
+    assert t.ledger.shares("A") == 0.0
+    t.on_fill("A", -5e-6, 11.0, 0.0, 1.0, "2020-03-03")  # no lot left: nothing realized
+    assert len(t.ledger.records) == 1
+    t.on_fill("A", 2.0, 12.0, 0.0, 1.0, "2020-04-01")
+    t.on_fill("A", -(2.0 + 5e-6), 13.0, 0.0, 1.0, "2020-05-01")  # cut to the 2 shares held
+    assert t.ledger.shares("A") == 0.0
+    assert t.ledger.records[-1].shares == pytest.approx(2.0, abs=1e-12)
+    with pytest.raises(InputError):  # more than dust over the lots is still an error
+        t.on_fill("A", -1e-3, 13.0, 0.0, 1.0, "2020-06-01")

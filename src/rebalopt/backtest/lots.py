@@ -35,6 +35,10 @@ from rebalopt.taxes.wash import US_WASH_SALE, WashSaleRule
 
 __all__ = ["TaxLotTracker", "TaxReport", "tax_alpha"]
 
+DUST_SHARES = 1e-5
+"""Shares a sale may exceed the lots by (float dust: the ledger drops a lot's remainder
+below ``1e-9`` of the lot, the broker keeps it); such a sale is cut to the lots."""
+
 
 class TaxLotTracker:
     """Keeps the broker's tax lots.
@@ -98,6 +102,11 @@ class TaxLotTracker:
             self.ledger.buy(asset, q, price + per_share, date, multiplier=multiplier)
             return
         shares = -q
+        held = self.ledger.shares(asset)
+        if held < shares <= held + DUST_SHARES:  # dust the ledger dropped: sell the lots
+            shares = held
+            if shares <= 0.0:
+                return
         method: Any = None
         wanted = self._instructions.get(asset)
         if wanted:

@@ -16,6 +16,7 @@ one year"), long-term otherwise.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -36,10 +37,15 @@ _CLOSE = 1e-7
 accumulated over many fills)."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _one_year_after(acquired: pd.Timestamp) -> pd.Timestamp:
+    return acquired + pd.DateOffset(years=1)
+
+
 def is_long_term(acquired: pd.Timestamp, sold: pd.Timestamp) -> bool:
     """Whether a lot whose holding period started on ``acquired`` and sold on ``sold``
     was held more than one year (long-term)."""
-    return bool(pd.Timestamp(sold) > pd.Timestamp(acquired) + pd.DateOffset(years=1))
+    return bool(pd.Timestamp(sold) > _one_year_after(pd.Timestamp(acquired)))
 
 
 @dataclass(frozen=True)
