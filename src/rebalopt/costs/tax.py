@@ -145,6 +145,12 @@ class TaxCost(CostModel):
         sells a loss lot and buys it back (a wash sale, and no net trade). Set by
         :class:`~rebalopt.rebalance.tax_aware.TaxAwareRebalancer` (two solves)."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the per-state table cache."""
+        state = dict(self.__dict__)
+        state.pop("_table_cache", None)
+        return state
+
     # ------------------------------------------------------------ coefficients
     def lots_of(self, state: PortfolioState) -> TaxLots:
         """The state's lots (InputError when the state has none)."""
@@ -155,7 +161,18 @@ class TaxCost(CostModel):
         return lots
 
     def table(self, state: PortfolioState) -> LotTable:
-        """The lot columns and their coefficients at ``state``."""
+        """The lot columns and their coefficients at ``state`` (built once per state and
+        settings: a plan reads them about ten times)."""
+        inputs = (self.rates, self.harvest, self.wash_sale, self.as_of)
+        hit = self.__dict__.get("_table_cache")
+        if (hit is not None and hit[0] is state and len(hit[1]) == len(inputs)
+                and all(x is y for x, y in zip(hit[1], inputs))):
+            return hit[2]
+        table = self._build_table(state)
+        self.__dict__["_table_cache"] = (state, inputs, table)
+        return table
+
+    def _build_table(self, state: PortfolioState) -> LotTable:
         lots = self.lots_of(state)
         day = self.as_of or lots.as_of
         if day is None:
