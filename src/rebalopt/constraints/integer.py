@@ -96,6 +96,20 @@ class IntegerConstraint(Constraint):
         the lot grid itself is the integer program's variables)."""
         return []
 
+    # declared properties the integer stage reads (no type switch on the classes)
+    needs_binaries = True
+    """Whether the exact MIP needs buy/sell binaries for this constraint (a lot grid
+    alone does not)."""
+
+    def lot_sizes(self, state: PortfolioState) -> FloatArray | None:
+        """Lot size per asset in shares when this constraint sets the lot grid, else
+        ``None``."""
+        return None
+
+    def min_lots(self, state: PortfolioState, lots: FloatArray) -> FloatArray | None:
+        """Smallest non-zero number of lots per asset a trade must have, or ``None``."""
+        return None
+
 
 def _lots(lots: float | pd.Series | Mapping[str, float] | None,
           state: PortfolioState, field: str) -> FloatArray:
@@ -140,6 +154,7 @@ class LotSize(IntegerConstraint):
     penalty: float = 1.0
     label: str | None = None
     units: str = "shares"
+    needs_binaries = False
 
     def __post_init__(self) -> None:
         self._validate_soft()
@@ -155,6 +170,10 @@ class LotSize(IntegerConstraint):
     def sizes(self, state: PortfolioState) -> FloatArray:
         """Lot size per asset in shares."""
         return _lots(self.lots, state, "LotSize.lots")
+
+    def lot_sizes(self, state: PortfolioState) -> FloatArray:
+        """This constraint sets the lot grid: :meth:`sizes`."""
+        return self.sizes(state)
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         x = trade_shares(point)
@@ -222,8 +241,11 @@ class MinTradeValue(IntegerConstraint):
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
         return asset_labels(state, np.arange(state.n), "min trade value")
 
-    def min_lots(self, state: PortfolioState, lots: FloatArray) -> FloatArray:
-        """Smallest non-zero number of lots per asset that meets ``value``."""
+    def min_lots(self, state: PortfolioState, lots: FloatArray) -> FloatArray | None:
+        """Smallest non-zero number of lots per asset that meets ``value`` (``None`` when
+        soft or zero: nothing is forced)."""
+        if self.soft or self.value <= 0:
+            return None
         lot_value = lots * state.prices * state.multipliers
         return np.maximum(1.0, np.ceil(self.value / lot_value - 1e-12))
 

@@ -58,7 +58,7 @@ import pandas as pd
 
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
-from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
+from rebalopt.constraints import Constraint, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
 from rebalopt.costs import CostModel
 from rebalopt.errors import Conflict, InfeasibleError, InputError
@@ -304,13 +304,14 @@ class IntegerRebalancer:
 
     def lot_sizes(self, state: PortfolioState) -> FloatArray:
         """Lot size per asset in shares (the last ``LotSize`` given wins; else the state's)."""
-        lots = [c for c in self.integer_constraints() if isinstance(c, LotSize)]
-        return lots[-1].sizes(state) if lots else np.asarray(state.lot_sizes, dtype=float)
+        grids = [g for g in (c.lot_sizes(state) for c in self.integer_constraints())
+                 if g is not None]
+        return grids[-1] if grids else np.asarray(state.lot_sizes, dtype=float)
 
     def constraints(self, state: PortfolioState) -> list[Constraint]:
         """Every constraint an integer plan must meet (continuous, integer, lot multiple)."""
         out: list[Constraint] = list(self.relaxed().constraints) + self.integer_constraints()
-        if not any(isinstance(c, LotSize) for c in out):
+        if not any(_sets_lots(c, state) for c in out):
             out.append(LotSize())
         return out
 
@@ -370,12 +371,12 @@ class IntegerRebalancer:
         unit = state.prices * state.multipliers
         ell = lots * unit / state.equity
         root = relax.root(state)
-        cons = [c for c in self.constraints(state) if not isinstance(c, LotSize)]
+        cons = [c for c in self.constraints(state) if not _sets_lots(c, state)]
         hard_c = [c for c in cons if not c.soft]
         hard = [kernel_for(c, state, w_t) for c in hard_c]
         soft = [(kernel_for(c, state, w_t), float(c.penalty)) for c in cons if c.soft]
-        mins = [c.min_lots(state, lots) for c in cons
-                if isinstance(c, MinTradeValue) and not c.soft and c.value > 0]
+        mins = [m for m in (c.min_lots(state, lots) for c in cons
+                            if isinstance(c, IntegerConstraint)) if m is not None]
         kmin = np.max(mins, axis=0) if mins else None
         z_lo, _ = implied_box(hard_c, state, w_t)
         if sol.frozen is not None:
@@ -518,8 +519,8 @@ class IntegerRebalancer:
         cons = list(relax.constraints)
         icons = self.integer_constraints()
         lo, hi = implied_box(cons, state, w_t)
-        if any(isinstance(c, LongOnly) and not c.soft for c in cons):
-            floors = [c.floor for c in cons if isinstance(c, CashFloor) and not c.soft]
+        if any(c.forbids_shorts() and not c.soft for c in cons):
+            floors = [f for c in cons if not c.soft and (f := c.cash_floor()) is not None]
             if floors:
                 budget = state.cash_weight - max(floors) + np.maximum(state.weights, 0).sum()
                 hi = np.minimum(hi, max(budget, 0.0))
@@ -532,7 +533,7 @@ class IntegerRebalancer:
         q_lo = np.where(q_lo > q_hi, q_hi, q_lo)
         if sol.frozen is not None:  # untradable: never traded
             q_lo, q_hi = np.where(sol.frozen, 0.0, q_lo), np.where(sol.frozen, 0.0, q_hi)
-        need_bin = (any(not isinstance(c, LotSize) for c in icons)
+        need_bin = (any(c.needs_binaries for c in icons)
                     or any(not m.exact_in_optimizer for m in self.costs))
         try:
             return solve_mip(state=state, w_t=w_t, G=G, s=s, gT=gT, alpha=alpha,
@@ -741,3 +742,8 @@ def _quadratic_cost(terms: CostTerms) -> bool:
     """Whether declared cost terms make the MIP objective quadratic (exponent 2)."""
     return ((terms.quadratic is not None and bool(np.any(terms.quadratic != 0)))
             or any(p.exponent == 2.0 and bool(np.any(p.coef != 0)) for p in terms.power))
+
+
+def _sets_lots(c: Constraint, state: PortfolioState) -> bool:
+    """Whether ``c`` sets the lot grid (the moves are made of its lots)."""
+    return isinstance(c, IntegerConstraint) and c.lot_sizes(state) is not None
