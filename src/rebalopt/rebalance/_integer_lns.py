@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
-from rebalopt.rebalance._integer_search import LotSearch
+from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
 __all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "Certificate", "Neighbourhoods",
            "close_lots", "shares_of"]
@@ -54,7 +54,6 @@ EXACT_ASSETS = 12
 
 SWAP_RESEARCH_ASSETS = 50
 """Most assets for which an exchange is followed by a full local re-search."""
-"""Most assets for which the exact enumeration is attempted."""
 
 WORK = 300_000
 """Default work budget of the neighbourhood search (asset-candidate pricings): about
@@ -221,7 +220,7 @@ class Neighbourhoods:
 
     # ----------------------------------------------------------------- runs
     def _best(self, q: FloatArray, sets: list[tuple[np.ndarray, list[np.ndarray]]], f: float,
-              eps: float) -> tuple[FloatArray, float] | None:
+              eps: float, limit: int | None = None) -> tuple[FloatArray, float] | None:
         """Best feasible improving combination over every ``(F, candidates)``.
 
         Best first: every combination's objective *without* the soft penalties (a
@@ -229,7 +228,9 @@ class Neighbourhoods:
         (their cost, the risk through their rows of ``G`` and ``s``, alpha); those
         below ``f`` are then priced in full, every hard constraint included, in
         increasing order, until the next lower bound cannot beat the best feasible
-        one found. The answer is the same as pricing every combination in full.
+        one found. The answer is the same as pricing every combination in full,
+        unless the work count reaches ``limit`` first (default: the search budget
+        plus the enumeration's, as :meth:`exact` needs).
         """
         S = self.search
         n = q.shape[0]
@@ -284,7 +285,7 @@ class Neighbourhoods:
         while start < order.size:
             if best is not None and lb[order[start]] >= best[0]:
                 break
-            if self.used >= self.work + self.exact_work:
+            if self.used >= (self.work + self.exact_work if limit is None else limit):
                 self.stats["budget_exhausted"] = 1
                 break
             part = Qall[:, order[start:start + chunk]]
@@ -337,6 +338,62 @@ class Neighbourhoods:
         f2 = S.objective(q2)
         return (q2, f2) if f2 < f - eps else None
 
+    # ------------------------------------------------------- local search
+    def _local_costs(self, q: FloatArray) -> tuple[int, int]:
+        """Work of one local-search move, and of the stalled pass that ends a search.
+
+        A move prices every asset in each standard move column and in the plan taken
+        (``n * (columns + 1)``); the pass that finds no single move also tries the
+        pairs and at most ``max_chains`` chain passes of ``2 * chain_width`` one-lot
+        columns.
+        """
+        S = self.search
+        n = q.shape[0]
+        per_move = n * (S._moves(q).shape[1] + 1)
+        stall = per_move + n * (2 * S.pair_width + 2 * S.max_chains * S.chain_width)
+        return per_move, stall
+
+    def _local(self, start: FloatArray, anchor: FloatArray | None = None
+               ) -> SearchResult | None:
+        """``LotSearch.run`` from ``start``, its moves capped by the work left.
+
+        The search's own cap (``max_moves`` per phase) is lowered for this call so
+        that its repair and improve phases together cannot spend more than the
+        budget left; the moves actually made are charged. ``None`` when the budget
+        cannot pay for a single move.
+        """
+        S = self.search
+        per_move, stall = self._local_costs(start)
+        moves = (self.work - self.used - stall) // (2 * per_move)
+        if moves < 1:
+            self.stats["budget_exhausted"] = 1
+            return None
+        saved = S.max_moves
+        S.max_moves = int(min(saved, moves))
+        try:
+            res = S.run(start, anchor=anchor)
+        finally:
+            S.max_moves = saved
+        self.used += stall + per_move * (res.repair_moves + res.improve_moves + res.pair_moves)
+        return res
+
+    def _polish(self, q: FloatArray) -> tuple[FloatArray, bool]:
+        """``LotSearch.improve`` from ``q`` (feasible) within the work left; ``(q, ran)``."""
+        S = self.search
+        per_move, stall = self._local_costs(q)
+        moves = (self.work - self.used - stall) // per_move
+        if moves < 1:
+            self.stats["budget_exhausted"] = 1
+            return q, False
+        saved = S.max_moves
+        S.max_moves = int(min(saved, moves))
+        try:
+            q2, singles, pairs = S.improve(q)
+        finally:
+            S.max_moves = saved
+        self.used += stall + per_move * (singles + pairs)
+        return q2, True
+
     def _swaps(self, q: FloatArray, f: float, eps: float, jump: FloatArray,
                starts: int = 3) -> tuple[FloatArray, float] | None:
         """Exchange which assets trade: drop one order, open another, then re-search.
@@ -385,9 +442,11 @@ class Neighbourhoods:
                 if f2 < f - eps and S.feasible(Q[:, j]):
                     return Q[:, j].copy(), f2
             return None
+        back = self.anchor if self.anchor is not None else q
         for j in np.argsort(key, kind="stable")[:starts]:
-            res = S.run(Q[:, j])
-            self.used += n * 8 * (res.repair_moves + res.improve_moves + res.pair_moves + 1)
+            res = self._local(Q[:, j], anchor=back)
+            if res is None:
+                break
             if res.feasible and res.objective < f - eps and (best is None or
                                                              res.objective < best[1]):
                 best = (res.q, res.objective)
@@ -432,15 +491,17 @@ class Neighbourhoods:
                     planned += cost
                     sets.append((F, cands))
                 self.sets_tried += len(sets)
-                moved = self._best(q, sets, f, eps)
+                moved = self._best(q, sets, f, eps, limit=self.work)
             if moved is None and n > 1 and self.used < self.work:
                 moved = self._swaps(q, f, eps, jump)
             if moved is None:
                 if polished or n > SWAP_RESEARCH_ASSETS:
                     break
-                q2, _, _ = S.improve(q)
-                f2 = S.objective(q2)
+                q2, ran = self._polish(q)
                 polished = True
+                if not ran:
+                    break
+                f2 = S.objective(q2)
                 if not f2 < f - eps:
                     break
                 moved = (q2, f2)
