@@ -17,7 +17,9 @@ the assets that matter: those a move would improve but a constraint blocks, thos
 that trade (a swap candidate under ``MaxTrades``), those whose count differs from
 the rounded relaxation. Everything is counted in *work units* (one unit = one
 asset priced in one candidate plan), never in seconds, so the same inputs give the
-same plan on any machine and under any load.
+same plan on any machine and under any load. The local searches the neighbourhoods
+hand over to (after an exchange, and the final polish) are capped by the work left
+and charged for the moves they make, so ``work`` bounds the whole run.
 
 When the whole problem is small, :meth:`Neighbourhoods.exact` frees every asset
 over a box that provably holds the optimum and enumerates it; the result is then a
@@ -402,7 +404,10 @@ class Neighbourhoods:
         that matter most (``j`` set to its best count alone, its minimum size or the
         anchor) is priced; the ``starts`` best feasible exchanges (or the best ones
         when none is feasible) are repaired and improved by the local search, and the
-        best result is taken if it improves.
+        best result is taken if it improves. The re-search has the jump to the
+        anchor's count among its moves (a dropped order comes back in one move, not
+        one lot per move: with whole shares that walk took up to ``max_moves`` moves
+        per start) and is capped by the work left (:meth:`_local`).
         """
         S = self.search
         n = q.shape[0]
