@@ -222,7 +222,7 @@ class Neighbourhoods:
 
     # ----------------------------------------------------------------- runs
     def _best(self, q: FloatArray, sets: list[tuple[np.ndarray, list[np.ndarray]]], f: float,
-              eps: float, limit: int | None = None) -> tuple[FloatArray, float] | None:
+              eps: float, limit: int) -> tuple[FloatArray, float] | None:
         """Best feasible improving combination over every ``(F, candidates)``.
 
         Best first: every combination's objective *without* the soft penalties (a
@@ -231,8 +231,8 @@ class Neighbourhoods:
         below ``f`` are then priced in full, every hard constraint included, in
         increasing order, until the next lower bound cannot beat the best feasible
         one found. The answer is the same as pricing every combination in full,
-        unless the work count reaches ``limit`` first (default: the search budget
-        plus the enumeration's, as :meth:`exact` needs).
+        unless the work count reaches ``limit`` first (then ``stats["budget_exhausted"]``
+        is set and the answer is the best found so far).
         """
         S = self.search
         n = q.shape[0]
@@ -256,10 +256,13 @@ class Neighbourhoods:
         if S.alpha is not None:
             base -= float(S.alpha @ P.w)
         lbs, cols = [], []
+        grids: dict[tuple[int, ...], np.ndarray] = {}  # every index combination, per shape
         for F, cands in sets:
             F = np.asarray(F)
-            idx = np.stack([g.ravel() for g in np.meshgrid(
-                *[np.arange(len(col[int(i)])) for i in F], indexing="ij")], axis=1)
+            shape = tuple(len(col[int(i)]) for i in F)
+            idx = grids.get(shape)
+            if idx is None:
+                idx = grids[shape] = np.indices(shape).reshape(len(shape), -1).T
             QF = np.stack([col[int(i)][idx[:, j]] for j, i in enumerate(F)], axis=1)
             self.used += QF.size
             delta = (QF - q[F]) * S.ell[F]
@@ -287,16 +290,17 @@ class Neighbourhoods:
         while start < order.size:
             if best is not None and lb[order[start]] >= best[0]:
                 break
-            if self.used >= (self.work + self.exact_work if limit is None else limit):
+            if self.used >= limit:
                 self.stats["budget_exhausted"] = 1
                 break
-            part = Qall[:, order[start:start + chunk]]
+            take = min(chunk, (limit - self.used) // n + 1)  # stop at the limit, not a chunk past
+            part = Qall[:, order[start:start + take]]
             obj, ok = self.price(q, part)
             obj = np.where(ok, obj, np.inf)
             j = int(np.argmin(obj))
             if np.isfinite(obj[j]) and (best is None or obj[j] < best[0]):
                 best = (float(obj[j]), part[:, j].copy())
-            start += chunk
+            start += take
             chunk = min(4 * chunk, _CHUNK)
         if best is None or not best[0] < f - eps:
             return None
@@ -567,8 +571,9 @@ class Neighbourhoods:
         if n * m > self.exact_work:
             return q, False
         self.stats["exact_plans"] = m
-        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f)) \
-            if m > 1 else None
+        # sized to fit exact_work: bounding n * m plans, then pricing at most as many
+        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f),
+                            limit=self.used + 2 * n * m) if m > 1 else None
         return (better[0] if better is not None else q), True
 
     def find_feasible(self, q: FloatArray) -> tuple[FloatArray | None, bool]:
@@ -586,5 +591,6 @@ class Neighbourhoods:
         if n * m > self.exact_work:
             return None, False
         self.stats["exact_plans"] = m
-        found = self._best(q, [(np.arange(n), vals)], np.inf, 0.0)
+        found = self._best(q, [(np.arange(n), vals)], np.inf, 0.0,
+                           limit=self.used + 2 * n * m)
         return (None, True) if found is None else (found[0], True)
