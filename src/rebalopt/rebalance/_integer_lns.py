@@ -48,8 +48,8 @@ import scipy.sparse as sp
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
-__all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "Certificate", "Neighbourhoods",
-           "close_lots", "shares_of"]
+__all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Certificate",
+           "Neighbourhoods", "close_lots", "default_work", "shares_of"]
 
 EXACT_ASSETS = 12
 """Most assets for which the exact enumeration is attempted."""
@@ -58,13 +58,32 @@ SWAP_RESEARCH_ASSETS = 50
 """Most assets for which an exchange is followed by a full local re-search."""
 
 WORK = 300_000
-"""Default work budget of the neighbourhood search (asset-candidate pricings): about
-50,000 candidate plans on a 6-asset book, 600 on a 500-asset one."""
+"""Largest default work budget of the neighbourhood search (asset-candidate pricings):
+about 50,000 candidate plans on a 6-asset book, 600 on a 500-asset one."""
+
+WORK_PER_ASSET = 3_000
+"""Default work budget per asset in the book (see :func:`default_work`)."""
+
+WORK_MIN = 20_000
+"""Smallest default work budget: small books keep enough for their pair and triple
+neighbourhoods, which the exact enumeration then starts from."""
 
 EXACT_WORK = 3_000_000
 """Largest enumeration (asset-candidate pricings) tried as a proof."""
 
 _CHUNK = 20_000
+
+
+def default_work(n: int) -> int:
+    """Default neighbourhood work budget for a book of ``n`` assets (asset-candidate pricings).
+
+    ``WORK_PER_ASSET * n`` between ``WORK_MIN`` and ``WORK``: the search's every
+    pricing is linear in ``n``, so a budget in proportion to the book keeps the
+    neighbourhood search a bounded multiple of one pass of the local search over it
+    (a flat 300,000 let a 30-asset whole-share book spend ten times its relaxation's
+    time in the neighbourhoods).
+    """
+    return int(min(WORK, max(WORK_MIN, WORK_PER_ASSET * int(n))))
 
 
 def close_lots(holdings: FloatArray, lots: FloatArray, q_lo_cont: FloatArray) -> FloatArray:
@@ -238,15 +257,13 @@ class Neighbourhoods:
         n = q.shape[0]
         if not sets:
             return None
-        involved = sorted({int(i) for F, _ in sets for i in F})
-        width = max(len(c) for _, cands in sets for c in cands)
-        Zpad = np.zeros((n, width))
-        col = {}
+        col: dict[int, np.ndarray] = {}  # every candidate value of each asset, sorted
         for F, cands in sets:
             for i, c in zip(F, cands):
-                col.setdefault(int(i), c)
-        for i in involved:
-            Zpad[i, :len(col[i])] = col[i] * S.ell[i]
+                col[int(i)] = np.union1d(col[int(i)], c) if int(i) in col else np.asarray(c)
+        Zpad = np.zeros((n, max(len(v) for v in col.values())))
+        for i, v in col.items():
+            Zpad[i, :len(v)] = v * S.ell[i]
         Ctab = S.costs(Zpad)                       # cost of each candidate value, per asset
         P, cost_q, _ = S.point(q)
         d0 = P.w - S.wt
@@ -259,14 +276,15 @@ class Neighbourhoods:
         grids: dict[tuple[int, ...], np.ndarray] = {}  # every index combination, per shape
         for F, cands in sets:
             F = np.asarray(F)
-            shape = tuple(len(col[int(i)]) for i in F)
+            shape = tuple(len(c) for c in cands)
             idx = grids.get(shape)
             if idx is None:
                 idx = grids[shape] = np.indices(shape).reshape(len(shape), -1).T
-            QF = np.stack([col[int(i)][idx[:, j]] for j, i in enumerate(F)], axis=1)
+            QF = np.stack([np.asarray(c)[idx[:, j]] for j, c in enumerate(cands)], axis=1)
             self.used += QF.size
             delta = (QF - q[F]) * S.ell[F]
-            cost_new = sum(Ctab[int(i), idx[:, j]] for j, i in enumerate(F))
+            cost_new = sum(Ctab[int(i), np.searchsorted(col[int(i)], QF[:, j])]
+                           for j, i in enumerate(F))
             GD = gd0[None, :] + delta @ S.G[F]
             dF = d0[F] + delta
             lb = (base - float(cost_q[F].sum()) + cost_new
@@ -332,6 +350,9 @@ class Neighbourhoods:
         if self.anchor is not None:
             cols.append(self.anchor)
         Q = np.stack(cols, axis=1)
+        if self.used + Q.size > self.work:
+            self.stats["budget_exhausted"] = 1
+            return None
         self.used += Q.size
         Q, df, V, _, _ = S._evaluate(q, Q=Q)
         feas = (V <= S.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
