@@ -17,7 +17,9 @@ the assets that matter: those a move would improve but a constraint blocks, thos
 that trade (a swap candidate under ``MaxTrades``), those whose count differs from
 the rounded relaxation. Everything is counted in *work units* (one unit = one
 asset priced in one candidate plan), never in seconds, so the same inputs give the
-same plan on any machine and under any load.
+same plan on any machine and under any load. The local searches the neighbourhoods
+hand over to (after an exchange, and the final polish) are capped by the work left
+and charged for the moves they make, so ``work`` bounds the whole run.
 
 When the whole problem is small, :meth:`Neighbourhoods.exact` frees every asset
 over a box that provably holds the optimum and enumerates it; the result is then a
@@ -44,26 +46,44 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
-from rebalopt.rebalance._integer_search import LotSearch
+from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
-__all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "Certificate", "Neighbourhoods",
-           "close_lots", "shares_of"]
+__all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Certificate",
+           "Neighbourhoods", "close_lots", "default_work", "shares_of"]
 
 EXACT_ASSETS = 12
 """Most assets for which the exact enumeration is attempted."""
 
 SWAP_RESEARCH_ASSETS = 50
 """Most assets for which an exchange is followed by a full local re-search."""
-"""Most assets for which the exact enumeration is attempted."""
 
 WORK = 300_000
-"""Default work budget of the neighbourhood search (asset-candidate pricings): about
-50,000 candidate plans on a 6-asset book, 600 on a 500-asset one."""
+"""Largest default work budget of the neighbourhood search (asset-candidate pricings):
+about 50,000 candidate plans on a 6-asset book, 600 on a 500-asset one."""
+
+WORK_PER_ASSET = 3_000
+"""Default work budget per asset in the book (see :func:`default_work`)."""
+
+WORK_MIN = 20_000
+"""Smallest default work budget: small books keep enough for their pair and triple
+neighbourhoods, which the exact enumeration then starts from."""
 
 EXACT_WORK = 3_000_000
 """Largest enumeration (asset-candidate pricings) tried as a proof."""
 
 _CHUNK = 20_000
+
+
+def default_work(n: int) -> int:
+    """Default neighbourhood work budget for a book of ``n`` assets (asset-candidate pricings).
+
+    ``WORK_PER_ASSET * n`` between ``WORK_MIN`` and ``WORK``: the search's every
+    pricing is linear in ``n``, so a budget in proportion to the book keeps the
+    neighbourhood search a bounded multiple of one pass of the local search over it
+    (a flat 300,000 let a 30-asset whole-share book spend ten times its relaxation's
+    time in the neighbourhoods).
+    """
+    return int(min(WORK, max(WORK_MIN, WORK_PER_ASSET * int(n))))
 
 
 def close_lots(holdings: FloatArray, lots: FloatArray, q_lo_cont: FloatArray) -> FloatArray:
@@ -221,7 +241,7 @@ class Neighbourhoods:
 
     # ----------------------------------------------------------------- runs
     def _best(self, q: FloatArray, sets: list[tuple[np.ndarray, list[np.ndarray]]], f: float,
-              eps: float) -> tuple[FloatArray, float] | None:
+              eps: float, limit: int) -> tuple[FloatArray, float] | None:
         """Best feasible improving combination over every ``(F, candidates)``.
 
         Best first: every combination's objective *without* the soft penalties (a
@@ -229,21 +249,21 @@ class Neighbourhoods:
         (their cost, the risk through their rows of ``G`` and ``s``, alpha); those
         below ``f`` are then priced in full, every hard constraint included, in
         increasing order, until the next lower bound cannot beat the best feasible
-        one found. The answer is the same as pricing every combination in full.
+        one found. The answer is the same as pricing every combination in full,
+        unless the work count reaches ``limit`` first (then ``stats["budget_exhausted"]``
+        is set and the answer is the best found so far).
         """
         S = self.search
         n = q.shape[0]
         if not sets:
             return None
-        involved = sorted({int(i) for F, _ in sets for i in F})
-        width = max(len(c) for _, cands in sets for c in cands)
-        Zpad = np.zeros((n, width))
-        col = {}
+        col: dict[int, np.ndarray] = {}  # every candidate value of each asset, sorted
         for F, cands in sets:
             for i, c in zip(F, cands):
-                col.setdefault(int(i), c)
-        for i in involved:
-            Zpad[i, :len(col[i])] = col[i] * S.ell[i]
+                col[int(i)] = np.union1d(col[int(i)], c) if int(i) in col else np.asarray(c)
+        Zpad = np.zeros((n, max(len(v) for v in col.values())))
+        for i, v in col.items():
+            Zpad[i, :len(v)] = v * S.ell[i]
         Ctab = S.costs(Zpad)                       # cost of each candidate value, per asset
         P, cost_q, _ = S.point(q)
         d0 = P.w - S.wt
@@ -253,14 +273,18 @@ class Neighbourhoods:
         if S.alpha is not None:
             base -= float(S.alpha @ P.w)
         lbs, cols = [], []
+        grids: dict[tuple[int, ...], np.ndarray] = {}  # every index combination, per shape
         for F, cands in sets:
             F = np.asarray(F)
-            idx = np.stack([g.ravel() for g in np.meshgrid(
-                *[np.arange(len(col[int(i)])) for i in F], indexing="ij")], axis=1)
-            QF = np.stack([col[int(i)][idx[:, j]] for j, i in enumerate(F)], axis=1)
+            shape = tuple(len(c) for c in cands)
+            idx = grids.get(shape)
+            if idx is None:
+                idx = grids[shape] = np.indices(shape).reshape(len(shape), -1).T
+            QF = np.stack([np.asarray(c)[idx[:, j]] for j, c in enumerate(cands)], axis=1)
             self.used += QF.size
             delta = (QF - q[F]) * S.ell[F]
-            cost_new = sum(Ctab[int(i), idx[:, j]] for j, i in enumerate(F))
+            cost_new = sum(Ctab[int(i), np.searchsorted(col[int(i)], QF[:, j])]
+                           for j, i in enumerate(F))
             GD = gd0[None, :] + delta @ S.G[F]
             dF = d0[F] + delta
             lb = (base - float(cost_q[F].sum()) + cost_new
@@ -284,16 +308,17 @@ class Neighbourhoods:
         while start < order.size:
             if best is not None and lb[order[start]] >= best[0]:
                 break
-            if self.used >= self.work + self.exact_work:
+            if self.used >= limit:
                 self.stats["budget_exhausted"] = 1
                 break
-            part = Qall[:, order[start:start + chunk]]
+            take = min(chunk, (limit - self.used) // n + 1)  # stop at the limit, not a chunk past
+            part = Qall[:, order[start:start + take]]
             obj, ok = self.price(q, part)
             obj = np.where(ok, obj, np.inf)
             j = int(np.argmin(obj))
             if np.isfinite(obj[j]) and (best is None or obj[j] < best[0]):
                 best = (float(obj[j]), part[:, j].copy())
-            start += chunk
+            start += take
             chunk = min(4 * chunk, _CHUNK)
         if best is None or not best[0] < f - eps:
             return None
@@ -325,6 +350,9 @@ class Neighbourhoods:
         if self.anchor is not None:
             cols.append(self.anchor)
         Q = np.stack(cols, axis=1)
+        if self.used + Q.size > self.work:
+            self.stats["budget_exhausted"] = 1
+            return None
         self.used += Q.size
         Q, df, V, _, _ = S._evaluate(q, Q=Q)
         feas = (V <= S.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
@@ -337,6 +365,62 @@ class Neighbourhoods:
         f2 = S.objective(q2)
         return (q2, f2) if f2 < f - eps else None
 
+    # ------------------------------------------------------- local search
+    def _local_costs(self, q: FloatArray) -> tuple[int, int]:
+        """Work of one local-search move, and of the stalled pass that ends a search.
+
+        A move prices every asset in each standard move column and in the plan taken
+        (``n * (columns + 1)``); the pass that finds no single move also tries the
+        pairs and at most ``max_chains`` chain passes of ``2 * chain_width`` one-lot
+        columns.
+        """
+        S = self.search
+        n = q.shape[0]
+        per_move = n * (S._moves(q).shape[1] + 1)
+        stall = per_move + n * (2 * S.pair_width + 2 * S.max_chains * S.chain_width)
+        return per_move, stall
+
+    def _local(self, start: FloatArray, anchor: FloatArray | None = None
+               ) -> SearchResult | None:
+        """``LotSearch.run`` from ``start``, its moves capped by the work left.
+
+        The search's own cap (``max_moves`` per phase) is lowered for this call so
+        that its repair and improve phases together cannot spend more than the
+        budget left; the moves actually made are charged. ``None`` when the budget
+        cannot pay for a single move.
+        """
+        S = self.search
+        per_move, stall = self._local_costs(start)
+        moves = (self.work - self.used - stall) // (2 * per_move)
+        if moves < 1:
+            self.stats["budget_exhausted"] = 1
+            return None
+        saved = S.max_moves
+        S.max_moves = int(min(saved, moves))
+        try:
+            res = S.run(start, anchor=anchor)
+        finally:
+            S.max_moves = saved
+        self.used += stall + per_move * (res.repair_moves + res.improve_moves + res.pair_moves)
+        return res
+
+    def _polish(self, q: FloatArray) -> tuple[FloatArray, bool]:
+        """``LotSearch.improve`` from ``q`` (feasible) within the work left; ``(q, ran)``."""
+        S = self.search
+        per_move, stall = self._local_costs(q)
+        moves = (self.work - self.used - stall) // per_move
+        if moves < 1:
+            self.stats["budget_exhausted"] = 1
+            return q, False
+        saved = S.max_moves
+        S.max_moves = int(min(saved, moves))
+        try:
+            q2, singles, pairs = S.improve(q)
+        finally:
+            S.max_moves = saved
+        self.used += stall + per_move * (singles + pairs)
+        return q2, True
+
     def _swaps(self, q: FloatArray, f: float, eps: float, jump: FloatArray,
                starts: int = 3) -> tuple[FloatArray, float] | None:
         """Exchange which assets trade: drop one order, open another, then re-search.
@@ -345,7 +429,10 @@ class Neighbourhoods:
         that matter most (``j`` set to its best count alone, its minimum size or the
         anchor) is priced; the ``starts`` best feasible exchanges (or the best ones
         when none is feasible) are repaired and improved by the local search, and the
-        best result is taken if it improves.
+        best result is taken if it improves. The re-search has the jump to the
+        anchor's count among its moves (a dropped order comes back in one move, not
+        one lot per move: with whole shares that walk took up to ``max_moves`` moves
+        per start) and is capped by the work left (:meth:`_local`).
         """
         S = self.search
         n = q.shape[0]
@@ -385,9 +472,11 @@ class Neighbourhoods:
                 if f2 < f - eps and S.feasible(Q[:, j]):
                     return Q[:, j].copy(), f2
             return None
+        back = self.anchor if self.anchor is not None else q
         for j in np.argsort(key, kind="stable")[:starts]:
-            res = S.run(Q[:, j])
-            self.used += n * 8 * (res.repair_moves + res.improve_moves + res.pair_moves + 1)
+            res = self._local(Q[:, j], anchor=back)
+            if res is None:
+                break
             if res.feasible and res.objective < f - eps and (best is None or
                                                              res.objective < best[1]):
                 best = (res.q, res.objective)
@@ -432,15 +521,17 @@ class Neighbourhoods:
                     planned += cost
                     sets.append((F, cands))
                 self.sets_tried += len(sets)
-                moved = self._best(q, sets, f, eps)
+                moved = self._best(q, sets, f, eps, limit=self.work)
             if moved is None and n > 1 and self.used < self.work:
                 moved = self._swaps(q, f, eps, jump)
             if moved is None:
                 if polished or n > SWAP_RESEARCH_ASSETS:
                     break
-                q2, _, _ = S.improve(q)
-                f2 = S.objective(q2)
+                q2, ran = self._polish(q)
                 polished = True
+                if not ran:
+                    break
+                f2 = S.objective(q2)
                 if not f2 < f - eps:
                     break
                 moved = (q2, f2)
@@ -501,8 +592,9 @@ class Neighbourhoods:
         if n * m > self.exact_work:
             return q, False
         self.stats["exact_plans"] = m
-        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f)) \
-            if m > 1 else None
+        # sized to fit exact_work: bounding n * m plans, then pricing at most as many
+        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f),
+                            limit=self.used + 2 * n * m) if m > 1 else None
         return (better[0] if better is not None else q), True
 
     def find_feasible(self, q: FloatArray) -> tuple[FloatArray | None, bool]:
@@ -520,5 +612,6 @@ class Neighbourhoods:
         if n * m > self.exact_work:
             return None, False
         self.stats["exact_plans"] = m
-        found = self._best(q, [(np.arange(n), vals)], np.inf, 0.0)
+        found = self._best(q, [(np.arange(n), vals)], np.inf, 0.0,
+                           limit=self.used + 2 * n * m)
         return (None, True) if found is None else (found[0], True)

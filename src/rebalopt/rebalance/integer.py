@@ -68,10 +68,10 @@ from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import kernel_for
 from rebalopt.rebalance._integer_lns import (
     EXACT_ASSETS,
-    WORK,
     Certificate,
     Neighbourhoods,
     close_lots,
+    default_work,
     shares_of,
 )
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
@@ -218,8 +218,10 @@ class IntegerRebalancer:
         Cap on the search's moves per phase.
     work
         Work budget of the neighbourhood search in asset-candidate pricings (a
-        count, not seconds: the same inputs give the same plan on any machine); the
-        exact enumeration has its own cap (``EXACT_WORK``, books of at most
+        count, not seconds: the same inputs give the same plan on any machine);
+        ``None`` (default): in proportion to the book, 3,000 per asset between
+        20,000 and 300,000 (:func:`~rebalopt.rebalance._integer_lns.default_work`).
+        The exact enumeration has its own cap (``EXACT_WORK``, books of at most
         ``EXACT_ASSETS`` assets); 0 turns both off.
     chain_width
         Most one-lot sells (buys) each chain pass tries partners for, on books of up
@@ -249,7 +251,7 @@ class IntegerRebalancer:
     max_moves: int = 20_000
     tolerance: float = 1e-12
     pending: str = "cancel"
-    work: int = WORK
+    work: int | None = None
     chain_width: int = 64
     mip_nodes: int = 20_000
 
@@ -269,6 +271,9 @@ class IntegerRebalancer:
                              field="IntegerRebalancer.exact_solver")
         if not (np.isfinite(self.tolerance) and self.tolerance >= 0):
             raise InputError("must be finite and >= 0", field="IntegerRebalancer.tolerance")
+        if self.work is not None and not (isinstance(self.work, (int, np.integer))
+                                          and self.work >= 0):
+            raise InputError("must be an integer >= 0 or None", field="IntegerRebalancer.work")
         if self.pending not in ("cancel", "account"):
             raise InputError("must be 'cancel' or 'account'", field="IntegerRebalancer.pending")
         self._own_constraints: list[IntegerConstraint] = []
@@ -296,6 +301,10 @@ class IntegerRebalancer:
                 self._relax_cache = (key, dataclasses.replace(self.relaxation, constraints=keep))
             return self._relax_cache[1]
         return self.relaxation
+
+    def _work(self, n: int) -> int:
+        """The neighbourhood work budget for a book of ``n`` assets (``work`` or the default)."""
+        return default_work(n) if self.work is None else int(self.work)
 
     def integer_constraints(self) -> list[IntegerConstraint]:
         """Integer constraints in force: the relaxation's, then this object's fields."""
@@ -407,9 +416,9 @@ class IntegerRebalancer:
                                  "searched from no trade instead")
                     res = alt
         extra = {} if extra is None else extra
-        if not res.feasible and self.work > 0:
+        if not res.feasible and self._work(state.n) > 0:
             res = self._restart(search, res, q0, sol, state, notes, extra)
-        if res.feasible and self.work > 0:
+        if res.feasible and self._work(state.n) > 0:
             self._neighbourhoods(search, res, q0, state, sol, notes, extra, deadline)
         return search, hard_c, res, ell
 
@@ -430,7 +439,7 @@ class IntegerRebalancer:
                              "a restart found a plan")
                 return alt
         if state.n <= EXACT_ASSETS:
-            nb = Neighbourhoods(search, work=self.work)
+            nb = Neighbourhoods(search, work=self._work(state.n))
             q, covered = nb.find_feasible(res.q)
             if q is not None:
                 notes.append("round: repair got stuck; enumeration found a plan")
@@ -446,7 +455,7 @@ class IntegerRebalancer:
         Updates ``res`` in place; ``extra["enumerated"]`` says whether the
         enumeration covered a box holding the optimum (a proof).
         """
-        nb = Neighbourhoods(search, anchor=search.clip(q0), work=self.work)
+        nb = Neighbourhoods(search, anchor=search.clip(q0), work=self._work(state.n))
         if deadline is not None and time.perf_counter() > deadline:
             notes.append("round: time_limit reached before the neighbourhood search")
             return
