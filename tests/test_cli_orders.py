@@ -113,6 +113,22 @@ def test_fix_messages_parse_and_match_the_plan(tmp_path: Path) -> None:
         assert tag(58) == "basket=B1 asof=2024-06-03"
 
 
+def test_fix_session_ids_from_flags_and_config(tmp_path: Path) -> None:
+    simplefix = pytest.importorskip("simplefix", reason="simplefix not installed (extra: fix)")
+    config = CONFIG + '\n[orders]\nformat = "fix"\ntarget_comp_id = "IBKRFIX"\n'
+    out = tmp_path / "orders.fix"
+    assert _run(tmp_path, out, "--sender-comp-id", "DESK7", config=config) == 0
+    parser = simplefix.FixParser()
+    for line in out.read_bytes().splitlines():
+        parser.append_buffer(line)
+        m = parser.get_message()
+        assert (m.get(49), m.get(56)) == (b"DESK7", b"IBKRFIX")
+    # a session id means nothing in another format: an error naming the flag, no file
+    out2 = tmp_path / "orders.csv"
+    assert _run(tmp_path, out2, "--format", "csv", "--sender-comp-id", "DESK7") == 2
+    assert not out2.exists()
+
+
 def test_orders_table_in_the_config_and_flags_win(tmp_path: Path) -> None:
     config = CONFIG + '\n[orders]\nformat = "ibkr"\naccount = "U1"\nexchange = "ARCA"\n'
     out = tmp_path / "basket.csv"

@@ -23,7 +23,8 @@ __all__ = ["FLAGS", "READ_BY", "OrderOutput", "add_arguments", "order_output"]
 
 FLAGS = {"format": "--format", "account": "--account", "order_type": "--order-type",
          "time_in_force": "--time-in-force", "limit_band_bps": "--limit-band-bps",
-         "basket": "--basket"}
+         "basket": "--basket", "sender_comp_id": "--sender-comp-id",
+         "target_comp_id": "--target-comp-id"}
 """``[orders]`` keys that have a command-line flag (the flag wins)."""
 
 READ_BY: dict[str, tuple[str, ...]] = {
@@ -33,7 +34,7 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "alpaca": ("account", "order_type", "time_in_force", "limit_band_bps", "basket",
                "notional", "tick"),
     "fix": ("account", "order_type", "time_in_force", "limit_band_bps", "basket", "currency",
-            "exchange", "tick"),
+            "exchange", "tick", "sender_comp_id", "target_comp_id"),
 }
 """The :class:`~rebalopt.orders.OrderSettings` keys each format writes (for Alpaca,
 account and basket enter the client order ids only)."""
@@ -60,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--basket", metavar="TAG",
                         help="basket tag (IB OrderRef, FIX ClOrdLinkID 583; part of the "
                              "client order ids)")
+    parser.add_argument("--sender-comp-id", metavar="ID",
+                        help="fix: SenderCompID (49) of the session (default REBALOPT)")
+    parser.add_argument("--target-comp-id", metavar="ID",
+                        help="fix: TargetCompID (56) of the session (default BROKER)")
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ _TAX_AWARE_KEYS = ("harvest", "substitutes")
 _ORDER_KEYS: dict[str, type] = {
     "format": str, "account": str, "order_type": str, "time_in_force": str,
     "limit_band_bps": float, "basket": str, "currency": str, "exchange": str,
-    "sec_type": str, "notional": bool, "tick": float,
+    "sec_type": str, "notional": bool, "tick": float, "sender_comp_id": str,
+    "target_comp_id": str,
 }
 """``[orders]`` keys and their types (:class:`~rebalopt.orders.OrderSettings` plus the format)."""
 _RISK_KEYS = {

@@ -28,7 +28,7 @@ FIX_ORDTYPE = {"market": "1", "limit": "2"}
 
 
 def fix_messages(source: Any, settings: OrderSettings | None = None, *,
-                 sender: str = "REBALOPT", target: str = "BROKER", first_seq: int = 1,
+                 sender: str | None = None, target: str | None = None, first_seq: int = 1,
                  sending_time: dt.datetime | None = None) -> list[Any]:
     """One ``simplefix.FixMessage`` per order leg (sells and shorts first).
 
@@ -39,7 +39,8 @@ def fix_messages(source: Any, settings: OrderSettings | None = None, *,
     settings
         Account, order type, time in force, limit band, basket, as-of date.
     sender, target
-        SenderCompID (49) and TargetCompID (56).
+        SenderCompID (49) and TargetCompID (56); default the settings'
+        ``sender_comp_id`` / ``target_comp_id``.
     first_seq
         MsgSeqNum (34) of the first message; a FIX engine renumbers them in session.
     sending_time
@@ -56,6 +57,8 @@ def fix_messages(source: Any, settings: OrderSettings | None = None, *,
         raise ImportError("the FIX format needs simplefix: pip install 'rebalopt[fix]'"
                           ) from exc
     s = settings or OrderSettings()
+    sender = s.sender_comp_id if sender is None else sender
+    target = s.target_comp_id if target is None else target
     when = sending_time or dt.datetime.now(dt.UTC)
     stamp = when.astimezone(dt.UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
     out = []

@@ -64,6 +64,9 @@ class OrderSettings:
     tick
         Price increment (currency) for limit prices; ``None`` = 0.01 at or above $1,
         0.0001 below (US equities).
+    sender_comp_id, target_comp_id
+        FIX only: SenderCompID (49) and TargetCompID (56) of the session the messages
+        are for; defaults ``REBALOPT`` and ``BROKER``.
     """
 
     account: str | None = None
@@ -77,6 +80,8 @@ class OrderSettings:
     sec_type: str = "STK"
     notional: bool = False
     tick: float | None = None
+    sender_comp_id: str = "REBALOPT"
+    target_comp_id: str = "BROKER"
 
     def __post_init__(self) -> None:
         if self.order_type not in ORDER_TYPES:
@@ -98,6 +103,12 @@ class OrderSettings:
                              field="limit_band_bps")
         if self.tick is not None and not (math.isfinite(self.tick) and self.tick > 0):
             raise InputError(f"tick {self.tick!r} must be > 0", field="tick")
+        for name in ("sender_comp_id", "target_comp_id"):
+            v = getattr(self, name)
+            if not (isinstance(v, str) and v and v.isprintable() and "=" not in v
+                    and "|" not in v):
+                raise InputError(f"{name} {v!r}: expected a non-empty printable id without "
+                                 "'=' or '|'", field=name)
         if isinstance(self.as_of, dt.datetime):
             object.__setattr__(self, "as_of", self.as_of.date().isoformat())
         elif isinstance(self.as_of, dt.date):
