@@ -52,7 +52,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -62,21 +61,16 @@ from rebalopt.constraints import Constraint, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
 from rebalopt.costs import CostModel
 from rebalopt.errors import Conflict, InfeasibleError, InputError
-from rebalopt.program import CostTerms
-from rebalopt.rebalance._integer_bound import certificate, inverse_diagonal
-from rebalopt.rebalance._integer_costs import CostTable
-from rebalopt.rebalance._integer_kernels import kernel_for
+from rebalopt.rebalance._integer_bound import certificate
 from rebalopt.rebalance._integer_lns import (
-    EXACT_ASSETS,
-    Certificate,
-    Neighbourhoods,
-    close_lots,
     default_work,
     shares_of,
 )
-from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
+from rebalopt.rebalance._integer_mip import MipResult
+from rebalopt.rebalance._integer_phases import SearchPhases, _sets_lots
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
-from rebalopt.rebalance.optimal import OptimalRebalancer, OptimalSolution
+from rebalopt.rebalance._integer_solution import IntegerSolution
+from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.state import PortfolioState
 
@@ -86,105 +80,7 @@ Mode = Literal["round", "exact"]
 
 
 @dataclass
-class IntegerSolution:
-    """A verified integer plan and how it compares with the relaxation.
-
-    Attributes
-    ----------
-    shares
-        Trades in shares, each a whole number of lots.
-    lots
-        Lot size per asset, shares.
-    z
-        Trade weights (fractions of pre-trade equity).
-    terms
-        The integer objective at ``shares`` with the full cost (fractions of equity):
-        ``cost``, ``risk``, ``alpha``, ``penalty``, ``total``.
-    relaxation
-        The continuous solution; its objective is the lower bound.
-    method
-        Which mode produced the plan: ``"round"`` or ``"exact"``.
-    mip
-        The MIP's result when it ran.
-    slacks
-        Slack of every constraint (full-cost point), by name.
-    notes
-        Fallbacks and discarded answers, in words.
-    relaxation_time, integer_time
-        Seconds in the relaxation, and beyond it (search, MIP, verification).
-    moves
-        ``repair``, ``improve``, ``pair`` and ``neighbourhood`` move counts of the
-        round search.
-    round_objective
-        The round plan's objective (full cost), when it met every hard constraint.
-    certificate
-        The tightest valid lower bound, what it covers, and whether the plan is
-        proven optimal (:mod:`rebalopt.rebalance._integer_bound`).
-    work
-        Work counts of the neighbourhood search and enumeration.
-    mip_timed_out_objective
-        Objective of the plan the MIP held when ``time_limit`` stopped it (not used,
-        as it depends on timing), for comparison; ``None`` otherwise.
-    """
-
-    shares: FloatArray
-    lots: FloatArray
-    z: FloatArray
-    terms: dict[str, float]
-    relaxation: OptimalSolution
-    method: str
-    mip: MipResult | None
-    slacks: dict[str, Slack]
-    notes: list[str]
-    relaxation_time: float
-    integer_time: float
-    moves: dict[str, int] = field(default_factory=dict)
-    round_objective: float | None = None
-    certificate: Certificate | None = None
-    work: dict[str, int] = field(default_factory=dict)
-    mip_timed_out_objective: float | None = None
-
-    @property
-    def objective(self) -> float:
-        """Integer objective, fraction of equity (full cost)."""
-        return self.terms["total"]
-
-    @property
-    def lower_bound(self) -> float:
-        """The relaxation's objective: no integer plan does better (fraction of equity)."""
-        return self.relaxation.objective
-
-    @property
-    def mip_bound(self) -> float | None:
-        """The MIP solver's proven bound, when it ran and the bound survived the check."""
-        return None if self.mip is None else self.mip.bound
-
-    @property
-    def best_bound(self) -> float:
-        """The tightest valid lower bound (the certificate's; else relaxation or MIP)."""
-        if self.certificate is not None:
-            return self.certificate.lower_bound
-        b = self.mip_bound
-        return self.lower_bound if b is None else max(self.lower_bound, b)
-
-    @property
-    def certified_gap(self) -> float:
-        """``objective - best_bound`` (fraction of equity): how far from optimal at most."""
-        return self.objective - self.best_bound
-
-    @property
-    def gap(self) -> float:
-        """``objective - lower_bound`` (fraction of equity); >= 0 up to solver tolerance."""
-        return self.objective - self.lower_bound
-
-    @property
-    def gap_rel(self) -> float:
-        """``gap / |objective|`` (0 when both are 0)."""
-        return self.gap / abs(self.objective) if self.objective != 0 else 0.0
-
-
-@dataclass
-class IntegerRebalancer:
+class IntegerRebalancer(SearchPhases):
     """Lot-feasible plans from a continuous :class:`OptimalRebalancer` (module docstring).
 
     Parameters
@@ -362,199 +258,6 @@ class IntegerRebalancer:
         return self.objective_terms(shares, state, targets)["total"]
 
     # ------------------------------------------------------------------ solve
-    def _search(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray,
-                notes: list[str], extra: dict[str, Any] | None = None,
-                deadline: float | None = None,
-                ) -> tuple[LotSearch, list[Constraint], SearchResult, FloatArray]:
-        """Round, repair and improve from the relaxation; from no trade when that is better.
-
-        When the rounded relaxation cannot be repaired, or ends above the no-trade
-        plan's objective, and no trade meets every hard constraint, the search also
-        runs from no trade (improve only takes feasible, improving moves, with a
-        jump to the rounded relaxation's lot count as one of them) and keeps the
-        better plan: round mode is never worse than doing nothing when doing
-        nothing is allowed.
-        """
-        relax = self.relaxed()
-        w_t = sol.targets
-        unit = state.prices * state.multipliers
-        ell = lots * unit / state.equity
-        root = relax.root(state)
-        cons = [c for c in self.constraints(state) if not _sets_lots(c, state)]
-        hard_c = [c for c in cons if not c.soft]
-        hard = [kernel_for(c, state, w_t) for c in hard_c]
-        soft = [(kernel_for(c, state, w_t), float(c.penalty)) for c in cons if c.soft]
-        mins = [m for m in (c.min_lots(state, lots) for c in cons
-                            if isinstance(c, IntegerConstraint)) if m is not None]
-        kmin = np.max(mins, axis=0) if mins else None
-        z_lo, _ = implied_box(hard_c, state, w_t)
-        if sol.frozen is not None:
-            z_lo = np.where(sol.frozen, 0.0, z_lo)
-        close = close_lots(state.holdings, lots, z_lo / ell)
-        search = LotSearch(
-            w0=state.weights, c0=state.cash_weight, targets=w_t, ell=ell,
-            costs=CostTable(self.costs, state, relax.horizon), G=np.asarray(root.G, float),
-            s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
-            alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
-            tol=0.5 * self.tolerance, max_moves=self.max_moves,
-            box=self._lot_box(hard_c, state, w_t, ell, sol.frozen), close=close,
-            chain_width=16 if state.n > 100 else max(16, min(state.n, self.chain_width)),
-        )
-        k = sol.z / ell
-        q0 = np.round(k)
-        q0 = np.where(np.abs(k - close) < np.abs(k - q0), close, q0)  # NaN compares False
-        res = search.run(q0)
-        zero = np.zeros(state.n)
-        if search.feasible(zero):
-            f0 = search.objective(zero)
-            if not res.feasible or res.objective > f0:
-                alt = search.run(zero, anchor=q0)
-                if alt.feasible and (not res.feasible or alt.objective < res.objective):
-                    notes.append("round: the search from no trade beat the rounded relaxation"
-                                 if res.feasible else
-                                 "round: repair of the rounded relaxation got stuck; "
-                                 "searched from no trade instead")
-                    res = alt
-        extra = {} if extra is None else extra
-        if not res.feasible and self._work(state.n) > 0:
-            res = self._restart(search, res, q0, sol, state, notes, extra)
-        if res.feasible and self._work(state.n) > 0:
-            self._neighbourhoods(search, res, q0, state, sol, notes, extra, deadline)
-        return search, hard_c, res, ell
-
-    def _restart(self, search: LotSearch, res: SearchResult, q0: FloatArray,
-                 sol: OptimalSolution, state: PortfolioState, notes: list[str],
-                 extra: dict[str, Any]) -> SearchResult:
-        """A stuck repair: restart from no trade and from the relaxation with its odd
-        lots closed, then enumerate the per-asset box when small (which also proves
-        that no plan exists when it finds none)."""
-        starts = [np.zeros(state.n)]
-        if search.close is not None:
-            closing = ~np.isnan(search.close) & (sol.z < 0)
-            starts.append(np.where(closing, search.close, q0))
-        for start in starts:
-            alt = search.run(start, anchor=q0)
-            if alt.feasible:
-                notes.append("round: repair of the rounded relaxation got stuck; "
-                             "a restart found a plan")
-                return alt
-        if state.n <= EXACT_ASSETS:
-            nb = Neighbourhoods(search, work=self._work(state.n))
-            q, covered = nb.find_feasible(res.q)
-            if q is not None:
-                notes.append("round: repair got stuck; enumeration found a plan")
-                return SearchResult(q, search.objective(q), True, res.repair_moves, 0, 0)
-            extra["infeasible_proven"] = covered
-        return res
-
-    def _neighbourhoods(self, search: LotSearch, res: SearchResult, q0: FloatArray,
-                        state: PortfolioState, sol: OptimalSolution, notes: list[str],
-                        extra: dict[str, Any], deadline: float | None) -> None:
-        """Large-neighbourhood moves, then an exact enumeration when the box is small.
-
-        Updates ``res`` in place; ``extra["enumerated"]`` says whether the
-        enumeration covered a box holding the optimum (a proof).
-        """
-        nb = Neighbourhoods(search, anchor=search.clip(q0), work=self._work(state.n))
-        if deadline is not None and time.perf_counter() > deadline:
-            notes.append("round: time_limit reached before the neighbourhood search")
-            return
-        q = nb.run(res.q)
-        proven = False
-        provable = (search.alpha is None and search.gT > 0 and not search.costs.generic
-                    and state.n <= EXACT_ASSETS)
-        if provable and (deadline is None or time.perf_counter() <= deadline):
-            Sinv = inverse_diagonal(search.G, search.s)
-            if Sinv is not None:
-                q, proven = nb.exact(q, Sinv)
-        res.q, res.objective = q, search.objective(q)
-        res.improve_moves += nb.accepted
-        extra.update({"enumerated": proven, "lns_moves": nb.accepted, "lns_work": nb.used,
-                      "lns_sets": nb.sets_tried, **nb.stats})
-
-    @staticmethod
-    def _lot_box(hard_c: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
-                 ell: FloatArray, frozen: np.ndarray | None = None
-                 ) -> tuple[FloatArray, FloatArray]:
-        """Lot-count bounds implied by the per-asset hard constraints (always holding 0).
-
-        An asset whose bounds hold no whole lot count is left unbounded, so the
-        repair reports its constraint instead of the box hiding it. A frozen asset
-        (one a cost model cannot price) is boxed at 0: it is never traded.
-        """
-        lo, hi = implied_box(hard_c, state, w_t)
-        q_lo = np.ceil(lo / ell - 1e-9)
-        q_hi = np.floor(hi / ell + 1e-9)
-        empty = q_lo > q_hi
-        q_lo, q_hi = np.minimum(q_lo, 0.0), np.maximum(q_hi, 0.0)
-        q_lo[empty], q_hi[empty] = -np.inf, np.inf
-        if frozen is not None:
-            q_lo[frozen], q_hi[frozen] = 0.0, 0.0
-        return q_lo, q_hi
-
-    def _verified(self, shares: FloatArray, state: PortfolioState, w_t: FloatArray
-                  ) -> tuple[dict[str, Slack], list[Slack]]:
-        slacks = self.check(shares, state, w_t)
-        cons = self.constraints(state)
-        bad = [s for c, s in zip(cons, slacks.values()) if not c.soft and not s.satisfied]
-        return slacks, bad
-
-    def _solver(self, gT: float, state: PortfolioState) -> str | None:
-        installed = set(cp.installed_solvers())
-        quadratic = gT > 0 or any(_quadratic_cost(m.terms(state)) for m in self.costs)
-        want = (self.exact_solver.upper() if self.exact_solver
-                else ("SCIP" if quadratic else "HIGHS"))
-        if want == "HIGHS" and quadratic:
-            want = "SCIP"
-        if want in installed:
-            return want
-        if not quadratic and "SCIP" in installed:
-            return "SCIP"
-        return None
-
-    def _mip(self, state: PortfolioState, sol: OptimalSolution, lots: FloatArray,
-             ell: FloatArray, incumbent: float | None, notes: list[str],
-             time_left: float | None = None) -> MipResult | None:
-        relax = self.relaxed()
-        gT = relax.risk_aversion * relax.horizon
-        solver = self._solver(gT, state)
-        if solver is None:
-            notes.append("no MIP solver installed (pip install pyscipopt highspy)")
-            return None
-        w_t = sol.targets
-        root = relax.root(state)
-        G, s = np.asarray(root.G, float), np.asarray(root.s, float)
-        alpha = relax._alpha(state)
-        cons = list(relax.constraints)
-        icons = self.integer_constraints()
-        lo, hi = implied_box(cons, state, w_t)
-        if any(c.forbids_shorts() and not c.soft for c in cons):
-            floors = [f for c in cons if not c.soft and (f := c.cash_floor()) is not None]
-            if floors:
-                budget = state.cash_weight - max(floors) + np.maximum(state.weights, 0).sum()
-                hi = np.minimum(hi, max(budget, 0.0))
-        if incumbent is not None and alpha is None and gT > 0 and (s > 0).all():
-            r = np.sqrt(2.0 * max(incumbent, 0.0) / (gT * s * s)) * (1 + 1e-9) + 1e-12
-            d0 = w_t - state.weights
-            lo, hi = np.maximum(lo, d0 - r), np.minimum(hi, d0 + r)
-        q_lo = np.ceil(lo / ell - 1e-9)
-        q_hi = np.floor(hi / ell + 1e-9)
-        q_lo = np.where(q_lo > q_hi, q_hi, q_lo)
-        if sol.frozen is not None:  # untradable: never traded
-            q_lo, q_hi = np.where(sol.frozen, 0.0, q_lo), np.where(sol.frozen, 0.0, q_hi)
-        need_bin = (any(c.needs_binaries for c in icons)
-                    or any(not m.exact_in_optimizer for m in self.costs))
-        try:
-            return solve_mip(state=state, w_t=w_t, G=G, s=s, gT=gT, alpha=alpha,
-                             costs=self.costs, constraints=cons, int_constraints=icons,
-                             ell=ell, q_box=(q_lo, q_hi), solver=solver,
-                             time_limit=self.time_limit if time_left is None else time_left,
-                             need_binaries=need_bin, node_limit=self.mip_nodes,
-                             horizon=relax.horizon)
-        except Unsupported as exc:
-            notes.append(f"exact mode unavailable: {exc}")
-            return None
-
     def solve(self, state: PortfolioState, targets: Any) -> IntegerSolution:
         """Solve the relaxation, then the integer stage; verify and return the best plan.
 
@@ -745,14 +448,3 @@ class IntegerRebalancer:
         from rebalopt.rebalance._execute import execute_plan
 
         return execute_plan(self, target_weights, data, broker, self.pending)
-
-
-def _quadratic_cost(terms: CostTerms) -> bool:
-    """Whether declared cost terms make the MIP objective quadratic (exponent 2)."""
-    return ((terms.quadratic is not None and bool(np.any(terms.quadratic != 0)))
-            or any(p.exponent == 2.0 and bool(np.any(p.coef != 0)) for p in terms.power))
-
-
-def _sets_lots(c: Constraint, state: PortfolioState) -> bool:
-    """Whether ``c`` sets the lot grid (the moves are made of its lots)."""
-    return isinstance(c, IntegerConstraint) and c.lot_sizes(state) is not None
