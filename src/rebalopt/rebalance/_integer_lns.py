@@ -283,8 +283,8 @@ class Neighbourhoods:
             QF = np.stack([np.asarray(c)[idx[:, j]] for j, c in enumerate(cands)], axis=1)
             self.used += QF.size
             delta = (QF - q[F]) * S.ell[F]
-            cost_new = sum(Ctab[int(i), np.searchsorted(col[int(i)], QF[:, j])]
-                           for j, i in enumerate(F))
+            cost_new = sum(Ctab[int(i), np.searchsorted(col[int(i)], c)][idx[:, j]]
+                           for j, (i, c) in enumerate(zip(F, cands)))
             GD = gd0[None, :] + delta @ S.G[F]
             dF = d0[F] + delta
             lb = (base - float(cost_q[F].sum()) + cost_new
