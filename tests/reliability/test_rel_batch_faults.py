@@ -103,9 +103,11 @@ def dask_client():
     import dask
 
     # allowed-failures 0: a task on a worker that dies fails at once (KilledWorker), the
-    # harshest case (chunk-mates fail with the culprit) and the quickest to test
+    # harshest case (chunk-mates fail with the culprit) and the quickest to test; two
+    # workers, so the cluster is never left without one while a nanny restarts the other
+    # (with one worker, a slow restart under load once left the retries waiting)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         client.upload_file(str(Path(__file__).with_name("rel_dying.py")))
