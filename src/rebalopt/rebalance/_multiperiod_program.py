@@ -5,9 +5,7 @@ period, written onto one layout."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import clarabel
 import numpy as np
 import scipy.sparse as sp
 
@@ -16,6 +14,8 @@ from rebalopt.constraints import Constraint
 from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
 from rebalopt.program import CostTerms, MatrixLayout, MatrixRows, combine_terms
+from rebalopt.program.builder import ConeSpec
+from rebalopt.rebalance._clarabel import clarabel_cones
 from rebalopt.rebalance._problem import SCALE
 from rebalopt.state import PortfolioState
 
@@ -299,11 +299,8 @@ class StackedProgram:
             V.append(np.array([-1.0]))
             B.append(np.zeros(1))
             r0 += 1
-        nnonneg = r0 - nzero
-        cones: list[Any] = []
-        if nzero:
-            cones.append(clarabel.ZeroConeT(nzero))
-        cones.append(clarabel.NonnegativeConeT(nnonneg))
+        spec: list[ConeSpec] = [("zero", nzero, 0.0)] if nzero else []
+        spec.append(("nonneg", r0 - nzero, 0.0))
         for t in range(H):  # (u, 1, t) in the power cone of 1/p
             for p, u in zip(self.exps, self.U[t]):
                 base = r0 + 3 * ar
@@ -314,7 +311,7 @@ class StackedProgram:
                 b[1::3] = 1.0
                 B.append(b)
                 r0 += 3 * n
-                cones += [clarabel.PowerConeT(1.0 / p)] * n
+                spec.append(("power", n, 1.0 / p))
         A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
                           shape=(r0, self.nvar))
-        return P, q, A, np.concatenate(B), const, cones
+        return P, q, A, np.concatenate(B), const, clarabel_cones(spec)
