@@ -104,8 +104,9 @@ def test_failed_diagnosis_tries_the_next_solver_then_falls_back(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         plan = reb.plan(state, targets)
-    # Clarabel failed the diagnosis, SCS ran it (feasible after all), once only
-    assert calls == ["CLARABEL", "SCS"]
+    # Clarabel failed the diagnosis (with its settings, then its retry settings), SCS
+    # ran it (feasible after all), once only
+    assert calls == ["CLARABEL", "CLARABEL", "SCS"]
     assert plan.info["solver"] == "SCS"
     labels = [a for a, _ in plan.info["attempts"]]
     assert labels == ["CLARABEL", "CLARABEL (retry)", "SCS"]

@@ -23,7 +23,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import clarabel
 import cvxpy as cp
 import numpy as np
 
@@ -31,59 +30,24 @@ from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import Constraint
 from rebalopt.costs import CostModel
 from rebalopt.program import CostTerms
-from rebalopt.program.builder import ConeSpec, ProgramBuilder
+from rebalopt.program.builder import ProgramBuilder
 from rebalopt.program.cvxpy_backend import (
     CvxpyConstraintFn,
     CvxpyObjectiveFn,
     ModelVariables,
     to_cvxpy,
 )
+from rebalopt.rebalance._native import CLARABEL_STATUS as STATUS
+from rebalopt.rebalance._native import (
+    CVXPY_ONLY,
+    DIRECT_SETTINGS,
+    clarabel_cones,
+    solve_native,
+)
 from rebalopt.rebalance._problem import SCALE, RawSolution
 from rebalopt.state import PortfolioState
 
 __all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "DirectProblem", "clarabel_cones"]
-
-DIRECT_SETTINGS: dict[str, Any] = {
-    "verbose": False,
-    # measured with the cvxpy path (DESIGN.md section 3): 0.99 stalls on ~1 in 6 warm
-    # re-solves with 3/2 power cones; 0.95 never did
-    "max_step_fraction": 0.95,
-    "presolve_enable": False,  # no infinite bounds to remove; keeps row order fixed
-}
-"""Clarabel settings of the direct path (``solver_options['CLARABEL']`` overrides)."""
-
-CVXPY_ONLY: frozenset[str] = frozenset({"warm_start"})
-"""Options of cvxpy's ``solve`` (not Clarabel settings) ignored by the direct path: a
-fresh solver is built on every solve, which is what ``warm_start=False`` asks for."""
-
-STATUS: dict[str, str] = {
-    "Solved": "optimal",
-    "AlmostSolved": "optimal_inaccurate",
-    "PrimalInfeasible": "infeasible",
-    "AlmostPrimalInfeasible": "infeasible_inaccurate",
-    "DualInfeasible": "unbounded",
-    "AlmostDualInfeasible": "unbounded_inaccurate",
-    "MaxIterations": "user_limit",
-    "MaxTime": "user_limit",
-    "NumericalError": "solver_error",
-    "InsufficientProgress": "solver_error",
-}
-"""Clarabel status -> the cvxpy status names the rebalancer reads (same map as cvxpy)."""
-
-def clarabel_cones(spec: Sequence[ConeSpec]) -> list[Any]:
-    """Clarabel cone objects for a cone spec (see :mod:`rebalopt.program.builder`)."""
-    cones: list[Any] = []
-    for kind, count, alpha in spec:
-        if kind == "zero":
-            cones.append(clarabel.ZeroConeT(count))
-        elif kind == "nonneg":
-            cones.append(clarabel.NonnegativeConeT(count))
-        elif kind == "power":
-            cones += [clarabel.PowerConeT(alpha)] * count
-        else:
-            cones += [clarabel.SecondOrderConeT(3)] * count
-    return cones
-
 
 class DirectProblem(ProgramBuilder):
     """The program for one universe and one set of terms, handed to Clarabel directly
@@ -109,10 +73,6 @@ class DirectProblem(ProgramBuilder):
                  has_alpha: bool, impact: str = "power", risk_form: str = "aux") -> None:
         super().__init__(state, targets, k, costs, constraints, has_alpha, impact, risk_form)
         self.solves = 0
-        self.cones = self._cones()
-
-    def _cones(self, nfrozen: int = 0) -> list[Any]:
-        return clarabel_cones(self.cone_spec(nfrozen))
 
     def to_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,
@@ -177,33 +137,22 @@ class DirectProblem(ProgramBuilder):
         ``frozen`` (boolean mask) holds those assets at ``z = 0``.
         """
         start = time.perf_counter()
-        P, q, A, b, const = self.matrices(state, targets, G, s, risk_aversion, horizon, alpha,
-                                          frozen, cash_reserve, terms)
-        nf = 0 if frozen is None else int(np.count_nonzero(frozen))
-        cones = self.cones if nf == 0 else self._cones(nf)
+        prog = self.program(state, targets, G, s, risk_aversion, horizon, alpha, frozen,
+                            cash_reserve, terms)
         status, zval, obj, stime, iters, setup = "error", None, None, None, None, None
         slacks: dict[int, float] = {}
         try:
-            settings = clarabel.DefaultSettings()
-            for key, val in {**DIRECT_SETTINGS, **(options or {})}.items():
-                if key in CVXPY_ONLY:
-                    continue
-                if not hasattr(settings, key):
-                    raise ValueError(f"unknown Clarabel setting {key!r}")
-                setattr(settings, key, val)
-            t0 = time.perf_counter()
-            solver = clarabel.DefaultSolver(P, q, A, b, cones, settings)
-            setup = time.perf_counter() - t0
-            sol = solver.solve()
-            status = STATUS.get(str(sol.status), "solver_error")
-            stime, iters = float(sol.solve_time), int(sol.iterations)
-            x = np.asarray(sol.x, dtype=float)
-            if status in ("optimal", "optimal_inaccurate") and np.isfinite(x).all():
+            ans = solve_native(prog, "CLARABEL", options)
+            status, stime, iters, setup = ans.status, ans.solve_time, ans.iterations, \
+                ans.setup_time
+            x = ans.x
+            if (status in ("optimal", "optimal_inaccurate") and x is not None
+                    and np.isfinite(x).all()):
                 zval = x[: self.n].copy()
-                obj = (float(sol.obj_val) + const) / SCALE
+                obj = (float(ans.objective) + prog.const) / SCALE  # type: ignore[arg-type]
                 slacks = self.slack_values(x)
             if status not in ("optimal", "infeasible", "unbounded"):
-                warnings.warn(f"Clarabel (direct) status {sol.status}: solution may be "
+                warnings.warn(f"Clarabel (direct) status {ans.solver_status}: solution may be "
                               "inaccurate or missing", UserWarning, stacklevel=3)
         except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
             status = f"error: {type(exc).__name__}: {exc}"[:200]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.errors import Conflict, RebalanceError, solver_failure
 from rebalopt.rebalance._problem import CompiledProblem
-from rebalopt.rebalance._solution import _ACCEPTED
+from rebalopt.rebalance._solution import _ACCEPTED, RETRY_OPTIONS
 from rebalopt.state import PortfolioState
 
 __all__: list[str] = []
@@ -29,20 +31,27 @@ class Diagnosis:
             if solver in tried:
                 continue
             tried.add(solver)
-            try:
-                conflicts = self._diagnose(prob, state, w_t, solver)
-            except RebalanceError:
-                raise
-            except BaseException as exc:  # a failing solver: no answer
-                if not solver_failure(exc):
+            # the solver's retry settings too, as in the chain (measured: Clarabel stalls
+            # on an elastic program its own equilibration scales badly and solves it
+            # without; SCS, next in the chain, took 10-100x longer)
+            tries = [self._options(solver)]
+            if solver in RETRY_OPTIONS:
+                tries.append({**self._options(solver), **RETRY_OPTIONS[solver]})
+            for opts in tries:
+                try:
+                    conflicts = self._diagnose(prob, state, w_t, solver, opts)
+                except RebalanceError:
                     raise
-                conflicts = None
-            if conflicts is not None:
-                return conflicts
+                except BaseException as exc:  # a failing solver: no answer
+                    if not solver_failure(exc):
+                        raise
+                    conflicts = None
+                if conflicts is not None:
+                    return conflicts
         return None
 
     def _diagnose(self, prob: CompiledProblem, state: PortfolioState, w_t: FloatArray,
-                  solver: str) -> list[Conflict] | None:
+                  solver: str, opts: dict[str, Any] | None = None) -> list[Conflict] | None:
         """Name the constraints that conflict, each with the amount it must give way.
 
         The elastic program with every constraint soft (quadratic price) finds the
@@ -58,7 +67,7 @@ class Diagnosis:
         plus the largest violation of every other constraint there, so relaxing
         the constraint by the reported amount leaves a feasible program.
         """
-        opts = self._options(solver)
+        opts = self._options(solver) if opts is None else opts
         prob.set_elastic_caps(None)
         raw = prob.solve(solver, opts, elastic=True)
         if raw.status not in _ACCEPTED or raw.z is None:

@@ -12,9 +12,13 @@ in years, ``Sigma`` annualized, ``alpha`` an expected return over the horizon.
 The program is the one builder's (:class:`~rebalopt.program.builder.ProgramBuilder`:
 the cost models' declared terms, the constraints' declared rows, objective in basis
 points), the same the direct Clarabel path solves; :class:`CompiledProblem` writes it
-once per structure as a DPP cvxpy Problem
+once per structure, on first use, as a DPP cvxpy Problem
 (:class:`~rebalopt.program.cvxpy_backend.ParametricProgram`) for the solvers reached
-through cvxpy (SCS, OSQP, ``backend="cvxpy"``), and re-solves only rewrite values.
+through cvxpy (OSQP, ECOS, ``backend="cvxpy"``), and re-solves only rewrite values.
+On the direct backend (``CompiledProblem.native``) Clarabel and SCS take the builder's
+matrices through their own APIs (:mod:`rebalopt.rebalance._native`) for the fallback
+chain: no cvxpy compile (seconds at 500 assets) on that path; the elastic program of
+the diagnosis is still solved through cvxpy (see ``_solve_native``).
 
 Assets a cost model cannot price (:func:`~rebalopt.costs.untradable_assets`) are
 *frozen*: ``f_i z_i = 0`` with ``f`` the 0/1 mask (1: frozen), a value, never a
@@ -44,6 +48,7 @@ from rebalopt.constraints._base import Constraint, Point
 from rebalopt.costs import CostModel
 from rebalopt.program.builder import ELASTIC_CAP, SCALE, ConicProgram, ProgramBuilder
 from rebalopt.program.cvxpy_backend import ParametricProgram
+from rebalopt.rebalance._native import NATIVE, solve_native
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -181,21 +186,35 @@ class CompiledProblem:
         self.frozen_mask = np.zeros(n, dtype=bool)
         self._args: tuple[Any, ...] = (state, self._targets, np.zeros((n, k)), np.zeros(n),
                                        0.0, 0.0, np.zeros(n) if has_alpha else None, None, 0.0)
-        self._program = ParametricProgram(self._values(self.builder), n)
+        self._program: ParametricProgram | None = None  # written as cvxpy on first use
         self._elastic: ProgramBuilder | None = None
         self._elastic_program: ParametricProgram | None = None
+        self._stale = False
         self.caps = np.full(len(self.constraints), ELASTIC_CAP)
+        self.native = False
+        """Solve with Clarabel and SCS through their own APIs (:mod:`._native`) instead
+        of the cvxpy Problem (same program; no cvxpy compile). Set by a rebalancer on
+        the direct backend for its fallbacks and diagnosis."""
 
     # ------------------------------------------------------------ programs
+    def _parametric(self) -> ParametricProgram:
+        """The normal program as cvxpy (written on first use), with the current values."""
+        if self._program is None:
+            self._program = ParametricProgram(self._values(self.builder), self.n)
+        elif self._stale:
+            self._program.update(self._values(self.builder))
+        self._stale = False
+        return self._program
+
     @property
     def problem(self) -> cp.Problem:
         """The normal program (cvxpy Problem, objective in basis points of equity)."""
-        return self._program.problem
+        return self._parametric().problem
 
     @property
     def z(self) -> cp.Variable:
         """Trade weights of the normal program."""
-        return self._program.z
+        return self._parametric().z
 
     def _values(self, builder: ProgramBuilder) -> ConicProgram:
         state, targets, G, s, gamma, T, alpha, frozen, reserve = self._args
@@ -211,12 +230,17 @@ class CompiledProblem:
         ``SCALE * sum(v**2)``, which spreads the violation over every constraint that
         takes part in a conflict.
         """
+        builder = self._elastic_builder()
+        if self._elastic_program is None:
+            self._elastic_program = ParametricProgram(self._values(builder), self.n)
+        return self._elastic_program.problem
+
+    def _elastic_builder(self) -> ProgramBuilder:
         if self._elastic is None:
             self._elastic = ProgramBuilder(self._state, self._targets, self.k, self.costs,
                                            self.constraints, self.has_alpha,
                                            risk_form="diag", elastic=True)
-            self._elastic_program = ParametricProgram(self._values(self._elastic), self.n)
-        return self._elastic_program.problem  # type: ignore[union-attr]
+        return self._elastic
 
     # ------------------------------------------------------------------ update
     def params_intact(self) -> bool:
@@ -235,7 +259,7 @@ class CompiledProblem:
                             else np.asarray(frozen, dtype=bool).copy())
         self._args = (state, np.asarray(targets, dtype=float), G, s, risk_aversion, horizon,
                       alpha, self.frozen_mask, cash_reserve)
-        self._program.update(self._values(self.builder))
+        self._stale = True  # the cvxpy Problem (if written) takes the values when used
 
     def set_elastic_caps(self, free: Sequence[int] | None) -> None:
         """Let constraints ``free`` (indices) give way in the elastic program; ``None``: all."""
@@ -248,6 +272,8 @@ class CompiledProblem:
         """One solver call on the normal (or elastic) program; never raises on solver
         failure (the status says it). ``slacks`` holds each soft (or, elastic: every)
         constraint's violation by index."""
+        if self.native and solver in NATIVE and not elastic:
+            return self._solve_native(solver, options)
         start = time.perf_counter()
         status, zval, obj = "error", None, None
         if elastic:
@@ -255,7 +281,7 @@ class CompiledProblem:
             builder, program = self._elastic, self._elastic_program
             program.update(self._values(builder))  # type: ignore[union-attr, arg-type]
         else:
-            builder, program = self.builder, self._program
+            builder, program = self.builder, self._parametric()
         prob = program.problem  # type: ignore[union-attr]
         try:
             with warnings.catch_warnings():
@@ -281,6 +307,40 @@ class CompiledProblem:
             solve_time=getattr(stats, "solve_time", None),
             iterations=getattr(stats, "num_iters", None),
             wall_time=wall, slacks=slacks,
+        )
+
+    def _solve_native(self, solver: str, options: dict[str, Any] | None) -> RawSolution:
+        """:meth:`solve` of the normal program through the solver's own API
+        (:mod:`rebalopt.rebalance._native`).
+
+        Not the elastic program: measured, Clarabel under its own equilibration can
+        call an elastic program solved with its ``|z|`` epigraph columns run off to
+        ~1e8 (priced ~1e-6 there) and rows violated by ~1e-2 (a convergence test
+        relative to ``|x|``); through cvxpy's canonicalization it solves them
+        accurately, so the diagnosis stays there."""
+        start = time.perf_counter()
+        builder = self.builder
+        status, zval, obj = "error", None, None
+        slacks: dict[int, float] = {}
+        ans = None
+        try:
+            prog = self._values(builder)  # type: ignore[arg-type]
+            ans = solve_native(prog, solver, options)
+            status = ans.status
+            if (status in ("optimal", "optimal_inaccurate") and ans.x is not None
+                    and np.isfinite(ans.x).all()):
+                zval = ans.x[: self.n].copy()
+                obj = (float(ans.objective) + prog.const) / SCALE  # type: ignore[arg-type]
+                slacks = builder.slack_values(ans.x)  # type: ignore[union-attr]
+        except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
+            status = f"error: {type(exc).__name__}: {exc}"[:200]
+        self.solves += 1
+        return RawSolution(
+            solver=solver, status=status, z=zval, objective=obj,
+            solve_time=None if ans is None else ans.solve_time,
+            iterations=None if ans is None else ans.iterations,
+            wall_time=time.perf_counter() - start, slacks=slacks,
+            setup_time=None if ans is None else ans.setup_time,
         )
 
     def is_dpp(self) -> bool:

@@ -333,6 +333,8 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
             self._compiled = CompiledProblem(state, targets, k, self.costs, self.constraints,
                                              self.alpha is not None)
             self.last_compile_time = time.perf_counter() - t0
+        # on the direct backend, fallbacks and the diagnosis skip cvxpy where they can
+        self._compiled.native = self.backend == "direct" and not self._pinned
         return self._compiled
 
     def _direct_program(self, state: PortfolioState, targets: FloatArray,
@@ -353,6 +355,7 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         change). Holding it routes this structure's solves through it (no direct path)."""
         prob = self._cvxpy_program(state, targets, k)
         self._pinned = True
+        prob.native = False
         return prob
 
     def objective_terms(self, z: FloatArray, state: PortfolioState, targets: Any,

@@ -1,0 +1,184 @@
+"""The builder's conic program solved by Clarabel or SCS through their own APIs.
+
+A :class:`~rebalopt.program.builder.ConicProgram` is already in the standard form
+both solvers take,
+
+.. math::
+
+    \\min_x\\ \\tfrac12 x^\\top P x + q^\\top x \\quad \\text{s.t.}\\quad Ax + s = b,\\ s \\in K,
+
+with the same cone conventions (zero, nonnegative, second-order ``(t, x): |x| <= t``,
+3-d power ``x^a y^(1-a) >= |z|``), so no modelling layer is needed between them: this
+is the direct path's solve, and the SCS fallback and the infeasibility diagnosis of a
+rebalancer on that path (a cvxpy compile of the same program took seconds at 500
+assets). SCS wants its cone rows grouped by kind (zero, nonnegative, second-order,
+power): the rows are permuted to that order, which leaves ``x`` as it is.
+
+Statuses are cvxpy's names (the rebalancer reads one vocabulary for every solver).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from rebalopt._typing import FloatArray
+from rebalopt.program.builder import ConeSpec, ConicProgram
+
+__all__ = ["CLARABEL_STATUS", "CVXPY_ONLY", "DIRECT_SETTINGS", "NATIVE", "SCS_STATUS",
+           "NativeAnswer", "clarabel_cones", "clarabel_settings", "solve_native"]
+
+NATIVE: frozenset[str] = frozenset({"CLARABEL", "SCS"})
+"""Solvers :func:`solve_native` calls directly."""
+
+DIRECT_SETTINGS: dict[str, Any] = {
+    "verbose": False,
+    # measured with the cvxpy path (DESIGN.md section 3): 0.99 stalls on ~1 in 6 warm
+    # re-solves with 3/2 power cones; 0.95 never did
+    "max_step_fraction": 0.95,
+    "presolve_enable": False,  # no infinite bounds to remove; keeps row order fixed
+}
+"""Clarabel settings of the direct path (``solver_options['CLARABEL']`` overrides)."""
+
+CVXPY_ONLY: frozenset[str] = frozenset({"warm_start"})
+"""Options of cvxpy's ``solve`` (not solver settings) ignored here: a fresh solver is
+built on every solve, which is what ``warm_start=False`` asks for."""
+
+CLARABEL_STATUS: dict[str, str] = {
+    "Solved": "optimal",
+    "AlmostSolved": "optimal_inaccurate",
+    "PrimalInfeasible": "infeasible",
+    "AlmostPrimalInfeasible": "infeasible_inaccurate",
+    "DualInfeasible": "unbounded",
+    "AlmostDualInfeasible": "unbounded_inaccurate",
+    "MaxIterations": "user_limit",
+    "MaxTime": "user_limit",
+    "NumericalError": "solver_error",
+    "InsufficientProgress": "solver_error",
+}
+"""Clarabel status -> cvxpy status name (cvxpy's own map)."""
+
+SCS_STATUS: dict[int, str] = {
+    1: "optimal", 2: "optimal_inaccurate", -1: "unbounded", -6: "unbounded_inaccurate",
+    -2: "infeasible", -7: "infeasible_inaccurate", -3: "solver_error", -4: "solver_error",
+    -5: "solver_error",
+}
+"""SCS ``status_val`` -> cvxpy status name (cvxpy's own map)."""
+
+
+@dataclass(frozen=True)
+class NativeAnswer:
+    """One native solve: cvxpy-style ``status``, the primal ``x`` (``None`` when the
+    solver gave none), the objective ``1/2 x'Px + q'x`` (program units, without the
+    program's constant), solve and set-up times (seconds) and iterations."""
+
+    status: str
+    x: FloatArray | None
+    objective: float | None
+    solve_time: float | None
+    setup_time: float | None
+    iterations: int | None
+    solver_status: str = ""
+    """The solver's own status name."""
+
+
+def clarabel_cones(spec: Sequence[ConeSpec]) -> list[Any]:
+    """Clarabel cone objects for a cone spec (see :mod:`rebalopt.program.builder`)."""
+    import clarabel
+
+    cones: list[Any] = []
+    for kind, count, alpha in spec:
+        if kind == "zero":
+            cones.append(clarabel.ZeroConeT(count))
+        elif kind == "nonneg":
+            cones.append(clarabel.NonnegativeConeT(count))
+        elif kind == "power":
+            cones += [clarabel.PowerConeT(alpha)] * count
+        else:
+            cones += [clarabel.SecondOrderConeT(3)] * count
+    return cones
+
+
+def clarabel_settings(options: Mapping[str, Any] | None) -> Any:
+    """Clarabel settings: :data:`DIRECT_SETTINGS` overridden by ``options`` (by name);
+    an unknown name is a ``ValueError``."""
+    import clarabel
+
+    settings = clarabel.DefaultSettings()
+    for key, val in {**DIRECT_SETTINGS, **(options or {})}.items():
+        if key in CVXPY_ONLY:
+            continue
+        if not hasattr(settings, key):
+            raise ValueError(f"unknown Clarabel setting {key!r}")
+        setattr(settings, key, val)
+    return settings
+
+
+def _scs_order(spec: Sequence[ConeSpec]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Row permutation putting the cones in SCS's order, and SCS's cone dict."""
+    rows: dict[str, list[np.ndarray]] = {"zero": [], "nonneg": [], "soc3": [], "power": []}
+    alphas: list[float] = []
+    r = 0
+    for kind, count, alpha in spec:
+        size = count if kind in ("zero", "nonneg") else 3 * count
+        rows[kind].append(np.arange(r, r + size))
+        if kind == "power":
+            alphas += [float(alpha)] * count
+        r += size
+    perm = np.concatenate([np.concatenate(rows[k]) if rows[k] else np.zeros(0, dtype=int)
+                           for k in ("zero", "nonneg", "soc3", "power")])
+    count = {k: sum(v.size for v in rows[k]) for k in rows}
+    cone: dict[str, Any] = {"z": count["zero"], "l": count["nonneg"]}
+    if count["soc3"]:
+        cone["q"] = [3] * (count["soc3"] // 3)
+    if alphas:
+        cone["p"] = alphas
+    return perm, cone
+
+
+def _solve_scs(prog: ConicProgram, options: Mapping[str, Any] | None) -> NativeAnswer:
+    import scs
+
+    perm, cone = _scs_order(prog.cones)
+    A = prog.A.tocsr()[perm].tocsc()
+    P = prog.P
+    opts = {"verbose": False, **{k: v for k, v in (options or {}).items()
+                                 if k not in CVXPY_ONLY}}
+    data = {"P": sp.csc_matrix(P), "A": A, "b": np.asarray(prog.b, dtype=float)[perm],
+            "c": np.asarray(prog.q, dtype=float)}
+    sol = scs.SCS(data, cone, **opts).solve()
+    info = sol["info"]
+    status = SCS_STATUS.get(int(info["status_val"]), "solver_error")
+    x = np.asarray(sol["x"], dtype=float) if sol.get("x") is not None else None
+    return NativeAnswer(status, x, float(info["pobj"]), float(info["solve_time"]) / 1e3,
+                        float(info["setup_time"]) / 1e3, int(info["iter"]), str(info["status"]))
+
+
+def _solve_clarabel(prog: ConicProgram, options: Mapping[str, Any] | None) -> NativeAnswer:
+    import time
+
+    import clarabel
+
+    settings = clarabel_settings(options)
+    t0 = time.perf_counter()
+    solver = clarabel.DefaultSolver(prog.P, prog.q, prog.A, prog.b,
+                                    clarabel_cones(prog.cones), settings)
+    setup = time.perf_counter() - t0
+    sol = solver.solve()
+    return NativeAnswer(CLARABEL_STATUS.get(str(sol.status), "solver_error"),
+                        np.asarray(sol.x, dtype=float), float(sol.obj_val),
+                        float(sol.solve_time), setup, int(sol.iterations), str(sol.status))
+
+
+def solve_native(prog: ConicProgram, solver: str,
+                 options: Mapping[str, Any] | None = None) -> NativeAnswer:
+    """Solve ``prog`` with ``solver`` (one of :data:`NATIVE`); solver errors raise."""
+    if solver == "CLARABEL":
+        return _solve_clarabel(prog, options)
+    if solver == "SCS":
+        return _solve_scs(prog, options)
+    raise ValueError(f"{solver!r} has no native path (native: {sorted(NATIVE)})")
