@@ -97,6 +97,42 @@ def test_pool_broken_before_the_call_still_plans_every_account():
     assert res.ok and list(res.plans) == [a.name for a in ACCOUNTS[:6]]
 
 
+def test_hung_worker_times_out_its_account_only():
+    """A worker that hangs (it never returns, never dies) would hold the batch forever;
+    with a timeout its account gets a TimeoutError and the others their serial plans."""
+    import time
+
+    global SERIAL
+    SERIAL = SERIAL or serial_plans()
+    count("batch_fault")
+    reb = DyingRebalancer(INNER, frozenset({1005.0}), "hang", hang_seconds=120.0)
+    ex = ProcessPoolExecutor(max_workers=2)
+    try:
+        t0 = time.perf_counter()
+        res = rebalance_many(ACCOUNTS, reb, ex, chunk_size=1, timeout=15.0)
+        elapsed = time.perf_counter() - t0
+    finally:
+        for proc in list(ex._processes.values()):  # the hung one sleeps for 120 s
+            proc.kill()
+        ex.shutdown(wait=False, cancel_futures=True)
+    assert 14.0 < elapsed < 60.0
+    assert list(res.errors) == ["acct05"]
+    assert res.errors["acct05"].type == "TimeoutError"
+    assert list(res.plans) == [a.name for a in ACCOUNTS if a.name != "acct05"]
+    for name, plan in res.plans.items():
+        assert plan.trades.tobytes() == SERIAL[name].tobytes(), name
+
+
+def test_timeout_without_an_executor_or_not_positive_is_an_input_error():
+    from rebalopt.errors import InputError
+
+    with pytest.raises(InputError, match="needs an executor"):
+        rebalance_many(ACCOUNTS[:2], INNER, timeout=5.0)
+    for bad in (0, -1.0, float("nan"), True, "5"):
+        with ProcessPoolExecutor(max_workers=1) as ex, pytest.raises(InputError):
+            rebalance_many(ACCOUNTS[:2], INNER, ex, timeout=bad)
+
+
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")

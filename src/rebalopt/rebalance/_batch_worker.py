@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +196,10 @@ class _Isolation:
             self.private.shutdown(wait=True, cancel_futures=True)
             self.private = None
 
-    def run(self, task: _Task) -> list[_Outcome] | BaseException:
+    def run(self, task: _Task, deadline: float | None = None
+            ) -> list[_Outcome] | BaseException:
+        """Run ``task`` alone; its outcomes, or the exception that ended it (a
+        ``TimeoutError`` when ``deadline``, a ``perf_counter`` time, passes first)."""
         ex = self._current()
         try:
             fut = ex.submit(_run_task, task)
@@ -203,10 +207,19 @@ class _Isolation:
             self._broken(ex)
             ex = self._current()
             fut = ex.submit(_run_task, task)
+        left = None if deadline is None else max(0.0, deadline - time.perf_counter())
         try:
-            exc = fut.exception()
+            exc = fut.exception(timeout=left)
         except CancelledError as cancelled:
             exc = cancelled
+        except FuturesTimeout:
+            fut.cancel()
+            if ex is self.private:  # our own pool: free it of the task that hangs
+                for proc in list(getattr(ex, "_processes", {}).values()):
+                    proc.kill()
+                self._broken(ex)
+            return TimeoutError("the call's timeout ran out while this account was "
+                                "planned alone")
         if exc is None:
             return fut.result()
         if isinstance(exc, BrokenExecutor):
@@ -240,8 +253,9 @@ def _worker_lost(exc: BaseException, alone: bool) -> AccountError:
 
 
 def _retry_alone(failed: list[tuple[_Task, BaseException]], executor: Executor,
-                 outcomes: list[_Outcome | None]) -> None:
-    """Plan every account of the failed tasks alone, in input order (see the module)."""
+                 outcomes: list[_Outcome | None], deadline: float | None = None) -> None:
+    """Plan every account of the failed tasks alone, in input order (see the module);
+    accounts left when ``deadline`` (a ``perf_counter`` time) passes time out."""
     todo = sorted((pos, task) for task, _ in failed for pos in task.positions)
     iso = _Isolation(executor)
     bad_anchors: set[str] = set()
@@ -249,10 +263,14 @@ def _retry_alone(failed: list[tuple[_Task, BaseException]], executor: Executor,
         for pos, task in todo:
             one = _alone(task, pos, bad_anchors)
             for attempt in range(1, _LONE_ATTEMPTS + 1):
-                got = iso.run(dataclasses.replace(one, attempt=attempt))
-                if not isinstance(got, BaseException):
+                got = iso.run(dataclasses.replace(one, attempt=attempt), deadline)
+                if not isinstance(got, BaseException) or isinstance(got, TimeoutError):
                     break
-            if isinstance(got, BaseException):
+            if isinstance(got, TimeoutError):
+                outcomes[pos] = _Outcome(pos, None, AccountError(type="TimeoutError",
+                                                                 message=str(got)),
+                                         0.0, -1, False)
+            elif isinstance(got, BaseException):
                 if one.accounts[0].name == one.anchor.name:
                     bad_anchors.add(one.anchor.name)
                 outcomes[pos] = _Outcome(pos, None, _worker_lost(got, True), 0.0, -1, False)

@@ -56,6 +56,7 @@ from concurrent.futures import (
     Future,
     as_completed,
 )
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
 import numpy as np
@@ -178,6 +179,14 @@ def _frame(accounts: list[Account], outcomes: list[_Outcome]) -> pd.DataFrame:
     return df
 
 
+def _timed_out(task: _Task, timeout: float, outcomes: list[_Outcome | None]) -> None:
+    err = AccountError(type="TimeoutError",
+                       message=f"not planned within the call's timeout of {timeout:g} s "
+                               "(its task was still queued or running)")
+    for p in task.positions:
+        outcomes[p] = _Outcome(p, None, err, 0.0, -1, False)
+
+
 def rebalance_many(
     accounts: Iterable[Account | tuple[Any, ...]],
     rebalancer: Rebalancer,
@@ -185,6 +194,7 @@ def rebalance_many(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = False,
+    timeout: float | None = None,
 ) -> BatchResult:
     """Plan trades for many accounts with one rebalancer.
 
@@ -206,6 +216,15 @@ def rebalance_many(
         constraints, so a chunk never mixes universes.
     progress
         Show a tqdm progress bar counting accounts (needs ``tqdm``).
+    timeout
+        Wall-clock budget of the whole call, seconds (``None``: none). Accounts not
+        planned when it runs out (their task still queued or running, e.g. on a hung
+        worker) get an :class:`AccountError` of type ``"TimeoutError"``; their futures
+        are cancelled where the executor can (a running task on a process pool keeps
+        its process busy until it ends: the executor is the caller's). Needs an
+        ``executor``: a serial run cannot be interrupted (an ``InputError``). Which
+        accounts time out depends on the machine, so a result with timeouts is not
+        reproducible; the plans that are returned are.
 
     Returns
     -------
@@ -222,6 +241,15 @@ def rebalance_many(
     if not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise InputError(f"chunk_size must be an integer >= 1, got {chunk_size!r}",
                          field="chunk_size")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                or not np.isfinite(timeout) or timeout <= 0:
+            raise InputError(f"timeout must be a number of seconds > 0, got {timeout!r}",
+                             field="timeout")
+        if executor is None:
+            raise InputError("a timeout needs an executor: a serial run in this process "
+                             "cannot be interrupted", field="timeout")
+    deadline = None if timeout is None else t0 + float(timeout)
     if not callable(getattr(rebalancer, "plan", None)):
         raise InputError(f"{type(rebalancer).__name__} has no plan(state, targets) method",
                          field="rebalancer")
@@ -257,14 +285,24 @@ def rebalance_many(
                     futures[executor.submit(_run_task, task)] = task
                 except (BrokenExecutor, RuntimeError) as exc:  # broken/shut down already
                     collect(task, exc)
-            for fut in as_completed(futures):
-                try:
-                    exc = fut.exception()
-                except CancelledError as cancelled:  # e.g. a Dask future lost with its worker
-                    exc = cancelled
-                collect(futures[fut], exc if exc is not None else fut.result())
+            pending = set(futures)
+            try:
+                left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+                for fut in as_completed(futures, timeout=left):
+                    pending.discard(fut)
+                    try:
+                        exc = fut.exception()
+                    except CancelledError as cancelled:  # e.g. a Dask future lost with its worker
+                        exc = cancelled
+                    collect(futures[fut], exc if exc is not None else fut.result())
+            except FuturesTimeout:
+                for fut in pending:
+                    fut.cancel()
+                    _timed_out(futures[fut], float(timeout), outcomes)  # type: ignore[arg-type]
+                    if bar is not None:
+                        bar.update(len(futures[fut].positions))
             if failed:
-                _retry_alone(failed, executor, outcomes)
+                _retry_alone(failed, executor, outcomes, deadline)
     finally:
         if bar is not None:
             bar.close()
