@@ -247,13 +247,23 @@ class GroupBounds(Constraint):
         rows = [code[labels[i]] for i in cols]
         return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
 
+    def _compiled(self, state: PortfolioState) -> tuple[FloatArray, FloatArray,
+                                                         sp.csr_matrix, sp.csr_matrix]:
+        """Upper and lower bounds (absolute, or offsets from the target's group weights)
+        and their group matrices, compiled once per state (``PortfolioState.memo``)."""
+        def compile_() -> tuple[FloatArray, FloatArray, sp.csr_matrix, sp.csr_matrix]:
+            labels, _, up, lo = self._layout(state)
+            Au, Al = self._matrix(labels, list(up)), self._matrix(labels, list(lo))
+            return (np.array(list(up.values()), dtype=float),
+                    np.array(list(lo.values()), dtype=float), Au, Al)
+
+        return state.memo(self, "group_rows", (self.upper, self.lower, self.labels,
+                                               self.unlabeled), compile_)
+
     def _rhs(self, state: PortfolioState, targets: FloatArray) -> tuple[FloatArray, FloatArray,
                                                                         sp.csr_matrix,
                                                                         sp.csr_matrix]:
-        labels, _, up, lo = self._layout(state)
-        Au, Al = self._matrix(labels, list(up)), self._matrix(labels, list(lo))
-        hi = np.array(list(up.values()), dtype=float)
-        lw = np.array(list(lo.values()), dtype=float)
+        hi, lw, Au, Al = self._compiled(state)
         if self.relative:
             hi = hi + Au @ targets
             lw = lw + Al @ targets
@@ -271,7 +281,7 @@ class GroupBounds(Constraint):
             if rhs.size:
                 coo = M.tocoo()
                 out.append(MatrixRows(coo.row, layout.w[coo.col], coo.data.astype(float),
-                                      np.asarray(rhs, dtype=float)))
+                                      np.array(rhs, dtype=float)))
         return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:

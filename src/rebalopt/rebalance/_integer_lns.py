@@ -442,7 +442,8 @@ class Neighbourhoods:
             return None
         order = self._ranked(q, f)
         idle = np.array([i for i in order if q[i] == 0][:6])
-        cols = []
+        drop = traded[(S.lo[traded] <= 0) & (S.hi[traded] >= 0)]  # orders that may go
+        blocks = []  # per idle asset j: its candidate values (sorted)
         for j in idle:
             vals = {np.floor(jump[j]), np.ceil(jump[j])} if np.isfinite(jump[j]) else set()
             if self.anchor is not None:
@@ -450,18 +451,21 @@ class Neighbourhoods:
             if S.kmin is not None:
                 vals |= {S.kmin[j], -S.kmin[j]}
             vals = {v for v in vals if v != 0 and S.lo[j] <= v <= S.hi[j]}
-            for i in traded:
-                for v in sorted(vals):
-                    c = q.copy()
-                    c[i], c[j] = 0.0, v
-                    if S.lo[i] <= 0 <= S.hi[i]:
-                        cols.append(c)
-        if not cols:
+            blocks.append((int(j), np.array(sorted(vals), dtype=float)))
+        m = drop.size * sum(v.size for _, v in blocks)
+        if m == 0:
             return None
-        Q = np.stack(cols, axis=1)
-        if self.used + Q.size > self.work:
+        if self.used + n * m > self.work:  # before building the (n, m) candidates
             self.stats["budget_exhausted"] = 1
             return None
+        Q = np.repeat(q[:, None], m, axis=1)  # columns: per j, per dropped i, per value
+        at = 0
+        for j, vals in blocks:
+            k = drop.size * vals.size
+            cols = np.arange(at, at + k)
+            Q[j, cols] = np.tile(vals, drop.size)
+            Q[np.repeat(drop, vals.size), cols] = 0.0
+            at += k
         obj, ok = self.price(q, Q)
         key = np.where(ok, obj, obj + 1e6 * (1 + abs(f)))
         best: tuple[FloatArray, float] | None = None
