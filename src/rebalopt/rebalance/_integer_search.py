@@ -122,6 +122,7 @@ class LotSearch:
         self.chain_width = chain_width
         self.max_chains = max_chains
         self.Sii = (G * G).sum(axis=1) + s * s
+        self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
             (np.asarray(box[0], float), np.asarray(box[1], float))
@@ -139,13 +140,24 @@ class LotSearch:
 
     # ------------------------------------------------------------- pieces
     def point(self, q: FloatArray) -> tuple[PointArrays, FloatArray, FloatArray]:
-        """Point, per-asset cost and ``Sigma d`` at lot counts ``q``."""
+        """Point, per-asset cost and ``Sigma d`` at lot counts ``q`` (read-only arrays).
+
+        The last point is kept: the search prices a plan (its objective, to confirm
+        a move) and then evaluates the moves from it.
+        """
+        last = self._last_point
+        if last is not None and np.array_equal(last[0], q):
+            return last[1]
         z = q * self.ell
         cost = self.costs(z)
         w = self.w0 + z
         d = w - self.wt
         Sd = self.G @ (self.G.T @ d) + self.s * self.s * d
-        return PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
+        for a in (z, w, cost, Sd):
+            a.setflags(write=False)
+        out = PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
+        self._last_point = (np.array(q, dtype=float), out)
+        return out
 
     def objective(self, q: FloatArray) -> float:
         """Fast objective (soft penalties as summed row violations)."""
@@ -251,14 +263,14 @@ class LotSearch:
             moved = self._pair(q, f, Q, df, D, eps)
             if moved is None and chains < self.max_chains:
                 chains += 1
-                moved = self._chain(q, f, df, eps)
+                moved = self._chain(q, f, df, D, eps)
             if moved is None:
                 break
             q, f = moved
             pairs += 1
         return q, singles, pairs
 
-    def _chain(self, q: FloatArray, f: float, df: np.ndarray, eps: float
+    def _chain(self, q: FloatArray, f: float, df: np.ndarray, D: np.ndarray, eps: float
                ) -> tuple[FloatArray, float] | None:
         """Best improving feasible one-lot sell/buy pair, each first move's partner exact.
 
@@ -270,7 +282,69 @@ class LotSearch:
         among the best few. Among all chains found, the one with the lowest
         total change is taken if it is negative and confirmed on the full
         objective.
+
+        Without soft constraints the objective is separable up to the risk cross
+        term, so every chain's change is ``df_i + df_a + gamma T D_i Sigma_ia D_a``
+        at once; the chains are then checked for feasibility (every hard kernel's
+        ``totals``) best first, and the first feasible one is the answer. With
+        soft constraints, each first move is priced by :meth:`_evaluate`.
         """
+        if self.soft:
+            return self._chain_exact(q, f, df, eps)
+        firsts, cols = [], []
+        for col in (1, 0):  # one-lot sells first, then buys
+            ranked = np.argsort(df[:, col], kind="stable")[:self.chain_width]
+            ranked = ranked[np.isfinite(df[ranked, col])]
+            firsts.append(ranked)
+            cols.append(np.full(ranked.size, col))
+        first = np.concatenate(firsts)
+        if first.size == 0:
+            return None
+        col = np.concatenate(cols)
+        other = 1 - col  # the partner's one-lot move, the other way
+        d1 = D[first, col]
+        cross = self.G[first] @ self.G.T  # Sigma_ia off the diagonal (a != i)
+        tot = (df[first, col][:, None] + df[:, other].T
+               + self.gT * d1[:, None] * cross * D[:, other].T)
+        tot[np.arange(first.size), first] = np.inf
+        flat = np.flatnonzero(tot < -eps)
+        if flat.size == 0:
+            return None
+        flat = flat[np.argsort(tot.ravel()[flat], kind="stable")]  # best first, ties by order
+        k, a = np.divmod(flat, tot.shape[1])
+        i = first[k]
+        buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
+        up, down = np.floor(q) + 1.0, np.ceil(q) - 1.0  # self.step(q, +-1)
+        qi, qa = np.where(buy, up[i], down[i]), np.where(buy, down[a], up[a])
+        start, chunk = 0, 16
+        while start < flat.size:
+            sl = slice(start, start + chunk)
+            m = flat[sl].size
+            Q2 = np.repeat(q[:, None], m, axis=1)
+            cj = np.arange(m)
+            Q2[i[sl], cj] = qi[sl]
+            Q2[a[sl], cj] = qa[sl]
+            Z2 = Q2 * self.ell[:, None]
+            W2 = self.w0[:, None] + Z2
+            CASH2 = self.c0 - Z2.sum(axis=0) - self.costs(Z2).sum(axis=0)
+            ok = np.ones(m, dtype=bool)
+            for kern in self.hard:
+                ok &= kern.totals(Z2, W2, CASH2) <= self.tol
+            if ok.any():
+                j = int(np.argmax(ok))
+                q2 = Q2[:, j].copy()
+                if self.feasible(q2):
+                    f2 = self.objective(q2)
+                    if f2 < f - eps:
+                        return q2, f2
+                return None
+            start += m
+            chunk *= 4
+        return None
+
+    def _chain_exact(self, q: FloatArray, f: float, df: np.ndarray, eps: float
+                     ) -> tuple[FloatArray, float] | None:
+        """:meth:`_chain` with each first move priced by :meth:`_evaluate` (soft constraints)."""
         best: tuple[float, int, int, float] | None = None
         for first, col in ((-1.0, 1), (1.0, 0)):
             ranked = np.argsort(df[:, col], kind="stable")[:self.chain_width]
