@@ -132,51 +132,43 @@ class LinearRows(Kernel):
     """Rows ``M w <= R`` with a sparse ``M``; a move in asset ``i`` touches column ``i``.
 
     A move's change in violation is summed per asset over the asset's entries of
-    ``M`` (its nonzeros), in entry order: the ``k``-th entry of every asset is
-    gathered by one index array per ``k`` (group bounds: one or two; ``k`` factor
-    rows: ``k``), a zero row standing for an asset with fewer entries.
+    ``M`` (its nonzeros), in entry order: the ``k``-th entry of every asset is laid
+    out as a row index and a coefficient per asset (group bounds: one or two such
+    layers; ``k`` factor rows: ``k``), an asset with fewer entries pointing at a
+    zero row with a zero coefficient.
     """
 
     def __init__(self, M: sp.spmatrix, R: FloatArray, n: int) -> None:
         coo = sp.coo_matrix(M)
         self.M = sp.csr_matrix(M)
         self.R = np.asarray(R, dtype=float)
-        self.r = coo.row.astype(np.intp)
-        self.i = coo.col.astype(np.intp)
-        self.v = coo.data
-        self.Rr = self.R[self.r][:, None]
-        self.vr = self.v[:, None]
-        nnz = self.i.size
-        counts = np.bincount(self.i, minlength=n)
-        by_asset = np.argsort(self.i, kind="stable")
+        r, i, v = coo.row.astype(np.intp), coo.col.astype(np.intp), coo.data
+        m, nnz = self.R.size, i.size
+        self.Rpad = np.append(self.R, 0.0)
+        counts = np.bincount(i, minlength=n)
+        by_asset = np.argsort(i, kind="stable")
         rank = np.empty(nnz, dtype=np.intp)
         rank[by_asset] = np.arange(nnz) - np.repeat(np.cumsum(counts) - counts, counts)
-        self.slots = []  # per k: for each asset, its k-th entry (nnz: the zero row)
+        self.layers = []  # per k: each asset's k-th entry as (row, coefficient)
         for k in range(int(counts.max(initial=0))):
             e = np.flatnonzero(rank == k)
-            at = np.full(n, nnz, dtype=np.intp)
-            at[self.i[e]] = e
-            self.slots.append(at)
+            row = np.full(n, m, dtype=np.intp)
+            coef = np.zeros(n)
+            row[i[e]], coef[i[e]] = r[e], v[e]
+            self.layers.append((row, coef[:, None], self.Rpad[row][:, None]))
 
     def total(self, P: PointArrays) -> float:
         return float(pos(self.M @ P.w - self.R).sum())
 
     def candidates(self, P, Z, W, CASH):  # type: ignore[no-untyped-def]
-        L = self.M @ P.w
-        old = pos(L - self.R)
-        dW = np.take(W, self.i, axis=0) - np.take(P.w, self.i)[:, None]
-        change = np.empty((self.i.size + 1,) + W.shape[1:])
-        change[-1] = 0.0
-        np.subtract(pos(np.take(L, self.r)[:, None] + self.vr * dW - self.Rr),
-                    np.take(old, self.r)[:, None], out=change[:-1])
-        out = np.take(change, self.slots[0], axis=0) if self.slots else np.zeros(W.shape)
-        for at in self.slots[1:]:
-            out = out + np.take(change, at, axis=0)
-        return old.sum() + out
-
-    def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
-        return pos(self.M @ W - self.R[:, None]).sum(axis=0)
-
+        L = np.append(self.M @ P.w, 0.0)
+        old = pos(L - self.Rpad)
+        dW = W - P.w[:, None]
+        out = None
+        for row, coef, Rr in self.layers:
+            change = pos(L[row][:, None] + coef * dW - Rr) - old[row][:, None]
+            out = change if out is None else out + change
+        return old[:-1].sum() + (np.zeros(W.shape) if out is None else out)
 
 class CashRow(Kernel):
     """Post-trade cash (after the full cost) at least ``floor`` (weight)."""

@@ -78,6 +78,11 @@ class CostTable:
         self._lin_other = lin
         self._hold = hold if np.any(hold != 0) else None
 
+    @property
+    def holds(self) -> bool:
+        """Whether any model charges a holding cost (:meth:`holding` is not zero)."""
+        return self._hold is not None
+
     def holding(self, w: np.ndarray) -> np.ndarray:
         """Short-holding cost per asset (fraction of equity) of post-trade weights ``w``
         over the horizon, shape ``(n,)`` or ``(n, C)``; not paid from cash at the trade."""
@@ -90,13 +95,13 @@ class CostTable:
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Cost per asset (fraction of equity) of trade weights ``z``, shape ``(n,)`` or ``(n, C)``.
 
-        The search calls this with arrays that differ from the previous call of the
-        same shape in a few rows (the assets just moved): those rows are priced, the
-        others copied from that call (each asset's cost depends on its own row only,
-        so the answer is the same, bit for bit).
+        The search calls this with candidate tables ``(n, C)`` that differ from the
+        previous call of the same shape in a few rows (the assets just moved): those
+        rows are priced, the others copied from that call (each asset's cost depends
+        on its own row only, so the answer is the same, bit for bit).
         """
         z = np.asarray(z, dtype=float)
-        if self.generic or z.size > _CACHE_SIZE or z.ndim == 0:
+        if self.generic or z.size > _CACHE_SIZE or z.ndim < 2:
             return self._price(z)
         hit = self._last.get(z.shape)
         if hit is not None:

@@ -122,6 +122,7 @@ class LotSearch:
         self.chain_width = chain_width
         self.max_chains = max_chains
         self.Sii = (G * G).sum(axis=1) + s * s
+        self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
         self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
@@ -165,7 +166,7 @@ class LotSearch:
         d = P.w - self.wt
         f = self.G.T @ d
         val = float(cost.sum()) + 0.5 * self.gT * float(f @ f + (self.s * d) @ (self.s * d))
-        hold = getattr(self.costs, "holding", None)  # borrow over the horizon
+        hold = self._hold  # borrow over the horizon
         if hold is not None:
             val += float(hold(P.w).sum())
         if self.alpha is not None:
@@ -209,7 +210,7 @@ class LotSearch:
         dcost = self.costs(Z) - cost[:, None]
         CASH = P.cash - D - dcost
         df = dcost + self.gT * (D * Sd[:, None] + 0.5 * D * D * self.Sii[:, None])
-        hold = getattr(self.costs, "holding", None)
+        hold = self._hold
         if hold is not None:
             df = df + hold(W) - hold(P.w)[:, None]
         if self.alpha is not None:
