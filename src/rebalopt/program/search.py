@@ -170,6 +170,9 @@ class LinearRows(Kernel):
             out = change if out is None else out + change
         return old[:-1].sum() + (np.zeros(W.shape) if out is None else out)
 
+    def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
+        return pos(self.M @ W - self.R[:, None]).sum(axis=0)
+
 class CashRow(Kernel):
     """Post-trade cash (after the full cost) at least ``floor`` (weight)."""
 

@@ -121,6 +121,15 @@ class CostTable:
         self._last[z.shape] = (z.copy(), out.copy())
         return out
 
+    def price_rows(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cost of ``z`` whose rows are the assets ``rows`` (shape ``(len(rows),)`` or
+        ``(len(rows), C)``), as those rows of a whole-table call."""
+        if self.generic:
+            full = np.zeros((self.state.n,) + z.shape[1:])
+            full[rows] = z
+            return self._price(full)[rows]
+        return self._price(z, rows)
+
     def _price(self, z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Cost of ``z`` (its rows are the assets ``rows``, all assets when ``None``)."""
         az = np.abs(z)

@@ -231,7 +231,7 @@ class Neighbourhoods:
     def _ranked(self, q: FloatArray, f: float) -> np.ndarray:
         """Assets that matter, most first: blocked improving moves, traded, off the anchor."""
         S = self.search
-        _, df, _, _, _ = S._evaluate(q)
+        _, df, _ = S._singles(q)
         gain = np.min(df, axis=1)                       # best single move, ignoring feasibility
         score = np.where(np.isfinite(gain), -gain, 0.0)
         traded = q != 0
@@ -257,10 +257,11 @@ class Neighbourhoods:
         n = q.shape[0]
         if not sets:
             return None
-        col: dict[int, np.ndarray] = {}  # every candidate value of each asset, sorted
+        seen: dict[int, list[np.ndarray]] = {}
         for F, cands in sets:
             for i, c in zip(F, cands):
-                col[int(i)] = np.union1d(col[int(i)], c) if int(i) in col else np.asarray(c)
+                seen.setdefault(int(i), []).append(np.asarray(c, dtype=float))
+        col = {i: np.unique(np.concatenate(v)) for i, v in seen.items()}  # sorted values
         Zpad = np.zeros((n, max(len(v) for v in col.values())))
         for i, v in col.items():
             Zpad[i, :len(v)] = v * S.ell[i]
@@ -272,36 +273,68 @@ class Neighbourhoods:
         base = float(cost_q.sum()) + 0.5 * S.gT * (float(gd0 @ gd0) + float(s2 @ (d0 * d0)))
         if S.alpha is not None:
             base -= float(S.alpha @ P.w)
-        lbs, cols = [], []
+        # every combination of every set, as rows (asset indices, lot counts, cost
+        # table positions), sets of one size together: the bounds of a size at once
         grids: dict[tuple[int, ...], np.ndarray] = {}  # every index combination, per shape
+        where: dict[tuple[int, int], np.ndarray] = {}  # (asset, id of its candidates): positions
+        runs: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {}
         for F, cands in sets:
-            F = np.asarray(F)
             shape = tuple(len(c) for c in cands)
             idx = grids.get(shape)
             if idx is None:
                 idx = grids[shape] = np.indices(shape).reshape(len(shape), -1).T
-            QF = np.stack([np.asarray(c)[idx[:, j]] for j, c in enumerate(cands)], axis=1)
+            vals, poss = [], []
+            for j, (i, c) in enumerate(zip(F, cands)):
+                key = (int(i), id(c))
+                at = where.get(key)
+                if at is None:
+                    at = where[key] = np.searchsorted(col[int(i)], c)
+                vals.append(np.asarray(c, dtype=float)[idx[:, j]])
+                poss.append(at[idx[:, j]])
+            QF = np.stack(vals, axis=1)
             self.used += QF.size
-            delta = (QF - q[F]) * S.ell[F]
-            cost_new = sum(Ctab[int(i), np.searchsorted(col[int(i)], c)][idx[:, j]]
-                           for j, (i, c) in enumerate(zip(F, cands)))
-            GD = gd0[None, :] + delta @ S.G[F]
-            dF = d0[F] + delta
-            lb = (base - float(cost_q[F].sum()) + cost_new
-                  + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
-                                  + (s2[F] * (dF * dF - d0[F] * d0[F])).sum(axis=1)))
-            if S.alpha is not None:
-                lb = lb - delta @ S.alpha[F]
+            Fs, Vs, Ps = runs.setdefault(len(shape), ([], [], []))
+            Fs.append(np.broadcast_to(np.asarray(F, dtype=np.intp), QF.shape))
+            Vs.append(QF)
+            Ps.append(np.stack(poss, axis=1))
+        lbs, kept = [], []
+        for Fs, Vs, Ps in runs.values():
+            VA, PA = np.concatenate(Vs), np.concatenate(Ps)
+            if len(Fs) == 1:  # one set (the enumeration): its assets broadcast
+                F = Fs[0][0]
+                FA = Fs[0]
+                delta = (VA - q[F]) * S.ell[F]
+                cost_new = sum(Ctab[int(i), PA[:, j]] for j, i in enumerate(F))
+                GD = gd0[None, :] + delta @ S.G[F]
+                dF = d0[F] + delta
+                lb = (base - float(cost_q[F].sum()) + cost_new
+                      + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
+                                      + (s2[F] * (dF * dF - d0[F] * d0[F])).sum(axis=1)))
+                if S.alpha is not None:
+                    lb = lb - delta @ S.alpha[F]
+            else:  # many sets of one size: their assets gathered per row
+                FA = np.concatenate(Fs)
+                delta = (VA - q[FA]) * S.ell[FA]
+                cost_new = Ctab[FA[:, 0], PA[:, 0]]
+                GD = gd0[None, :] + delta[:, :1] * S.G[FA[:, 0]]
+                for j in range(1, FA.shape[1]):
+                    cost_new = cost_new + Ctab[FA[:, j], PA[:, j]]
+                    GD = GD + delta[:, j:j + 1] * S.G[FA[:, j]]
+                dF = d0[FA] + delta
+                d0F = d0[FA]
+                lb = (base - cost_q[FA].sum(axis=1) + cost_new
+                      + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
+                                      + (s2[FA] * (dF * dF - d0F * d0F)).sum(axis=1)))
+                if S.alpha is not None:
+                    lb = lb - (delta * S.alpha[FA]).sum(axis=1)
             keep = lb < f - eps
             if keep.any():
-                Q = np.repeat(q[:, None], int(keep.sum()), axis=1)
-                Q[F, :] = QF[keep].T
                 lbs.append(lb[keep])
-                cols.append(Q)
+                kept.append((FA[keep], VA[keep]))
         if not lbs:
             return None
         lb = np.concatenate(lbs)
-        Qall = np.concatenate(cols, axis=1)
+        sizes = np.cumsum([0] + [len(x) for x in lbs])
         order = np.argsort(lb, kind="stable")
         best: tuple[float, np.ndarray] | None = None
         start, chunk = 0, 32
@@ -312,7 +345,14 @@ class Neighbourhoods:
                 self.stats["budget_exhausted"] = 1
                 break
             take = min(chunk, (limit - self.used) // n + 1)  # stop at the limit, not a chunk past
-            part = Qall[:, order[start:start + take]]
+            pick = order[start:start + take]
+            part = np.repeat(q[:, None], pick.size, axis=1)
+            run = np.searchsorted(sizes, pick, side="right") - 1
+            for r in np.unique(run):
+                c = np.flatnonzero(run == r)
+                FA, VA = kept[r]
+                rows = pick[c] - sizes[r]
+                part[FA[rows], c[:, None]] = VA[rows]
             obj, ok = self.price(q, part)
             obj = np.where(ok, obj, np.inf)
             j = int(np.argmin(obj))

@@ -123,6 +123,7 @@ class LotSearch:
         self.max_chains = max_chains
         self.Sii = (G * G).sum(axis=1) + s * s
         self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
+        self._table: tuple[np.ndarray | None, ...] | None = None  # see _singles
         self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
@@ -184,22 +185,81 @@ class LotSearch:
         """``k`` lots up (``k > 0``) or down from ``q``, back on the lot grid from a close."""
         return np.floor(q) + k if k > 0 else np.ceil(q) + k
 
-    def _moves(self, q: FloatArray) -> np.ndarray:
+    def _moves(self, q: FloatArray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The standard moves from ``q`` (the counts of assets ``rows`` when given)."""
+        sel = slice(None) if rows is None else rows
         cols = [self.step(q, 1.0), self.step(q, -1.0), np.zeros_like(q)]
         if self.kmin is not None:
-            cols += [self.kmin, -self.kmin]
+            cols += [self.kmin[sel], -self.kmin[sel]]
         if self.anchor is not None:
-            cols.append(self.anchor)
+            cols.append(self.anchor[sel])
         if self.close is not None:
-            cols.append(np.where(np.isnan(self.close), q, self.close))
+            close = self.close[sel]
+            cols.append(np.where(np.isnan(close), q, close))
         return np.stack(cols, axis=1)
 
-    def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None
+    def _singles(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standard moves ``Q``, objective change ``df`` and trade change ``D`` at ``q``:
+        :meth:`_evaluate`'s, without the violations.
+
+        The table of moves is kept between calls and updated in the rows of the
+        assets whose count changed (the improve phase moves one or two at a time):
+        each row depends on its own asset only, so the answer is the one a full
+        evaluation gives, bit for bit. The arrays returned are the table's own,
+        valid until the next call.
+        """
+        P, cost, Sd = self.point(q)
+        t = self._table
+        rows: np.ndarray | None = None
+        if t is not None and t[0] is self.anchor:
+            rows = np.flatnonzero(q != t[1])
+            if 4 * rows.size > q.size:
+                rows = None
+        if rows is None:
+            Q = self._moves(q)
+            D = (Q - q[:, None]) * self.ell[:, None]
+            Cz = self.costs(P.z[:, None] + D)
+            H = 0.5 * D * D * self.Sii[:, None]
+            bad = (Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])
+            self._table = (self.anchor, q.copy(), Q, D, Cz, H, bad)
+        else:
+            _, last, Q, D, Cz, H, bad = t
+            if rows.size:
+                qr = q[rows]
+                Qr = self._moves(qr, rows)
+                Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
+                Zr = P.z[rows][:, None] + Dr
+                price_rows = getattr(self.costs, "price_rows", None)
+                Q[rows], D[rows], last[rows] = Qr, Dr, qr
+                if price_rows is None:
+                    Cz[:] = self.costs(P.z[:, None] + D)
+                else:
+                    Cz[rows] = price_rows(Zr, rows)
+                H[rows] = 0.5 * Dr * Dr * self.Sii[rows][:, None]
+                bad[rows] = ((Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
+                             | (Qr > self.hi[rows][:, None]))
+        dcost = Cz - cost[:, None]
+        df = dcost + self.gT * (D * Sd[:, None] + H)
+        if self._hold is not None:
+            df = df + self._hold(P.w[:, None] + D) - self._hold(P.w)[:, None]
+        if self.alpha is not None:
+            df = df - self.alpha[:, None] * D
+        if self.soft:
+            Z, W = P.z[:, None] + D, P.w[:, None] + D
+            CASH = P.cash - D - dcost
+            for k, pen in self.soft:
+                df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        df[bad] = np.inf
+        return Q, df, D
+
+    def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
+                  violations: bool = True,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, PointArrays]:
         """Candidates ``Q``, objective change, per-kernel violation after each move.
 
         ``step`` (lots) restricts the moves to the single column ``q + step``; ``Q``
         (``(n, C)`` lot counts) gives the candidates instead of the standard moves.
+        ``violations=False`` skips the hard kernels (the violations come back empty).
         """
         P, cost, Sd = self.point(q)
         if Q is None:
@@ -217,8 +277,8 @@ class LotSearch:
             df = df - self.alpha[:, None] * D
         for k, pen in self.soft:
             df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
-        V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) if self.hard else \
-            np.zeros((0,) + Q.shape)
+        V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) \
+            if self.hard and violations else np.zeros((0,) + Q.shape)
         df[(Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])] = np.inf
         return Q, df, V, D, P
 
@@ -248,12 +308,10 @@ class LotSearch:
         singles = pairs = chains = 0
         f = self.objective(q)
         for _ in range(self.max_moves):
-            Q, df, V, D, _ = self._evaluate(q)
-            feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
-            cand = np.where(feas, df, np.inf)
             eps = 1e-13 + 1e-10 * abs(f)
-            i, j = np.unravel_index(int(np.argmin(cand)), cand.shape)
-            if cand[i, j] < -eps:
+            Q, df, D = self._singles(q)
+            i, j = self._best_single(q, Q, df, eps)
+            if i >= 0:
                 q2 = q.copy()
                 q2[i] = Q[i, j]
                 f2 = self.objective(q2)
@@ -270,6 +328,37 @@ class LotSearch:
             q, f = moved
             pairs += 1
         return q, singles, pairs
+
+    def _best_single(self, q: FloatArray, Q: np.ndarray, df: np.ndarray, eps: float,
+                     tries: int = 3) -> tuple[int, int]:
+        """The feasible single move with the lowest ``df < -eps`` (``(-1, -1)``: none).
+
+        The improving moves are tried best first (ties: lowest asset, then move
+        kind), each for feasibility at its own point (every hard kernel's total);
+        after ``tries`` infeasible ones, every move's violation is computed at once
+        (the kernels' ``candidates``). Either way the answer is the best feasible
+        improving move.
+        """
+        flat = np.flatnonzero(df < -eps)
+        if flat.size == 0:
+            return -1, -1
+        flat = flat[np.argsort(df.ravel()[flat], kind="stable")]
+        C = df.shape[1]
+        for f in flat[:tries]:
+            i, j = divmod(int(f), C)
+            q2 = q.copy()
+            q2[i] = Q[i, j]
+            if self.feasible(q2):
+                return i, j
+        if flat.size <= tries:
+            return -1, -1
+        _, _, V, _, _ = self._evaluate(q, Q=Q)
+        feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
+        ok = feas.ravel()[flat[tries:]]
+        if not ok.any():
+            return -1, -1
+        i, j = divmod(int(flat[tries:][int(np.argmax(ok))]), C)
+        return i, j
 
     def _chain(self, q: FloatArray, f: float, df: np.ndarray, D: np.ndarray, eps: float
                ) -> tuple[FloatArray, float] | None:
