@@ -273,36 +273,46 @@ class Neighbourhoods:
         base = float(cost_q.sum()) + 0.5 * S.gT * (float(gd0 @ gd0) + float(s2 @ (d0 * d0)))
         if S.alpha is not None:
             base -= float(S.alpha @ P.w)
-        # every combination of every set, as rows (asset indices, lot counts, cost
-        # table positions), sets of one size together: the bounds of a size at once
-        grids: dict[tuple[int, ...], np.ndarray] = {}  # every index combination, per shape
-        where: dict[tuple[int, int], np.ndarray] = {}  # (asset, id of its candidates): positions
-        runs: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {}
-        for F, cands in sets:
-            shape = tuple(len(c) for c in cands)
-            idx = grids.get(shape)
-            if idx is None:
-                idx = grids[shape] = np.indices(shape).reshape(len(shape), -1).T
-            vals, poss = [], []
-            for j, (i, c) in enumerate(zip(F, cands)):
+        # every combination of every set as a row (asset indices, lot counts, cost
+        # table positions), built per shape of set at once, then back in set order
+        slot: dict[tuple[int, int], int] = {}  # (asset, id of its candidates) -> slot
+        slots: list[tuple[int, np.ndarray]] = []
+        by_shape: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+        for s_id, (F, cands) in enumerate(sets):
+            ks = []
+            for i, c in zip(F, cands):
                 key = (int(i), id(c))
-                at = where.get(key)
-                if at is None:
-                    at = where[key] = np.searchsorted(col[int(i)], c)
-                vals.append(np.asarray(c, dtype=float)[idx[:, j]])
-                poss.append(at[idx[:, j]])
-            QF = np.stack(vals, axis=1)
-            self.used += QF.size
-            Fs, Vs, Ps = runs.setdefault(len(shape), ([], [], []))
-            Fs.append(np.broadcast_to(np.asarray(F, dtype=np.intp), QF.shape))
-            Vs.append(QF)
-            Ps.append(np.stack(poss, axis=1))
+                if key not in slot:
+                    slot[key] = len(slots)
+                    slots.append((int(i), np.asarray(c, dtype=float)))
+                ks.append(slot[key])
+            by_shape.setdefault(tuple(len(c) for c in cands), []).append((s_id, ks))
+        width = max(len(c) for _, c in slots)
+        SV = np.zeros((len(slots), width))                 # candidate values per slot
+        SP = np.zeros((len(slots), width), dtype=np.intp)  # their cost table positions
+        SI = np.array([i for i, _ in slots], dtype=np.intp)
+        for k, (i, c) in enumerate(slots):
+            SV[k, :len(c)] = c
+            SP[k, :len(c)] = np.searchsorted(col[i], c)
+        runs: dict[int, tuple[list[tuple[np.ndarray, int]], list[np.ndarray],
+                              list[np.ndarray], list[np.ndarray]]] = {}
+        for shape, members in by_shape.items():
+            idx = np.indices(shape).reshape(len(shape), -1).T  # every index combination
+            G = np.array([ks for _, ks in members], dtype=np.intp)  # (sets, p) slots
+            g, m, p = G.shape[0], idx.shape[0], len(shape)
+            self.used += g * m * p
+            QF = np.stack([SV[G[:, j]][:, idx[:, j]] for j in range(p)], axis=-1)
+            PF = np.stack([SP[G[:, j]][:, idx[:, j]] for j in range(p)], axis=-1)
+            Fs, Vs, Ps, Ids = runs.setdefault(p, ([], [], [], []))
+            Fs.append((SI[G], m))
+            Vs.append(QF.reshape(g * m, p))
+            Ps.append(PF.reshape(g * m, p))
+            Ids.append(np.repeat([s_id for s_id, _ in members], m))
         lbs, kept = [], []
-        for Fs, Vs, Ps in runs.values():
-            VA, PA = np.concatenate(Vs), np.concatenate(Ps)
-            if len(Fs) == 1:  # one set (the enumeration): its assets broadcast
-                F = Fs[0][0]
-                FA = Fs[0]
+        for Fs, Vs, Ps, Ids in runs.values():
+            if len(Fs) == 1 and Fs[0][0].shape[0] == 1:  # one set (the enumeration)
+                F, VA, PA = Fs[0][0][0], Vs[0], Ps[0]
+                FA = np.broadcast_to(F, VA.shape)
                 delta = (VA - q[F]) * S.ell[F]
                 cost_new = sum(Ctab[int(i), PA[:, j]] for j, i in enumerate(F))
                 GD = gd0[None, :] + delta @ S.G[F]
@@ -312,8 +322,10 @@ class Neighbourhoods:
                                       + (s2[F] * (dF * dF - d0[F] * d0[F])).sum(axis=1)))
                 if S.alpha is not None:
                     lb = lb - delta @ S.alpha[F]
-            else:  # many sets of one size: their assets gathered per row
-                FA = np.concatenate(Fs)
+            else:  # many sets of one size: their assets gathered per row, in set order
+                back = np.argsort(np.concatenate(Ids), kind="stable")
+                FA = np.concatenate([np.repeat(f, m, axis=0) for f, m in Fs])[back]
+                VA, PA = np.concatenate(Vs)[back], np.concatenate(Ps)[back]
                 delta = (VA - q[FA]) * S.ell[FA]
                 cost_new = Ctab[FA[:, 0], PA[:, 0]]
                 GD = gd0[None, :] + delta[:, :1] * S.G[FA[:, 0]]
