@@ -16,12 +16,9 @@ from rebalopt.constraints.integer import IntegerConstraint
 from rebalopt.program import CostTerms
 from rebalopt.rebalance._integer_bound import inverse_diagonal
 from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_exact import EXACT_ASSETS
 from rebalopt.rebalance._integer_kernels import kernel_for
-from rebalopt.rebalance._integer_lns import (
-    EXACT_ASSETS,
-    Neighbourhoods,
-    close_lots,
-)
+from rebalopt.rebalance._integer_lns import Neighbourhoods, close_lots
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 from rebalopt.rebalance.optimal import OptimalSolution

@@ -25,7 +25,7 @@ Modes:
   multi-lot moves, exchanges of which assets trade, and every combination of a few
   lot counts over pairs and triples of the assets that matter; on small books, an
   exhaustive enumeration of a box that provably holds the optimum, which proves it
-  (:mod:`rebalopt.rebalance._integer_lns`). Every budget is a count, so the plan is
+  (:mod:`rebalopt.rebalance._integer_lns`, :mod:`rebalopt.rebalance._integer_exact`). Every budget is a count, so the plan is
   deterministic. If the repair gets stuck, restarts and (small books) enumeration
   look for a plan; then the MIP is asked for one or for a proof that none exists.
 * Closing a position to exactly zero is always a candidate, whatever the lot size
