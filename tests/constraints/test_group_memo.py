@@ -45,3 +45,16 @@ def test_compiled_once_per_state_and_again_when_a_bound_changes(monkeypatch):
     np.testing.assert_allclose(rel.evaluate(point)[1], [0.55, 0.55])
     other = Point.from_trades(state, np.array([0.4, 0.1, 0.3, 0.2]), np.zeros(4), 0.0)
     np.testing.assert_allclose(rel.evaluate(other)[1], [0.75, 0.35])
+
+
+def test_labels_and_search_kernel_come_from_the_compiled_rows():
+    state = _state()
+    w_t = np.full(4, 0.25)
+    g = GroupBounds(upper={"x": 0.4}, lower=0.1)
+    assert g.row_labels(state, w_t) == ["x <= upper", "x >= lower", "y >= lower"]
+    assert g.search_kernel(state, w_t)[0] is g.search_kernel(state, w_t)[0]  # absolute: kept
+    rel = GroupBounds(upper=0.05, relative=True)
+    k1 = rel.search_kernel(state, w_t)[0]
+    k2 = rel.search_kernel(state, np.array([0.4, 0.1, 0.3, 0.2]))[0]
+    np.testing.assert_allclose(k1.R, [0.55, 0.55])
+    np.testing.assert_allclose(k2.R, [0.75, 0.35])  # follows the target

@@ -248,14 +248,18 @@ class GroupBounds(Constraint):
         return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
 
     def _compiled(self, state: PortfolioState) -> tuple[FloatArray, FloatArray,
-                                                         sp.csr_matrix, sp.csr_matrix]:
-        """Upper and lower bounds (absolute, or offsets from the target's group weights)
-        and their group matrices, compiled once per state (``PortfolioState.memo``)."""
-        def compile_() -> tuple[FloatArray, FloatArray, sp.csr_matrix, sp.csr_matrix]:
+                                                         sp.csr_matrix, sp.csr_matrix,
+                                                         list[str]]:
+        """Upper and lower bounds (absolute, or offsets from the target's group weights),
+        their group matrices and row labels, compiled once per state
+        (``PortfolioState.memo``)."""
+        def compile_() -> tuple[FloatArray, FloatArray, sp.csr_matrix, sp.csr_matrix,
+                                list[str]]:
             labels, _, up, lo = self._layout(state)
             Au, Al = self._matrix(labels, list(up)), self._matrix(labels, list(lo))
+            names = [f"{g} <= upper" for g in up] + [f"{g} >= lower" for g in lo]
             return (np.array(list(up.values()), dtype=float),
-                    np.array(list(lo.values()), dtype=float), Au, Al)
+                    np.array(list(lo.values()), dtype=float), Au, Al, names)
 
         return state.memo(self, "group_rows", (self.upper, self.lower, self.labels,
                                                self.unlabeled), compile_)
@@ -263,7 +267,7 @@ class GroupBounds(Constraint):
     def _rhs(self, state: PortfolioState, targets: FloatArray) -> tuple[FloatArray, FloatArray,
                                                                         sp.csr_matrix,
                                                                         sp.csr_matrix]:
-        hi, lw, Au, Al = self._compiled(state)
+        hi, lw, Au, Al, _ = self._compiled(state)
         if self.relative:
             hi = hi + Au @ targets
             lw = lw + Al @ targets
@@ -289,10 +293,16 @@ class GroupBounds(Constraint):
         return (np.concatenate([Au @ point.w, -(Al @ point.w)]), np.concatenate([hi, -lw]))
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
-        _, _, up, lo = self._layout(state)
-        return [f"{g} <= upper" for g in up] + [f"{g} >= lower" for g in lo]
+        return list(self._compiled(state)[4])
 
     def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
-        """The group rows as sparse linear rows on ``w`` (:mod:`rebalopt.program.search`)."""
-        hi, lw, Au, Al = self._rhs(state, targets)
-        return [LinearRows(sp.vstack([Au, -Al]), np.concatenate([hi, -lw]), state.n)]
+        """The group rows as sparse linear rows on ``w`` (:mod:`rebalopt.program.search`),
+        built once per state (absolute bounds; target-relative ones follow the target)."""
+        def build() -> tuple[LinearRows]:
+            hi, lw, Au, Al = self._rhs(state, targets)
+            return (LinearRows(sp.vstack([Au, -Al]), np.concatenate([hi, -lw]), state.n),)
+
+        if self.relative:
+            return list(build())
+        return list(state.memo(self, "search_kernel", (self.upper, self.lower, self.labels,
+                                                       self.unlabeled, self.relative), build))
