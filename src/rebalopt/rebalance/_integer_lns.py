@@ -121,6 +121,7 @@ class Neighbourhoods(Enumeration):
     accepted: int = 0
     sets_tried: int = 0
     stats: dict[str, int] = field(default_factory=dict)
+    _ranks: tuple[FloatArray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     # ----------------------------------------------------------- candidates
     def _values(self, q: FloatArray, i: int, jump: FloatArray, window: int) -> np.ndarray:
@@ -154,7 +155,13 @@ class Neighbourhoods(Enumeration):
             return np.where(h > 0, q - g / h, np.nan)
 
     def _ranked(self, q: FloatArray, f: float) -> np.ndarray:
-        """Assets that matter, most first: blocked improving moves, traded, off the anchor."""
+        """Assets that matter, most first: blocked improving moves, traded, off the anchor.
+
+        The last ranking is kept (a round ranks for its free sets, then for its
+        exchanges, at the same plan).
+        """
+        if self._ranks is not None and np.array_equal(self._ranks[0], q):
+            return self._ranks[1]
         S = self.search
         _, df, _ = S._singles(q)
         gain = np.min(df, axis=1)                       # best single move, ignoring feasibility
@@ -162,7 +169,9 @@ class Neighbourhoods(Enumeration):
         traded = q != 0
         off = np.zeros(q.shape, bool) if self.anchor is None else (q != self.anchor)
         key = score + (traded | off) * (np.abs(score).max() + 1e-12) * 1e-3
-        return np.argsort(-key, kind="stable")
+        order = np.argsort(-key, kind="stable")
+        self._ranks = (q.copy(), order)
+        return order
 
     # ----------------------------------------------------------------- runs
     def _singles(self, q: FloatArray, f: float, eps: float, jump: FloatArray

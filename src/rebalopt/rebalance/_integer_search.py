@@ -121,8 +121,10 @@ class LotSearch:
         self.pair_width = pair_width
         self.chain_width = chain_width
         self.max_chains = max_chains
-        self.Sii = (G * G).sum(axis=1) + s * s
+        self.s2 = s * s
+        self.Sii = (G * G).sum(axis=1) + self.s2
         self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
+        self._price_rows = getattr(costs, "price_rows", None)  # a CostTable's; else whole tables
         self._table: tuple[np.ndarray | None, ...] | None = None  # see _singles
         self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
         n = w0.shape[0]
@@ -148,13 +150,13 @@ class LotSearch:
         a move) and then evaluates the moves from it.
         """
         last = self._last_point
-        if last is not None and np.array_equal(last[0], q):
+        if last is not None and last[0].shape == q.shape and (last[0] == q).all():
             return last[1]
         z = q * self.ell
         cost = self.costs(z)
         w = self.w0 + z
         d = w - self.wt
-        Sd = self.G @ (self.G.T @ d) + self.s * self.s * d
+        Sd = self.G @ (self.G.T @ d) + self.s2 * d
         for a in (z, w, cost, Sd):
             a.setflags(write=False)
         out = PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
@@ -229,7 +231,7 @@ class LotSearch:
                 Qr = self._moves(qr, rows)
                 Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
                 Zr = P.z[rows][:, None] + Dr
-                price_rows = getattr(self.costs, "price_rows", None)
+                price_rows = self._price_rows
                 Q[rows], D[rows], last[rows] = Qr, Dr, qr
                 if price_rows is None:
                     Cz[:] = self.costs(P.z[:, None] + D)
