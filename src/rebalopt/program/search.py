@@ -142,6 +142,9 @@ class LinearRows(Kernel):
         coo = sp.coo_matrix(M)
         self.M = sp.csr_matrix(M)
         self.R = np.asarray(R, dtype=float)
+        csr = self.M.tocoo()  # row-major, the order a sparse product sums in
+        self._rows = csr.row.astype(np.intp)
+        self._cols, self._vals = csr.col.astype(np.intp), csr.data
         r, i, v = coo.row.astype(np.intp), coo.col.astype(np.intp), coo.data
         m, nnz = self.R.size, i.size
         self.Rpad = np.append(self.R, 0.0)
@@ -157,11 +160,16 @@ class LinearRows(Kernel):
             row[i[e]], coef[i[e]] = r[e], v[e]
             self.layers.append((row, coef[:, None], self.Rpad[row][:, None]))
 
+    def _lhs(self, w: FloatArray) -> FloatArray:
+        """``M w`` for one point (summed row by row in the sparse product's order)."""
+        return np.bincount(self._rows, weights=self._vals * w[self._cols],
+                           minlength=self.R.size)
+
     def total(self, P: PointArrays) -> float:
-        return float(pos(self.M @ P.w - self.R).sum())
+        return float(pos(self._lhs(P.w) - self.R).sum())
 
     def candidates(self, P, Z, W, CASH):  # type: ignore[no-untyped-def]
-        L = np.append(self.M @ P.w, 0.0)
+        L = np.append(self._lhs(P.w), 0.0)
         old = pos(L - self.Rpad)
         dW = W - P.w[:, None]
         out = None
