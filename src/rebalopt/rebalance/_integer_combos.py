@@ -112,7 +112,7 @@ class CombinationPricer:
         # table positions), built per shape of set at once, then back in set order
         slot: dict[tuple[int, int], int] = {}  # (asset, id of its candidates) -> slot
         slots: list[tuple[int, np.ndarray]] = []
-        by_shape: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+        by_size: dict[int, list[tuple[int, list[int], list[int]]]] = {}
         for s_id, (F, cands) in enumerate(sets):
             ks = []
             for i, c in zip(F, cands):
@@ -121,7 +121,7 @@ class CombinationPricer:
                     slot[key] = len(slots)
                     slots.append((int(i), np.asarray(c, dtype=float)))
                 ks.append(slot[key])
-            by_shape.setdefault(tuple(len(c) for c in cands), []).append((s_id, ks))
+            by_size.setdefault(len(ks), []).append((s_id, ks, [len(c) for c in cands]))
         width = max(len(c) for _, c in slots)
         SV = np.zeros((len(slots), width))                 # candidate values per slot
         SP = np.zeros((len(slots), width), dtype=np.intp)  # their cost table positions
@@ -129,55 +129,34 @@ class CombinationPricer:
         for k, (i, c) in enumerate(slots):
             SV[k, :len(c)] = c
             SP[k, :len(c)] = np.searchsorted(col[i], c)
-        runs: dict[int, tuple[list[tuple[np.ndarray, int]], list[np.ndarray],
-                              list[np.ndarray], list[np.ndarray]]] = {}
-        for shape, members in by_shape.items():
-            idx = np.indices(shape).reshape(len(shape), -1).T  # every index combination
-            G = np.array([ks for _, ks in members], dtype=np.intp)  # (sets, p) slots
-            g, m, p = G.shape[0], idx.shape[0], len(shape)
-            self.used += g * m * p
-            QF = np.stack([SV[G[:, j]][:, idx[:, j]] for j in range(p)], axis=-1)
-            PF = np.stack([SP[G[:, j]][:, idx[:, j]] for j in range(p)], axis=-1)
-            Fs, Vs, Ps, Ids = runs.setdefault(p, ([], [], [], []))
-            Fs.append((SI[G], m))
-            Vs.append(QF.reshape(g * m, p))
-            Ps.append(PF.reshape(g * m, p))
-            Ids.append(np.repeat([s_id for s_id, _ in members], m))
+        # per size of set: (sets, combinations, assets) arrays over the largest shape
+        # (a set's combinations past its own lengths masked), the bound of every
+        # combination at once; in set order, each set's combinations in order
         lbs, kept = [], []
-        for Fs, Vs, Ps, Ids in runs.values():
-            if len(Fs) == 1 and Fs[0][0].shape[0] == 1:  # one set (the enumeration)
-                F, VA, PA = Fs[0][0][0], Vs[0], Ps[0]
-                FA = np.broadcast_to(F, VA.shape)
-                delta = (VA - q[F]) * S.ell[F]
-                cost_new = sum(Ctab[int(i), PA[:, j]] for j, i in enumerate(F))
-                GD = gd0[None, :] + delta @ S.G[F]
-                dF = d0[F] + delta
-                lb = (base - float(cost_q[F].sum()) + cost_new
-                      + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
-                                      + (s2[F] * (dF * dF - d0[F] * d0[F])).sum(axis=1)))
-                if S.alpha is not None:
-                    lb = lb - delta @ S.alpha[F]
-            else:  # many sets of one size: their assets gathered per row, in set order
-                back = np.argsort(np.concatenate(Ids), kind="stable")
-                FA = np.concatenate([np.repeat(f, m, axis=0) for f, m in Fs])[back]
-                VA, PA = np.concatenate(Vs)[back], np.concatenate(Ps)[back]
-                delta = (VA - q[FA]) * S.ell[FA]
-                cost_new = Ctab[FA[:, 0], PA[:, 0]]
-                GD = gd0[None, :] + delta[:, :1] * S.G[FA[:, 0]]
-                for j in range(1, FA.shape[1]):
-                    cost_new = cost_new + Ctab[FA[:, j], PA[:, j]]
-                    GD = GD + delta[:, j:j + 1] * S.G[FA[:, j]]
-                dF = d0[FA] + delta
-                d0F = d0[FA]
-                lb = (base - cost_q[FA].sum(axis=1) + cost_new
-                      + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
-                                      + (s2[FA] * (dF * dF - d0F * d0F)).sum(axis=1)))
-                if S.alpha is not None:
-                    lb = lb - (delta * S.alpha[FA]).sum(axis=1)
-            keep = lb < f - eps
-            if keep.any():
-                lbs.append(lb[keep])
-                kept.append((FA[keep], VA[keep]))
+        for p, members in by_size.items():
+            G = np.array([ks for _, ks, _ in members], dtype=np.intp)  # (sets, p) slots
+            lens = np.array([ln for _, _, ln in members], dtype=np.intp)
+            idx = np.indices(tuple(lens.max(axis=0))).reshape(p, -1).T  # (m, p)
+            self.used += int(np.prod(lens, axis=1).sum()) * p
+            QF = np.stack([SV[G[:, j]][:, idx[:, j]] for j in range(p)], axis=-1)
+            F3 = SI[G]                                          # (sets, p) assets
+            delta = (QF - q[F3][:, None, :]) * S.ell[F3][:, None, :]
+            cost_new = Ctab[F3[:, :1], SP[G[:, 0]][:, idx[:, 0]]]
+            for j in range(1, p):
+                cost_new = cost_new + Ctab[F3[:, j:j + 1], SP[G[:, j]][:, idx[:, j]]]
+            GD = gd0 + np.matmul(delta, S.G[F3])                # (sets, m, k)
+            d0F = d0[F3][:, None, :]
+            dF = d0F + delta
+            lb = (base - cost_q[F3].sum(axis=1)[:, None] + cost_new
+                  + 0.5 * S.gT * ((GD * GD).sum(axis=2) - float(gd0 @ gd0)
+                                  + (s2[F3][:, None, :] * (dF * dF - d0F * d0F)).sum(axis=2)))
+            if S.alpha is not None:
+                lb = lb - (delta * S.alpha[F3][:, None, :]).sum(axis=2)
+            real = (idx[None, :, :] < lens[:, None, :]).all(axis=2)
+            sk, ck = np.nonzero(real & (lb < f - eps))
+            if sk.size:
+                lbs.append(lb[sk, ck])
+                kept.append((F3[sk], QF[sk, ck]))
         if not lbs:
             return None
         lb = np.concatenate(lbs)
