@@ -9,7 +9,7 @@ weights as fractions of equity.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from rebalopt.adapters.weights import labelled_targets
 from rebalopt.errors import InputError
 
 __all__ = ["PortfolioState"]
+
+_Memo = TypeVar("_Memo", FloatArray, tuple[Any, ...])
+"""What :meth:`PortfolioState.memo` keeps: an array, or a tuple of arrays and matrices."""
 
 
 def _as_series(values: Any, field: str) -> pd.Series:
@@ -410,15 +413,17 @@ class PortfolioState:
         return s.reindex(self.assets).fillna(default).to_numpy(dtype=float)
 
     def memo(self, owner: object, name: str, inputs: tuple[Any, ...],
-             compute: Callable[[], FloatArray]) -> FloatArray:
+             compute: Callable[[], _Memo]) -> _Memo:
         """A per-asset array derived from this state by ``owner``, computed once per state.
 
         For coefficients a model reads several times per solve (a per-asset
         ``Spread`` aligns a Series to ``assets`` on every call). The entry is keyed by
         ``owner``'s identity and ``name``, and is used again only while each object
         in ``inputs`` (the owner's fields it was computed from) is the same object;
-        replacing a field recomputes it. The array is returned read-only. The cache
-        is not pickled or copied with the state.
+        replacing a field recomputes it. The array is returned read-only. A tuple
+        of arrays and sparse matrices (a constraint's compiled rows) is kept as a
+        tuple, its arrays read-only; the caller must not modify its matrices. The
+        cache is not pickled or copied with the state.
 
         Parameters
         ----------
@@ -437,8 +442,14 @@ class PortfolioState:
         if (hit is not None and hit[0] is owner and len(hit[1]) == len(inputs)
                 and all(a is b for a, b in zip(hit[1], inputs))):
             return hit[2]
-        value = np.asarray(compute())
-        value.setflags(write=False)
+        value = compute()
+        if isinstance(value, tuple):
+            for v in value:
+                if isinstance(v, np.ndarray):
+                    v.setflags(write=False)
+        else:
+            value = np.asarray(value)
+            value.setflags(write=False)
         cache[key] = (owner, inputs, value)
         return value
 

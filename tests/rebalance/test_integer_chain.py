@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from rebalopt import Commission, MarketImpact, PortfolioState, Spread
 from rebalopt.constraints import CashFloor, GroupBounds, LongOnly
+from rebalopt.program.search import Kernel
 from rebalopt.rebalance._integer_search import LotSearch
 from rebalopt.rebalance.integer import IntegerRebalancer
 from rebalopt.rebalance.optimal import OptimalRebalancer
@@ -33,8 +34,9 @@ class _NoCost:
         return np.zeros(np.shape(Z))
 
 
-class _GroupCap:
-    """Assets 0 and 1 together at most ``cap`` of equity (a hard kernel by hand)."""
+class _GroupCap(Kernel):
+    """Assets 0 and 1 together at most ``cap`` of equity (a hard kernel by hand; its
+    ``totals`` is the base class's, one ``total`` per column)."""
 
     def __init__(self, cap: float) -> None:
         self.cap = cap

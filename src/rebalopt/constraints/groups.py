@@ -247,13 +247,27 @@ class GroupBounds(Constraint):
         rows = [code[labels[i]] for i in cols]
         return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(labels)))
 
+    def _compiled(self, state: PortfolioState) -> tuple[FloatArray, FloatArray,
+                                                         sp.csr_matrix, sp.csr_matrix,
+                                                         list[str]]:
+        """Upper and lower bounds (absolute, or offsets from the target's group weights),
+        their group matrices and row labels, compiled once per state
+        (``PortfolioState.memo``)."""
+        def compile_() -> tuple[FloatArray, FloatArray, sp.csr_matrix, sp.csr_matrix,
+                                list[str]]:
+            labels, _, up, lo = self._layout(state)
+            Au, Al = self._matrix(labels, list(up)), self._matrix(labels, list(lo))
+            names = [f"{g} <= upper" for g in up] + [f"{g} >= lower" for g in lo]
+            return (np.array(list(up.values()), dtype=float),
+                    np.array(list(lo.values()), dtype=float), Au, Al, names)
+
+        return state.memo(self, "group_rows", (self.upper, self.lower, self.labels,
+                                               self.unlabeled), compile_)
+
     def _rhs(self, state: PortfolioState, targets: FloatArray) -> tuple[FloatArray, FloatArray,
                                                                         sp.csr_matrix,
                                                                         sp.csr_matrix]:
-        labels, _, up, lo = self._layout(state)
-        Au, Al = self._matrix(labels, list(up)), self._matrix(labels, list(lo))
-        hi = np.array(list(up.values()), dtype=float)
-        lw = np.array(list(lo.values()), dtype=float)
+        hi, lw, Au, Al, _ = self._compiled(state)
         if self.relative:
             hi = hi + Au @ targets
             lw = lw + Al @ targets
@@ -271,7 +285,7 @@ class GroupBounds(Constraint):
             if rhs.size:
                 coo = M.tocoo()
                 out.append(MatrixRows(coo.row, layout.w[coo.col], coo.data.astype(float),
-                                      np.asarray(rhs, dtype=float)))
+                                      np.array(rhs, dtype=float)))
         return out
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
@@ -279,10 +293,16 @@ class GroupBounds(Constraint):
         return (np.concatenate([Au @ point.w, -(Al @ point.w)]), np.concatenate([hi, -lw]))
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
-        _, _, up, lo = self._layout(state)
-        return [f"{g} <= upper" for g in up] + [f"{g} >= lower" for g in lo]
+        return list(self._compiled(state)[4])
 
     def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
-        """The group rows as sparse linear rows on ``w`` (:mod:`rebalopt.program.search`)."""
-        hi, lw, Au, Al = self._rhs(state, targets)
-        return [LinearRows(sp.vstack([Au, -Al]), np.concatenate([hi, -lw]), state.n)]
+        """The group rows as sparse linear rows on ``w`` (:mod:`rebalopt.program.search`),
+        built once per state (absolute bounds; target-relative ones follow the target)."""
+        def build() -> tuple[LinearRows]:
+            hi, lw, Au, Al = self._rhs(state, targets)
+            return (LinearRows(sp.vstack([Au, -Al]), np.concatenate([hi, -lw]), state.n),)
+
+        if self.relative:
+            return list(build())
+        return list(state.memo(self, "search_kernel", (self.upper, self.lower, self.labels,
+                                                       self.unlabeled, self.relative), build))

@@ -129,29 +129,57 @@ class Aggregate(Kernel):
 
 
 class LinearRows(Kernel):
-    """Rows ``M w <= R`` with a sparse ``M``; a move in asset ``i`` touches column ``i``."""
+    """Rows ``M w <= R`` with a sparse ``M``; a move in asset ``i`` touches column ``i``.
+
+    A move's change in violation is summed per asset over the asset's entries of
+    ``M`` (its nonzeros), in entry order: the ``k``-th entry of every asset is laid
+    out as a row index and a coefficient per asset (group bounds: one or two such
+    layers; ``k`` factor rows: ``k``), an asset with fewer entries pointing at a
+    zero row with a zero coefficient.
+    """
 
     def __init__(self, M: sp.spmatrix, R: FloatArray, n: int) -> None:
         coo = sp.coo_matrix(M)
         self.M = sp.csr_matrix(M)
         self.R = np.asarray(R, dtype=float)
-        self.r, self.i, self.v = coo.row, coo.col, coo.data
-        self.P = sp.csr_matrix((np.ones(self.i.size), (self.i, np.arange(self.i.size))),
-                               shape=(n, self.i.size))
+        csr = self.M.tocoo()  # row-major, the order a sparse product sums in
+        self._rows = csr.row.astype(np.intp)
+        self._cols, self._vals = csr.col.astype(np.intp), csr.data
+        r, i, v = coo.row.astype(np.intp), coo.col.astype(np.intp), coo.data
+        m, nnz = self.R.size, i.size
+        self.Rpad = np.append(self.R, 0.0)
+        counts = np.bincount(i, minlength=n)
+        by_asset = np.argsort(i, kind="stable")
+        rank = np.empty(nnz, dtype=np.intp)
+        rank[by_asset] = np.arange(nnz) - np.repeat(np.cumsum(counts) - counts, counts)
+        self.layers = []  # per k: each asset's k-th entry as (row, coefficient)
+        for k in range(int(counts.max(initial=0))):
+            e = np.flatnonzero(rank == k)
+            row = np.full(n, m, dtype=np.intp)
+            coef = np.zeros(n)
+            row[i[e]], coef[i[e]] = r[e], v[e]
+            self.layers.append((row, coef[:, None], self.Rpad[row][:, None]))
+
+    def _lhs(self, w: FloatArray) -> FloatArray:
+        """``M w`` for one point (summed row by row in the sparse product's order)."""
+        return np.bincount(self._rows, weights=self._vals * w[self._cols],
+                           minlength=self.R.size)
 
     def total(self, P: PointArrays) -> float:
-        return float(pos(self.M @ P.w - self.R).sum())
+        return float(pos(self._lhs(P.w) - self.R).sum())
 
     def candidates(self, P, Z, W, CASH):  # type: ignore[no-untyped-def]
-        L = self.M @ P.w
-        old = pos(L - self.R)
-        dW = W[self.i] - P.w[self.i][:, None]
-        new = pos(L[self.r][:, None] + self.v[:, None] * dW - self.R[self.r][:, None])
-        return old.sum() + self.P @ (new - old[self.r][:, None])
+        L = np.append(self._lhs(P.w), 0.0)
+        old = pos(L - self.Rpad)
+        dW = W - P.w[:, None]
+        out = None
+        for row, coef, Rr in self.layers:
+            change = pos(L[row][:, None] + coef * dW - Rr) - old[row][:, None]
+            out = change if out is None else out + change
+        return old[:-1].sum() + (np.zeros(W.shape) if out is None else out)
 
     def totals(self, Z, W, CASH):  # type: ignore[no-untyped-def]
         return pos(self.M @ W - self.R[:, None]).sum(axis=0)
-
 
 class CashRow(Kernel):
     """Post-trade cash (after the full cost) at least ``floor`` (weight)."""

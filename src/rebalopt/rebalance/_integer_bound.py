@@ -5,7 +5,7 @@ Three bounds, each valid over a stated set of plans:
 * the continuous relaxation's objective (every plan meeting the hard constraints,
   whole lots or not), less the relaxation solver's tolerance;
 * an exhaustive enumeration of a box that provably holds the optimum
-  (:meth:`rebalopt.rebalance._integer_lns.Neighbourhoods.exact`): the plan *is*
+  (:meth:`rebalopt.rebalance._integer_exact.Enumeration.exact`): the plan *is*
   the optimum;
 * a MIP solver's dual bound (``exact`` mode). It covers the plans the MIP
   represents: whole-lot trades, so not the close of an odd-lot position when one is
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.rebalance._integer_lns import Certificate
+from rebalopt.rebalance._integer_exact import Certificate
 
 __all__ = ["PROOF_TOL", "RELAX_TOL", "certificate", "inverse_diagonal"]
 

@@ -26,6 +26,9 @@ from rebalopt.state import PortfolioState
 
 __all__ = ["CostTable"]
 
+_CACHE_SIZE = 100_000
+"""Largest array (elements) :meth:`CostTable.__call__` keeps to re-price by changed rows."""
+
 
 @dataclass
 class _Term:
@@ -71,8 +74,14 @@ class CostTable:
             if tm.quadratic is not None:
                 self.terms.append(_Term(power=np.asarray(tm.quadratic, float), exponent=2.0))
         self.generic = any(t.model is not None for t in self.terms)
+        self._last: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._lin_other = lin
         self._hold = hold if np.any(hold != 0) else None
+
+    @property
+    def holds(self) -> bool:
+        """Whether any model charges a holding cost (:meth:`holding` is not zero)."""
+        return self._hold is not None
 
     def holding(self, w: np.ndarray) -> np.ndarray:
         """Short-holding cost per asset (fraction of equity) of post-trade weights ``w``
@@ -84,10 +93,48 @@ class CostTable:
         return self._hold[col] * np.maximum(-w, 0.0)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Cost per asset (fraction of equity) of trade weights ``z``, shape ``(n,)`` or ``(n, C)``."""
+        """Cost per asset (fraction of equity) of trade weights ``z``, shape ``(n,)`` or ``(n, C)``.
+
+        The search calls this with candidate tables ``(n, C)`` that differ from the
+        previous call of the same shape in a few rows (the assets just moved): those
+        rows are priced, the others copied from that call (each asset's cost depends
+        on its own row only, so the answer is the same, bit for bit).
+        """
         z = np.asarray(z, dtype=float)
+        if self.generic or z.size > _CACHE_SIZE or z.ndim < 2:
+            return self._price(z)
+        hit = self._last.get(z.shape)
+        if hit is not None:
+            changed = z != hit[0]
+            rows = np.flatnonzero(changed)
+            if z.ndim > 1:
+                rows = np.unique(rows // (z.size // z.shape[0]))
+            if 4 * rows.size <= z.shape[0]:
+                out = hit[1].copy()
+                out[rows] = self._price(z[rows], rows)
+                hit[0][rows] = z[rows]
+                hit[1][rows] = out[rows]
+                return out
+        out = self._price(z)
+        if len(self._last) >= 8:
+            self._last.clear()
+        self._last[z.shape] = (z.copy(), out.copy())
+        return out
+
+    def price_rows(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cost of ``z`` whose rows are the assets ``rows`` (shape ``(len(rows),)`` or
+        ``(len(rows), C)``), as those rows of a whole-table call."""
+        if self.generic:
+            full = np.zeros((self.state.n,) + z.shape[1:])
+            full[rows] = z
+            return self._price(full)[rows]
+        return self._price(z, rows)
+
+    def _price(self, z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Cost of ``z`` (its rows are the assets ``rows``, all assets when ``None``)."""
         az = np.abs(z)
-        col = (slice(None),) + (None,) * (z.ndim - 1)
+        sel = slice(None) if rows is None else rows
+        col = (sel,) + (None,) * (z.ndim - 1)
         out = self._lin_other[col] * az
         traded = z != 0
         for t in self.terms:

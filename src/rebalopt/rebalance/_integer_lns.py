@@ -1,4 +1,4 @@
-"""Large-neighbourhood search and exact enumeration for the integer stage's ``round`` mode.
+"""Large-neighbourhood search for the integer stage's ``round`` mode.
 
 After the local search (:mod:`rebalopt.rebalance._integer_search`) stops, no single
 move, pair or chain improves the plan. Three things can still: moving one asset by
@@ -21,17 +21,9 @@ same plan on any machine and under any load. The local searches the neighbourhoo
 hand over to (after an exchange, and the final polish) are capped by the work left
 and charged for the moves they make, so ``work`` bounds the whole run.
 
-When the whole problem is small, :meth:`Neighbourhoods.exact` frees every asset
-over a box that provably holds the optimum and enumerates it; the result is then a
-proof (:class:`Certificate`). Why the box holds the optimum (no alpha, every cost
-and soft penalty >= 0, so the objective is at least each of its terms): with
-``f_inc`` any feasible plan's objective,
-
-* per-asset hard limits (long-only, bounds, turnover, participation) give ``lo <= q <= hi``;
-* ``cost_i(q_i) <= f_inc``;
-* ``gamma T / 2 * d' Sigma d >= gamma T / 2 * d_i^2 / (Sigma^-1)_ii`` (the smallest
-  quadratic form with ``d_i`` fixed), so ``|d_i| <= sqrt(2 f_inc (Sigma^-1)_ii / (gamma T))``;
-* with a minimum trade size, ``0 < |q_i| < kmin_i`` is infeasible.
+Pricing candidate plans is :mod:`rebalopt.rebalance._integer_combos`; on small
+books, the exact enumeration that proves a plan optimal is
+:mod:`rebalopt.rebalance._integer_exact` (both mixed into :class:`Neighbourhoods`).
 
 Units: ``q`` in lots, ``ell`` the weight of one lot, everything else fractions of
 pre-trade equity.
@@ -43,16 +35,13 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
+from rebalopt.rebalance._integer_exact import EXACT_WORK, Enumeration
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
-__all__ = ["EXACT_ASSETS", "EXACT_WORK", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Certificate",
-           "Neighbourhoods", "close_lots", "default_work", "shares_of"]
-
-EXACT_ASSETS = 12
-"""Most assets for which the exact enumeration is attempted."""
+__all__ = ["SWAP_RESEARCH_ASSETS", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Neighbourhoods",
+           "close_lots", "default_work", "shares_of"]
 
 SWAP_RESEARCH_ASSETS = 50
 """Most assets for which an exchange is followed by a full local re-search."""
@@ -67,11 +56,6 @@ WORK_PER_ASSET = 3_000
 WORK_MIN = 20_000
 """Smallest default work budget: small books keep enough for their pair and triple
 neighbourhoods, which the exact enumeration then starts from."""
-
-EXACT_WORK = 3_000_000
-"""Largest enumeration (asset-candidate pricings) tried as a proof."""
-
-_CHUNK = 20_000
 
 
 def default_work(n: int) -> int:
@@ -110,30 +94,9 @@ def shares_of(q: FloatArray, lots: FloatArray, holdings: FloatArray,
 
 
 @dataclass
-class Certificate:
-    """What is proven about a plan's objective.
-
-    Attributes
-    ----------
-    lower_bound
-        No plan in ``covers`` has a lower objective (fraction of equity).
-    source
-        Where the bound comes from: ``"relaxation"``, ``"enumeration"``, ``"mip"``.
-    covers
-        The set of plans the bound is proven over, in words.
-    proven_optimal
-        The plan's objective equals the bound (up to ``1e-9`` relative).
-    """
-
-    lower_bound: float
-    source: str
-    covers: str
-    proven_optimal: bool = False
-
-
-@dataclass
-class Neighbourhoods:
-    """Large-neighbourhood search over a :class:`LotSearch` (module docstring).
+class Neighbourhoods(Enumeration):
+    """Large-neighbourhood search over a :class:`LotSearch` (module docstring), and the
+    exact enumeration (:class:`~rebalopt.rebalance._integer_exact.Enumeration`).
 
     Parameters
     ----------
@@ -158,40 +121,7 @@ class Neighbourhoods:
     accepted: int = 0
     sets_tried: int = 0
     stats: dict[str, int] = field(default_factory=dict)
-
-    # -------------------------------------------------------------- pricing
-    def price(self, q: FloatArray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Objective and feasibility of each column of ``Q`` (lot counts, ``(n, m)``).
-
-        Columns differ from ``q`` in a few assets; the risk term is updated from
-        ``q``'s through the changed entries only. The objective includes the soft
-        penalties, exactly as :meth:`LotSearch.objective`.
-        """
-        S = self.search
-        n, m = Q.shape
-        self.used += n * m
-        Z = Q * S.ell[:, None]
-        W = S.w0[:, None] + Z
-        cost = S.costs(Z)
-        CASH = S.c0 - Z.sum(axis=0) - cost.sum(axis=0)
-        d0 = S.w0 + q * S.ell - S.wt
-        rows, cols = np.nonzero(Q != q[:, None])
-        delta = (Q[rows, cols] - q[rows]) * S.ell[rows]
-        GD = np.repeat((S.G.T @ d0)[:, None], m, axis=1)
-        if S.G.shape[1] and rows.size:
-            Dm = sp.csc_matrix((delta, (rows, cols)), shape=(n, m))
-            GD = GD + (Dm.T @ S.G).T
-        D = W - S.wt[:, None]
-        obj = cost.sum(axis=0) + 0.5 * S.gT * ((GD * GD).sum(axis=0)
-                                              + ((S.s * S.s) @ (D * D)))
-        if S.alpha is not None:
-            obj = obj - S.alpha @ W
-        for k, pen in S.soft:
-            obj = obj + pen * k.totals(Z, W, CASH)
-        ok = np.ones(m, dtype=bool)
-        for k in S.hard:
-            ok &= k.totals(Z, W, CASH) <= S.tol
-        return obj, ok
+    _ranks: tuple[FloatArray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     # ----------------------------------------------------------- candidates
     def _values(self, q: FloatArray, i: int, jump: FloatArray, window: int) -> np.ndarray:
@@ -215,10 +145,6 @@ class Neighbourhoods:
             v = v[(v == 0) | (np.abs(v) >= S.kmin[i]) | self._is_close(i, v)]
         return v
 
-    def _is_close(self, i: int, v: np.ndarray) -> np.ndarray:
-        c = self.search.close
-        return np.zeros(v.shape, bool) if c is None else (v == c[i])
-
     def _jump(self, q: FloatArray) -> FloatArray:
         """Each asset's best lot count alone (risk and linear cost, others fixed), real-valued."""
         S = self.search
@@ -229,105 +155,25 @@ class Neighbourhoods:
             return np.where(h > 0, q - g / h, np.nan)
 
     def _ranked(self, q: FloatArray, f: float) -> np.ndarray:
-        """Assets that matter, most first: blocked improving moves, traded, off the anchor."""
+        """Assets that matter, most first: blocked improving moves, traded, off the anchor.
+
+        The last ranking is kept (a round ranks for its free sets, then for its
+        exchanges, at the same plan).
+        """
+        if self._ranks is not None and np.array_equal(self._ranks[0], q):
+            return self._ranks[1]
         S = self.search
-        _, df, _, _, _ = S._evaluate(q)
+        _, df, _ = S._singles(q)
         gain = np.min(df, axis=1)                       # best single move, ignoring feasibility
         score = np.where(np.isfinite(gain), -gain, 0.0)
         traded = q != 0
         off = np.zeros(q.shape, bool) if self.anchor is None else (q != self.anchor)
         key = score + (traded | off) * (np.abs(score).max() + 1e-12) * 1e-3
-        return np.argsort(-key, kind="stable")
+        order = np.argsort(-key, kind="stable")
+        self._ranks = (q.copy(), order)
+        return order
 
     # ----------------------------------------------------------------- runs
-    def _best(self, q: FloatArray, sets: list[tuple[np.ndarray, list[np.ndarray]]], f: float,
-              eps: float, limit: int) -> tuple[FloatArray, float] | None:
-        """Best feasible improving combination over every ``(F, candidates)``.
-
-        Best first: every combination's objective *without* the soft penalties (a
-        lower bound, as penalties are >= 0) is computed from the freed assets alone
-        (their cost, the risk through their rows of ``G`` and ``s``, alpha); those
-        below ``f`` are then priced in full, every hard constraint included, in
-        increasing order, until the next lower bound cannot beat the best feasible
-        one found. The answer is the same as pricing every combination in full,
-        unless the work count reaches ``limit`` first (then ``stats["budget_exhausted"]``
-        is set and the answer is the best found so far).
-        """
-        S = self.search
-        n = q.shape[0]
-        if not sets:
-            return None
-        col: dict[int, np.ndarray] = {}  # every candidate value of each asset, sorted
-        for F, cands in sets:
-            for i, c in zip(F, cands):
-                col[int(i)] = np.union1d(col[int(i)], c) if int(i) in col else np.asarray(c)
-        Zpad = np.zeros((n, max(len(v) for v in col.values())))
-        for i, v in col.items():
-            Zpad[i, :len(v)] = v * S.ell[i]
-        Ctab = S.costs(Zpad)                       # cost of each candidate value, per asset
-        P, cost_q, _ = S.point(q)
-        d0 = P.w - S.wt
-        gd0 = S.G.T @ d0
-        s2 = S.s * S.s
-        base = float(cost_q.sum()) + 0.5 * S.gT * (float(gd0 @ gd0) + float(s2 @ (d0 * d0)))
-        if S.alpha is not None:
-            base -= float(S.alpha @ P.w)
-        lbs, cols = [], []
-        grids: dict[tuple[int, ...], np.ndarray] = {}  # every index combination, per shape
-        for F, cands in sets:
-            F = np.asarray(F)
-            shape = tuple(len(c) for c in cands)
-            idx = grids.get(shape)
-            if idx is None:
-                idx = grids[shape] = np.indices(shape).reshape(len(shape), -1).T
-            QF = np.stack([np.asarray(c)[idx[:, j]] for j, c in enumerate(cands)], axis=1)
-            self.used += QF.size
-            delta = (QF - q[F]) * S.ell[F]
-            cost_new = sum(Ctab[int(i), np.searchsorted(col[int(i)], c)][idx[:, j]]
-                           for j, (i, c) in enumerate(zip(F, cands)))
-            GD = gd0[None, :] + delta @ S.G[F]
-            dF = d0[F] + delta
-            lb = (base - float(cost_q[F].sum()) + cost_new
-                  + 0.5 * S.gT * ((GD * GD).sum(axis=1) - float(gd0 @ gd0)
-                                  + (s2[F] * (dF * dF - d0[F] * d0[F])).sum(axis=1)))
-            if S.alpha is not None:
-                lb = lb - delta @ S.alpha[F]
-            keep = lb < f - eps
-            if keep.any():
-                Q = np.repeat(q[:, None], int(keep.sum()), axis=1)
-                Q[F, :] = QF[keep].T
-                lbs.append(lb[keep])
-                cols.append(Q)
-        if not lbs:
-            return None
-        lb = np.concatenate(lbs)
-        Qall = np.concatenate(cols, axis=1)
-        order = np.argsort(lb, kind="stable")
-        best: tuple[float, np.ndarray] | None = None
-        start, chunk = 0, 32
-        while start < order.size:
-            if best is not None and lb[order[start]] >= best[0]:
-                break
-            if self.used >= limit:
-                self.stats["budget_exhausted"] = 1
-                break
-            take = min(chunk, (limit - self.used) // n + 1)  # stop at the limit, not a chunk past
-            part = Qall[:, order[start:start + take]]
-            obj, ok = self.price(q, part)
-            obj = np.where(ok, obj, np.inf)
-            j = int(np.argmin(obj))
-            if np.isfinite(obj[j]) and (best is None or obj[j] < best[0]):
-                best = (float(obj[j]), part[:, j].copy())
-            start += take
-            chunk = min(4 * chunk, _CHUNK)
-        if best is None or not best[0] < f - eps:
-            return None
-        q2 = best[1]
-        f2 = S.objective(q2)
-        if f2 < f - eps and S.feasible(q2):
-            return q2, f2
-        return None
-
     def _singles(self, q: FloatArray, f: float, eps: float, jump: FloatArray
                  ) -> tuple[FloatArray, float] | None:
         """Best feasible improving move of one asset by any number of lots (one pass).
@@ -442,7 +288,8 @@ class Neighbourhoods:
             return None
         order = self._ranked(q, f)
         idle = np.array([i for i in order if q[i] == 0][:6])
-        cols = []
+        drop = traded[(S.lo[traded] <= 0) & (S.hi[traded] >= 0)]  # orders that may go
+        blocks = []  # per idle asset j: its candidate values (sorted)
         for j in idle:
             vals = {np.floor(jump[j]), np.ceil(jump[j])} if np.isfinite(jump[j]) else set()
             if self.anchor is not None:
@@ -450,18 +297,21 @@ class Neighbourhoods:
             if S.kmin is not None:
                 vals |= {S.kmin[j], -S.kmin[j]}
             vals = {v for v in vals if v != 0 and S.lo[j] <= v <= S.hi[j]}
-            for i in traded:
-                for v in sorted(vals):
-                    c = q.copy()
-                    c[i], c[j] = 0.0, v
-                    if S.lo[i] <= 0 <= S.hi[i]:
-                        cols.append(c)
-        if not cols:
+            blocks.append((int(j), np.array(sorted(vals), dtype=float)))
+        m = drop.size * sum(v.size for _, v in blocks)
+        if m == 0:
             return None
-        Q = np.stack(cols, axis=1)
-        if self.used + Q.size > self.work:
+        if self.used + n * m > self.work:  # before building the (n, m) candidates
             self.stats["budget_exhausted"] = 1
             return None
+        Q = np.repeat(q[:, None], m, axis=1)  # columns: per j, per dropped i, per value
+        at = 0
+        for j, vals in blocks:
+            k = drop.size * vals.size
+            cols = np.arange(at, at + k)
+            Q[j, cols] = np.tile(vals, drop.size)
+            Q[np.repeat(drop, vals.size), cols] = 0.0
+            at += k
         obj, ok = self.price(q, Q)
         key = np.where(ok, obj, obj + 1e6 * (1 + abs(f)))
         best: tuple[FloatArray, float] | None = None
@@ -540,78 +390,3 @@ class Neighbourhoods:
                 self.accepted += 1
             q, f = moved
         return q
-
-    def box_values(self, f_inc: float, Sinv_diag: FloatArray | None) -> list[np.ndarray] | None:
-        """Per asset, every lot count the optimum may take (module docstring), or ``None``."""
-        S = self.search
-        n = S.w0.shape[0]
-        out = []
-        d_lo = np.full(n, -np.inf)
-        d_hi = np.full(n, np.inf)
-        if Sinv_diag is not None and S.gT > 0:
-            r = np.sqrt(2.0 * max(f_inc, 0.0) * Sinv_diag / S.gT) * (1 + 1e-9) + 1e-12
-            d_lo, d_hi = -r, r
-        base = S.wt - S.w0  # trade that reaches the target
-        for i in range(n):
-            lo = np.ceil(max(S.lo[i], (base[i] + d_lo[i]) / S.ell[i]) - 1e-9)
-            hi = np.floor(min(S.hi[i], (base[i] + d_hi[i]) / S.ell[i]) + 1e-9)
-            if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo > 1e5:
-                return None
-            v = np.arange(lo, hi + 1.0)
-            v = np.union1d(v, [0.0] if S.lo[i] <= 0 <= S.hi[i] else [])
-            c = None if S.close is None else S.close[i]
-            if c is not None and not np.isnan(c) and base[i] + d_lo[i] <= c * S.ell[i] + 1e-12:
-                v = np.union1d(v, [c])
-            if S.kmin is not None:
-                v = v[(v == 0) | (np.abs(v) >= S.kmin[i]) | self._is_close(i, v)]
-            out.append(v)
-        if sum(np.log(max(len(v), 1)) for v in out) > np.log(50.0 * self.exact_work / n):
-            return None  # far too large even before the cost filter
-        # each asset's cost alone may not exceed the incumbent (one padded call)
-        width = max(len(v) for v in out)
-        Z = np.zeros((n, width))
-        for i, v in enumerate(out):
-            Z[i, :len(v)] = v * S.ell[i]
-        C = S.costs(Z)
-        return [v[C[i, :len(v)] <= f_inc * (1 + 1e-9) + 1e-15] for i, v in enumerate(out)]
-
-    def exact(self, q: FloatArray, Sinv_diag: FloatArray | None
-              ) -> tuple[FloatArray, bool]:
-        """Enumerate the provable box around the optimum when it is small enough.
-
-        Returns ``(q, proven)``: the best plan found (``q`` itself when not better)
-        and whether the enumeration covered the box (a proof of optimality).
-        """
-        S = self.search
-        f = S.objective(q)
-        vals = self.box_values(f, Sinv_diag)
-        if vals is None:
-            return q, False
-        n = q.shape[0]
-        m = int(np.prod([float(len(v)) for v in vals]))
-        if n * m > self.exact_work:
-            return q, False
-        self.stats["exact_plans"] = m
-        # sized to fit exact_work: bounding n * m plans, then pricing at most as many
-        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f),
-                            limit=self.used + 2 * n * m) if m > 1 else None
-        return (better[0] if better is not None else q), True
-
-    def find_feasible(self, q: FloatArray) -> tuple[FloatArray | None, bool]:
-        """Enumerate the per-asset box (no incumbent) for a feasible plan.
-
-        Returns ``(plan or None, covered)``: ``covered`` means the whole box (which
-        holds every feasible plan: per-asset hard limits only) was enumerated, so
-        ``None`` proves that no plan meets the hard constraints.
-        """
-        n = q.shape[0]
-        vals = self.box_values(np.inf, None)
-        if vals is None:
-            return None, False
-        m = int(np.prod([float(len(v)) for v in vals]))
-        if n * m > self.exact_work:
-            return None, False
-        self.stats["exact_plans"] = m
-        found = self._best(q, [(np.arange(n), vals)], np.inf, 0.0,
-                           limit=self.used + 2 * n * m)
-        return (None, True) if found is None else (found[0], True)

@@ -5,7 +5,6 @@ neighbourhoods) and the exact MIP (mixed into
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import cvxpy as cp
@@ -17,12 +16,9 @@ from rebalopt.constraints.integer import IntegerConstraint
 from rebalopt.program import CostTerms
 from rebalopt.rebalance._integer_bound import inverse_diagonal
 from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_exact import EXACT_ASSETS
 from rebalopt.rebalance._integer_kernels import kernel_for
-from rebalopt.rebalance._integer_lns import (
-    EXACT_ASSETS,
-    Neighbourhoods,
-    close_lots,
-)
+from rebalopt.rebalance._integer_lns import Neighbourhoods, close_lots
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 from rebalopt.rebalance.optimal import OptimalSolution
@@ -59,7 +55,8 @@ class SearchPhases:
         mins = [m for m in (c.min_lots(state, lots) for c in cons
                             if isinstance(c, IntegerConstraint)) if m is not None]
         kmin = np.max(mins, axis=0) if mins else None
-        z_lo, _ = implied_box(hard_c, state, w_t)
+        z_box = implied_box(hard_c, state, w_t)
+        z_lo = z_box[0]
         if sol.frozen is not None:
             z_lo = np.where(sol.frozen, 0.0, z_lo)
         close = close_lots(state.holdings, lots, z_lo / ell)
@@ -69,7 +66,7 @@ class SearchPhases:
             s=np.asarray(root.s, float), gT=relax.risk_aversion * relax.horizon,
             alpha=relax._alpha(state), hard=hard, soft=soft, kmin=kmin,
             tol=0.5 * self.tolerance, max_moves=self.max_moves,
-            box=self._lot_box(hard_c, state, w_t, ell, sol.frozen), close=close,
+            box=self._lot_box(z_box, ell, sol.frozen), close=close,
             chain_width=16 if state.n > 100 else max(16, min(state.n, self.chain_width)),
         )
         k = sol.z / ell
@@ -145,16 +142,16 @@ class SearchPhases:
                       "lns_sets": nb.sets_tried, **nb.stats})
 
     @staticmethod
-    def _lot_box(hard_c: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
-                 ell: FloatArray, frozen: np.ndarray | None = None
-                 ) -> tuple[FloatArray, FloatArray]:
-        """Lot-count bounds implied by the per-asset hard constraints (always holding 0).
+    def _lot_box(z_box: tuple[FloatArray, FloatArray], ell: FloatArray,
+                 frozen: np.ndarray | None = None) -> tuple[FloatArray, FloatArray]:
+        """Lot-count bounds from the trade-weight box ``z_box`` the per-asset hard
+        constraints imply (:func:`implied_box`), always holding 0.
 
         An asset whose bounds hold no whole lot count is left unbounded, so the
         repair reports its constraint instead of the box hiding it. A frozen asset
         (one a cost model cannot price) is boxed at 0: it is never traded.
         """
-        lo, hi = implied_box(hard_c, state, w_t)
+        lo, hi = z_box
         q_lo = np.ceil(lo / ell - 1e-9)
         q_hi = np.floor(hi / ell + 1e-9)
         empty = q_lo > q_hi

@@ -121,7 +121,12 @@ class LotSearch:
         self.pair_width = pair_width
         self.chain_width = chain_width
         self.max_chains = max_chains
-        self.Sii = (G * G).sum(axis=1) + s * s
+        self.s2 = s * s
+        self.Sii = (G * G).sum(axis=1) + self.s2
+        self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
+        self._price_rows = getattr(costs, "price_rows", None)  # a CostTable's; else whole tables
+        self._table: tuple[np.ndarray | None, ...] | None = None  # see _singles
+        self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
             (np.asarray(box[0], float), np.asarray(box[1], float))
@@ -139,13 +144,24 @@ class LotSearch:
 
     # ------------------------------------------------------------- pieces
     def point(self, q: FloatArray) -> tuple[PointArrays, FloatArray, FloatArray]:
-        """Point, per-asset cost and ``Sigma d`` at lot counts ``q``."""
+        """Point, per-asset cost and ``Sigma d`` at lot counts ``q`` (read-only arrays).
+
+        The last point is kept: the search prices a plan (its objective, to confirm
+        a move) and then evaluates the moves from it.
+        """
+        last = self._last_point
+        if last is not None and last[0].shape == q.shape and (last[0] == q).all():
+            return last[1]
         z = q * self.ell
         cost = self.costs(z)
         w = self.w0 + z
         d = w - self.wt
-        Sd = self.G @ (self.G.T @ d) + self.s * self.s * d
-        return PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
+        Sd = self.G @ (self.G.T @ d) + self.s2 * d
+        for a in (z, w, cost, Sd):
+            a.setflags(write=False)
+        out = PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
+        self._last_point = (np.array(q, dtype=float), out)
+        return out
 
     def objective(self, q: FloatArray) -> float:
         """Fast objective (soft penalties as summed row violations)."""
@@ -153,7 +169,7 @@ class LotSearch:
         d = P.w - self.wt
         f = self.G.T @ d
         val = float(cost.sum()) + 0.5 * self.gT * float(f @ f + (self.s * d) @ (self.s * d))
-        hold = getattr(self.costs, "holding", None)  # borrow over the horizon
+        hold = self._hold  # borrow over the horizon
         if hold is not None:
             val += float(hold(P.w).sum())
         if self.alpha is not None:
@@ -171,22 +187,81 @@ class LotSearch:
         """``k`` lots up (``k > 0``) or down from ``q``, back on the lot grid from a close."""
         return np.floor(q) + k if k > 0 else np.ceil(q) + k
 
-    def _moves(self, q: FloatArray) -> np.ndarray:
+    def _moves(self, q: FloatArray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The standard moves from ``q`` (the counts of assets ``rows`` when given)."""
+        sel = slice(None) if rows is None else rows
         cols = [self.step(q, 1.0), self.step(q, -1.0), np.zeros_like(q)]
         if self.kmin is not None:
-            cols += [self.kmin, -self.kmin]
+            cols += [self.kmin[sel], -self.kmin[sel]]
         if self.anchor is not None:
-            cols.append(self.anchor)
+            cols.append(self.anchor[sel])
         if self.close is not None:
-            cols.append(np.where(np.isnan(self.close), q, self.close))
+            close = self.close[sel]
+            cols.append(np.where(np.isnan(close), q, close))
         return np.stack(cols, axis=1)
 
-    def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None
+    def _singles(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standard moves ``Q``, objective change ``df`` and trade change ``D`` at ``q``:
+        :meth:`_evaluate`'s, without the violations.
+
+        The table of moves is kept between calls and updated in the rows of the
+        assets whose count changed (the improve phase moves one or two at a time):
+        each row depends on its own asset only, so the answer is the one a full
+        evaluation gives, bit for bit. The arrays returned are the table's own,
+        valid until the next call.
+        """
+        P, cost, Sd = self.point(q)
+        t = self._table
+        rows: np.ndarray | None = None
+        if t is not None and t[0] is self.anchor:
+            rows = np.flatnonzero(q != t[1])
+            if 4 * rows.size > q.size:
+                rows = None
+        if rows is None:
+            Q = self._moves(q)
+            D = (Q - q[:, None]) * self.ell[:, None]
+            Cz = self.costs(P.z[:, None] + D)
+            H = 0.5 * D * D * self.Sii[:, None]
+            bad = (Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])
+            self._table = (self.anchor, q.copy(), Q, D, Cz, H, bad)
+        else:
+            _, last, Q, D, Cz, H, bad = t
+            if rows.size:
+                qr = q[rows]
+                Qr = self._moves(qr, rows)
+                Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
+                Zr = P.z[rows][:, None] + Dr
+                price_rows = self._price_rows
+                Q[rows], D[rows], last[rows] = Qr, Dr, qr
+                if price_rows is None:
+                    Cz[:] = self.costs(P.z[:, None] + D)
+                else:
+                    Cz[rows] = price_rows(Zr, rows)
+                H[rows] = 0.5 * Dr * Dr * self.Sii[rows][:, None]
+                bad[rows] = ((Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
+                             | (Qr > self.hi[rows][:, None]))
+        dcost = Cz - cost[:, None]
+        df = dcost + self.gT * (D * Sd[:, None] + H)
+        if self._hold is not None:
+            df = df + self._hold(P.w[:, None] + D) - self._hold(P.w)[:, None]
+        if self.alpha is not None:
+            df = df - self.alpha[:, None] * D
+        if self.soft:
+            Z, W = P.z[:, None] + D, P.w[:, None] + D
+            CASH = P.cash - D - dcost
+            for k, pen in self.soft:
+                df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        df[bad] = np.inf
+        return Q, df, D
+
+    def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
+                  violations: bool = True,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, PointArrays]:
         """Candidates ``Q``, objective change, per-kernel violation after each move.
 
         ``step`` (lots) restricts the moves to the single column ``q + step``; ``Q``
         (``(n, C)`` lot counts) gives the candidates instead of the standard moves.
+        ``violations=False`` skips the hard kernels (the violations come back empty).
         """
         P, cost, Sd = self.point(q)
         if Q is None:
@@ -197,15 +272,15 @@ class LotSearch:
         dcost = self.costs(Z) - cost[:, None]
         CASH = P.cash - D - dcost
         df = dcost + self.gT * (D * Sd[:, None] + 0.5 * D * D * self.Sii[:, None])
-        hold = getattr(self.costs, "holding", None)
+        hold = self._hold
         if hold is not None:
             df = df + hold(W) - hold(P.w)[:, None]
         if self.alpha is not None:
             df = df - self.alpha[:, None] * D
         for k, pen in self.soft:
             df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
-        V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) if self.hard else \
-            np.zeros((0,) + Q.shape)
+        V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) \
+            if self.hard and violations else np.zeros((0,) + Q.shape)
         df[(Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])] = np.inf
         return Q, df, V, D, P
 
@@ -235,12 +310,10 @@ class LotSearch:
         singles = pairs = chains = 0
         f = self.objective(q)
         for _ in range(self.max_moves):
-            Q, df, V, D, _ = self._evaluate(q)
-            feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
-            cand = np.where(feas, df, np.inf)
             eps = 1e-13 + 1e-10 * abs(f)
-            i, j = np.unravel_index(int(np.argmin(cand)), cand.shape)
-            if cand[i, j] < -eps:
+            Q, df, D = self._singles(q)
+            i, j = self._best_single(q, Q, df, eps)
+            if i >= 0:
                 q2 = q.copy()
                 q2[i] = Q[i, j]
                 f2 = self.objective(q2)
@@ -251,14 +324,45 @@ class LotSearch:
             moved = self._pair(q, f, Q, df, D, eps)
             if moved is None and chains < self.max_chains:
                 chains += 1
-                moved = self._chain(q, f, df, eps)
+                moved = self._chain(q, f, df, D, eps)
             if moved is None:
                 break
             q, f = moved
             pairs += 1
         return q, singles, pairs
 
-    def _chain(self, q: FloatArray, f: float, df: np.ndarray, eps: float
+    def _best_single(self, q: FloatArray, Q: np.ndarray, df: np.ndarray, eps: float,
+                     tries: int = 3) -> tuple[int, int]:
+        """The feasible single move with the lowest ``df < -eps`` (``(-1, -1)``: none).
+
+        The improving moves are tried best first (ties: lowest asset, then move
+        kind), each for feasibility at its own point (every hard kernel's total);
+        after ``tries`` infeasible ones, every move's violation is computed at once
+        (the kernels' ``candidates``). Either way the answer is the best feasible
+        improving move.
+        """
+        flat = np.flatnonzero(df < -eps)
+        if flat.size == 0:
+            return -1, -1
+        flat = flat[np.argsort(df.ravel()[flat], kind="stable")]
+        C = df.shape[1]
+        for f in flat[:tries]:
+            i, j = divmod(int(f), C)
+            q2 = q.copy()
+            q2[i] = Q[i, j]
+            if self.feasible(q2):
+                return i, j
+        if flat.size <= tries:
+            return -1, -1
+        _, _, V, _, _ = self._evaluate(q, Q=Q)
+        feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
+        ok = feas.ravel()[flat[tries:]]
+        if not ok.any():
+            return -1, -1
+        i, j = divmod(int(flat[tries:][int(np.argmax(ok))]), C)
+        return i, j
+
+    def _chain(self, q: FloatArray, f: float, df: np.ndarray, D: np.ndarray, eps: float
                ) -> tuple[FloatArray, float] | None:
         """Best improving feasible one-lot sell/buy pair, each first move's partner exact.
 
@@ -270,7 +374,69 @@ class LotSearch:
         among the best few. Among all chains found, the one with the lowest
         total change is taken if it is negative and confirmed on the full
         objective.
+
+        Without soft constraints the objective is separable up to the risk cross
+        term, so every chain's change is ``df_i + df_a + gamma T D_i Sigma_ia D_a``
+        at once; the chains are then checked for feasibility (every hard kernel's
+        ``totals``) best first, and the first feasible one is the answer. With
+        soft constraints, each first move is priced by :meth:`_evaluate`.
         """
+        if self.soft:
+            return self._chain_exact(q, f, df, eps)
+        firsts, cols = [], []
+        for col in (1, 0):  # one-lot sells first, then buys
+            ranked = np.argsort(df[:, col], kind="stable")[:self.chain_width]
+            ranked = ranked[np.isfinite(df[ranked, col])]
+            firsts.append(ranked)
+            cols.append(np.full(ranked.size, col))
+        first = np.concatenate(firsts)
+        if first.size == 0:
+            return None
+        col = np.concatenate(cols)
+        other = 1 - col  # the partner's one-lot move, the other way
+        d1 = D[first, col]
+        cross = self.G[first] @ self.G.T  # Sigma_ia off the diagonal (a != i)
+        tot = (df[first, col][:, None] + df[:, other].T
+               + self.gT * d1[:, None] * cross * D[:, other].T)
+        tot[np.arange(first.size), first] = np.inf
+        flat = np.flatnonzero(tot < -eps)
+        if flat.size == 0:
+            return None
+        flat = flat[np.argsort(tot.ravel()[flat], kind="stable")]  # best first, ties by order
+        k, a = np.divmod(flat, tot.shape[1])
+        i = first[k]
+        buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
+        up, down = np.floor(q) + 1.0, np.ceil(q) - 1.0  # self.step(q, +-1)
+        qi, qa = np.where(buy, up[i], down[i]), np.where(buy, down[a], up[a])
+        start, chunk = 0, 16
+        while start < flat.size:
+            sl = slice(start, start + chunk)
+            m = flat[sl].size
+            Q2 = np.repeat(q[:, None], m, axis=1)
+            cj = np.arange(m)
+            Q2[i[sl], cj] = qi[sl]
+            Q2[a[sl], cj] = qa[sl]
+            Z2 = Q2 * self.ell[:, None]
+            W2 = self.w0[:, None] + Z2
+            CASH2 = self.c0 - Z2.sum(axis=0) - self.costs(Z2).sum(axis=0)
+            ok = np.ones(m, dtype=bool)
+            for kern in self.hard:
+                ok &= kern.totals(Z2, W2, CASH2) <= self.tol
+            if ok.any():
+                j = int(np.argmax(ok))
+                q2 = Q2[:, j].copy()
+                if self.feasible(q2):
+                    f2 = self.objective(q2)
+                    if f2 < f - eps:
+                        return q2, f2
+                return None
+            start += m
+            chunk *= 4
+        return None
+
+    def _chain_exact(self, q: FloatArray, f: float, df: np.ndarray, eps: float
+                     ) -> tuple[FloatArray, float] | None:
+        """:meth:`_chain` with each first move priced by :meth:`_evaluate` (soft constraints)."""
         best: tuple[float, int, int, float] | None = None
         for first, col in ((-1.0, 1), (1.0, 0)):
             ranked = np.argsort(df[:, col], kind="stable")[:self.chain_width]

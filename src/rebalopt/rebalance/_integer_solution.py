@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 from rebalopt._typing import FloatArray
 from rebalopt.constraints import Slack
-from rebalopt.rebalance._integer_lns import (
-    Certificate,
-)
+from rebalopt.rebalance._integer_exact import Certificate
 from rebalopt.rebalance._integer_mip import MipResult
 from rebalopt.rebalance.optimal import OptimalSolution
 

@@ -25,7 +25,7 @@ Modes:
   multi-lot moves, exchanges of which assets trade, and every combination of a few
   lot counts over pairs and triples of the assets that matter; on small books, an
   exhaustive enumeration of a box that provably holds the optimum, which proves it
-  (:mod:`rebalopt.rebalance._integer_lns`). Every budget is a count, so the plan is
+  (:mod:`rebalopt.rebalance._integer_lns`, :mod:`rebalopt.rebalance._integer_exact`). Every budget is a count, so the plan is
   deterministic. If the repair gets stuck, restarts and (small books) enumeration
   look for a plan; then the MIP is asked for one or for a proof that none exists.
 * Closing a position to exactly zero is always a candidate, whatever the lot size
@@ -283,6 +283,7 @@ class IntegerRebalancer(SearchPhases):
             return shares_of(q, lots, state.holdings, search.close)
 
         round_obj = None
+        round_terms: dict[str, float] | None = None
         best: tuple[float, FloatArray, str, dict[str, Slack]] | None = None
         if res.feasible:
             shares = to_shares(res.q)
@@ -290,7 +291,8 @@ class IntegerRebalancer(SearchPhases):
             if bad:
                 notes.append(f"round plan failed the numeric check: {bad[0].constraint}")
             else:
-                round_obj = self.objective(shares, state, w_t)
+                round_terms = self.objective_terms(shares, state, w_t)
+                round_obj = round_terms["total"]
                 best = (round_obj, shares, "round", slacks)
         else:
             notes.append("round: repair could not restore every hard constraint")
@@ -339,7 +341,8 @@ class IntegerRebalancer(SearchPhases):
                                    bool(extra.get("infeasible_proven")))
         f, shares, how, slacks = best
         shares = np.where(shares == 0, 0.0, shares)
-        terms = self.objective_terms(shares, state, w_t)
+        terms = (round_terms if how == "round" and round_terms is not None
+                 else self.objective_terms(shares, state, w_t))  # round's: no -0.0 to clean
         no_close = search.close is None
         cert = certificate(terms["total"], sol.objective, enumeration=enumerated,
                            mip_bound=None if mip is None else mip.bound,

@@ -1,0 +1,60 @@
+"""GroupBounds' group matrices are compiled once per state (PortfolioState.memo)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rebalopt.constraints import GroupBounds
+from rebalopt.constraints._base import Point
+from rebalopt.state import PortfolioState
+
+
+def _state() -> PortfolioState:
+    return PortfolioState.from_arrays(["A", "B", "C", "D"], np.array([10.0, 0.0, 5.0, 2.0]),
+                                      100.0, np.array([10.0, 20.0, 30.0, 40.0]),
+                                      groups=["x", "y", "x", "y"])
+
+
+def test_compiled_once_per_state_and_again_when_a_bound_changes(monkeypatch):
+    calls = []
+    real = GroupBounds._layout
+
+    def counting(self, state):
+        calls.append(state)
+        return real(self, state)
+
+    monkeypatch.setattr(GroupBounds, "_layout", counting)
+    state = _state()
+    w_t = np.full(4, 0.25)
+    g = GroupBounds(upper={"x": 0.4}, lower=0.1)
+    point = Point.from_trades(state, w_t, np.zeros(4), 0.0)
+    lhs, rhs = g.evaluate(point)
+    g.search_kernel(state, w_t)
+    g.evaluate(point)
+    assert len(calls) == 1
+    w = state.weights  # by hand: x = A + C, y = B + D
+    np.testing.assert_allclose(lhs, [w[0] + w[2], -(w[0] + w[2]), -(w[1] + w[3])])
+    np.testing.assert_allclose(rhs, [0.4, -0.1, -0.1])
+
+    g.upper = {"x": 0.3}  # a new mapping: recompiled
+    np.testing.assert_allclose(g.evaluate(point)[1], [0.3, -0.1, -0.1])
+    g.evaluate(Point.from_trades(_state(), w_t, np.zeros(4), 0.0))  # another state
+    assert len(calls) == 3
+
+    rel = GroupBounds(upper=0.05, relative=True)  # target-relative: rhs follows the target
+    np.testing.assert_allclose(rel.evaluate(point)[1], [0.55, 0.55])
+    other = Point.from_trades(state, np.array([0.4, 0.1, 0.3, 0.2]), np.zeros(4), 0.0)
+    np.testing.assert_allclose(rel.evaluate(other)[1], [0.75, 0.35])
+
+
+def test_labels_and_search_kernel_come_from_the_compiled_rows():
+    state = _state()
+    w_t = np.full(4, 0.25)
+    g = GroupBounds(upper={"x": 0.4}, lower=0.1)
+    assert g.row_labels(state, w_t) == ["x <= upper", "x >= lower", "y >= lower"]
+    assert g.search_kernel(state, w_t)[0] is g.search_kernel(state, w_t)[0]  # absolute: kept
+    rel = GroupBounds(upper=0.05, relative=True)
+    k1 = rel.search_kernel(state, w_t)[0]
+    k2 = rel.search_kernel(state, np.array([0.4, 0.1, 0.3, 0.2]))[0]
+    np.testing.assert_allclose(k1.R, [0.55, 0.55])
+    np.testing.assert_allclose(k2.R, [0.75, 0.35])  # follows the target
