@@ -54,7 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from rebalopt.costs import CostModel
     from rebalopt.state import PortfolioState
 
-__all__ = ["ELASTIC_CAP", "SCALE", "ConeSpec", "ConicProgram", "ProgramBuilder"]
+__all__ = ["ELASTIC_CAP", "SCALE", "ConeSpec", "ConicProgram", "ProgramBuilder",
+           "append_constraint_rows", "append_slack_floor", "cost_columns", "cost_exponents"]
 
 SCALE = 1e4
 """The program's objective is in basis points of equity (fractions x 1e4)."""
@@ -65,6 +66,86 @@ ELASTIC_CAP = 1e3
 ConeSpec = tuple[str, int, float]
 """``(kind, count, alpha)``: ``count`` cones of ``kind`` (``"zero"`` / ``"nonneg"``: one
 row each; ``"soc3"``: 3 rows each; ``"power"``: 3 rows each, exponent ``alpha``)."""
+
+
+def cost_exponents(c: CostTerms) -> list[float]:
+    """The power exponents of the combined terms ``c``, one epigraph ``u >= t ** p``
+    each (a quadratic term is exponent 2)."""
+    exps = [p.exponent for p in c.power]
+    if c.quadratic is not None and 2.0 not in exps:
+        exps.append(2.0)
+    return exps
+
+
+def cost_columns(c: CostTerms, n: int, t: np.ndarray,
+                 impact: Sequence[tuple[float, np.ndarray]]
+                 ) -> tuple[list[np.ndarray], list[FloatArray]]:
+    """The convex trading cost of ``c`` (fraction of equity) as ``vals @ x[cols]``: the
+    linear rate on ``t >= |z|`` and each power coefficient on its epigraph columns
+    (``impact``: ``(exponent, u)`` pairs, :func:`cost_exponents` order)."""
+    coef = {p.exponent: p.coef for p in c.power}
+    if c.quadratic is not None:
+        coef[2.0] = coef.get(2.0, 0.0) + c.quadratic
+    cols = [t]
+    vals = [c.linear if c.linear is not None else np.zeros(n)]
+    for p, u in impact:
+        cols.append(u)
+        vals.append(np.asarray(coef[p], dtype=float))
+    return cols, vals
+
+
+def append_constraint_rows(constraints: Sequence[Constraint],
+                           slack_cols: Sequence[int | None],
+                           row_counts: Sequence[Sequence[int]], L: MatrixLayout,
+                           state: PortfolioState, targets: FloatArray, w0: FloatArray,
+                           c0: float, r0: int, R: list[np.ndarray], C: list[np.ndarray],
+                           V: list[np.ndarray], B: list[np.ndarray],
+                           F: list[np.ndarray] | None = None,
+                           BF: list[np.ndarray] | None = None) -> tuple[int, list[int]]:
+    """Every constraint's rows resolved through ``L`` (:meth:`MatrixLayout.resolve`),
+    appended from row ``r0``, with ``-v`` on the main rows of a constraint that has a
+    slack column (``lhs - v <= rhs``); returns the next row and the slack columns used.
+
+    ``row_counts`` are the block sizes fixed when the program was sized (a change is a
+    ``RuntimeError``: the structure changed without a recompile). ``F`` / ``BF``
+    (optional) collect which entries of ``A`` / ``b`` may vary between states."""
+    slack_rows: list[int] = []
+    for c, sc, counts in zip(constraints, slack_cols, row_counts):
+        blocks = c.rows(L, state, targets) or []
+        if [b.m for b in blocks] != list(counts):
+            raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
+        for b in blocks:
+            start = r0
+            r0 = ProgramBuilder._append(L, b, w0, c0, r0, R, C, V, B, F)
+            if BF is not None:
+                BF.append(np.ones(b.m, dtype=bool))
+            if sc is not None and b.main:  # lhs - v <= rhs
+                R.append(start + np.arange(b.m))
+                C.append(np.full(b.m, sc))
+                V.append(-np.ones(b.m))
+                if F is not None:
+                    F.append(np.zeros(b.m, dtype=bool))
+        if sc is not None:
+            slack_rows.append(sc)
+    return r0, slack_rows
+
+
+def append_slack_floor(slack_rows: Sequence[int], r0: int, R: list[np.ndarray],
+                       C: list[np.ndarray], V: list[np.ndarray], B: list[np.ndarray],
+                       F: list[np.ndarray] | None = None,
+                       BF: list[np.ndarray] | None = None) -> int:
+    """The rows ``v >= 0`` (``-v <= 0``) of the slack columns, from row ``r0``; returns
+    the next row."""
+    m = len(slack_rows)
+    R.append(r0 + np.arange(m))
+    C.append(np.asarray(slack_rows, dtype=int))
+    V.append(-np.ones(m))
+    B.append(np.zeros(m))
+    if F is not None:
+        F.append(np.zeros(m, dtype=bool))
+    if BF is not None:
+        BF.append(np.zeros(m, dtype=bool))
+    return r0 + m
 
 
 @dataclass(frozen=True)
@@ -147,9 +228,7 @@ class ProgramBuilder:
         terms = self._terms(state)
         self.term_key = tuple(t.structure() for t in terms)
         c = combine_terms(terms, n)
-        exps = [p.exponent for p in c.power]
-        if c.quadratic is not None and 2.0 not in exps:
-            exps.append(2.0)
+        exps = cost_exponents(c)
         self.impact: list[tuple[float, np.ndarray, np.ndarray | None]] = []
         for p in exps:
             u = np.arange(col, col + n)
@@ -199,14 +278,8 @@ class ProgramBuilder:
         if tuple(t.structure() for t in terms) != self.term_key:
             raise RuntimeError("cost terms changed structure without a recompile")
         c = combine_terms(terms, self.n)
-        coef = {p.exponent: p.coef for p in c.power}
-        if c.quadratic is not None:
-            coef[2.0] = coef.get(2.0, 0.0) + c.quadratic
-        cols = [self.layout.t]
-        vals = [c.linear if c.linear is not None else np.zeros(self.n)]
-        for p, u, _ in self.impact:
-            cols.append(u)
-            vals.append(np.asarray(coef[p], dtype=float))
+        cols, vals = cost_columns(c, self.n, self.layout.t,
+                                  [(p, u) for p, u, _ in self.impact])
         self._aux_terms = list(c.aux)
         for a, ac in zip(self._aux_terms, self.aux_cols):
             if a.paid_from_cash:
@@ -369,7 +442,6 @@ class ProgramBuilder:
             bflag(n, True)
             bflag(n, False)
             r0 += 2 * n
-        slack_rows: list[int] = []
         c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
         for a, counts in zip(self._aux_terms, self._aux_row_counts):  # always hard
             blocks = list(a.rows(L))
@@ -379,29 +451,11 @@ class ProgramBuilder:
             for b in blocks:
                 r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
                 bflag(b.m, True)
-        for c, sc, counts in zip(self.constraints, self.slack_cols, self._row_counts):
-            blocks = c.rows(L, state, targets) or []
-            if [b.m for b in blocks] != counts:
-                raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
-            for b in blocks:
-                start = r0
-                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
-                bflag(b.m, True)
-                if sc is not None and b.main:  # lhs - v <= rhs
-                    R.append(start + np.arange(b.m))
-                    C.append(np.full(b.m, sc))
-                    V.append(-np.ones(b.m))
-                    flag(b.m, False)
-            if sc is not None:
-                slack_rows.append(sc)
-        for sc in slack_rows:  # v >= 0
-            R.append(np.array([r0]))
-            C.append(np.array([sc]))
-            V.append(np.array([-1.0]))
-            flag(1, False)
-            B.append(np.zeros(1))
-            bflag(1, False)
-            r0 += 1
+        r0, slack_rows = append_constraint_rows(
+            self.constraints, self.slack_cols, self._row_counts, L, state, targets, w0, c0,
+            r0, R, C, V, B, F if varying else None, BF if varying else None)
+        r0 = append_slack_floor(slack_rows, r0, R, C, V, B, F if varying else None,
+                                BF if varying else None)
         if self.elastic:  # v <= cap
             cap = (np.full(len(slack_rows), ELASTIC_CAP) if caps is None
                    else np.asarray(caps, dtype=float))

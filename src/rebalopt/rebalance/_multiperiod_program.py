@@ -13,8 +13,14 @@ from rebalopt._typing import FloatArray
 from rebalopt.constraints import Constraint
 from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
-from rebalopt.program import CostTerms, MatrixLayout, MatrixRows, combine_terms
-from rebalopt.program.builder import ConeSpec
+from rebalopt.program import CostTerms, MatrixLayout, combine_terms
+from rebalopt.program.builder import (
+    ConeSpec,
+    append_constraint_rows,
+    append_slack_floor,
+    cost_columns,
+    cost_exponents,
+)
 from rebalopt.rebalance._clarabel import clarabel_cones
 from rebalopt.rebalance._problem import SCALE
 from rebalopt.state import PortfolioState
@@ -55,9 +61,7 @@ class StackedProgram:
         if ct.aux:
             raise InputError("cost terms with auxiliary blocks are not supported by "
                              "multi-period planning yet", field="MultiPeriodRebalancer.costs")
-        self.exps = [p.exponent for p in ct.power]
-        if ct.quadratic is not None and 2.0 not in self.exps:
-            self.exps.append(2.0)
+        self.exps = cost_exponents(ct)
         self.holding = ct.short_holding is not None
         self.elastic = elastic
         col = 0
@@ -85,7 +89,8 @@ class StackedProgram:
         self.layouts: list[MatrixLayout] = []
         self._counts: list[list[list[int]]] = []
         for t in range(H):
-            lay = MatrixLayout(n=n, z=self.Y[t], t=self.T[t], ncols=col)
+            lay = MatrixLayout(n=n, z=self.Y[t], t=self.T[t], ncols=col,
+                               z_prev=self.Y[t - 1] if t else None, spent=self.S[t])
             self._set_cost(lay, t, state)
             blocks = [c.rows(lay, state, targets) or [] for c in self.constraints]
             col = lay.ncols
@@ -111,16 +116,8 @@ class StackedProgram:
         if tuple(x.structure() for x in terms) != self.term_key:
             raise RuntimeError("cost terms changed structure without a rebuild")
         ct = combine_terms(terms, self.n)
-        coef = {p.exponent: np.asarray(p.coef, dtype=float) for p in ct.power}
-        if ct.quadratic is not None:
-            coef[2.0] = coef.get(2.0, 0.0) + np.asarray(ct.quadratic, dtype=float)
-        cols = [self.T[t]]
-        vals = [np.asarray(ct.linear, dtype=float) if ct.linear is not None
-                else np.zeros(self.n)]
-        for p, u in zip(self.exps, self.U[t]):
-            cols.append(u)
-            vals.append(coef[p])
-        own = (np.concatenate(cols), np.concatenate(vals))
+        cols, vals = cost_columns(ct, self.n, self.T[t], list(zip(self.exps, self.U[t])))
+        own = (np.concatenate(cols), np.concatenate(vals).astype(float))
         rates = (None if ct.short_holding is None
                  else np.asarray(ct.short_holding, dtype=float))
         if t < len(self._own):
@@ -129,54 +126,6 @@ class StackedProgram:
             self._own.append(own)
             self._rates.append(rates)
         lay.cost_cols, lay.cost_vals = own
-
-    def resolve(self, rows: MatrixRows, t: int, w0: FloatArray, c0: float) -> MatrixRows:
-        """``rows`` of period ``t`` on real columns (the multi-period resolution).
-
-        The layout's named blocks become: ``z`` (declared on ``y_t``'s columns) ->
-        ``y_t - y_{t-1}``; ``w`` -> ``w0 + y_t``; ``cash`` -> ``c0 - S_t`` (period 1:
-        ``c0 - 1'y_1 - cost_1``); ``cost`` -> period ``t``'s own trading cost. Columns of ``t``,
-        auxiliaries and slacks are kept. ``t = 0`` is the single-period resolution.
-        """
-        n = self.n
-        col = np.asarray(rows.col, dtype=np.int64)
-        row = np.asarray(rows.row, dtype=np.int64)
-        val = np.asarray(rows.val, dtype=float)
-        b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
-        real = col >= 0
-        R, C, V = [row[real]], [col[real]], [val[real]]
-        y0 = int(self.Y[t][0])
-        isz = (col >= y0) & (col < y0 + n)
-        if t and isz.any():
-            R.append(row[isz])
-            C.append(self.Y[t - 1][col[isz] - y0])
-            V.append(-val[isz])
-        wm = (col < 0) & (col >= -n)
-        if wm.any():
-            i = -col[wm] - 1
-            R.append(row[wm])
-            C.append(self.Y[t][i])
-            V.append(val[wm])
-            np.subtract.at(b, row[wm], val[wm] * np.asarray(w0, dtype=float)[i])
-        for r, a in zip(row[col == -1 - n], val[col == -1 - n]):
-            if self.S[t] is None:  # period 1: c0 - 1'y_1 - cost_1
-                oc0, ov0 = self._own[t]
-                R += [np.full(n, r), np.full(oc0.size, r)]
-                C += [self.Y[t], oc0]
-                V += [np.full(n, -a), -a * ov0]
-            else:  # c0 - S_t
-                R.append(np.array([r]))
-                C.append(np.array([self.S[t]]))
-                V.append(np.array([-a]))
-            b[r] -= a * float(c0)
-        oc, ov = self._own[t]
-        for r, a in zip(row[col == -2 - n], val[col == -2 - n]):
-            R.append(np.full(oc.size, r))
-            C.append(oc)
-            V.append(a * ov)
-        if (col < -2 - n).any():
-            raise ValueError(f"column {int(col[col < -2 - n][0])} is not a block of the layout")
-        return MatrixRows(np.concatenate(R), np.concatenate(C), np.concatenate(V), b, rows.main)
 
     def matrices(self, states: Sequence[PortfolioState], path: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, dt: float, alpha: FloatArray | None,
@@ -283,33 +232,12 @@ class StackedProgram:
             B += [terminal + g, terminal - g]
             r0 += 2 * live.size
         slack_rows: list[int] = []
-        c0 = state.cash_weight
-        for t in range(H):
-            lay = self.layouts[t]
-            for j, c in enumerate(self.constraints):
-                sc = self.slack[t][j]
-                blocks = c.rows(lay, state, path[t]) or []
-                if [b.m for b in blocks] != self._counts[t][j]:
-                    raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
-                for b in blocks:
-                    b = self.resolve(b, t, w0, c0)
-                    R.append(r0 + np.asarray(b.row, dtype=int))
-                    C.append(np.asarray(b.col, dtype=int))
-                    V.append(np.asarray(b.val, dtype=float))
-                    B.append(np.asarray(b.b, dtype=float))
-                    if sc is not None and b.main:
-                        R.append(r0 + np.arange(b.m))
-                        C.append(np.full(b.m, sc))
-                        V.append(-np.ones(b.m))
-                    r0 += b.m
-                if sc is not None:
-                    slack_rows.append(sc)
-        for sc in slack_rows:  # v >= 0
-            R.append(np.array([r0]))
-            C.append(np.array([sc]))
-            V.append(np.array([-1.0]))
-            B.append(np.zeros(1))
-            r0 += 1
+        for t in range(H):  # each constraint's rows on period t's view of the layout
+            r0, used = append_constraint_rows(
+                self.constraints, self.slack[t], self._counts[t], self.layouts[t], state,
+                path[t], w0, state.cash_weight, r0, R, C, V, B)
+            slack_rows += used
+        r0 = append_slack_floor(slack_rows, r0, R, C, V, B)
         spec: list[ConeSpec] = [("zero", nzero, 0.0)] if nzero else []
         spec.append(("nonneg", r0 - nzero, 0.0))
         for t in range(H):  # (u, 1, t) in the power cone of 1/p
