@@ -55,7 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from rebalopt.state import PortfolioState
 
 __all__ = ["ELASTIC_CAP", "SCALE", "ConeSpec", "ConicProgram", "ProgramBuilder",
-           "append_constraint_rows", "append_slack_floor", "cost_columns", "cost_exponents"]
+           "append_abs_rows", "append_constraint_rows", "append_holding_rows",
+           "append_power_rows", "append_risk_rows", "append_slack_floor", "cost_columns",
+           "cost_exponents"]
 
 SCALE = 1e4
 """The program's objective is in basis points of equity (fractions x 1e4)."""
@@ -92,6 +94,102 @@ def cost_columns(c: CostTerms, n: int, t: np.ndarray,
         cols.append(u)
         vals.append(np.asarray(coef[p], dtype=float))
     return cols, vals
+
+
+def _flags(F: list[np.ndarray] | None, count: int, varies: bool) -> None:
+    if F is not None:
+        F.append(np.full(count, varies))
+
+
+def append_risk_rows(z: np.ndarray, y: np.ndarray, e: np.ndarray, G_sc: FloatArray,
+                     s_sc: FloatArray, d0: FloatArray, r0: int, R: list[np.ndarray],
+                     C: list[np.ndarray], V: list[np.ndarray], B: list[np.ndarray],
+                     F: list[np.ndarray] | None = None,
+                     BF: list[np.ndarray] | None = None) -> int:
+    """The risk's definition rows (zero cone) from row ``r0``: ``y - G_sc' z = G_sc' d0``
+    (``k`` rows, when ``y`` has columns) and ``e - s_sc z = s_sc d0`` (``n`` rows, when
+    ``e`` has columns), with ``z + d0`` the distance to the target; returns the next
+    row. ``F`` / ``BF`` as in :func:`append_constraint_rows`."""
+    n, k = z.size, y.size
+    if k:
+        R += [r0 + np.repeat(np.arange(k), n), r0 + np.arange(k)]
+        C += [np.tile(z, k), y]
+        V += [-G_sc.T.ravel(), np.ones(k)]
+        _flags(F, n * k, True)
+        _flags(F, k, False)
+        B.append(G_sc.T @ d0)
+        _flags(BF, k, True)
+        r0 += k
+    if e.size:
+        R += [r0 + np.arange(n), r0 + np.arange(n)]
+        C += [e, z]
+        V += [np.ones(n), -s_sc]
+        _flags(F, n, False)
+        _flags(F, n, True)
+        B.append(s_sc * d0)
+        _flags(BF, n, True)
+        r0 += n
+    return r0
+
+
+def append_abs_rows(z: np.ndarray, t: np.ndarray, r0: int, R: list[np.ndarray],
+                    C: list[np.ndarray], V: list[np.ndarray], B: list[np.ndarray],
+                    z_prev: np.ndarray | None = None, F: list[np.ndarray] | None = None,
+                    BF: list[np.ndarray] | None = None) -> int:
+    """``t >= |z - z_prev|`` (``z_prev``: a period view's previous cumulative trades;
+    ``None``: ``t >= |z|``) as ``2 n`` nonnegative rows from ``r0``; returns the next
+    row."""
+    n = z.size
+    ar = np.arange(n)
+    R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
+    C += [z, t, z, t]
+    V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
+    _flags(F, 4 * n, False)
+    if z_prev is not None:
+        R += [r0 + ar, r0 + n + ar]
+        C += [z_prev, z_prev]
+        V += [-np.ones(n), np.ones(n)]
+        _flags(F, 2 * n, False)
+    B.append(np.zeros(2 * n))
+    _flags(BF, 2 * n, False)
+    return r0 + 2 * n
+
+
+def append_holding_rows(z: np.ndarray, h: np.ndarray, w0: FloatArray, r0: int,
+                        R: list[np.ndarray], C: list[np.ndarray], V: list[np.ndarray],
+                        B: list[np.ndarray], F: list[np.ndarray] | None = None,
+                        BF: list[np.ndarray] | None = None) -> int:
+    """``h >= max(-w, 0)`` with ``w = w0 + z``: ``-z - h <= w0``, ``-h <= 0`` (``2 n``
+    nonnegative rows from ``r0``); returns the next row."""
+    n = z.size
+    ar = np.arange(n)
+    R += [r0 + ar, r0 + ar, r0 + n + ar]
+    C += [z, h, h]
+    V += [-np.ones(n), -np.ones(n), -np.ones(n)]
+    _flags(F, 3 * n, False)
+    B += [np.asarray(w0, dtype=float), np.zeros(n)]
+    _flags(BF, n, True)
+    _flags(BF, n, False)
+    return r0 + 2 * n
+
+
+def append_power_rows(u: np.ndarray, t: np.ndarray, r0: int, R: list[np.ndarray],
+                      C: list[np.ndarray], V: list[np.ndarray], B: list[np.ndarray],
+                      F: list[np.ndarray] | None = None,
+                      BF: list[np.ndarray] | None = None) -> int:
+    """``(u_i, 1, t_i)`` in a 3-d power cone per asset (``u >= t ** p`` for the cone's
+    ``alpha = 1/p``), ``3 n`` rows from ``r0``; returns the next row."""
+    n = u.size
+    base = r0 + 3 * np.arange(n)
+    R += [base, base + 2]
+    C += [u, t]
+    V += [-np.ones(n), -np.ones(n)]
+    _flags(F, 2 * n, False)
+    b = np.zeros(3 * n)
+    b[1::3] = 1.0
+    B.append(b)
+    _flags(BF, b.size, False)
+    return r0 + 3 * n
 
 
 def append_constraint_rows(constraints: Sequence[Constraint],
@@ -386,26 +484,9 @@ class ProgramBuilder:
             if varying:
                 BF.append(np.full(count, varies))
 
-        r0 = 0
-        if k:  # y - G_sc' z = G_sc' d0
-            G_sc = root * np.asarray(G, dtype=float)
-            R += [np.repeat(np.arange(k), n), np.arange(k)]
-            C += [np.tile(L.z, k), self.y]
-            V += [-G_sc.T.ravel(), np.ones(k)]
-            flag(n * k, True)
-            flag(k, False)
-            B.append(G_sc.T @ d0)
-            bflag(k, True)
-            r0 = k
-        if aux:  # e - s_sc z = s_sc d0
-            R += [r0 + np.arange(n), r0 + np.arange(n)]
-            C += [self.e, L.z]
-            V += [np.ones(n), -s_sc]
-            flag(n, False)
-            flag(n, True)
-            B.append(sd0)
-            bflag(n, True)
-            r0 += n
+        G_sc = root * np.asarray(G, dtype=float)
+        r0 = append_risk_rows(L.z, self.y, self.e, G_sc, s_sc, d0, 0, R, C, V, B,
+                              F if varying else None, BF if varying else None)
         mask = np.zeros(n, dtype=bool) if frozen is None else np.asarray(frozen, dtype=bool)
         if all_frozen_rows:  # f_i z_i = 0 for every asset
             R.append(r0 + np.arange(n))
@@ -425,23 +506,11 @@ class ProgramBuilder:
                 B.append(np.zeros(fz.size))
                 bflag(fz.size, False)
                 r0 += fz.size
-        ar = np.arange(n)  # z - t <= 0, -z - t <= 0
-        R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
-        C += [L.z, L.t, L.z, L.t]
-        V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
-        flag(4 * n, False)
-        B.append(np.zeros(2 * n))
-        bflag(2 * n, False)
-        r0 += 2 * n
-        if self.h.size:  # -z - h <= w0, -h <= 0: h >= max(-w, 0)
-            R += [r0 + ar, r0 + ar, r0 + n + ar]
-            C += [L.z, self.h, self.h]
-            V += [-np.ones(n), -np.ones(n), -np.ones(n)]
-            flag(3 * n, False)
-            B += [w0, np.zeros(n)]
-            bflag(n, True)
-            bflag(n, False)
-            r0 += 2 * n
+        r0 = append_abs_rows(L.z, L.t, r0, R, C, V, B, None, F if varying else None,
+                             BF if varying else None)
+        if self.h.size:
+            r0 = append_holding_rows(L.z, self.h, w0, r0, R, C, V, B,
+                                     F if varying else None, BF if varying else None)
         c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
         for a, counts in zip(self._aux_terms, self._aux_row_counts):  # always hard
             blocks = list(a.rows(L))
@@ -468,18 +537,10 @@ class ProgramBuilder:
             r0 += len(slack_rows)
         for _, u, v in self.impact:
             if v is None:  # (u_i, 1, t_i) in the power cone
-                base = r0 + 3 * ar
-                R += [base, base + 2]
-                C += [u, L.t]
-                V += [-np.ones(n), -np.ones(n)]
-                flag(2 * n, False)
-                b = np.zeros(3 * n)
-                b[1::3] = 1.0
-                B.append(b)
-                bflag(b.size, False)
-                r0 += 3 * n
+                r0 = append_power_rows(u, L.t, r0, R, C, V, B, F if varying else None,
+                                       BF if varying else None)
             else:  # (u+v, 2t, u-v) in SOC(3); (t+1, 2v, t-1) in SOC(3)
-                base = r0 + 6 * ar
+                base = r0 + 6 * np.arange(n)
                 R += [base, base, base + 1, base + 2, base + 2,
                       base + 3, base + 4, base + 5]
                 C += [u, v, L.t, u, v, L.t, v, L.t]

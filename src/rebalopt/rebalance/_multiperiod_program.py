@@ -16,7 +16,11 @@ from rebalopt.errors import InputError
 from rebalopt.program import CostTerms, MatrixLayout, combine_terms
 from rebalopt.program.builder import (
     ConeSpec,
+    append_abs_rows,
     append_constraint_rows,
+    append_holding_rows,
+    append_power_rows,
+    append_risk_rows,
     append_slack_floor,
     cost_columns,
     cost_exponents,
@@ -166,19 +170,9 @@ class StackedProgram:
         r0 = 0
         ar = np.arange(n)
         # ---- zero cone: risk definitions, frozen assets, terminal target
-        for t in range(H):
-            d0 = w0 - path[t]
-            if k:  # f - G_sc' y = G_sc' d0
-                R += [r0 + np.repeat(np.arange(k), n), r0 + np.arange(k)]
-                C += [np.tile(self.Y[t], k), self.F[t]]
-                V += [-G_sc.T.ravel(), np.ones(k)]
-                B.append(G_sc.T @ d0)
-                r0 += k
-            R += [r0 + ar, r0 + ar]  # e - s_sc y = s_sc d0
-            C += [self.E[t], self.Y[t]]
-            V += [np.ones(n), -s_sc]
-            B.append(s_sc * d0)
-            r0 += n
+        for t in range(H):  # f_t = G_sc'(y_t + d0_t), e_t = s_sc (y_t + d0_t)
+            r0 = append_risk_rows(self.Y[t], self.F[t], self.E[t], G_sc, s_sc, w0 - path[t],
+                                  r0, R, C, V, B)
         for t in range(1, H):  # S_t - S_{t-1} - 1'(y_t - y_{t-1}) - cost_t = 0
             if self.S[t - 1] is not None:
                 pc, pv = np.r_[self.S[t - 1], self.Y[t - 1]], np.r_[1.0, -np.ones(n)]
@@ -208,22 +202,11 @@ class StackedProgram:
             r0 += live.size
         nzero = r0
         # ---- nonnegative cone
-        for t in range(H):  # z_t - t_t <= 0, -z_t - t_t <= 0 with z_t = y_t - y_{t-1}
-            R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
-            C += [self.Y[t], self.T[t], self.Y[t], self.T[t]]
-            V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
-            if t:
-                R += [r0 + ar, r0 + n + ar]
-                C += [self.Y[t - 1], self.Y[t - 1]]
-                V += [-np.ones(n), np.ones(n)]
-            B.append(np.zeros(2 * n))
-            r0 += 2 * n
-            if self.holding:  # -y_t - h_t <= w0, -h_t <= 0: h_t >= max(-w_t, 0)
-                R += [r0 + ar, r0 + ar, r0 + n + ar]
-                C += [self.Y[t], self.Hc[t], self.Hc[t]]
-                V += [-np.ones(n), -np.ones(n), -np.ones(n)]
-                B += [w0, np.zeros(n)]
-                r0 += 2 * n
+        for t in range(H):  # t_t >= |y_t - y_{t-1}|; h_t >= max(-w_t, 0)
+            r0 = append_abs_rows(self.Y[t], self.T[t], r0, R, C, V, B,
+                                 self.Y[t - 1] if t else None)
+            if self.holding:
+                r0 = append_holding_rows(self.Y[t], self.Hc[t], w0, r0, R, C, V, B)
         if isinstance(terminal, float) and live.size:  # |y_H + w0 - w*_H| <= band
             g = (path[H - 1] - w0)[live]
             R += [r0 + np.arange(live.size), r0 + live.size + np.arange(live.size)]
@@ -242,14 +225,7 @@ class StackedProgram:
         spec.append(("nonneg", r0 - nzero, 0.0))
         for t in range(H):  # (u, 1, t) in the power cone of 1/p
             for p, u in zip(self.exps, self.U[t]):
-                base = r0 + 3 * ar
-                R += [base, base + 2]
-                C += [u, self.T[t]]
-                V += [-np.ones(n), -np.ones(n)]
-                b = np.zeros(3 * n)
-                b[1::3] = 1.0
-                B.append(b)
-                r0 += 3 * n
+                r0 = append_power_rows(u, self.T[t], r0, R, C, V, B)
                 spec.append(("power", n, 1.0 / p))
         A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
                           shape=(r0, self.nvar))
