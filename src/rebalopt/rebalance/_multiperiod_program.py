@@ -1,6 +1,13 @@
 """The stacked multi-period program as Clarabel matrices (see
 :mod:`rebalopt.rebalance.multiperiod`): one copy of the single-period declarations per
-period, written onto one layout."""
+period, written onto one layout.
+
+Every block is appended by the builder's own functions (:mod:`rebalopt.program.blocks`)
+on a *period view* of the layout (:class:`~rebalopt.program.MatrixLayout` with
+``z_prev`` and ``spent``), so a constraint's rows, its slack and the cost columns are
+resolved and assembled by the one code path of the single-period program; this module
+only adds what couples the periods (the cash-spent links ``S_t``) and the terminal
+condition."""
 
 from __future__ import annotations
 
@@ -14,8 +21,7 @@ from rebalopt.constraints import Constraint
 from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
 from rebalopt.program import CostTerms, MatrixLayout, combine_terms
-from rebalopt.program.builder import (
-    ConeSpec,
+from rebalopt.program.blocks import (
     append_abs_rows,
     append_constraint_rows,
     append_holding_rows,
@@ -25,6 +31,7 @@ from rebalopt.program.builder import (
     cost_columns,
     cost_exponents,
 )
+from rebalopt.program.builder import ConeSpec
 from rebalopt.rebalance._clarabel import clarabel_cones
 from rebalopt.rebalance._problem import SCALE
 from rebalopt.state import PortfolioState
