@@ -6,6 +6,9 @@
   :class:`MatrixRows`).
 * :mod:`rebalopt.program.builder`: the one program builder (:class:`ProgramBuilder`),
   declared terms and rows -> the conic program (:class:`ConicProgram`), normal or elastic.
+* :mod:`rebalopt.program.blocks`: its row blocks (cost columns, risk rows, ``t >= |z|``,
+  power cones, constraint rows with slacks), which the stacked multi-period program
+  appends once per period view of the layout.
 * :mod:`rebalopt.program.cvxpy_backend`: that program in cvxpy (``to_cvxpy``, the
   parametric :class:`~rebalopt.program.cvxpy_backend.ParametricProgram`).
 * :mod:`rebalopt.program.cvxpy_costs`: the cvxpy face of cost terms (:class:`CvxpyCost`).

@@ -46,7 +46,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
-from rebalopt.program.layout import MatrixLayout, MatrixRows
+from rebalopt.program.blocks import (
+    append_abs_rows,
+    append_constraint_rows,
+    append_holding_rows,
+    append_power_rows,
+    append_resolved,
+    append_risk_rows,
+    append_slack_floor,
+    cost_columns,
+    cost_exponents,
+)
+from rebalopt.program.layout import MatrixLayout
 from rebalopt.program.terms import CostTerms, combine_terms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,9 +158,7 @@ class ProgramBuilder:
         terms = self._terms(state)
         self.term_key = tuple(t.structure() for t in terms)
         c = combine_terms(terms, n)
-        exps = [p.exponent for p in c.power]
-        if c.quadratic is not None and 2.0 not in exps:
-            exps.append(2.0)
+        exps = cost_exponents(c)
         self.impact: list[tuple[float, np.ndarray, np.ndarray | None]] = []
         for p in exps:
             u = np.arange(col, col + n)
@@ -199,14 +208,8 @@ class ProgramBuilder:
         if tuple(t.structure() for t in terms) != self.term_key:
             raise RuntimeError("cost terms changed structure without a recompile")
         c = combine_terms(terms, self.n)
-        coef = {p.exponent: p.coef for p in c.power}
-        if c.quadratic is not None:
-            coef[2.0] = coef.get(2.0, 0.0) + c.quadratic
-        cols = [self.layout.t]
-        vals = [c.linear if c.linear is not None else np.zeros(self.n)]
-        for p, u, _ in self.impact:
-            cols.append(u)
-            vals.append(np.asarray(coef[p], dtype=float))
+        cols, vals = cost_columns(c, self.n, self.layout.t,
+                                  [(p, u) for p, u, _ in self.impact])
         self._aux_terms = list(c.aux)
         for a, ac in zip(self._aux_terms, self.aux_cols):
             if a.paid_from_cash:
@@ -313,26 +316,9 @@ class ProgramBuilder:
             if varying:
                 BF.append(np.full(count, varies))
 
-        r0 = 0
-        if k:  # y - G_sc' z = G_sc' d0
-            G_sc = root * np.asarray(G, dtype=float)
-            R += [np.repeat(np.arange(k), n), np.arange(k)]
-            C += [np.tile(L.z, k), self.y]
-            V += [-G_sc.T.ravel(), np.ones(k)]
-            flag(n * k, True)
-            flag(k, False)
-            B.append(G_sc.T @ d0)
-            bflag(k, True)
-            r0 = k
-        if aux:  # e - s_sc z = s_sc d0
-            R += [r0 + np.arange(n), r0 + np.arange(n)]
-            C += [self.e, L.z]
-            V += [np.ones(n), -s_sc]
-            flag(n, False)
-            flag(n, True)
-            B.append(sd0)
-            bflag(n, True)
-            r0 += n
+        G_sc = root * np.asarray(G, dtype=float)
+        r0 = append_risk_rows(L.z, self.y, self.e, G_sc, s_sc, d0, 0, R, C, V, B,
+                              F if varying else None, BF if varying else None)
         mask = np.zeros(n, dtype=bool) if frozen is None else np.asarray(frozen, dtype=bool)
         if all_frozen_rows:  # f_i z_i = 0 for every asset
             R.append(r0 + np.arange(n))
@@ -352,24 +338,11 @@ class ProgramBuilder:
                 B.append(np.zeros(fz.size))
                 bflag(fz.size, False)
                 r0 += fz.size
-        ar = np.arange(n)  # z - t <= 0, -z - t <= 0
-        R += [r0 + ar, r0 + ar, r0 + n + ar, r0 + n + ar]
-        C += [L.z, L.t, L.z, L.t]
-        V += [np.ones(n), -np.ones(n), -np.ones(n), -np.ones(n)]
-        flag(4 * n, False)
-        B.append(np.zeros(2 * n))
-        bflag(2 * n, False)
-        r0 += 2 * n
-        if self.h.size:  # -z - h <= w0, -h <= 0: h >= max(-w, 0)
-            R += [r0 + ar, r0 + ar, r0 + n + ar]
-            C += [L.z, self.h, self.h]
-            V += [-np.ones(n), -np.ones(n), -np.ones(n)]
-            flag(3 * n, False)
-            B += [w0, np.zeros(n)]
-            bflag(n, True)
-            bflag(n, False)
-            r0 += 2 * n
-        slack_rows: list[int] = []
+        r0 = append_abs_rows(L.z, L.t, r0, R, C, V, B, None, F if varying else None,
+                             BF if varying else None)
+        if self.h.size:
+            r0 = append_holding_rows(L.z, self.h, w0, r0, R, C, V, B,
+                                     F if varying else None, BF if varying else None)
         c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
         for a, counts in zip(self._aux_terms, self._aux_row_counts):  # always hard
             blocks = list(a.rows(L))
@@ -377,31 +350,13 @@ class ProgramBuilder:
                 raise RuntimeError(f"cost block {a.key!r}: rows changed shape without a "
                                    "recompile")
             for b in blocks:
-                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
+                r0 = append_resolved(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
                 bflag(b.m, True)
-        for c, sc, counts in zip(self.constraints, self.slack_cols, self._row_counts):
-            blocks = c.rows(L, state, targets) or []
-            if [b.m for b in blocks] != counts:
-                raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
-            for b in blocks:
-                start = r0
-                r0 = self._append(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
-                bflag(b.m, True)
-                if sc is not None and b.main:  # lhs - v <= rhs
-                    R.append(start + np.arange(b.m))
-                    C.append(np.full(b.m, sc))
-                    V.append(-np.ones(b.m))
-                    flag(b.m, False)
-            if sc is not None:
-                slack_rows.append(sc)
-        for sc in slack_rows:  # v >= 0
-            R.append(np.array([r0]))
-            C.append(np.array([sc]))
-            V.append(np.array([-1.0]))
-            flag(1, False)
-            B.append(np.zeros(1))
-            bflag(1, False)
-            r0 += 1
+        r0, slack_rows = append_constraint_rows(
+            self.constraints, self.slack_cols, self._row_counts, L, state, targets, w0, c0,
+            r0, R, C, V, B, F if varying else None, BF if varying else None)
+        r0 = append_slack_floor(slack_rows, r0, R, C, V, B, F if varying else None,
+                                BF if varying else None)
         if self.elastic:  # v <= cap
             cap = (np.full(len(slack_rows), ELASTIC_CAP) if caps is None
                    else np.asarray(caps, dtype=float))
@@ -414,18 +369,10 @@ class ProgramBuilder:
             r0 += len(slack_rows)
         for _, u, v in self.impact:
             if v is None:  # (u_i, 1, t_i) in the power cone
-                base = r0 + 3 * ar
-                R += [base, base + 2]
-                C += [u, L.t]
-                V += [-np.ones(n), -np.ones(n)]
-                flag(2 * n, False)
-                b = np.zeros(3 * n)
-                b[1::3] = 1.0
-                B.append(b)
-                bflag(b.size, False)
-                r0 += 3 * n
+                r0 = append_power_rows(u, L.t, r0, R, C, V, B, F if varying else None,
+                                       BF if varying else None)
             else:  # (u+v, 2t, u-v) in SOC(3); (t+1, 2v, t-1) in SOC(3)
-                base = r0 + 6 * ar
+                base = r0 + 6 * np.arange(n)
                 R += [base, base, base + 1, base + 2, base + 2,
                       base + 3, base + 4, base + 5]
                 C += [u, v, L.t, u, v, L.t, v, L.t]
@@ -444,27 +391,6 @@ class ProgramBuilder:
                             np.concatenate(F) if varying else None,
                             np.concatenate(BF) if varying else None,
                             q_var if varying else None, not self.elastic and not aux)
-
-    @staticmethod
-    def _append(L: MatrixLayout, rows: MatrixRows, w0: FloatArray, c0: float, r0: int,
-                R: list[np.ndarray], C: list[np.ndarray], V: list[np.ndarray],
-                B: list[np.ndarray], F: list[np.ndarray] | None) -> int:
-        """Append ``rows`` resolved through ``L`` at row ``r0``; returns the next row.
-
-        Entries that ``cash`` or ``cost`` resolve to (the cost rates) may vary with the
-        state; a declaration's own coefficients are taken as fixed (a parametric
-        backend checks that and rebuilds when one changes)."""
-        virtual_cost = bool(np.any(np.asarray(rows.col) < -L.n))
-        b = L.resolve(rows, w0, c0)
-        col = np.asarray(b.col, dtype=int)
-        R.append(r0 + np.asarray(b.row, dtype=int))
-        C.append(col)
-        V.append(np.asarray(b.val, dtype=float))
-        B.append(np.asarray(b.b, dtype=float))
-        if F is not None:
-            F.append(np.isin(col, L.cost_cols) if virtual_cost
-                     else np.zeros(col.size, dtype=bool))
-        return r0 + b.m
 
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,

@@ -14,7 +14,9 @@ A constraint (or a cost with its own variables) declares rows ``A x <= b`` as
 resolves them with :meth:`MatrixLayout.resolve`. In the single-period program
 ``w = w0 + z``, ``cash = c0 - 1'z - cost`` and ``cost = cost_vals @ x[cost_cols]``
 are substituted, so a constraint never folds ``w0`` or ``c0`` into its right-hand
-side itself, and a multi-period builder can give ``w`` real columns per period.
+side itself. A *period view* (``z_prev``, ``spent``; the multi-period program) uses
+the same resolution: its ``z`` columns are the cumulative trades ``y_t = w_t - w_0``,
+a declared trade is ``y_t - y_{t-1}``, and ``cash = c0 - spent``.
 
 Units: weights and cash are fractions of pre-trade equity.
 """
@@ -90,6 +92,15 @@ class MatrixLayout:
     w_cols
         Real columns of the post-trade weights, or ``None`` (default): ``w`` is
         virtual and resolved as ``w0 + z``.
+    z_prev
+        A period view of a multi-period program: the previous period's cumulative
+        trade columns (``z`` are then this period's, ascending), so a row declared on
+        ``z`` holds on the period's own trade ``z - z_prev``; ``None`` (default):
+        ``z`` is the trade.
+    spent
+        A period view: the column of the cash spent up to this period (trades and
+        costs, fraction of equity), so ``cash = c0 - spent``; ``None`` (default):
+        ``cash = c0 - 1'z - cost``.
     """
 
     n: int
@@ -99,6 +110,8 @@ class MatrixLayout:
     cost_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     cost_vals: FloatArray = field(default_factory=lambda: np.zeros(0))
     w_cols: np.ndarray | None = None
+    z_prev: np.ndarray | None = None
+    spent: int | None = None
     _aux: dict[Hashable, np.ndarray] = field(default_factory=dict)
     frozen: bool = False
 
@@ -135,14 +148,16 @@ class MatrixLayout:
 
     # ------------------------------------------------------------- resolution
     def resolve(self, rows: MatrixRows, w0: FloatArray, c0: float) -> MatrixRows:
-        """``rows`` with the virtual blocks substituted (single period).
+        """``rows`` with the virtual blocks substituted.
 
-        ``w = w0 + z``; ``cash = c0 - sum(z) - cost``; ``cost = cost_vals @
-        x[cost_cols]``. Entries on real columns are kept as they are; the sparsity of
-        the result depends only on the sparsity of ``rows`` and of the cost.
+        ``w = w0 + z``; ``cash = c0 - sum(z) - cost`` (a period view: ``c0 -
+        spent``); ``cost = cost_vals @ x[cost_cols]``; in a period view an entry on
+        ``z`` also gets its negative on ``z_prev`` (the trade ``z - z_prev``). Other
+        entries on real columns are kept as they are; the sparsity of the result
+        depends only on the sparsity of ``rows`` and of the cost.
         """
         col = np.asarray(rows.col, dtype=np.int64)
-        if col.size == 0 or col.min() >= 0:
+        if col.size == 0 or (self.z_prev is None and col.min() >= 0):
             return rows
         n = self.n
         row = np.asarray(rows.row, dtype=np.int64)
@@ -155,6 +170,13 @@ class MatrixLayout:
             return MatrixRows(row, self.z[i], val, b, rows.main)
         real = col >= 0
         R, C, V = [row[real]], [col[real]], [val[real]]
+        if self.z_prev is not None:  # a trade declared on z is z - z_prev
+            pos = np.searchsorted(self.z, col)
+            isz = real & (pos < n)
+            isz[isz] = self.z[pos[isz]] == col[isz]
+            R.append(row[isz])
+            C.append(self.z_prev[pos[isz]])
+            V.append(-val[isz])
         wm = (col < 0) & (col >= -n)
         if wm.any():
             i = -col[wm] - 1
@@ -164,9 +186,14 @@ class MatrixLayout:
             b -= np.bincount(row[wm], weights=val[wm] * w0[i], minlength=b.size)
         nc = self.cost_cols.size
         for r, a in zip(row[col == self.cash[0]], val[col == self.cash[0]]):
-            R += [np.full(n, r), np.full(nc, r)]
-            C += [self.z, self.cost_cols]
-            V += [np.full(n, -a), -a * self.cost_vals]
+            if self.spent is None:
+                R += [np.full(n, r), np.full(nc, r)]
+                C += [self.z, self.cost_cols]
+                V += [np.full(n, -a), -a * self.cost_vals]
+            else:
+                R.append(np.array([r]))
+                C.append(np.array([self.spent]))
+                V.append(np.array([-a]))
             b[r] -= a * float(c0)
         for r, a in zip(row[col == self.cost[0]], val[col == self.cost[0]]):
             R.append(np.full(nc, r))
