@@ -27,6 +27,7 @@ exact LP with HiGHS when a gains budget couples the assets).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from rebalopt.program.terms import AuxTerm, CostTerms
 from rebalopt.state import PortfolioState
 from rebalopt.taxes.lots import TaxLots, as_date
 from rebalopt.taxes.rates import TaxRates
-from rebalopt.taxes.relief import is_long_term
+from rebalopt.taxes.relief import one_year_after
 from rebalopt.taxes.wash import US_WASH_SALE, WashSaleRule
 
 __all__ = ["LotTable", "TaxCost"]
@@ -400,13 +401,20 @@ def _days(dates: Sequence[Any]) -> np.ndarray:
 
 
 def _long_term(lots: Sequence[Any], day: pd.Timestamp) -> np.ndarray:
-    """:func:`~rebalopt.taxes.relief.is_long_term` of each lot sold on ``day``, once per
-    distinct acquisition date (lots bought on one bar share it)."""
+    """:func:`~rebalopt.taxes.relief.is_long_term` of each lot sold on ``day`` (a sale
+    after the acquisition's one-year anniversary), once per distinct acquisition date."""
     if not lots:
         return np.zeros(0, dtype=bool)
     dates, inverse = np.unique(_days([lot.acquired for lot in lots]), return_inverse=True)
-    held = np.array([is_long_term(pd.Timestamp(int(d)), day) for d in dates], dtype=bool)
-    return held[inverse.reshape(-1)]
+    after = np.array([_one_year_after(int(d)) for d in dates], dtype=np.int64)
+    return (day.value > after)[inverse.reshape(-1)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _one_year_after(acquired: int) -> int:
+    """The day after which a lot acquired at ``acquired`` (ns) is long-term, in ns: the
+    date :func:`~rebalopt.taxes.relief.is_long_term` compares the sale date with."""
+    return one_year_after(pd.Timestamp(acquired)).value
 
 
 def substitute_targets(targets: Mapping[str, float] | pd.Series, state: PortfolioState,

@@ -26,7 +26,8 @@ import pandas as pd
 from rebalopt.errors import InputError
 from rebalopt.taxes.lots import Lot
 
-__all__ = ["Method", "Realized", "is_long_term", "realize", "relieve", "select_lots"]
+__all__ = ["Method", "Realized", "is_long_term", "one_year_after", "realize", "relieve",
+           "select_lots"]
 
 Method = Literal["fifo", "hifo", "lifo"] | Mapping[str, float]
 """A relief method name, or specific lots: ``lot_id -> shares``."""
@@ -38,7 +39,8 @@ accumulated over many fills)."""
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _one_year_after(acquired: pd.Timestamp) -> pd.Timestamp:
+def one_year_after(acquired: pd.Timestamp) -> pd.Timestamp:
+    """The one-year anniversary of ``acquired`` (a sale after it is long-term)."""
     return acquired + pd.DateOffset(years=1)
 
 
@@ -49,7 +51,7 @@ def is_long_term(acquired: pd.Timestamp, sold: pd.Timestamp) -> bool:
         sold = pd.Timestamp(sold)
     if not isinstance(acquired, pd.Timestamp):
         acquired = pd.Timestamp(acquired)
-    return bool(sold > _one_year_after(acquired))
+    return bool(sold > one_year_after(acquired))
 
 
 @dataclass(frozen=True)
