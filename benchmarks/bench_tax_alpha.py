@@ -54,7 +54,7 @@ matters here: ``docs/howto/taxes.md``, "Tax alpha at equal tracking error".
 At scale (branch ``s4-tax``, the same set-up and default gammas; the longest history
 the panel allows: names trading on every bar of 1999-11..2021-04, month-end bars
 2000-11..2021-04, 20.4 years, 246 bars; ``--start 2000-11-01 --end 2021-04-21
---assets 100|200``; 2 shared cores, load average 2.9-5.5 during the runs). Tax alpha
+--assets 100|200|300``; 2 shared cores, load average 2.9-5.5 during the runs). Tax alpha
 at equal TE (efficient frontiers), %/yr, beside the anchors:
 
 =========================  =======  =======  =======  =======  =======
@@ -72,15 +72,22 @@ TE (annualized)            0.25%    0.5%     1%       2%       anchor
 200 names, rule off        0.38     0.41     0.50     0.35     1.08
   tax part                 0.25     0.20     0.14     0.10
   liquidated               0.11     0.13     0.18     0.30
+300 names, rule on         0.39     0.40     0.41     0.49     0.82
+  tax part                 0.23     0.18     0.12     0.09
+  liquidated               0.10     0.12     0.15     0.29
+300 names, rule off        0.39     0.38     0.35     0.59     1.08
+  tax part                 0.25     0.20     0.14     0.10
+  liquidated               0.10     0.12     0.16     0.38
 =========================  =======  =======  =======  =======  =======
 
 Common TE range: 100 names 0.09%-5.7% (on), 0.06%-6.1% (off); 200 names 0.10%-3.5%
-(on), 0.09%-4.6% (off). Wall time for both rule settings (16 runs each, on cores
-shared with two other jobs): 100 names 19 minutes (the library before this branch's
-lot-table speed-up), 200 names 27 minutes (after it); a 200-name tax-aware run took
-40-230 s, more at high gamma (the book trades every month and holds more lots).
-Wash sales with the rule on: 92-1,997 per tax-aware run (100 names), 124-3,343
-(200 names), two to three times the unaware runs' at the same TE (the tax-aware
+(on), 0.09%-4.6% (off); 300 names 0.13%-4.1% (on), 0.11%-4.9% (off). Wall time for
+both rule settings (16 runs each, on cores shared with two other jobs): 100 names
+19 minutes (the library before this branch's lot-table speed-up), 200 names 27
+minutes and 300 names 38 minutes (after it); a 300-name tax-aware run took 68-354 s,
+more at high gamma (the book trades every month and holds more lots). Wash sales
+with the rule on: 92-1,997 per tax-aware run (100 names), 124-3,343 (200 names),
+87-4,393 (300 names), two to three times the unaware runs' at the same TE (the tax-aware
 book sells loss lots for tracking a month after buying the asset: with a 30-day
 window and month-end bars, a purchase at the previous month-end is often inside
 it; such a loss is valued at 0 by the tax term, not forbidden). Where the tax saved
