@@ -88,3 +88,47 @@ def test_wash_sale_flags_and_errors():
     with pytest.raises(InputError, match="valuation date"):
         TaxCost(RATES).table(no_date)
     assert TaxCost(RATES, as_of="2024-06-01").table(no_date).long_term[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_table_matches_a_lot_by_lot_reading(seed):
+    # the table is built with arrays over all lots; read here lot by lot with the
+    # relief and wash-sale functions (random dates around the window and the
+    # one-year mark, replacement lots, harvested assets, recent loss sales)
+    from rebalopt.taxes import WashSaleRule
+    from rebalopt.taxes.relief import is_long_term
+
+    rng = np.random.default_rng(seed)
+    day = D("2024-03-01")
+    assets = ["A", "B", "C", "D", "E"]
+    lots = {}
+    for a in assets[:4]:
+        k = int(rng.integers(1, 6))
+        lots[a] = tuple(Lot(f"{a}{j}", float(rng.uniform(1, 50)), float(rng.uniform(20, 80)),
+                            day - pd.Timedelta(days=int(rng.integers(0, 800))),
+                            day - pd.Timedelta(days=int(rng.integers(0, 70))),
+                            replacement=bool(rng.random() < 0.3)) for j in range(k))
+    sales = {"B": [day - pd.Timedelta(days=int(rng.integers(0, 60)))], "E": [day]}
+    s = _state(lots, dict.fromkeys(assets, 50.0), as_of=day, loss_sales=sales)
+    rule = WashSaleRule(int(rng.integers(0, 45)))
+    tax = TaxCost(RATES, wash_sale=rule)
+    tax.harvest = frozenset(rng.choice(assets, size=2, replace=False).tolist())
+    tb = tax.table(s)
+    i = 0
+    for k, a in enumerate(assets):
+        recent = any(not lot.replacement and lot.purchased <= day
+                     and rule.within(lot.purchased, day) for lot in lots.get(a, ()))
+        assert tb.no_harvest[k] == recent
+        assert tb.no_buy[k] == (a in tax.harvest or any(
+            d <= day and rule.within(d, day) for d in sales.get(a, ())))
+        for lot in sorted(lots.get(a, ()), key=lambda x: (x.purchased, x.lot_id)):
+            assert (tb.owner[i], tb.lot_id[i]) == (k, lot.lot_id)
+            lt = is_long_term(lot.acquired, day)
+            assert tb.long_term[i] == lt
+            gain = 1.0 - lot.basis / 50.0
+            rate = RATES.long_term if lt else RATES.short_term
+            if gain < 0 and (recent or a not in tax.harvest):
+                rate = 0.0
+            assert tb.cost[i] == pytest.approx(rate * gain, abs=1e-15)
+            i += 1
+    assert i == tb.size

@@ -66,3 +66,26 @@ def test_read_lots_csv(tmp_path):
     p.write_text("ticker,shares,acquired\nAAA,60,2020-01-02\n")
     with pytest.raises(FileInputError, match="basis"):
         read_lots_csv(p)
+
+
+def test_views_of_a_ledger_follow_its_trades():
+    # the ledger's per-bar views reuse an asset's sorted lots until they change
+    from rebalopt.taxes import LotLedger
+
+    led = LotLedger(method="fifo", wash_sale=None)
+    led.buy("XYZ", 10, 5.0, "2024-01-02")
+    led.buy("ABC", 4, 7.0, "2024-01-03")
+    first = led.tax_lots("2024-02-01")
+    assert [lot.shares for lot in first["XYZ"]] == [10.0]
+    led.buy("XYZ", 5, 6.0, "2024-01-05")
+    led.sell("ABC", 4, 8.0, "2024-02-02")
+    later = led.tax_lots("2024-02-03")
+    assert [lot.shares for lot in later["XYZ"]] == [10.0, 5.0]
+    assert "ABC" not in later and [lot.shares for lot in first["XYZ"]] == [10.0]
+    assert later.as_of == pd.Timestamp("2024-02-03")
+    moved = later.on("2024-03-01")
+    assert moved.as_of == pd.Timestamp("2024-03-01") and moved["XYZ"] == later["XYZ"]
+    only = later.subset(["ABC"])
+    assert len(only) == 0 and only.as_of == later.as_of
+    # the checked path and the constructor agree
+    assert TaxLots(led.lots, as_of="2024-02-03")["XYZ"] == later["XYZ"]

@@ -102,3 +102,16 @@ def test_restrictions():
     assert led.restrictions("2024-07-11")["no_harvest"] == set()
     with pytest.raises(InputError):
         WashSaleRule(-1)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("2024-06-03", "2024-07-03"), ("2024-06-03", "2024-07-04"), ("2024-07-04", "2024-06-03"),
+    ("2024-06-03 18:00", "2024-07-03 06:00"), ("2024-07-03 06:00", "2024-06-03 18:00"),
+    ("2024-02-28", "2024-03-29"),
+])
+def test_within_on_timestamps_matches_the_timedelta_days(a, b):
+    # the fast path on two Timestamps (integer days, floored) answers as Timedelta.days
+    rule = WashSaleRule(30)
+    want = abs((D(b) - D(a)).days) <= 30
+    assert rule.within(D(a), D(b)) is want
+    assert rule.within(a, b) == want

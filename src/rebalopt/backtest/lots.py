@@ -71,11 +71,7 @@ class TaxLotTracker:
     def tax_lots(self, date: Any, assets: Any = None) -> TaxLots:
         """The open lots on ``date`` (restricted to ``assets`` when given)."""
         lots = self.ledger.tax_lots(date)
-        if assets is None:
-            return lots
-        keep = set(map(str, assets))
-        return TaxLots({a: lots[a] for a in lots if a in keep}, as_of=lots.as_of,
-                       loss_sales={a: d for a, d in lots.loss_sales.items() if a in keep})
+        return lots if assets is None else lots.subset(assets)
 
     def instruct(self, asset: str, lots: Mapping[str, float]) -> None:
         """Relieve the next sale of ``asset`` from these lots (``lot_id -> shares``),
@@ -89,9 +85,12 @@ class TaxLotTracker:
         frame = getattr(plan, "info", {}).get("tax_lots")
         if frame is None or len(frame) == 0:
             return
-        for asset, grp in frame.groupby("asset", sort=False):
-            self.instruct(str(asset), dict(zip(grp["lot_id"].astype(str), grp["shares"],
-                                               strict=True)))
+        wanted: dict[str, dict[str, float]] = {}  # by asset in order of appearance
+        for asset, lot_id, shares in zip(frame["asset"].tolist(), frame["lot_id"].tolist(),
+                                         frame["shares"].tolist(), strict=True):
+            wanted.setdefault(str(asset), {})[str(lot_id)] = shares
+        for asset, lots in wanted.items():
+            self.instruct(asset, lots)
 
     def on_fill(self, asset: str, quantity: float, price: float, fee: float,
                 multiplier: float, date: Any) -> None:

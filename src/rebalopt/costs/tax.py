@@ -27,6 +27,7 @@ exact LP with HiGHS when a gains budget couples the assets).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from rebalopt.program.terms import AuxTerm, CostTerms
 from rebalopt.state import PortfolioState
 from rebalopt.taxes.lots import TaxLots, as_date
 from rebalopt.taxes.rates import TaxRates
-from rebalopt.taxes.relief import is_long_term
+from rebalopt.taxes.relief import one_year_after
 from rebalopt.taxes.wash import US_WASH_SALE, WashSaleRule
 
 __all__ = ["LotTable", "TaxCost"]
@@ -51,6 +52,7 @@ __all__ = ["LotTable", "TaxCost"]
 _TOL = 1e-12
 _ACCURACY = 1e-7
 """Weights below this are solver noise (an interior-point answer is good to ~1e-8)."""
+_DAY_NS = 86_400_000_000_000
 _UNBOUNDED = 1e3
 """Right-hand side of a row that does not bind (weights; far above any position)."""
 
@@ -182,25 +184,32 @@ class TaxCost(CostModel):
         n = state.n
         no_buy = np.zeros(n, dtype=bool)
         no_harvest = np.zeros(n, dtype=bool)
-        owner, ids, shares, basis, long_term = [], [], [], [], []
+        harvest = np.zeros(n, dtype=bool)
+        owner: list[int] = []
+        book: list[Any] = []  # the lots, asset by asset (universe order)
         for i, asset in enumerate(state.assets):
             a = str(asset)
-            for lot in lots[a]:
-                owner.append(i)
-                ids.append(lot.lot_id)
-                shares.append(lot.shares)
-                basis.append(lot.basis)
-                long_term.append(is_long_term(lot.acquired, day))
-                if (rule is not None and not lot.replacement and lot.purchased <= day
-                        and rule.within(lot.purchased, day)):
-                    no_harvest[i] = True
-            if a in self.harvest or (rule is not None and any(
+            mine = lots[a]
+            if mine:
+                owner.extend([i] * len(mine))
+                book.extend(mine)
+            harvest[i] = a in self.harvest
+            if harvest[i] or (rule is not None and any(
                     d <= day and rule.within(d, day) for d in lots.loss_sales.get(a, ()))):
                 no_buy[i] = True
         own = np.asarray(owner, dtype=int)
-        sh = np.asarray(shares, dtype=float)
-        bs = np.asarray(basis, dtype=float)
-        lt = np.asarray(long_term, dtype=bool)
+        if rule is not None and book:
+            # a lot bought within the window before `day` that has not replaced a loss:
+            # selling this asset at a loss now would be a wash sale against it
+            bought = _days([lot.purchased for lot in book])
+            fresh = np.array([not lot.replacement for lot in book], dtype=bool)
+            recent = fresh & (bought <= day.value) & (
+                (day.value - bought) // _DAY_NS <= rule.window_days)
+            no_harvest = np.bincount(own[recent], minlength=n) > 0
+        ids = [lot.lot_id for lot in book]
+        sh = np.array([lot.shares for lot in book], dtype=float)
+        bs = np.array([lot.basis for lot in book], dtype=float)
+        lt = _long_term(book, day)
         unit = state.prices[own] * state.multipliers[own] if own.size else np.zeros(0)
         cap = sh * unit / state.equity
         gain = 1.0 - bs / state.prices[own] if own.size else np.zeros(0)
@@ -209,8 +218,7 @@ class TaxCost(CostModel):
             own.size, r.loss)
         rate = np.where(gain >= 0, np.where(lt, r.long_term, r.short_term), loss_rate)
         if own.size:  # a loss counts where harvested and the rule would not disallow it
-            valued = np.array([str(state.assets[i]) in self.harvest for i in own], dtype=bool)
-            rate = np.where((gain < 0) & (no_harvest[own] | ~valued), 0.0, rate)
+            rate = np.where((gain < 0) & (no_harvest[own] | ~harvest[own]), 0.0, rate)
         return LotTable(own, tuple(ids), sh, bs, cap, gain, lt, rate * gain, no_buy,
                         no_harvest)
 
@@ -384,6 +392,29 @@ class TaxCost(CostModel):
         loss = np.bincount(tb.owner, weights=s * (tb.gain < 0), minlength=state.n)
         bad = (buys > _ACCURACY) & ((loss > _ACCURACY) | tb.no_buy)
         return [str(state.assets[i]) for i in np.flatnonzero(bad)]
+
+
+def _days(dates: Sequence[Any]) -> np.ndarray:
+    """Dates as int64 nanoseconds (``pd.Timestamp.value``)."""
+    return np.array([(d if isinstance(d, pd.Timestamp) else pd.Timestamp(d)).value
+                     for d in dates], dtype=np.int64)
+
+
+def _long_term(lots: Sequence[Any], day: pd.Timestamp) -> np.ndarray:
+    """:func:`~rebalopt.taxes.relief.is_long_term` of each lot sold on ``day`` (a sale
+    after the acquisition's one-year anniversary), once per distinct acquisition date."""
+    if not lots:
+        return np.zeros(0, dtype=bool)
+    dates, inverse = np.unique(_days([lot.acquired for lot in lots]), return_inverse=True)
+    after = np.array([_one_year_after(int(d)) for d in dates], dtype=np.int64)
+    return (day.value > after)[inverse.reshape(-1)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _one_year_after(acquired: int) -> int:
+    """The day after which a lot acquired at ``acquired`` (ns) is long-term, in ns: the
+    date :func:`~rebalopt.taxes.relief.is_long_term` compares the sale date with."""
+    return one_year_after(pd.Timestamp(acquired)).value
 
 
 def substitute_targets(targets: Mapping[str, float] | pd.Series, state: PortfolioState,

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from rebalopt.errors import InputError
-from rebalopt.taxes.lots import Lot, TaxLots, as_date
+from rebalopt.taxes.lots import Lot, TaxLots, _loss_sales, as_date, checked_lots
 from rebalopt.taxes.rates import TaxRates
 from rebalopt.taxes.relief import Method, Realized, realize, relieve, select_lots
 from rebalopt.taxes.wash import (
@@ -60,6 +60,10 @@ class LotLedger:
         self.washes: list[WashSale] = []
         self.open_losses: dict[str, list[OpenLoss]] = {}
         self._next_id: dict[str, int] = {}
+        self._checked: dict[str, tuple[tuple[Lot, ...], tuple[Lot, ...]]] = {}
+        """Per asset: its lots tuple in ``self.lots`` and that tuple sorted and checked
+        (:func:`~rebalopt.taxes.lots.checked_lots`), so a view of the lots on every bar
+        only sorts an asset whose lots changed (tuples are replaced, never mutated)."""
 
     # ------------------------------------------------------------------ trades
     def _new_id(self, asset: str) -> str:
@@ -146,8 +150,18 @@ class LotLedger:
     def tax_lots(self, date: Any = None) -> TaxLots:
         """The open lots as :class:`TaxLots` (for a ``PortfolioState``), valued on
         ``date`` with the loss sales still open to a wash sale then."""
+        book = {}
+        for asset, raw in self.lots.items():
+            hit = self._checked.get(asset)
+            if hit is None or hit[0] is not raw:
+                hit = (raw, checked_lots(asset, raw))
+                self._checked[asset] = hit
+            if hit[1]:
+                book[asset] = hit[1]
+        for asset in [a for a in self._checked if a not in self.lots]:
+            del self._checked[asset]
         if date is None:
-            return TaxLots(self.lots)
+            return TaxLots._from_checked(book, None, {})
         day = as_date(date, field="date")
         rule = self.wash_sale
         sales: dict[str, list[pd.Timestamp]] = {}
@@ -156,7 +170,7 @@ class LotLedger:
                 ds = [ol.sold for ol in losses if ol.sold <= day and rule.within(ol.sold, day)]
                 if ds:
                     sales[asset] = ds
-        return TaxLots(self.lots, as_of=day, loss_sales=sales)
+        return TaxLots._from_checked(book, day, _loss_sales(sales))
 
     def restrictions(self, date: Any) -> dict[str, set[str]]:
         """Assets the wash-sale rule constrains on ``date`` (empty without a rule).

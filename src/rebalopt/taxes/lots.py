@@ -97,6 +97,30 @@ def _check_lot(asset: str, lot: Lot) -> None:
                          asset=asset, field="lot basis")
 
 
+def checked_lots(asset: str, items: Iterable[Lot]) -> tuple[Lot, ...]:
+    """One asset's lots, oldest purchase first (ties by lot id), each checked.
+
+    Raises
+    ------
+    InputError
+        A lot with shares <= 0 or a negative basis, or two lots with the same id.
+    """
+    seq = tuple(sorted(items, key=lambda x: (x.purchased, x.lot_id)))
+    seen: set[str] = set()
+    for lot in seq:
+        _check_lot(asset, lot)
+        if lot.lot_id in seen:
+            raise InputError(f"duplicate lot id {lot.lot_id!r}", asset=asset, field="lot_id")
+        seen.add(lot.lot_id)
+    return seq
+
+
+def _loss_sales(loss_sales: Mapping[str, Iterable[Any]] | None
+                ) -> dict[str, tuple[pd.Timestamp, ...]]:
+    return {str(a): tuple(sorted(as_date(d, asset=str(a), field="loss_sales") for d in ds))
+            for a, ds in (loss_sales or {}).items()}
+
+
 class TaxLots(Mapping[str, tuple[Lot, ...]]):
     """The tax lots of an account: ticker -> lots (oldest purchase first).
 
@@ -123,22 +147,29 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
                  loss_sales: Mapping[str, Iterable[Any]] | None = None) -> None:
         self.as_of: pd.Timestamp | None = None if as_of is None else as_date(as_of,
                                                                               field="as_of")
-        self.loss_sales: dict[str, tuple[pd.Timestamp, ...]] = {
-            str(a): tuple(sorted(as_date(d, asset=str(a), field="loss_sales") for d in ds))
-            for a, ds in (loss_sales or {}).items()}
+        self.loss_sales: dict[str, tuple[pd.Timestamp, ...]] = _loss_sales(loss_sales)
         book: dict[str, tuple[Lot, ...]] = {}
         for asset, items in (lots or {}).items():
             a = str(asset)
-            seq = tuple(sorted(items, key=lambda x: (x.purchased, x.lot_id)))
-            seen: set[str] = set()
-            for lot in seq:
-                _check_lot(a, lot)
-                if lot.lot_id in seen:
-                    raise InputError(f"duplicate lot id {lot.lot_id!r}", asset=a, field="lot_id")
-                seen.add(lot.lot_id)
+            seq = checked_lots(a, items)
             if seq:
                 book[a] = seq
         self._book = book
+
+    @classmethod
+    def _from_checked(cls, book: dict[str, tuple[Lot, ...]], as_of: pd.Timestamp | None,
+                      loss_sales: dict[str, tuple[pd.Timestamp, ...]]) -> TaxLots:
+        """Lots already in the form ``__init__`` leaves them (per asset a non-empty
+        tuple from :func:`checked_lots`, ``as_of`` a date or ``None``, loss sales as
+        sorted date tuples), taken as they are: no copy, no check. The per-bar views of
+        a backtest (:meth:`on`, :meth:`~rebalopt.taxes.LotLedger.tax_lots`) take this
+        path; checking and sorting every lot on every bar was a tenth of a tax-aware
+        run."""
+        new = cls.__new__(cls)
+        new.as_of = as_of
+        new.loss_sales = loss_sales
+        new._book = book
+        return new
 
     # Mapping protocol
     def __getitem__(self, asset: str) -> tuple[Lot, ...]:
@@ -165,8 +196,16 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
 
     def on(self, as_of: Any, loss_sales: Mapping[str, Iterable[Any]] | None = None) -> TaxLots:
         """The same lots valued on ``as_of`` (and with these recent loss sales)."""
-        return TaxLots(self._book, as_of=as_of,
-                       loss_sales=self.loss_sales if loss_sales is None else loss_sales)
+        return TaxLots._from_checked(
+            self._book, None if as_of is None else as_date(as_of, field="as_of"),
+            self.loss_sales if loss_sales is None else _loss_sales(loss_sales))
+
+    def subset(self, assets: Iterable[Any]) -> TaxLots:
+        """The lots (and recent loss sales) of ``assets`` only, valued on the same date."""
+        keep = set(map(str, assets))
+        return TaxLots._from_checked({a: v for a, v in self._book.items() if a in keep},
+                                     self.as_of,
+                                     {a: d for a, d in self.loss_sales.items() if a in keep})
 
     # ---------------------------------------------------------------- checks
     def check_holdings(self, assets: Iterable[str], holdings: Iterable[float]) -> None:

@@ -26,7 +26,8 @@ import pandas as pd
 from rebalopt.errors import InputError
 from rebalopt.taxes.lots import Lot
 
-__all__ = ["Method", "Realized", "is_long_term", "realize", "relieve", "select_lots"]
+__all__ = ["Method", "Realized", "is_long_term", "one_year_after", "realize", "relieve",
+           "select_lots"]
 
 Method = Literal["fifo", "hifo", "lifo"] | Mapping[str, float]
 """A relief method name, or specific lots: ``lot_id -> shares``."""
@@ -38,14 +39,19 @@ accumulated over many fills)."""
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _one_year_after(acquired: pd.Timestamp) -> pd.Timestamp:
+def one_year_after(acquired: pd.Timestamp) -> pd.Timestamp:
+    """The one-year anniversary of ``acquired`` (a sale after it is long-term)."""
     return acquired + pd.DateOffset(years=1)
 
 
 def is_long_term(acquired: pd.Timestamp, sold: pd.Timestamp) -> bool:
     """Whether a lot whose holding period started on ``acquired`` and sold on ``sold``
     was held more than one year (long-term)."""
-    return bool(pd.Timestamp(sold) > _one_year_after(pd.Timestamp(acquired)))
+    if not isinstance(sold, pd.Timestamp):
+        sold = pd.Timestamp(sold)
+    if not isinstance(acquired, pd.Timestamp):
+        acquired = pd.Timestamp(acquired)
+    return bool(sold > one_year_after(acquired))
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,6 @@ def relieve(lots: Sequence[Lot], picks: Sequence[tuple[int, float]]) -> tuple[Lo
     out = []
     for k, lot in enumerate(lots):
         left = lot.shares - sold[k]
-        if left > _TOL * max(1.0, lot.shares):
-            out.append(lot.with_shares(left))
+        if left > _TOL * max(1.0, lot.shares):  # an untouched lot is kept, not copied
+            out.append(lot if sold[k] == 0.0 else lot.with_shares(left))
     return tuple(out)
