@@ -11,13 +11,12 @@ import warnings
 
 import numpy as np
 import pytest
+from test_clarabel_direct import random_problem
 
 from rebalopt import InfeasibleError, MarketImpact, Spread
 from rebalopt.constraints import CashFloor, GroupBounds, LongOnly, TurnoverLimit, WeightBounds
 from rebalopt.rebalance._native import _scs_order, solve_native
 from rebalopt.rebalance.optimal import OptimalRebalancer
-
-from test_clarabel_direct import random_problem
 
 
 def test_scs_row_order_groups_cones_by_kind() -> None:
