@@ -68,6 +68,7 @@ class SearchPhases:
             tol=0.5 * self.tolerance, max_moves=self.max_moves,
             box=self._lot_box(z_box, ell, sol.frozen), close=close,
             chain_width=16 if state.n > 100 else max(16, min(state.n, self.chain_width)),
+            min_gain=self.min_saving / state.equity,
         )
         k = sol.z / ell
         q0 = np.round(k)

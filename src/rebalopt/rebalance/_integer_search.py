@@ -110,8 +110,10 @@ class LotSearch:
                  max_moves: int = 20_000, pair_width: int = 12,
                  chain_width: int = 16, max_chains: int = 2,
                  box: tuple[FloatArray, FloatArray] | None = None,
-                 close: FloatArray | None = None) -> None:
+                 close: FloatArray | None = None, min_gain: float = 0.0) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
+        self.min_gain = min_gain
+        """Smallest objective decrease (fraction of equity) worth a descent move."""
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
         self.alpha = alpha
         self.hard, self.soft = hard, soft
@@ -310,7 +312,7 @@ class LotSearch:
         singles = pairs = chains = 0
         f = self.objective(q)
         for _ in range(self.max_moves):
-            eps = 1e-13 + 1e-10 * abs(f)
+            eps = max(1e-13 + 1e-10 * abs(f), self.min_gain)
             Q, df, D = self._singles(q)
             i, j = self._best_single(q, Q, df, eps)
             if i >= 0:

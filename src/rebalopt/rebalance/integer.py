@@ -134,6 +134,12 @@ class IntegerRebalancer(SearchPhases):
         equity, would let a $100M cash account go $10 negative).
     pending
         What :meth:`execute` does with the broker's pending orders.
+    min_saving
+        Smallest saving, in currency, for which the search's descent makes one more
+        move (default one cent; 0: any saving above float round-off). Measured on a
+        $100M book in whole shares: the descent made ~2,000 moves per plan, ~90% of
+        them saving under a cent each (together ~$5, 0.25% of the objective), and took
+        80% of a 20-year backtest's time.
     """
 
     relaxation: OptimalRebalancer = field(default_factory=OptimalRebalancer)
@@ -150,6 +156,7 @@ class IntegerRebalancer(SearchPhases):
     work: int | None = None
     chain_width: int = 64
     mip_nodes: int = 20_000
+    min_saving: float = 0.01
 
     method = "optimal-integer"
 
@@ -172,6 +179,10 @@ class IntegerRebalancer(SearchPhases):
             raise InputError("must be an integer >= 0 or None", field="IntegerRebalancer.work")
         if self.pending not in ("cancel", "account"):
             raise InputError("must be 'cancel' or 'account'", field="IntegerRebalancer.pending")
+        if isinstance(self.min_saving, bool) or not isinstance(self.min_saving, (int, float)) \
+                or not (np.isfinite(self.min_saving) and self.min_saving >= 0):
+            raise InputError("must be a finite amount of currency >= 0",
+                             field="IntegerRebalancer.min_saving")
         self._own_constraints: list[IntegerConstraint] = []
         if self.lots is not None:
             self._own_constraints.append(LotSize(self.lots))
