@@ -18,8 +18,12 @@ that trade (a swap candidate under ``MaxTrades``), those whose count differs fro
 the rounded relaxation. Everything is counted in *work units* (one unit = one
 asset priced in one candidate plan), never in seconds, so the same inputs give the
 same plan on any machine and under any load. The local searches the neighbourhoods
-hand over to (after an exchange, and the final polish) are capped by the work left
-and charged for the moves they make, so ``work`` bounds the whole run.
+hand over to (after an exchange, and the polish when nothing else improves) are
+capped by the work left and charged for the moves and chain passes they make, so
+``work`` bounds the neighbourhood rounds. A plan the rounds changed then gets one
+more local search, bounded like the one before the neighbourhoods by its own
+counts (moves, chain work), so the plan handed back is a local optimum of the local
+search's moves (single moves, one-lot pairs) even when the budget ran out.
 
 Pricing candidate plans is :mod:`rebalopt.rebalance._integer_combos`; on small
 books, the exact enumeration that proves a plan optimal is
@@ -217,14 +221,32 @@ class Neighbourhoods(Enumeration):
 
         A move prices every asset in each standard move column and in the plan taken
         (``n * (columns + 1)``); the pass that finds no single move also tries the
-        pairs and at most ``max_chains`` chain passes of ``2 * chain_width`` one-lot
-        columns.
+        pairs and one chain pass of ``2 * chain_width`` one-lot columns. The chain
+        passes a search makes are charged after it (:meth:`_charge`).
         """
         S = self.search
         n = q.shape[0]
         per_move = n * (S._moves(q).shape[1] + 1)
-        stall = per_move + n * (2 * S.pair_width + 2 * S.max_chains * S.chain_width)
+        stall = per_move + n * 2 * S.pair_width + S.chain_cost(n)
         return per_move, stall
+
+    def _split(self, n: int, stall: int) -> tuple[int, int]:
+        """The work left after a local search's stalled pass, split between its moves
+        and its chain passes beyond the first: ``(work for moves, chain_work)``.
+
+        When the search's own chain budget is below half of what is left, its moves
+        get the rest; the two together never exceed the work left.
+        """
+        S = self.search
+        left = max(self.work - self.used - stall, 0)
+        extra = min(S.chain_work, left // 2)
+        return left - extra, S.chain_cost(n) + extra
+
+    def _charge(self, n: int, per_move: int, stall: int, moves: int) -> None:
+        """Charge a local search: its moves, its stalled pass, and its chain passes
+        beyond the one the stalled pass holds."""
+        S = self.search
+        self.used += stall + per_move * moves + max(S.chain_passes - 1, 0) * S.chain_cost(n)
 
     def _local(self, start: FloatArray, anchor: FloatArray | None = None
                ) -> SearchResult | None:
@@ -237,34 +259,37 @@ class Neighbourhoods(Enumeration):
         """
         S = self.search
         per_move, stall = self._local_costs(start)
-        moves = (self.work - self.used - stall) // (2 * per_move)
+        left, chains = self._split(start.shape[0], stall)
+        moves = left // (2 * per_move)
         if moves < 1:
             self.stats["budget_exhausted"] = 1
             return None
-        saved = S.max_moves
-        S.max_moves = int(min(saved, moves))
+        saved = S.max_moves, S.chain_work
+        S.max_moves, S.chain_work = int(min(saved[0], moves)), int(min(saved[1], chains))
         try:
             res = S.run(start, anchor=anchor)
         finally:
-            S.max_moves = saved
-        self.used += stall + per_move * (res.repair_moves + res.improve_moves + res.pair_moves)
+            S.max_moves, S.chain_work = saved
+        self._charge(start.shape[0], per_move, stall,
+                     res.repair_moves + res.improve_moves + res.pair_moves)
         return res
 
     def _polish(self, q: FloatArray) -> tuple[FloatArray, bool]:
         """``LotSearch.improve`` from ``q`` (feasible) within the work left; ``(q, ran)``."""
         S = self.search
         per_move, stall = self._local_costs(q)
-        moves = (self.work - self.used - stall) // per_move
+        left, chains = self._split(q.shape[0], stall)
+        moves = left // per_move
         if moves < 1:
             self.stats["budget_exhausted"] = 1
             return q, False
-        saved = S.max_moves
-        S.max_moves = int(min(saved, moves))
+        saved = S.max_moves, S.chain_work
+        S.max_moves, S.chain_work = int(min(saved[0], moves)), int(min(saved[1], chains))
         try:
             q2, singles, pairs = S.improve(q)
         finally:
-            S.max_moves = saved
-        self.used += stall + per_move * (singles + pairs)
+            S.max_moves, S.chain_work = saved
+        self._charge(q.shape[0], per_move, stall, singles + pairs)
         return q2, True
 
     def _swaps(self, q: FloatArray, f: float, eps: float, jump: FloatArray,
@@ -341,7 +366,28 @@ class Neighbourhoods(Enumeration):
         none improves, the local search's own moves (pairs, chains) get one more try
         on books of up to ``SWAP_RESEARCH_ASSETS`` assets; the loop ends when they
         fail too.
+
+        A plan that differs from ``q`` is then improved once more by the local
+        search (:meth:`LotSearch.improve`, bounded by its own move and chain
+        counts like the improve before the neighbourhoods, not by the work left;
+        counted apart in ``stats["final_work"]``): when the budget runs out right
+        after a neighbourhood move, the plan would otherwise keep the single moves
+        and one-lot pairs that move opened (a 9-asset book ended 0.3% above a plan
+        one sell/buy pair away).
         """
+        S = self.search
+        q0 = q
+        q = self._rounds(q, max_rounds)
+        if not np.array_equal(q, q0):
+            per_move, stall = self._local_costs(q)
+            q, singles, pairs = S.improve(q)
+            self.stats["final_moves"] = singles + pairs
+            self.stats["final_work"] = (stall + per_move * (singles + pairs)
+                                        + max(S.chain_passes - 1, 0) * S.chain_cost(q.shape[0]))
+        return q
+
+    def _rounds(self, q: FloatArray, max_rounds: int) -> FloatArray:
+        """:meth:`run`'s rounds of neighbourhood moves, within the work budget."""
         S = self.search
         n = q.shape[0]
         q = q.copy()
