@@ -11,6 +11,10 @@ it frees a small set ``F`` of assets, keeps the others where they are, and price
 relaxation and each asset's best count alone), all at once in NumPy, with every
 hard constraint through its kernel's ``totals``. The best feasible combination is
 taken if it improves; the local search then polishes it and the loop repeats.
+A fourth move is not a combination of a few assets: selling one *big* lot (worth
+many median lots) and re-investing its cash by greedy single moves
+(:meth:`Neighbourhoods._big_lots`), which the local search cannot do once such a lot
+is bought while the book is under invested.
 
 Free sets are the singletons (multi-lot moves), then pairs and triples drawn from
 the assets that matter: those a move would improve but a constraint blocks, those
@@ -44,11 +48,21 @@ from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_exact import EXACT_WORK, Enumeration
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
-__all__ = ["SWAP_RESEARCH_ASSETS", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Neighbourhoods",
+__all__ = ["BIG_LOT", "BIG_LOT_BUYS", "BIG_LOT_TRIES", "SWAP_RESEARCH_ASSETS", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Neighbourhoods",
            "close_lots", "default_work", "shares_of"]
 
 SWAP_RESEARCH_ASSETS = 50
 """Most assets for which an exchange is followed by a full local re-search."""
+
+BIG_LOT = 4.0
+"""A lot is *big* when its weight exceeds this multiple of the book's median lot weight
+(:meth:`Neighbourhoods._big_lots`)."""
+
+BIG_LOT_TRIES = 4
+"""Big-lot assets (cheapest one-lot sells first) tried per round."""
+
+BIG_LOT_BUYS = 64
+"""Most greedy moves re-investing one big lot's cash."""
 
 WORK = 300_000
 """Largest default work budget of the neighbourhood search (asset-candidate pricings):
@@ -357,11 +371,76 @@ class Neighbourhoods(Enumeration):
                 best = (res.q, res.objective)
         return best
 
+    def _big_lots(self, q: FloatArray, f: float, eps: float) -> tuple[FloatArray, float] | None:
+        """Sell (or decline) one big lot and re-invest its cash by greedy single moves.
+
+        A lot worth many small ones (100 GOOGL, 2.3% of a $10M book against a target
+        near 0.3%, where the median lot is 0.15%) bought while the book is under
+        invested cannot be sold by the local search: selling it alone leaves cash
+        idle (a worse plan) and re-investing it takes some ten buys, not one pair.
+        For each of the ``BIG_LOT_TRIES`` assets whose lot weight exceeds ``BIG_LOT``
+        times the median and whose weight is above target (most above first, ties by
+        asset; on the 500-name book the cheapest sells instead were lots near their
+        target, and none of them paid), one lot is sold, then the best feasible improving single move (:meth:`LotSearch._singles`,
+        any asset but buying the big lot back) is taken while one exists, at most
+        ``BIG_LOT_BUYS`` times and within the work left (each move charged like a
+        local search's). The best result is taken if its objective is below ``f``.
+        """
+        S = self.search
+        n = q.shape[0]
+        big = S.ell > BIG_LOT * float(np.median(S.ell))
+        if not big.any():
+            return None
+        per_move, _ = self._local_costs(q)
+        Q, df, D = S._singles(q)
+        P, _, _ = S.point(q)
+        excess = P.w - S.wt
+        cand = np.flatnonzero(big & (excess > 0) & np.isfinite(df[:, 1]) & (D[:, 1] < 0))
+        if cand.size == 0:
+            return None
+        cand = cand[np.argsort(-excess[cand], kind="stable")][:BIG_LOT_TRIES]
+        Q = Q[:, 1].copy()  # column 1: one lot down (the table is reused below)
+        best: tuple[FloatArray, float] | None = None
+        for i in cand:
+            if self.used + 2 * per_move > self.work:
+                self.stats["budget_exhausted"] = 1
+                break
+            q1 = q.copy()
+            q1[i] = Q[i]
+            self.used += n
+            if not S.feasible(q1):
+                continue
+            f1 = S.objective(q1)
+            for _ in range(BIG_LOT_BUYS):
+                if self.used + per_move > self.work:
+                    self.stats["budget_exhausted"] = 1
+                    break
+                self.used += per_move
+                Q1, df1, D1 = S._singles(q1)
+                df1 = df1.copy()
+                df1[i, D1[i] > 0] = np.inf  # the big lot stays sold
+                e1 = 1e-13 + 1e-10 * abs(f1)
+                a, j = S._best_single(q1, Q1, df1, e1)
+                if a < 0:
+                    break
+                q2 = q1.copy()
+                q2[a] = Q1[a, j]
+                f2 = S.objective(q2)
+                if not f2 < f1 - e1:
+                    break
+                q1, f1 = q2, f2
+            if f1 < f - eps and (best is None or f1 < best[1]):
+                best = (q1, f1)
+        if best is not None:
+            self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
+        return best
+
     def run(self, q: FloatArray, max_rounds: int = 40) -> FloatArray:
         """Improve ``q`` (feasible) by neighbourhood moves within the work budget.
 
         Each round takes the first improvement among: the best multi-lot single move,
-        then the best combination over each free pair (of the 10 assets that matter
+        then the best sale of a big lot re-invested (:meth:`_big_lots`), then the best
+        combination over each free pair (of the 10 assets that matter
         most) and triple (of the 6), then an exchange of which assets trade. When
         none improves, the local search's own moves (pairs, chains) get one more try
         on books of up to ``SWAP_RESEARCH_ASSETS`` assets; the loop ends when they
@@ -400,6 +479,8 @@ class Neighbourhoods(Enumeration):
             eps = 1e-13 + 1e-10 * abs(f)
             jump = self._jump(q)
             moved = self._singles(q, f, eps, jump)
+            if moved is None and n > 1:
+                moved = self._big_lots(q, f, eps)
             if moved is None and n > 1:
                 order = self._ranked(q, f)
                 free = [np.array(c) for c in itertools.combinations(sorted(order[:10]), 2)]
