@@ -384,7 +384,9 @@ class Neighbourhoods(Enumeration):
         target, and none of them paid), one lot is sold, then the best feasible improving single move (:meth:`LotSearch._singles`,
         any asset but buying the big lot back) is taken while one exists, at most
         ``BIG_LOT_BUYS`` times and within the work left (each move charged like a
-        local search's). The best result is taken if its objective is below ``f``.
+        local search's). The first result below ``f`` is taken: on the 500-name book
+        the first try taken at once, round after round, ended 0.1 bps lower than the
+        best of four per round (which spends the budget on the tries it drops).
         """
         S = self.search
         n = q.shape[0]
@@ -400,7 +402,6 @@ class Neighbourhoods(Enumeration):
             return None
         cand = cand[np.argsort(-excess[cand], kind="stable")][:BIG_LOT_TRIES]
         Q = Q[:, 1].copy()  # column 1: one lot down (the table is reused below)
-        best: tuple[FloatArray, float] | None = None
         for i in cand:
             if self.used + 2 * per_move > self.work:
                 self.stats["budget_exhausted"] = 1
@@ -429,11 +430,10 @@ class Neighbourhoods(Enumeration):
                 if not f2 < f1 - e1:
                     break
                 q1, f1 = q2, f2
-            if f1 < f - eps and (best is None or f1 < best[1]):
-                best = (q1, f1)
-        if best is not None:
-            self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
-        return best
+            if f1 < f - eps:
+                self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
+                return q1, f1
+        return None
 
     def run(self, q: FloatArray, max_rounds: int = 40) -> FloatArray:
         """Improve ``q`` (feasible) by neighbourhood moves within the work budget.
