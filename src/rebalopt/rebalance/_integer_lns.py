@@ -48,8 +48,9 @@ from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_exact import EXACT_WORK, Enumeration
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
-__all__ = ["BIG_LOT", "BIG_LOT_BUYS", "BIG_LOT_TRIES", "SWAP_RESEARCH_ASSETS", "WORK", "WORK_MIN", "WORK_PER_ASSET", "Neighbourhoods",
-           "close_lots", "default_work", "shares_of"]
+__all__ = ["BIG_LOT", "BIG_LOT_BUYS", "BIG_LOT_TRIES", "SWAP_RESEARCH_ASSETS", "WORK",
+           "WORK_MIN", "WORK_PER_ASSET", "Neighbourhoods", "close_lots", "default_work",
+           "shares_of"]
 
 SWAP_RESEARCH_ASSETS = 50
 """Most assets for which an exchange is followed by a full local re-search."""
@@ -59,7 +60,7 @@ BIG_LOT = 4.0
 (:meth:`Neighbourhoods._big_lots`)."""
 
 BIG_LOT_TRIES = 4
-"""Big-lot assets (cheapest one-lot sells first) tried per round."""
+"""Most big-lot assets (most above target first) tried per round, until one pays."""
 
 BIG_LOT_BUYS = 64
 """Most greedy moves re-investing one big lot's cash."""
@@ -375,18 +376,19 @@ class Neighbourhoods(Enumeration):
         """Sell (or decline) one big lot and re-invest its cash by greedy single moves.
 
         A lot worth many small ones (100 GOOGL, 2.3% of a $10M book against a target
-        near 0.3%, where the median lot is 0.15%) bought while the book is under
+        near 0.3%, where the median lot is 0.11%) bought while the book is under
         invested cannot be sold by the local search: selling it alone leaves cash
         idle (a worse plan) and re-investing it takes some ten buys, not one pair.
         For each of the ``BIG_LOT_TRIES`` assets whose lot weight exceeds ``BIG_LOT``
         times the median and whose weight is above target (most above first, ties by
         asset; on the 500-name book the cheapest sells instead were lots near their
-        target, and none of them paid), one lot is sold, then the best feasible improving single move (:meth:`LotSearch._singles`,
-        any asset but buying the big lot back) is taken while one exists, at most
-        ``BIG_LOT_BUYS`` times and within the work left (each move charged like a
-        local search's). The first result below ``f`` is taken: on the 500-name book
-        the first try taken at once, round after round, ended 0.1 bps lower than the
-        best of four per round (which spends the budget on the tries it drops).
+        target, and none of them paid), one lot is sold, then the best feasible
+        improving single move (:meth:`LotSearch._singles`, any asset but buying the
+        big lot back) is taken while one exists, at most ``BIG_LOT_BUYS`` times and
+        within the work left (each move charged like a local search's). The first
+        result below ``f`` is taken: on the 500-name book, the first that pays taken
+        round after round ended 0.1 bps lower than the best of four per round
+        (which spends the budget on the tries it drops).
         """
         S = self.search
         n = q.shape[0]
@@ -439,8 +441,8 @@ class Neighbourhoods(Enumeration):
         """Improve ``q`` (feasible) by neighbourhood moves within the work budget.
 
         Each round takes the first improvement among: the best multi-lot single move,
-        then the best sale of a big lot re-invested (:meth:`_big_lots`), then the best
-        combination over each free pair (of the 10 assets that matter
+        then the first sale of a big lot re-invested that pays (:meth:`_big_lots`),
+        then the best combination over each free pair (of the 10 assets that matter
         most) and triple (of the 6), then an exchange of which assets trade. When
         none improves, the local search's own moves (pairs, chains) get one more try
         on books of up to ``SWAP_RESEARCH_ASSETS`` assets; the loop ends when they
