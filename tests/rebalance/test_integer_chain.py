@@ -17,7 +17,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rebalopt import Commission, MarketImpact, PortfolioState, Spread
@@ -79,10 +79,9 @@ def test_chain_finds_the_pair_that_makes_room_under_the_cap():
     assert tuple(res.q) == best[1]
 
 
-@st.composite
-def books(draw):
-    n = draw(st.integers(4, 10))
-    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+def _book(n: int, seed: int, cap: float):
+    """A book of ``n`` assets in two groups, each at most ``cap`` of equity (``books``)."""
+    rng = np.random.default_rng(seed)
     assets = [f"C{i:02d}" for i in range(n)]
     prices = rng.uniform(20, 250, n)
     V = 2e5
@@ -97,12 +96,31 @@ def books(draw):
     vol = rng.uniform(0.1, 0.4, n)
     sigma = pd.DataFrame(np.outer(vol, vol) * (0.3 + 0.7 * np.eye(n)), index=assets,
                          columns=assets)
-    cap = draw(st.floats(0.4, 0.7))
     return state, pd.Series(targets, index=assets), sigma, cap
+
+
+def test_chain_passes_are_a_work_count_in_proportion_to_the_book():
+    """Two passes of 16 sells and buys on a 500-asset book (what kept round mode in its
+    time budget), a hundred and more on a 9-asset one, where a pass is cheap."""
+    search = _toy(pair_width=0, chain_width=16)
+    assert search.max_chains(500) == 2
+    assert search.max_chains(9) >= 100
+    assert search.max_chains(10**6) == 1  # at least one pass
+
+
+@st.composite
+def books(draw):
+    return _book(draw(st.integers(4, 10)), draw(st.integers(0, 10_000)), draw(st.floats(0.4, 0.7)))
 
 
 @settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 @given(books())
+# Counterexamples found with many more examples (about 1 book in 150 of 9 assets):
+# two chain passes per improve, then a neighbourhood budget spent on infeasible
+# combinations, left sell C03 / buy C07 improving (0.04%); and a neighbourhood move
+# taken just before the budget ran out, never polished, left sell C05 / buy C06 (0.28%).
+@example(_book(9, 21, 0.4))
+@example(_book(9, 109, 0.5))
 def test_round_ends_where_no_single_move_or_lot_pair_improves(book):
     state, targets, sigma, cap = book
     relax = OptimalRebalancer(

@@ -46,7 +46,11 @@ from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
 
-__all__ = ["LotSearch", "SearchResult"]
+__all__ = ["CHAIN_WORK", "LotSearch", "SearchResult"]
+
+CHAIN_WORK = 32_000
+"""Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
+pricings): two passes of 16 sells and 16 buys on a 500-asset book."""
 
 
 @dataclass
@@ -93,11 +97,16 @@ class LotSearch:
     chain_width
         One-lot sells and buys (each side) after which :meth:`_chain` evaluates
         every opposite one-lot move exactly.
-    max_chains
-        Chain passes per :meth:`improve` (each costs ``2 * chain_width`` narrow
-        evaluations). Chains polish a plan stuck behind a binding cap; with fine
-        lots they keep finding tiny gains, so they are bounded: 2 keeps round mode
-        inside its time budget on a 500-asset whole-share book.
+    chain_work
+        Work per :meth:`improve` spent on chain passes, in asset-move pricings (a
+        pass prices ``2 * chain_width`` one-lot moves of every asset, ``2 *
+        chain_width * n``); at least one pass. Chains polish a plan stuck behind a
+        binding cap; with fine lots they keep finding tiny gains, so they are
+        bounded, by a count in proportion to a pass's work rather than a number of
+        passes: the default is two passes on a 500-asset book (which keeps round
+        mode inside its time budget on a 500-asset whole-share book), a hundred on
+        a 9-asset one, where two passes left an improving one-lot pair behind a
+        binding group cap (a pass is cheap there, and each finds one move).
     box
         ``(lo, hi)`` lot-count bounds per asset that no move leaves (``-inf`` /
         ``inf`` where unbounded), or ``None``.
@@ -108,7 +117,7 @@ class LotSearch:
                  alpha: FloatArray | None, hard: list[Kernel],
                  soft: list[tuple[Kernel, float]], kmin: FloatArray | None, tol: float,
                  max_moves: int = 20_000, pair_width: int = 12,
-                 chain_width: int = 16, max_chains: int = 2,
+                 chain_width: int = 16, chain_work: int = CHAIN_WORK,
                  box: tuple[FloatArray, FloatArray] | None = None,
                  close: FloatArray | None = None, min_gain: float = 0.0) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
@@ -122,7 +131,8 @@ class LotSearch:
         self.max_moves = max_moves
         self.pair_width = pair_width
         self.chain_width = chain_width
-        self.max_chains = max_chains
+        self.chain_work = chain_work
+        self.chain_passes = 0  # chain passes in the last improve (charged by the neighbourhoods)
         self.s2 = s * s
         self.Sii = (G * G).sum(axis=1) + self.s2
         self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
@@ -310,6 +320,7 @@ class LotSearch:
         """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``."""
         q = q.copy()
         singles = pairs = chains = 0
+        max_chains = self.max_chains(q.shape[0])
         f = self.objective(q)
         for _ in range(self.max_moves):
             eps = max(1e-13 + 1e-10 * abs(f), self.min_gain)
@@ -324,14 +335,23 @@ class LotSearch:
                     singles += 1
                     continue
             moved = self._pair(q, f, Q, df, D, eps)
-            if moved is None and chains < self.max_chains:
+            if moved is None and chains < max_chains:
                 chains += 1
                 moved = self._chain(q, f, df, D, eps)
             if moved is None:
                 break
             q, f = moved
             pairs += 1
+        self.chain_passes = chains
         return q, singles, pairs
+
+    def chain_cost(self, n: int) -> int:
+        """Work of one chain pass on ``n`` assets (asset-move pricings)."""
+        return 2 * self.chain_width * n
+
+    def max_chains(self, n: int) -> int:
+        """Chain passes one :meth:`improve` may make on ``n`` assets (``chain_work``)."""
+        return max(1, self.chain_work // max(self.chain_cost(n), 1))
 
     def _best_single(self, q: FloatArray, Q: np.ndarray, df: np.ndarray, eps: float,
                      tries: int = 3) -> tuple[int, int]:
@@ -507,6 +527,7 @@ class LotSearch:
         it (from no trade) reaches it in one move per asset.
         """
         self.anchor = None if anchor is None else self.clip(np.asarray(anchor, float))
+        self.chain_passes = 0
         try:
             q, nrep, ok = self.repair(self.clip(np.asarray(q0, float)))
             if not ok:

@@ -22,8 +22,9 @@ Modes:
   repair every hard constraint by greedy single-asset lot moves, then improve by
   single moves and buy/sell pairs while feasible and improving
   (:mod:`rebalopt.rebalance._integer_search`), then by large-neighbourhood moves:
-  multi-lot moves, exchanges of which assets trade, and every combination of a few
-  lot counts over pairs and triples of the assets that matter; on small books, an
+  multi-lot moves, the sale of a lot worth many small ones with its cash re-invested,
+  exchanges of which assets trade, and every combination of a few lot counts over
+  pairs and triples of the assets that matter; on small books, an
   exhaustive enumeration of a box that provably holds the optimum, which proves it
   (:mod:`rebalopt.rebalance._integer_lns`, :mod:`rebalopt.rebalance._integer_exact`). Every budget is a count, so the plan is
   deterministic. If the repair gets stuck, restarts and (small books) enumeration
