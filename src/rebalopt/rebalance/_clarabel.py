@@ -38,13 +38,8 @@ from rebalopt.program.cvxpy_backend import (
     to_cvxpy,
 )
 from rebalopt.rebalance._native import CLARABEL_STATUS as STATUS
-from rebalopt.rebalance._native import (
-    CVXPY_ONLY,
-    DIRECT_SETTINGS,
-    clarabel_cones,
-    solve_native,
-)
-from rebalopt.rebalance._problem import SCALE, RawSolution
+from rebalopt.rebalance._native import CVXPY_ONLY, DIRECT_SETTINGS, clarabel_cones
+from rebalopt.rebalance._problem import SCALE, RawSolution, native_raw
 from rebalopt.state import PortfolioState
 
 __all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "DirectProblem", "clarabel_cones"]
@@ -139,24 +134,9 @@ class DirectProblem(ProgramBuilder):
         start = time.perf_counter()
         prog = self.program(state, targets, G, s, risk_aversion, horizon, alpha, frozen,
                             cash_reserve, terms)
-        status, zval, obj, stime, iters, setup = "error", None, None, None, None, None
-        slacks: dict[int, float] = {}
-        try:
-            ans = solve_native(prog, "CLARABEL", options)
-            status, stime, iters, setup = ans.status, ans.solve_time, ans.iterations, \
-                ans.setup_time
-            x = ans.x
-            if (status in ("optimal", "optimal_inaccurate") and x is not None
-                    and np.isfinite(x).all()):
-                zval = x[: self.n].copy()
-                obj = (float(ans.objective) + prog.const) / SCALE  # type: ignore[arg-type]
-                slacks = self.slack_values(x)
-            if status not in ("optimal", "infeasible", "unbounded"):
-                warnings.warn(f"Clarabel (direct) status {ans.solver_status}: solution may be "
-                              "inaccurate or missing", UserWarning, stacklevel=3)
-        except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
-            status = f"error: {type(exc).__name__}: {exc}"[:200]
+        raw, own_status = native_raw(prog, self, "CLARABEL", options, label, start)
+        if own_status and raw.status not in ("optimal", "infeasible", "unbounded"):
+            warnings.warn(f"Clarabel (direct) status {own_status}: solution may be "
+                          "inaccurate or missing", UserWarning, stacklevel=3)
         self.solves += 1
-        return RawSolution(solver=label, status=status, z=zval, objective=obj, solve_time=stime,
-                           iterations=iters, wall_time=time.perf_counter() - start,
-                           slacks=slacks, setup_time=setup)
+        return raw

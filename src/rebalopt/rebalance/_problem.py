@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +148,37 @@ class RawSolution:
     wall_time: float
     slacks: dict[int, float] = field(default_factory=dict)
     setup_time: float | None = None
+
+
+def native_raw(prog: ConicProgram, builder: ProgramBuilder, solver: str,
+               options: Mapping[str, Any] | None, label: str,
+               start: float | None = None) -> tuple[RawSolution, str]:
+    """Solve ``prog`` (built by ``builder``) with ``solver``'s own API; never raises on
+    solver failure (the status says it). Also returns the solver's own status name
+    (empty when the solver raised). ``wall_time`` counts from ``start`` (a
+    ``perf_counter`` time; default: now)."""
+    start = time.perf_counter() if start is None else start
+    status, zval, obj = "error", None, None
+    slacks: dict[int, float] = {}
+    ans = None
+    try:
+        ans = solve_native(prog, solver, options)
+        status = ans.status
+        if (status in ("optimal", "optimal_inaccurate") and ans.x is not None
+                and np.isfinite(ans.x).all()):
+            zval = ans.x[: builder.n].copy()
+            obj = (float(ans.objective) + prog.const) / SCALE  # type: ignore[arg-type]
+            slacks = builder.slack_values(ans.x)
+    except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
+        status = f"error: {type(exc).__name__}: {exc}"[:200]
+    raw = RawSolution(
+        solver=label, status=status, z=zval, objective=obj,
+        solve_time=None if ans is None else ans.solve_time,
+        iterations=None if ans is None else ans.iterations,
+        wall_time=time.perf_counter() - start, slacks=slacks,
+        setup_time=None if ans is None else ans.setup_time,
+    )
+    return raw, "" if ans is None else ans.solver_status
 
 
 class CompiledProblem:
@@ -319,29 +350,10 @@ class CompiledProblem:
         relative to ``|x|``); through cvxpy's canonicalization it solves them
         accurately, so the diagnosis stays there."""
         start = time.perf_counter()
-        builder = self.builder
-        status, zval, obj = "error", None, None
-        slacks: dict[int, float] = {}
-        ans = None
-        try:
-            prog = self._values(builder)  # type: ignore[arg-type]
-            ans = solve_native(prog, solver, options)
-            status = ans.status
-            if (status in ("optimal", "optimal_inaccurate") and ans.x is not None
-                    and np.isfinite(ans.x).all()):
-                zval = ans.x[: self.n].copy()
-                obj = (float(ans.objective) + prog.const) / SCALE  # type: ignore[arg-type]
-                slacks = builder.slack_values(ans.x)  # type: ignore[union-attr]
-        except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
-            status = f"error: {type(exc).__name__}: {exc}"[:200]
+        raw, _ = native_raw(self._values(self.builder), self.builder, solver, options, solver,
+                            start)
         self.solves += 1
-        return RawSolution(
-            solver=solver, status=status, z=zval, objective=obj,
-            solve_time=None if ans is None else ans.solve_time,
-            iterations=None if ans is None else ans.iterations,
-            wall_time=time.perf_counter() - start, slacks=slacks,
-            setup_time=None if ans is None else ans.setup_time,
-        )
+        return raw
 
     def is_dpp(self) -> bool:
         """Whether the program is DPP (re-solves only rewrite parameter values)."""
