@@ -87,3 +87,69 @@ def test_diagnosis_with_clarabel_alone_names_the_conflict() -> None:
         reb.solve(state, targets)
     names = " ".join(c.constraint for c in info.value.conflicts)
     assert "TurnoverLimit" in names and "WeightBounds" in names
+
+
+def _turnover_vs_weight_cap(cap: float, upper: float):
+    return [LongOnly(), CashFloor(), TurnoverLimit(cap), WeightBounds(upper=upper)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("backend", ["direct", "cvxpy"])
+def test_diagnosed_turnover_amount_is_the_one_that_restores_feasibility(
+        seed: int, backend: str) -> None:
+    """Oracle: the hard program itself. A turnover cap of 0 against weight caps the
+    book breaks: the reported amount ``a`` is the smallest turnover that restores
+    feasibility, so ``TurnoverLimit(a)`` solves and ``TurnoverLimit(0.99 a)`` does not.
+    (Before the elastic program had its tie-break, the amounts of the two backends
+    differed by up to 10% on such books, with one of them below the true minimum.)"""
+    n = 40
+    state, targets, risk, _ = random_problem(n, seed)
+    kw = {"risk": risk, "costs": [Spread(5.0), MarketImpact(coef=1.0)], "risk_aversion": 50.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reb = OptimalRebalancer(constraints=_turnover_vs_weight_cap(0.0, 0.5 / n),
+                                backend=backend, **kw)
+        with pytest.raises(InfeasibleError) as info:
+            reb.solve(state, targets)
+        turnover = [c for c in info.value.conflicts if c.constraint.startswith("TurnoverLimit")]
+        assert len(turnover) == 1 and "alone" not in turnover[0].constraint
+        a = turnover[0].violation
+        assert a > 0.01
+        # the oracle: the hard program, on the default backend
+        OptimalRebalancer(constraints=_turnover_vs_weight_cap(a + 1e-6, 0.5 / n),
+                          **kw).solve(state, targets)
+        with pytest.raises(InfeasibleError):
+            OptimalRebalancer(constraints=_turnover_vs_weight_cap(0.99 * a, 0.5 / n),
+                              **kw).solve(state, targets)
+
+
+def test_a_feasible_program_is_not_called_infeasible_by_the_tie_break() -> None:
+    """The elastic program's tie-break pulls its slacks off zero on a feasible program
+    with a binding constraint (~1e-5 here); the diagnosis solves again at a lighter
+    tie-break and finds the pull, so it says "feasible after all" (an empty list)."""
+    n = 40
+    state, targets, risk, _ = random_problem(n, 5)
+    reb = OptimalRebalancer(risk=risk, costs=[Spread(5.0), MarketImpact(coef=1.0)],
+                            constraints=_turnover_vs_weight_cap(0.05, 1.0),
+                            risk_aversion=5000.0)
+    plan = reb.solve(state, targets)  # feasible: the turnover cap binds
+    assert plan.z is not None
+    w_t = state.target_weights(targets)
+    prob = reb._cvxpy_program(state, w_t, reb.root(state).G.shape[1])
+    root = reb.root(state)
+    prob.update(state, w_t, root.G, root.s, reb.risk_aversion, reb.horizon, None)
+    prob.set_elastic_caps(None)
+    pulled = prob.solve("CLARABEL", elastic=True)
+    assert 1e-7 < max(pulled.slacks.values()) < 1e-3  # the pull shows
+    assert reb._diagnose(prob, state, w_t, "CLARABEL") == []
+
+
+def test_direct_diagnosis_compiles_no_cvxpy_program() -> None:
+    """On the direct backend the elastic program is solved natively too."""
+    state, targets, risk, _ = random_problem(30, 4)
+    reb = OptimalRebalancer(risk=risk, costs=[Spread(5.0)],
+                            constraints=_turnover_vs_weight_cap(0.0, 0.5 / 30))
+    with pytest.raises(InfeasibleError):
+        reb.solve(state, targets)
+    prob = reb._compiled
+    assert prob is not None and prob._program is None and prob._elastic_program is None

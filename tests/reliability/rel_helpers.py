@@ -16,6 +16,10 @@ plan or an order for a NaN. The modules of this folder check exactly that:
     program feasible, checked against amounts worked out by hand; no order is
     sent; a backtest with ``on_error="hold"`` holds (no trade, logged, counted)
     and with ``"raise"`` raises.
+``test_rel_diagnosis_oracle.py``
+    Random infeasible books: every amount the diagnosis reports is checked against
+    the hard program (relaxed by it: feasible; by 0.99 of it: not), every "cannot
+    be fixed alone" too.
 ``test_rel_solver_failure.py``
     A failing solver simulated by wrapping the compiled cvxpy problem's
     ``solve``: raising ``cvxpy.SolverError``, a bad status, a NaN point,

@@ -7,11 +7,16 @@ from typing import Any
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.errors import Conflict, RebalanceError, solver_failure
+from rebalopt.program.builder import ELASTIC_TIE
 from rebalopt.rebalance._problem import CompiledProblem
 from rebalopt.rebalance._solution import _ACCEPTED, RETRY_OPTIONS
 from rebalopt.state import PortfolioState
 
 __all__: list[str] = []
+
+PULL_CHECK = 1e-3
+"""Largest elastic slack (constraint units) still checked for being the tie-break's
+pull (:data:`~rebalopt.program.builder.ELASTIC_TIE`) rather than a conflict."""
 
 
 class Diagnosis:
@@ -50,6 +55,21 @@ class Diagnosis:
                     return conflicts
         return None
 
+    @staticmethod
+    def _pulled(prob: CompiledProblem, solver: str, opts: dict[str, Any] | None,
+                top: float) -> bool:
+        """Whether the elastic program's small slacks are its tie-break's pull, not a
+        conflict: solved again with a tie-break 100 times lighter, a pull shrinks with
+        it (below a tenth), a conflict stays. ``False`` when that solve has no answer."""
+        prob.tie = ELASTIC_TIE / 100.0
+        try:
+            again = prob.solve(solver, opts, elastic=True)
+        finally:
+            prob.tie = ELASTIC_TIE
+        if again.status not in _ACCEPTED or again.z is None:
+            return False
+        return max(again.slacks.values(), default=0.0) < 0.1 * top
+
     def _diagnose(self, prob: CompiledProblem, state: PortfolioState, w_t: FloatArray,
                   solver: str, opts: dict[str, Any] | None = None) -> list[Conflict] | None:
         """Name the constraints that conflict, each with the amount it must give way.
@@ -78,6 +98,8 @@ class Diagnosis:
         tol = max(self.feasibility_tol, 1e-6, 1e-3 * top)  # above the solver's noise
         involved = [i for i, v in sorted(raw.slacks.items(), key=lambda kv: -kv[1]) if v > tol]
         if not involved:
+            return []
+        if top < PULL_CHECK and self._pulled(prob, solver, opts, top):
             return []
         names = unique_names(self.constraints)
         point = self.point(raw.z, state, w_t)

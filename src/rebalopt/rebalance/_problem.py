@@ -17,8 +17,8 @@ once per structure, on first use, as a DPP cvxpy Problem
 through cvxpy (OSQP, ECOS, ``backend="cvxpy"``), and re-solves only rewrite values.
 On the direct backend (``CompiledProblem.native``) Clarabel and SCS take the builder's
 matrices through their own APIs (:mod:`rebalopt.rebalance._native`) for the fallback
-chain: no cvxpy compile (seconds at 500 assets) on that path; the elastic program of
-the diagnosis is still solved through cvxpy (see ``_solve_native``).
+chain and for the elastic program of the diagnosis: no cvxpy compile (seconds at
+500 assets) on that path.
 
 Assets a cost model cannot price (:func:`~rebalopt.costs.untradable_assets`) are
 *frozen*: ``f_i z_i = 0`` with ``f`` the 0/1 mask (1: frozen), a value, never a
@@ -46,7 +46,7 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import Constraint, Point
 from rebalopt.costs import CostModel
-from rebalopt.program.builder import ELASTIC_CAP, SCALE, ConicProgram, ProgramBuilder
+from rebalopt.program.builder import ELASTIC_CAP, ELASTIC_TIE, SCALE, ConicProgram, ProgramBuilder
 from rebalopt.program.cvxpy_backend import ParametricProgram
 from rebalopt.rebalance._native import NATIVE, solve_native
 from rebalopt.state import PortfolioState
@@ -222,6 +222,8 @@ class CompiledProblem:
         self._elastic_program: ParametricProgram | None = None
         self._stale = False
         self.caps = np.full(len(self.constraints), ELASTIC_CAP)
+        self.tie = ELASTIC_TIE
+        """Weight of the normal objective in the elastic program (its tie-break)."""
         self.native = False
         """Solve with Clarabel and SCS through their own APIs (:mod:`._native`) instead
         of the cvxpy Problem (same program; no cvxpy compile). Set by a rebalancer on
@@ -251,15 +253,15 @@ class CompiledProblem:
         state, targets, G, s, gamma, T, alpha, frozen, reserve = self._args
         caps = self.caps if builder.elastic else None
         return builder.program(state, targets, G, s, gamma, T, alpha, frozen, reserve,
-                               all_frozen_rows=True, caps=caps, varying=True)
+                               all_frozen_rows=True, caps=caps, varying=True, tie=self.tie)
 
     def elastic_problem(self) -> cp.Problem:
         """The elastic program (built on first use, same rows and cones).
 
         Every constraint ``c`` may give way by ``0 <= v_c <= cap_c`` (``v_c`` the worst
         row's violation, in the constraint's units); the objective is
-        ``SCALE * sum(v**2)``, which spreads the violation over every constraint that
-        takes part in a conflict.
+        ``SCALE * sum(v**2)`` plus :attr:`tie` times the normal objective, which
+        spreads the violation over every constraint that takes part in a conflict.
         """
         builder = self._elastic_builder()
         if self._elastic_program is None:
@@ -303,8 +305,8 @@ class CompiledProblem:
         """One solver call on the normal (or elastic) program; never raises on solver
         failure (the status says it). ``slacks`` holds each soft (or, elastic: every)
         constraint's violation by index."""
-        if self.native and solver in NATIVE and not elastic:
-            return self._solve_native(solver, options)
+        if self.native and solver in NATIVE:
+            return self._solve_native(solver, options, elastic)
         start = time.perf_counter()
         status, zval, obj = "error", None, None
         if elastic:
@@ -340,18 +342,13 @@ class CompiledProblem:
             wall_time=wall, slacks=slacks,
         )
 
-    def _solve_native(self, solver: str, options: dict[str, Any] | None) -> RawSolution:
-        """:meth:`solve` of the normal program through the solver's own API
-        (:mod:`rebalopt.rebalance._native`).
-
-        Not the elastic program: measured, Clarabel under its own equilibration can
-        call an elastic program solved with its ``|z|`` epigraph columns run off to
-        ~1e8 (priced ~1e-6 there) and rows violated by ~1e-2 (a convergence test
-        relative to ``|x|``); through cvxpy's canonicalization it solves them
-        accurately, so the diagnosis stays there."""
+    def _solve_native(self, solver: str, options: dict[str, Any] | None,
+                      elastic: bool = False) -> RawSolution:
+        """:meth:`solve` through the solver's own API (:mod:`rebalopt.rebalance._native`),
+        the normal or the elastic program (no cvxpy compile)."""
         start = time.perf_counter()
-        raw, _ = native_raw(self._values(self.builder), self.builder, solver, options, solver,
-                            start)
+        builder = self._elastic_builder() if elastic else self.builder
+        raw, _ = native_raw(self._values(builder), builder, solver, options, solver, start)
         self.solves += 1
         return raw
 

@@ -142,10 +142,11 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         at 2,000), re-solves as fast, and every solve sets up a fresh Clarabel solver,
         so a re-solve answers bit for bit what a first solve answers, whatever was
         solved before. ``"cvxpy"``: always the compiled cvxpy program (the
-        reference). Other solvers of the chain, and the
-        elastic program that diagnoses infeasibility, always go through cvxpy (built
-        on first use). Holding the cvxpy program (:meth:`compiled`) also routes
-        Clarabel through it, so the program one holds is the one solved.
+        reference). On the direct backend SCS (a fallback) and the elastic program
+        that diagnoses infeasibility are solved through Clarabel's and SCS's own
+        APIs too; OSQP and ECOS go through cvxpy (compiled on first use). Holding the
+        cvxpy program (:meth:`compiled`) routes every solver through it, so the
+        program one holds is the one solved.
 
     cvxpy_constraints, cvxpy_objective
         The cvxpy escape hatch: callables over the model's named variables
