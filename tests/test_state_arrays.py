@@ -143,3 +143,38 @@ def test_tax_lots_as_in_the_constructor():
     with pytest.raises(InputError) as info:
         PortfolioState.from_arrays(["AAA", "BBB"], [90.0, 10.0], 1e3, [11.0, 100.0], lots=frame)
     assert (info.value.asset, info.value.field) == ("AAA", "lots")
+
+
+_tickers = st.lists(st.sampled_from(["A", "B", "C", "D", "E", "1", "nan"]), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(universe=_tickers.filter(lambda x: len(set(x)) == len(x)), other=_tickers,
+       dtype=st.sampled_from([object, "str", "int-like"]))
+def test_same_assets_is_index_equals(universe, other, dtype):
+    """``same_assets`` answers what pandas' ``Index.equals`` answers, for an index of any
+    dtype against a universe's object index (the oracle)."""
+    from rebalopt.state import same_assets
+
+    assets = pd.Index(universe, dtype=object, name="asset")
+    if dtype == "int-like":
+        labels = [int(x) if x.isdigit() else x for x in other]
+        index = pd.Index(labels, dtype=object)
+    else:
+        index = pd.Index(other, dtype=dtype)
+    assert same_assets(index, assets) == index.equals(assets)
+    assert same_assets(assets, assets)
+
+
+def test_target_weights_of_a_string_indexed_series_as_the_full_path():
+    """A Series on the universe's tickers (string dtype) takes the fast path; its answer
+    equals the mapping path's, and bad entries still name the asset."""
+    state = PortfolioState.from_arrays(["A", "B", "C"], [1.0, 2.0, 0.0], 100.0,
+                                       [10.0, 20.0, 30.0])
+    series = pd.Series([0.2, 0.3, 0.5], index=pd.Index(["A", "B", "C"], dtype="str"))
+    fast = state.target_weights(series)
+    assert fast.tobytes() == state.target_weights(dict(series)).tobytes()
+    assert fast is not series.to_numpy()  # a copy: the caller's data is never aliased
+    with pytest.raises(InputError) as err:
+        state.target_weights(pd.Series([0.2, np.nan, 0.5], index=series.index))
+    assert err.value.asset == "B"

