@@ -67,6 +67,8 @@ from rebalopt.rebalance._batch_worker import (
     _constraints_key,
     _digest,
     _Outcome,
+    _packed,
+    _reattach,
     _retry_alone,
     _run_task,
     _Task,
@@ -135,10 +137,12 @@ def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
         anchor = accounts[idx[0]]
         akey = _digest(pickle.dumps((anchor.name, anchor.state, anchor.targets),
                                     protocol=pickle.HIGHEST_PROTOCOL))
+        packed_anchor = _packed(anchor)
         for start in range(0, len(idx), chunk_size):
             part = tuple(idx[start:start + chunk_size])
             tasks.append(_Task(rebalancer_bytes, digest, universe, ckey, akey, part,
-                               tuple(accounts[p] for p in part), accounts[idx[0]]))
+                               tuple(packed_anchor if p == idx[0] else _packed(accounts[p])
+                                     for p in part), packed_anchor))
     return tasks
 
 
@@ -310,6 +314,8 @@ def rebalance_many(
     done = [o for o in outcomes if o is not None]
     if len(done) != len(accs):  # every position is filled by exactly one task
         raise RuntimeError(f"internal error: {len(accs) - len(done)} accounts lost")
+    for a, o in zip(accs, done):
+        _reattach(o, a.state)
     plans = {a.name: o.plan for a, o in zip(accs, done) if o.plan is not None}
     errors = {a.name: o.error for a, o in zip(accs, done) if o.error is not None}
     return BatchResult(plans=plans, errors=errors, frame=_frame(accs, done),
