@@ -55,8 +55,14 @@ _UNIVERSE_MEMO = "_universe_memo"
 """Attribute of an owner holding its :func:`universe_memo` entries (never pickled)."""
 
 
+def _immutable(x: Any) -> bool:
+    if x is None or isinstance(x, (bool, int, float, complex, str, bytes, np.number)):
+        return True
+    return isinstance(x, (tuple, frozenset)) and all(_immutable(v) for v in x)
+
+
 def universe_memo(owner: Any, state: PortfolioState, name: str, inputs: tuple[Any, ...],
-                  compute: Callable[[], _V]) -> _V:
+                  compute: Callable[[], _V], *, groups: bool = True) -> _V:
     """A value ``owner`` derives from the *universe* of ``state``, computed once for every
     state of that universe.
 
@@ -66,15 +72,25 @@ def universe_memo(owner: Any, state: PortfolioState, name: str, inputs: tuple[An
     object of ``inputs`` (the owner's fields the value depends on) is the same object
     and the state's ``assets`` and ``groups`` equal the ones it was computed for
     (compared by value, about 10 microseconds at 100 assets; the same Index object is
-    free). ``compute`` must read nothing else from the state. One entry per ``name``
+    free); ``groups=False`` leaves the labels out (a value of the tickers only).
+    ``compute`` must read nothing else from the state. One entry per ``name``
     is kept, on the owner; :class:`Constraint` leaves it out of pickles.
+
+    Only inputs that cannot change in place (numbers, strings, ``None``, tuples of
+    them) are trusted across states: with a mapping or a Series among them (which a
+    caller may edit between rebalances) the value is kept for one state only
+    (:meth:`PortfolioState.memo <rebalopt.state.PortfolioState.memo>`).
     """
+    if not all(_immutable(x) for x in inputs):
+        box = state.memo(owner, f"universe:{name}", inputs, lambda: (compute(),))
+        return box[0]  # type: ignore[no-any-return]
     cache: dict[str, tuple[Any, ...]] = owner.__dict__.setdefault(_UNIVERSE_MEMO, {})
     hit = cache.get(name)
     if (hit is not None and len(hit[2]) == len(inputs)
             and all(a is b for a, b in zip(hit[2], inputs))
             and same_assets(state.assets, hit[0])
-            and (state.groups is hit[1] or np.array_equal(state.groups, hit[1]))):
+            and (not groups or state.groups is hit[1]
+                 or np.array_equal(state.groups, hit[1]))):
         return hit[3]
     value = compute()
     cache[name] = (state.assets, state.groups, inputs, value)

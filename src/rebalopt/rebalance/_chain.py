@@ -8,6 +8,7 @@ import numpy as np
 
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import Point
 from rebalopt.errors import (
     Conflict,
     InfeasibleError,
@@ -15,7 +16,6 @@ from rebalopt.errors import (
     SolverError,
     solver_failure,
 )
-from rebalopt.constraints._base import Point
 from rebalopt.rebalance._problem import (
     CompiledProblem,
     RawSolution,
