@@ -178,3 +178,36 @@ def test_target_weights_of_a_string_indexed_series_as_the_full_path():
     with pytest.raises(InputError) as err:
         state.target_weights(pd.Series([0.2, np.nan, 0.5], index=series.index))
     assert err.value.asset == "B"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_align_of_a_labelled_series_equals_the_full_path(data):
+    """A Series keyed by some tickers in another order (the backtest's targets) is
+    aligned without pandas look-ups: bit for bit the full path's answer, or the same
+    InputError (outside tickers, NaN, duplicates) -- the full path is the oracle."""
+    universe = [f"T{i}" for i in range(8)]
+    state = PortfolioState.from_arrays(universe, np.arange(8.0), 100.0, np.full(8, 10.0))
+    keys = data.draw(st.lists(st.sampled_from(universe + ["X", "Y"]), max_size=10))
+    vals = data.draw(st.lists(st.sampled_from([0.0, -0.0, 0.1, 0.25, 1e-9, np.nan]),
+                              min_size=len(keys), max_size=len(keys)))
+    dtype = data.draw(st.sampled_from([object, "str"]))
+    series = pd.Series(np.array(vals, dtype=float), index=pd.Index(keys, dtype=dtype))
+
+    def full():
+        saved = state._align_labelled
+        state._align_labelled = lambda v, d: None  # the full (pandas) path only
+        try:
+            return state.align(series, "target weight")
+        finally:
+            del state._align_labelled
+            assert state._align_labelled.__func__ is saved.__func__
+
+    try:
+        want = full()
+    except InputError as exc:
+        with pytest.raises(InputError) as err:
+            state.align(series, "target weight")
+        assert str(err.value) == str(exc)
+        return
+    assert state.align(series, "target weight").tobytes() == want.tobytes()
