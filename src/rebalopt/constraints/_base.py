@@ -81,17 +81,17 @@ def universe_memo(owner: Any, state: PortfolioState, name: str, inputs: tuple[An
     caller may edit between rebalances) the value is kept for one state only
     (:meth:`PortfolioState.memo <rebalopt.state.PortfolioState.memo>`).
     """
+    cache: dict[str, tuple[Any, ...]] = owner.__dict__.setdefault(_UNIVERSE_MEMO, {})
+    hit = cache.get(name)  # only ever stored under immutable inputs (below)
+    if (hit is not None and len(hit[2]) == len(inputs)
+            and all(a is b for a, b in zip(hit[2], inputs))
+            and (state.assets is hit[0] or same_assets(state.assets, hit[0]))
+            and (not groups or state.groups is hit[1]
+                 or np.array_equal(state.groups, hit[1]))):
+        return hit[3]  # type: ignore[no-any-return]
     if not all(_immutable(x) for x in inputs):
         box = state.memo(owner, f"universe:{name}", inputs, lambda: (compute(),))
         return box[0]  # type: ignore[no-any-return]
-    cache: dict[str, tuple[Any, ...]] = owner.__dict__.setdefault(_UNIVERSE_MEMO, {})
-    hit = cache.get(name)
-    if (hit is not None and len(hit[2]) == len(inputs)
-            and all(a is b for a, b in zip(hit[2], inputs))
-            and same_assets(state.assets, hit[0])
-            and (not groups or state.groups is hit[1]
-                 or np.array_equal(state.groups, hit[1]))):
-        return hit[3]
     value = compute()
     cache[name] = (state.assets, state.groups, inputs, value)
     return value
