@@ -114,15 +114,18 @@ class _Task:
     #: which run of the same work this is (a new run is a new task for a scheduler that
     #: keys tasks by their arguments, as Dask does: it would hand back the failed one)
     attempt: int = 0
+    #: the task travels to another process: targets packed, plans sent without states
+    #: (a serial run hands the rebalancer the caller's own objects and keeps its plans)
+    shipped: bool = False
 
 
 @dataclass(frozen=True)
 class _Outcome:
     """What a task returns per account (picklable).
 
-    A plan made from the account's own state comes back without it (``plan.state`` is
-    ``None`` on the way: the caller has that state and puts it back, see
-    :func:`_reattach`), so a worker does not pickle every state a second time.
+    In a shipped task, a plan made from the account's own state comes back without it
+    (``plan.state`` is ``None`` on the way: the caller has that state and puts it back,
+    see :func:`_reattach`), so a worker does not pickle every state a second time.
     """
 
     position: int
@@ -212,8 +215,10 @@ def _run_chunk(task: _Task) -> list[_Outcome]:
             if not isinstance(plan, RebalancePlan):
                 raise TypeError(f"{type(reb).__name__}.plan returned {type(plan).__name__}, "
                                 "not a RebalancePlan")
-            out.append(_Outcome(pos, _detached(plan, acc.state), None,
-                                time.perf_counter() - t0, pid, reused, _compilations(reb)))
+            if task.shipped:
+                plan = _detached(plan, acc.state)
+            out.append(_Outcome(pos, plan, None, time.perf_counter() - t0, pid, reused,
+                                _compilations(reb)))
         except Exception as exc:  # noqa: BLE001 - reported per account
             out.append(_Outcome(pos, None, _error_of(exc), time.perf_counter() - t0, pid,
                                 reused, _compilations(reb)))
@@ -296,7 +301,7 @@ def _alone(task: _Task, pos: int, bad_anchors: set[str]) -> _Task:
         akey = _digest(pickle.dumps((acc.name, acc.state, _targets(acc)),
                                     protocol=pickle.HIGHEST_PROTOCOL))
     return _Task(task.rebalancer_bytes, task.rebalancer_digest, task.universe,
-                 task.constraints_key, akey, (pos,), (acc,), anchor)
+                 task.constraints_key, akey, (pos,), (acc,), anchor, shipped=task.shipped)
 
 
 def _worker_lost(exc: BaseException, alone: bool) -> AccountError:

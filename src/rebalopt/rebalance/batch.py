@@ -120,8 +120,9 @@ def _as_account(item: Any, i: int) -> Account:
 
 
 def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
-                chunk_size: int) -> list[_Task]:
-    """Group by (universe, extra constraints) in order of first appearance, then chunk."""
+                chunk_size: int, shipped: bool = False) -> list[_Task]:
+    """Group by (universe, extra constraints) in order of first appearance, then chunk.
+    ``shipped``: the tasks go to other processes (accounts packed for the trip)."""
     digest = _digest(rebalancer_bytes)
     groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
     universes: dict[int, tuple[str, ...]] = {}  # states built on one Index share it
@@ -137,12 +138,13 @@ def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
         anchor = accounts[idx[0]]
         akey = _digest(pickle.dumps((anchor.name, anchor.state, anchor.targets),
                                     protocol=pickle.HIGHEST_PROTOCOL))
-        packed_anchor = _packed(anchor)
+        pack = _packed if shipped else (lambda a: a)
+        packed_anchor = pack(anchor)
         for start in range(0, len(idx), chunk_size):
             part = tuple(idx[start:start + chunk_size])
             tasks.append(_Task(rebalancer_bytes, digest, universe, ckey, akey, part,
-                               tuple(packed_anchor if p == idx[0] else _packed(accounts[p])
-                                     for p in part), packed_anchor))
+                               tuple(packed_anchor if p == idx[0] else pack(accounts[p])
+                                     for p in part), packed_anchor, shipped=shipped))
     return tasks
 
 
@@ -258,7 +260,7 @@ def rebalance_many(
         raise InputError(f"{type(rebalancer).__name__} has no plan(state, targets) method",
                          field="rebalancer")
     reb_bytes = _pickle_rebalancer(rebalancer)
-    tasks = _make_tasks(accs, reb_bytes, chunk_size)
+    tasks = _make_tasks(accs, reb_bytes, chunk_size, shipped=executor is not None)
 
     bar = None
     if progress:
