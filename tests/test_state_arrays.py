@@ -143,3 +143,71 @@ def test_tax_lots_as_in_the_constructor():
     with pytest.raises(InputError) as info:
         PortfolioState.from_arrays(["AAA", "BBB"], [90.0, 10.0], 1e3, [11.0, 100.0], lots=frame)
     assert (info.value.asset, info.value.field) == ("AAA", "lots")
+
+
+_tickers = st.lists(st.sampled_from(["A", "B", "C", "D", "E", "1", "nan"]), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(universe=_tickers.filter(lambda x: len(set(x)) == len(x)), other=_tickers,
+       dtype=st.sampled_from([object, "str", "int-like"]))
+def test_same_assets_is_index_equals(universe, other, dtype):
+    """``same_assets`` answers what pandas' ``Index.equals`` answers, for an index of any
+    dtype against a universe's object index (the oracle)."""
+    from rebalopt.state import same_assets
+
+    assets = pd.Index(universe, dtype=object, name="asset")
+    if dtype == "int-like":
+        labels = [int(x) if x.isdigit() else x for x in other]
+        index = pd.Index(labels, dtype=object)
+    else:
+        index = pd.Index(other, dtype=dtype)
+    assert same_assets(index, assets) == index.equals(assets)
+    assert same_assets(assets, assets)
+
+
+def test_target_weights_of_a_string_indexed_series_as_the_full_path():
+    """A Series on the universe's tickers (string dtype) takes the fast path; its answer
+    equals the mapping path's, and bad entries still name the asset."""
+    state = PortfolioState.from_arrays(["A", "B", "C"], [1.0, 2.0, 0.0], 100.0,
+                                       [10.0, 20.0, 30.0])
+    series = pd.Series([0.2, 0.3, 0.5], index=pd.Index(["A", "B", "C"], dtype="str"))
+    fast = state.target_weights(series)
+    assert fast.tobytes() == state.target_weights(dict(series)).tobytes()
+    assert fast is not series.to_numpy()  # a copy: the caller's data is never aliased
+    with pytest.raises(InputError) as err:
+        state.target_weights(pd.Series([0.2, np.nan, 0.5], index=series.index))
+    assert err.value.asset == "B"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_align_of_a_labelled_series_equals_the_full_path(data):
+    """A Series keyed by some tickers in another order (the backtest's targets) is
+    aligned without pandas look-ups: bit for bit the full path's answer, or the same
+    InputError (outside tickers, NaN, duplicates) -- the full path is the oracle."""
+    universe = [f"T{i}" for i in range(8)]
+    state = PortfolioState.from_arrays(universe, np.arange(8.0), 100.0, np.full(8, 10.0))
+    keys = data.draw(st.lists(st.sampled_from(universe + ["X", "Y"]), max_size=10))
+    vals = data.draw(st.lists(st.sampled_from([0.0, -0.0, 0.1, 0.25, 1e-9, np.nan]),
+                              min_size=len(keys), max_size=len(keys)))
+    dtype = data.draw(st.sampled_from([object, "str"]))
+    series = pd.Series(np.array(vals, dtype=float), index=pd.Index(keys, dtype=dtype))
+
+    def full():
+        saved = state._align_labelled
+        state._align_labelled = lambda v, d: None  # the full (pandas) path only
+        try:
+            return state.align(series, "target weight")
+        finally:
+            del state._align_labelled
+            assert state._align_labelled.__func__ is saved.__func__
+
+    try:
+        want = full()
+    except InputError as exc:
+        with pytest.raises(InputError) as err:
+            state.align(series, "target weight")
+        assert str(err.value) == str(exc)
+        return
+    assert state.align(series, "target weight").tobytes() == want.tobytes()

@@ -109,6 +109,29 @@ def _check_optional(arr: FloatArray, field: str, assets: pd.Index, *, nonneg: bo
             raise InputError(f"must be >= 0, got {arr[i]}", asset=str(assets[i]), field=field)
 
 
+_POSITIONS: tuple[pd.Index, dict[Any, int]] | None = None
+"""The last universe's ticker -> position map (see ``PortfolioState._positions``)."""
+
+
+def same_assets(index: pd.Index, assets: pd.Index) -> bool:
+    """Whether ``index`` lists exactly the tickers of ``assets``, in the same order.
+
+    The answer of ``index.equals(assets)`` for a universe's ``assets`` (an object index
+    of ``str``), whatever ``index``'s dtype: pandas' own ``equals`` converts a string
+    (Arrow) index first, about 0.14 ms at 100 assets and 1.5 ms at 10,000, against
+    0.03 / 0.9 ms for comparing the objects here.
+    """
+    if index is assets:
+        return True
+    if len(index) != len(assets) or isinstance(index, pd.MultiIndex):
+        return False
+    try:
+        mine = index.to_numpy(dtype=object)
+    except (TypeError, ValueError):  # pragma: no cover - an index pandas cannot convert
+        return bool(index.equals(assets))
+    return bool(np.array_equal(mine, assets.to_numpy(dtype=object)))
+
+
 def _group_labels(groups: Any, n: int) -> np.ndarray:
     """Group labels as an object array of ``str`` or ``None`` (missing)."""
     g = np.asarray(groups)
@@ -483,6 +506,8 @@ class PortfolioState:
         error (a target for an asset with no valid price); zeros are ignored.
         """
         fast = self._align_fast(values)
+        if fast is None:
+            fast = self._align_labelled(values, default)
         if fast is not None:
             return fast
         if isinstance(values, np.ndarray):
@@ -521,13 +546,55 @@ class PortfolioState:
                 if values.shape != (self.n,):
                     return None
                 arr = np.array(values, dtype=float)
-            elif isinstance(values, pd.Series) and values.index.equals(self.assets):
+            elif isinstance(values, pd.Series) and same_assets(values.index, self.assets):
                 arr = values.to_numpy(dtype=float, copy=True)
             else:
                 return None
         except (TypeError, ValueError):
             return None
         return arr if np.isfinite(arr).all() else None
+
+    def _positions(self) -> dict[Any, int]:
+        """Ticker -> position in ``assets``, built once per ``assets`` Index (states of
+        one universe built on the same Index share it)."""
+        global _POSITIONS
+        kept = _POSITIONS
+        if kept is not None and kept[0] is self.assets:
+            return kept[1]
+        where = {a: i for i, a in enumerate(self.assets.to_numpy(dtype=object))}
+        _POSITIONS = (self.assets, where)
+        return where
+
+    def _align_labelled(self, values: Any, default: float) -> FloatArray | None:
+        """A Series of numbers keyed by other tickers (a subset of the universe, another
+        order), without pandas' string look-ups: the tickers are found through the
+        universe's hash table once. Only the case with nothing to report: unique string
+        tickers, finite numbers, none outside the universe unless zero. ``None`` sends
+        the input through the full path of :meth:`align` (which words every error).
+        About 0.1 ms at 500 assets, against 20 ms for the full path."""
+        if not (isinstance(values, pd.Series) and values.dtype.kind in "fiu"):
+            return None
+        index = values.index
+        if isinstance(index, pd.MultiIndex) or index.inferred_type not in ("string", "empty"):
+            return None
+        try:
+            keys = index.to_numpy(dtype=object)
+        except (TypeError, ValueError):  # pragma: no cover - an index pandas cannot convert
+            return None
+        if not index.is_unique:
+            return None  # duplicate tickers: the full path names the first
+        arr = values.to_numpy(dtype=float)
+        if not np.isfinite(arr).all():
+            return None
+        where = self._positions()
+        pos = np.fromiter((where.get(k, -1) for k in keys), dtype=np.intp, count=keys.size)
+        inside = pos >= 0
+        if (~inside & (arr != 0)).any():
+            return None
+        hit = pos[inside]
+        out = np.full(self.n, float(default))
+        out[hit] = arr[inside]
+        return out
 
     def target_weights(self, targets: Any) -> FloatArray:
         """Validated target weights (fractions of equity) in universe order.
@@ -539,7 +606,14 @@ class PortfolioState:
         array or list is an :class:`InputError` (``field='targets'``); see
         :func:`rebalopt.adapters.weights.labelled_targets`.
         """
-        if not (isinstance(targets, pd.Series) and targets.index.equals(self.assets)):
+        if isinstance(targets, pd.Series) and same_assets(targets.index, self.assets):
+            try:  # the common case: a Series of floats on the universe, all finite
+                arr = targets.to_numpy(dtype=float, copy=True)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is not None and np.isfinite(arr).all():
+                return arr
+        else:
             targets = labelled_targets(targets, self.n)
         return self.align(targets, "target weight")
 

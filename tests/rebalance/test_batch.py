@@ -345,3 +345,46 @@ def test_thread_pool_gives_identical_plans_on_the_cvxpy_path():
         threaded = rebalance_many(accs, reb, ex, chunk_size=2)
     assert threaded.ok, threaded.errors
     assert_same_plans(threaded, serial)
+
+
+# --------------------------------------------------------------- what travels
+class _OwnState(NaiveRebalancer):
+    """Plans from a copy of the state (not the account's own object)."""
+
+    def plan(self, state, targets):
+        return super().plan(state.replace(), targets)
+
+
+def test_plans_come_back_with_the_callers_states_and_string_indexed_targets(accounts):
+    """Targets travel as arrays and plans without their state (put back by the caller):
+    the plans equal direct calls bit for bit (the oracle), each carries the caller's own
+    state object, a Series with a string index or a NaN behaves as in a direct call,
+    and a plan made from another state keeps that state."""
+    names = list(accounts[0].state.assets)
+    s = pd.Series(accounts[0].targets.to_numpy(), index=pd.Index(names, dtype="str"))
+    bad = s.copy()
+    bad.iloc[3] = np.nan
+    accs = [Account("str", accounts[0].state, s), Account("nan", accounts[0].state, bad),
+            *accounts[1:6]]
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        for executor in (None, ex):
+            batch_mod.clear_worker_cache()
+            res = rebalance_many(accs, REBALANCER, executor, chunk_size=3)
+            for acc in accs:
+                if acc.name == "nan":
+                    with pytest.raises(InputError) as err:
+                        REBALANCER.plan(acc.state, acc.targets)
+                    assert res.errors["nan"].type == "InputError"
+                    assert res.errors["nan"].message == str(err.value)
+                    continue
+                direct = REBALANCER.plan(acc.state, acc.targets)
+                got = res.plans[acc.name]
+                assert got.state is acc.state
+                assert got.trades.tobytes() == direct.trades.tobytes()
+                assert got.targets.tobytes() == direct.targets.tobytes()
+            own = rebalance_many(accs[2:4], _OwnState(config=REBALANCER.config,
+                                                      costs=REBALANCER.costs), executor)
+            for acc in accs[2:4]:
+                got = own.plans[acc.name]
+                assert got.state is not acc.state
+                assert got.state.holdings.tobytes() == acc.state.holdings.tobytes()

@@ -19,6 +19,7 @@ from rebalopt.constraints._base import (
     MatrixLayout,
     MatrixRows,
     Point,
+    universe_memo,
 )
 from rebalopt.errors import InputError
 from rebalopt.program.search import Kernel, LinearRows
@@ -231,8 +232,18 @@ class GroupBounds(Constraint):
                                  f"(groups: {', '.join(present[:12])})", field="GroupBounds")
         return out
 
+    def _inputs(self) -> tuple[object, ...]:
+        """The fields the group rows are computed from (besides the universe)."""
+        return (self.upper, self.lower, self.labels, self.unlabeled)
+
     def _layout(self, state: PortfolioState) -> tuple[np.ndarray, list[str], dict[str, float],
                                                      dict[str, float]]:
+        """Labels, groups present, and each side's bound per group: once per universe."""
+        return universe_memo(self, state, "layout", self._inputs(),
+                             lambda: self._layout_of(state))
+
+    def _layout_of(self, state: PortfolioState) -> tuple[np.ndarray, list[str],
+                                                         dict[str, float], dict[str, float]]:
         labels = self._labels(state)
         present = sorted({g for g in labels if g is not None})
         if not present:
@@ -251,8 +262,9 @@ class GroupBounds(Constraint):
                                                          sp.csr_matrix, sp.csr_matrix,
                                                          list[str]]:
         """Upper and lower bounds (absolute, or offsets from the target's group weights),
-        their group matrices and row labels, compiled once per state
-        (``PortfolioState.memo``)."""
+        their group matrices and row labels, compiled once per universe
+        (:func:`~rebalopt.constraints._base.universe_memo`: the labels and the bounds
+        only), looked up once per state (``PortfolioState.memo``)."""
         def compile_() -> tuple[FloatArray, FloatArray, sp.csr_matrix, sp.csr_matrix,
                                 list[str]]:
             labels, _, up, lo = self._layout(state)
@@ -261,8 +273,11 @@ class GroupBounds(Constraint):
             return (np.array(list(up.values()), dtype=float),
                     np.array(list(lo.values()), dtype=float), Au, Al, names)
 
-        return state.memo(self, "group_rows", (self.upper, self.lower, self.labels,
-                                               self.unlabeled), compile_)
+        def shared() -> tuple[FloatArray, FloatArray, sp.csr_matrix, sp.csr_matrix,
+                              list[str]]:
+            return universe_memo(self, state, "group_rows", self._inputs(), compile_)
+
+        return state.memo(self, "group_rows", self._inputs(), shared)
 
     def _rhs(self, state: PortfolioState, targets: FloatArray) -> tuple[FloatArray, FloatArray,
                                                                         sp.csr_matrix,
@@ -274,19 +289,34 @@ class GroupBounds(Constraint):
         return hi, lw, Au, Al
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
+        return universe_memo(self, state, "structure", self._inputs(),
+                             lambda: self._structure_of(state))
+
+    def _structure_of(self, state: PortfolioState) -> Hashable:
         labels, _, up, lo = self._layout(state)
         return tuple(labels), tuple(up), tuple(lo)
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
-        hi, lw, Au, Al = self._rhs(state, targets)
+        hi, lw, _, _ = self._rhs(state, targets)
         out: list[MatrixRows] = []
-        for M, rhs in ((Au, hi), (-Al, -lw)):  # group sums of post-trade weights
-            if rhs.size:
-                coo = M.tocoo()
-                out.append(MatrixRows(coo.row, layout.w[coo.col], coo.data.astype(float),
-                                      np.array(rhs, dtype=float)))
+        for (row, col, val), rhs in zip(self._coords(state), (hi, -lw)):
+            if rhs.size:  # group sums of post-trade weights
+                out.append(MatrixRows(row, layout.w[col], val, np.array(rhs, dtype=float)))
         return out
+
+    def _coords(self, state: PortfolioState) -> tuple[tuple[np.ndarray, ...], ...]:
+        """``(row, col, val)`` of the upper rows' matrix and of the lower rows' (negated),
+        once per universe."""
+        def build() -> tuple[tuple[np.ndarray, ...], ...]:
+            _, _, Au, Al, _ = self._compiled(state)
+            out = []
+            for M in (Au, -Al):
+                coo = M.tocoo()
+                out.append((coo.row, coo.col, coo.data.astype(float)))
+            return tuple(out)
+
+        return universe_memo(self, state, "coords", self._inputs(), build)
 
     def evaluate(self, point: Point) -> tuple[FloatArray, FloatArray]:
         hi, lw, Au, Al = self._rhs(point.state, point.targets)

@@ -21,6 +21,7 @@ from rebalopt.constraints._base import (
     check_per_asset,
     per_asset,
     require_nonneg,
+    universe_memo,
 )
 from rebalopt.errors import InputError
 from rebalopt.program.search import Aggregate, Kernel, PerAsset, pos
@@ -53,7 +54,9 @@ class LongOnly(Constraint):
         return [MatrixRows.diagonal(layout.w, -1.0, np.zeros(state.n))]  # -w <= 0
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
-        return asset_labels(state, np.arange(state.n), "w >= 0:")
+        return list(universe_memo(self, state, "labels", (),
+                                  lambda: asset_labels(state, np.arange(state.n), "w >= 0:"),
+                                  groups=False))
 
     def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
         """``w >= 0`` per asset (:mod:`rebalopt.program.search`)."""
@@ -91,16 +94,22 @@ class ShortLimit(Constraint):
             raise InputError("give per_asset, total or both", field="ShortLimit")
 
     def _caps(self, state: PortfolioState) -> FloatArray:
+        """Per-asset short caps, once per universe (a read-only array)."""
+        return universe_memo(self, state, "caps", (self.per_asset,),
+                             lambda: self._caps_of(state), groups=False)
+
+    def _caps_of(self, state: PortfolioState) -> FloatArray:
         caps = per_asset(self.per_asset, state, "ShortLimit.per_asset", np.inf)
         bad = caps < 0
         if bad.any():
             raise InputError(f"short limit must be >= 0, got {caps[bad][0]}",
                              asset=str(state.assets[np.flatnonzero(bad)[0]]),
                              field="ShortLimit.per_asset")
+        caps.setflags(write=False)
         return caps
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
-        return tuple(np.flatnonzero(np.isfinite(self._caps(state)))), self.total is None
+        return np.flatnonzero(np.isfinite(self._caps(state))).tobytes(), self.total is None
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
@@ -191,6 +200,11 @@ class WeightBounds(Constraint):
                                  field="WeightBounds")
 
     def _bounds(self, state: PortfolioState) -> tuple[FloatArray, FloatArray]:
+        """Per-asset lower and upper bounds, once per universe (read-only arrays)."""
+        return universe_memo(self, state, "bounds", (self.lower, self.upper),
+                             lambda: self._bounds_of(state), groups=False)
+
+    def _bounds_of(self, state: PortfolioState) -> tuple[FloatArray, FloatArray]:
         lo = per_asset(self.lower, state, "WeightBounds.lower", -np.inf)
         hi = per_asset(self.upper, state, "WeightBounds.upper", np.inf)
         bad = lo > hi
@@ -198,14 +212,17 @@ class WeightBounds(Constraint):
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"lower bound {lo[i]} above upper bound {hi[i]}",
                              asset=str(state.assets[i]), field="WeightBounds")
+        lo.setflags(write=False)
+        hi.setflags(write=False)
         return lo, hi
 
     def describe(self) -> str:
         return "WeightBounds"
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
-        lo, hi = self._bounds(state)
-        return tuple(np.flatnonzero(np.isfinite(lo))), tuple(np.flatnonzero(np.isfinite(hi)))
+        lo, hi = self._bounds(state)  # which assets are bounded: their indices as bytes
+        return (np.flatnonzero(np.isfinite(lo)).tobytes(),
+                np.flatnonzero(np.isfinite(hi)).tobytes())
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:
@@ -225,9 +242,13 @@ class WeightBounds(Constraint):
                 np.concatenate([hi[ih], -lo[il]]))
 
     def row_labels(self, state: PortfolioState, targets: FloatArray) -> list[str]:
-        lo, hi = self._bounds(state)
-        return (asset_labels(state, np.flatnonzero(np.isfinite(hi)), "upper bound")
-                + asset_labels(state, np.flatnonzero(np.isfinite(lo)), "lower bound"))
+        def labels() -> list[str]:
+            lo, hi = self._bounds(state)
+            return (asset_labels(state, np.flatnonzero(np.isfinite(hi)), "upper bound")
+                    + asset_labels(state, np.flatnonzero(np.isfinite(lo)), "lower bound"))
+
+        return list(universe_memo(self, state, "labels", (self.lower, self.upper), labels,
+                                  groups=False))
 
     def search_kernel(self, state: PortfolioState, targets: FloatArray) -> list[Kernel]:
         """``lo <= w <= hi`` per asset (:mod:`rebalopt.program.search`)."""

@@ -19,6 +19,7 @@ from rebalopt.constraints._base import (
     Point,
     asset_labels,
     require_nonneg,
+    universe_memo,
 )
 from rebalopt.program.search import Aggregate, Kernel, PerAsset, pos
 from rebalopt.state import PortfolioState
@@ -142,13 +143,18 @@ class Restricted(Constraint):
             setattr(self, name, tuple(str(a) for a in v))
 
     def _idx(self, state: PortfolioState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Indices of the no-buy, no-sell and no-trade assets, once per universe."""
         def pick(names: Iterable[str]) -> np.ndarray:
-            return np.flatnonzero(state.assets.isin(list(names)))
+            out = np.flatnonzero(state.assets.isin(list(names)))
+            out.setflags(write=False)
+            return out
 
-        return pick(self.no_buy), pick(self.no_sell), pick(self.no_trade)
+        return universe_memo(self, state, "idx", (self.no_buy, self.no_sell, self.no_trade),
+                             lambda: (pick(self.no_buy), pick(self.no_sell),
+                                      pick(self.no_trade)), groups=False)
 
     def structure(self, state: PortfolioState, targets: FloatArray) -> Hashable:
-        return tuple(tuple(i) for i in self._idx(state))
+        return tuple(i.tobytes() for i in self._idx(state))
 
     def rows(self, layout: MatrixLayout, state: PortfolioState,
              targets: FloatArray) -> list[MatrixRows]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
+from rebalopt.constraints._base import Point
 from rebalopt.errors import (
     Conflict,
     InfeasibleError,
@@ -18,6 +19,7 @@ from rebalopt.errors import (
 from rebalopt.rebalance._problem import (
     CompiledProblem,
     RawSolution,
+    convex_costs,
     objective_terms,
 )
 from rebalopt.rebalance._solution import (
@@ -134,7 +136,9 @@ class SolverChain:
         snapped = np.where(np.abs(unsnapped) < self.min_trade_weight, 0.0, unsnapped)
         snapped[snapped == 0] = 0.0  # no negative zeros
         for z in (snapped, unsnapped):
-            point = self.point(z, state, w_t)
+            convex = convex_costs(self.costs, z, state)  # each model once: point, objective
+            paid = {k: v for (k, v), m in zip(convex.items(), self.costs) if m.paid_at_trade}
+            point = Point.from_trades(state, w_t, z, float(sum(paid.values())))
             slacks = {nm: c.check(point, self.feasibility_tol)
                       for nm, c in zip(names, self.constraints)}
             bad = [s for c, s in zip(self.constraints, slacks.values())
@@ -146,7 +150,8 @@ class SolverChain:
             return None, f"{worst.constraint} violated by {worst.violation:.2e}"
         terms = objective_terms(z, state, w_t, G=root.G, s=root.s,
                                 risk_aversion=self.risk_aversion, horizon=self.horizon,
-                                costs=self.costs, constraints=self.constraints, alpha=alpha)
+                                costs=self.costs, constraints=self.constraints, alpha=alpha,
+                                convex=convex)
         terms = self._with_user_terms(terms, z, state)
         user = self._user_slacks(z, state)
         bad_user = [u for u in user.values() if not u.satisfied]
@@ -179,11 +184,19 @@ class SolverChain:
         aversion (``gamma >= 3e5``) the optimum is a small difference of large
         quantities, and a solver is only accurate relative to those (fractions of
         equity).
+
+        The objective at no trade only raises the tolerance, so it is computed only when
+        the gap is above the tolerance without it (the same verdict, one evaluation
+        fewer for almost every answer).
         """
+        small = max(abs(terms["total"]), abs(solver_objective))
+        at_answer = max(abs(v) for v in terms.values())
+        if abs(terms["total"] - solver_objective) <= (1e-4 * small + OBJECTIVE_RTOL * at_answer
+                                                      + 1e-9):
+            return 1e-4 * small + OBJECTIVE_RTOL * at_answer + 1e-9
         zero = objective_terms(np.zeros(state.n), state, w_t, G=root.G, s=root.s,
                                risk_aversion=self.risk_aversion, horizon=self.horizon,
                                costs=self.costs, constraints=self.constraints, alpha=alpha)
         zero = self._with_user_terms(zero, np.zeros(state.n), state)
-        magnitude = max([abs(v) for v in terms.values()] + [abs(v) for v in zero.values()])
-        small = max(abs(terms["total"]), abs(solver_objective))
+        magnitude = max([at_answer] + [abs(v) for v in zero.values()])
         return 1e-4 * small + OBJECTIVE_RTOL * magnitude + 1e-9

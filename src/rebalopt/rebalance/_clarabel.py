@@ -13,7 +13,10 @@ each, written per solve, so a change in the frozen set is never a recompile.
 
 Each :meth:`DirectProblem.solve` recomputes the values from the state and builds a
 fresh Clarabel solver (cheap at these sizes, and a re-solve then answers exactly
-what a first solve answers: no state is carried over between solves).
+what a first solve answers: no state is carried over between solves). The sparse
+matrices' pattern (the order of ``A``'s entries in compressed columns) depends only on
+the coordinates, which stay the same from one state of a structure to the next: it is
+computed once (:class:`CscPattern`) and each solve only places its values.
 """
 
 from __future__ import annotations
@@ -21,16 +24,18 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import Constraint
 from rebalopt.costs import CostModel
 from rebalopt.program import CostTerms
-from rebalopt.program.builder import ProgramBuilder
+from rebalopt.program.builder import ConicProgram, ProgramBuilder
 from rebalopt.program.cvxpy_backend import (
     CvxpyConstraintFn,
     CvxpyObjectiveFn,
@@ -42,7 +47,65 @@ from rebalopt.rebalance._native import CVXPY_ONLY, DIRECT_SETTINGS, clarabel_con
 from rebalopt.rebalance._problem import SCALE, RawSolution, native_raw
 from rebalopt.state import PortfolioState
 
-__all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "DirectProblem", "clarabel_cones"]
+__all__ = ["CVXPY_ONLY", "DIRECT_SETTINGS", "STATUS", "CscPattern", "DirectProblem",
+           "clarabel_cones"]
+
+
+class CscPattern:
+    """Compressed-column matrices from coordinates, the sorting done once per pattern.
+
+    :meth:`matrix` answers what ``scipy.sparse.csc_matrix((val, (row, col)), shape)``
+    answers (canonical: sorted row indices, no duplicates), bit for bit: the first call
+    with a set of coordinates sorts them through SciPy and keeps where each entry lands;
+    a later call with the same coordinates (compared by value) only places its values.
+    Coordinates with duplicate entries, whose values SciPy adds up, always go through
+    SciPy.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[np.ndarray, np.ndarray, tuple[int, int]] | None = None
+        self._order: np.ndarray | None = None
+        self._indices: np.ndarray | None = None
+        self._indptr: np.ndarray | None = None
+        self.hits = 0
+        """Calls answered from the kept pattern (for tests)."""
+
+    def matrix(self, row: np.ndarray, col: np.ndarray, val: np.ndarray,
+               shape: tuple[int, int]) -> sp.csc_matrix:
+        """The matrix with ``val`` at ``(row, col)`` (see the class)."""
+        key = self._key
+        if (key is not None and key[2] == shape and self._order is not None
+                and np.array_equal(key[0], row) and np.array_equal(key[1], col)):
+            self.hits += 1
+            data = np.asarray(val, dtype=float)[self._order]
+            return sp.csc_matrix((data, self._indices.copy(),  # type: ignore[union-attr]
+                                  self._indptr.copy()), shape=shape)  # type: ignore[union-attr]
+        out = sp.csc_matrix((val, (row, col)), shape=shape)
+        rows, cols = np.array(row, copy=True), np.array(col, copy=True)
+        self._key, self._order = (rows, cols, shape), None
+        if out.nnz == rows.size:  # no duplicates: each entry has its own place
+            tag = sp.csc_matrix((np.arange(rows.size, dtype=float), (rows, cols)), shape=shape)
+            if (np.array_equal(tag.indices, out.indices)
+                    and np.array_equal(tag.indptr, out.indptr)):
+                self._order = tag.data.astype(np.int64)
+                self._indices, self._indptr = out.indices.copy(), out.indptr.copy()
+        return out
+
+
+@dataclass(frozen=True)
+class _Assembled(ConicProgram):
+    """A :class:`ConicProgram` with its sparse matrices already built."""
+
+    csc_P: sp.csc_matrix | None = None
+    csc_A: sp.csc_matrix | None = None
+
+    @property
+    def P(self) -> sp.csc_matrix:
+        return self.csc_P if self.csc_P is not None else super().P
+
+    @property
+    def A(self) -> sp.csc_matrix:
+        return self.csc_A if self.csc_A is not None else super().A
 
 class DirectProblem(ProgramBuilder):
     """The program for one universe and one set of terms, handed to Clarabel directly
@@ -68,6 +131,15 @@ class DirectProblem(ProgramBuilder):
                  has_alpha: bool, impact: str = "power", risk_form: str = "aux") -> None:
         super().__init__(state, targets, k, costs, constraints, has_alpha, impact, risk_form)
         self.solves = 0
+        self._patterns = (CscPattern(), CscPattern())  # P, A
+
+    def assembled(self, prog: ConicProgram) -> ConicProgram:
+        """``prog`` with ``P`` and ``A`` built through this structure's kept patterns."""
+        pp, pa = self._patterns
+        P = pp.matrix(prog.P_idx, prog.P_idx, prog.P_val, (prog.nvar, prog.nvar))
+        A = pa.matrix(prog.R, prog.C, prog.V, (prog.b.size, prog.nvar))
+        return _Assembled(**{f.name: getattr(prog, f.name) for f in fields(ConicProgram)},
+                          csc_P=P, csc_A=A)
 
     def to_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,
@@ -132,8 +204,8 @@ class DirectProblem(ProgramBuilder):
         ``frozen`` (boolean mask) holds those assets at ``z = 0``.
         """
         start = time.perf_counter()
-        prog = self.program(state, targets, G, s, risk_aversion, horizon, alpha, frozen,
-                            cash_reserve, terms)
+        prog = self.assembled(self.program(state, targets, G, s, risk_aversion, horizon,
+                                           alpha, frozen, cash_reserve, terms))
         raw, own_status = native_raw(prog, self, "CLARABEL", options, label, start)
         if own_status and raw.status not in ("optimal", "infeasible", "unbounded"):
             warnings.warn(f"Clarabel (direct) status {own_status}: solution may be "

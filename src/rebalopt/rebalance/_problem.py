@@ -106,15 +106,17 @@ def objective_terms(
     costs: Sequence[CostModel],
     constraints: Sequence[Constraint] = (),
     alpha: FloatArray | None = None,
+    convex: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The program's objective at ``z`` in NumPy, term by term (fractions of equity).
 
     Keys: ``cost`` (convex trading cost), ``holding`` (short holding over the
     horizon), ``risk`` (``gamma/2 * T * d' Sigma d``), ``alpha`` (``-alpha' w``),
-    ``penalty`` (soft constraints), ``total``.
+    ``penalty`` (soft constraints), ``total``. ``convex``: :func:`convex_costs` of
+    ``costs`` at this ``z``, when the caller has it already.
     """
     z = np.asarray(z, dtype=float)
-    cc = convex_costs(costs, z, state)
+    cc = convex_costs(costs, z, state) if convex is None else convex
     cost = float(sum(cc.values()))
     hold = holding_costs(costs, z, state, horizon)
     d = state.weights + z - targets

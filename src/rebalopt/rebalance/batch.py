@@ -67,6 +67,8 @@ from rebalopt.rebalance._batch_worker import (
     _constraints_key,
     _digest,
     _Outcome,
+    _packed,
+    _reattach,
     _retry_alone,
     _run_task,
     _Task,
@@ -118,8 +120,9 @@ def _as_account(item: Any, i: int) -> Account:
 
 
 def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
-                chunk_size: int) -> list[_Task]:
-    """Group by (universe, extra constraints) in order of first appearance, then chunk."""
+                chunk_size: int, shipped: bool = False) -> list[_Task]:
+    """Group by (universe, extra constraints) in order of first appearance, then chunk.
+    ``shipped``: the tasks go to other processes (accounts packed for the trip)."""
     digest = _digest(rebalancer_bytes)
     groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
     universes: dict[int, tuple[str, ...]] = {}  # states built on one Index share it
@@ -135,10 +138,13 @@ def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
         anchor = accounts[idx[0]]
         akey = _digest(pickle.dumps((anchor.name, anchor.state, anchor.targets),
                                     protocol=pickle.HIGHEST_PROTOCOL))
+        pack = _packed if shipped else (lambda a: a)
+        packed_anchor = pack(anchor)
         for start in range(0, len(idx), chunk_size):
             part = tuple(idx[start:start + chunk_size])
             tasks.append(_Task(rebalancer_bytes, digest, universe, ckey, akey, part,
-                               tuple(accounts[p] for p in part), accounts[idx[0]]))
+                               tuple(packed_anchor if p == idx[0] else pack(accounts[p])
+                                     for p in part), packed_anchor, shipped=shipped))
     return tasks
 
 
@@ -254,7 +260,7 @@ def rebalance_many(
         raise InputError(f"{type(rebalancer).__name__} has no plan(state, targets) method",
                          field="rebalancer")
     reb_bytes = _pickle_rebalancer(rebalancer)
-    tasks = _make_tasks(accs, reb_bytes, chunk_size)
+    tasks = _make_tasks(accs, reb_bytes, chunk_size, shipped=executor is not None)
 
     bar = None
     if progress:
@@ -310,6 +316,8 @@ def rebalance_many(
     done = [o for o in outcomes if o is not None]
     if len(done) != len(accs):  # every position is filled by exactly one task
         raise RuntimeError(f"internal error: {len(accs) - len(done)} accounts lost")
+    for a, o in zip(accs, done):
+        _reattach(o, a.state)
     plans = {a.name: o.plan for a, o in zip(accs, done) if o.plan is not None}
     errors = {a.name: o.error for a, o in zip(accs, done) if o.error is not None}
     return BatchResult(plans=plans, errors=errors, frame=_frame(accs, done),

@@ -231,6 +231,7 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         state["_pinned"] = False
         state.pop("_integer_cache", None)
         state.pop("_terms_memo", None)
+        state.pop("_assets_key", None)
         return state
 
     def _validate_knobs(self) -> None:
@@ -302,10 +303,22 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
 
     def _structure(self, state: PortfolioState, targets: FloatArray, k: int) -> Hashable:
         return (
-            tuple(state.assets), k, self.alpha is not None,
+            self._universe_key(state), k, self.alpha is not None,
             tuple((id(m), t.structure()) for m, t in zip(self.costs, self._cost_terms(state))),
             tuple((id(c), c.soft, c.structure(state, targets)) for c in self.constraints),
         )
+
+    def _universe_key(self, state: PortfolioState) -> tuple[str, ...]:
+        """``tuple(state.assets)``, the same tuple object while the states share one
+        ``assets`` Index (the structure key then compares by identity)."""
+        kept = self.__dict__.get("_assets_key")
+        if kept is not None and kept[0] is state.assets:
+            return kept[1]  # type: ignore[no-any-return]
+        key = tuple(state.assets)
+        if kept is not None and kept[1] == key:
+            key = kept[1]
+        self.__dict__["_assets_key"] = (state.assets, key)
+        return key
 
     def _cost_terms(self, state: PortfolioState) -> list[CostTerms]:
         """Every cost model's declared terms at ``state``, computed once per solve."""

@@ -43,6 +43,17 @@ __all__ = ["NanPolicy", "ledoit_wolf_shrinkage", "pca_factor_model", "sample_cov
 NanPolicy = Literal["drop", "pairwise"]
 
 
+def _enough(count: np.ndarray, tickers: pd.Index, nan: NanPolicy) -> None:
+    """Raise naming the first ticker with fewer than 2 observations."""
+    if (count < 2).any():
+        j = int(np.flatnonzero(count < 2)[0])
+        raise InputError(
+            f"only {int(count[j])} observation(s) "
+            + ("on dates where every ticker has a return (nan='drop')" if nan == "drop" else ""),
+            asset=str(tickers[j]), field="returns",
+        )
+
+
 def _deviations(returns: pd.DataFrame, nan: NanPolicy) -> tuple[pd.Index, np.ndarray, np.ndarray]:
     """Demeaned returns (NaN -> 0) and the pairwise observation counts."""
     if not isinstance(returns, pd.DataFrame):
@@ -67,15 +78,15 @@ def _deviations(returns: pd.DataFrame, nan: NanPolicy) -> tuple[pd.Index, np.nda
     obs = ~np.isnan(X)
     if nan == "drop":
         X = X[obs.all(axis=1)]
-        obs = np.ones_like(X, dtype=bool)
+        T = X.shape[0]
+        count = np.full(len(tickers), T)
+        _enough(count, tickers, nan)
+        # every entry observed: the general formulas below without their masks (the
+        # same numbers: X.sum is where(obs, X, 0).sum, and each pair count is T)
+        mean = X.sum(axis=0) / count
+        return tickers, X - mean, np.full((len(tickers), len(tickers)), float(T))
     count = obs.sum(axis=0)
-    if (count < 2).any():
-        j = int(np.flatnonzero(count < 2)[0])
-        raise InputError(
-            f"only {int(count[j])} observation(s) "
-            + ("on dates where every ticker has a return (nan='drop')" if nan == "drop" else ""),
-            asset=str(tickers[j]), field="returns",
-        )
+    _enough(count, tickers, nan)
     mean = np.where(obs, X, 0.0).sum(axis=0) / count
     D = np.where(obs, X - mean, 0.0)
     o = obs.astype(float)
@@ -224,9 +235,5 @@ def pca_factor_model(
     floor = np.maximum(idio_floor * np.diag(S), 1e-12 / periods_per_year)
     delta = np.maximum(resid, floor)
     factors = pd.Index([f"pc{i + 1}" for i in range(k_eff)], dtype=object)
-    return FactorModel(
-        loadings=pd.DataFrame(V_k, index=tickers, columns=factors),
-        factor_cov=pd.DataFrame(np.diag(periods_per_year * lam_k), index=factors, columns=factors),
-        idio_var=pd.Series(periods_per_year * delta, index=tickers),
-        missing=missing,
-    )
+    return FactorModel._estimated(V_k, np.diag(periods_per_year * lam_k),
+                                  periods_per_year * delta, tickers, factors, missing)
