@@ -138,7 +138,9 @@ class LotSearch:
         self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
         self._price_rows = getattr(costs, "price_rows", None)  # a CostTable's; else whole tables
         self._table: tuple[np.ndarray | None, ...] | None = None  # see _singles
-        self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
+        # the last two points, latest first: (q, (P, cost, Sd), G' d)
+        self._points: list[tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray],
+                                 FloatArray]] = []
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
             (np.asarray(box[0], float), np.asarray(box[1], float))
@@ -158,28 +160,52 @@ class LotSearch:
     def point(self, q: FloatArray) -> tuple[PointArrays, FloatArray, FloatArray]:
         """Point, per-asset cost and ``Sigma d`` at lot counts ``q`` (read-only arrays).
 
-        The last point is kept: the search prices a plan (its objective, to confirm
-        a move) and then evaluates the moves from it.
+        The last two points are kept: the search prices a plan (its objective, to
+        confirm a move) and then evaluates the moves from it, and goes back to the
+        plan when a move is refused. A point that differs from a kept one in a few
+        assets is built from it: those assets' trade, weight and cost are priced,
+        the others copied (each asset's cost depends on its own trade only), and the
+        sums and ``Sigma d`` are recomputed in full, so the point is the one a
+        fresh computation gives, bit for bit.
         """
-        last = self._last_point
-        if last is not None and last[0].shape == q.shape and (last[0] == q).all():
-            return last[1]
-        z = q * self.ell
-        cost = self.costs(z)
-        w = self.w0 + z
+        kept = self._points
+        near = None
+        for k, (qk, out, _) in enumerate(kept):
+            if qk.shape != q.shape:
+                continue
+            diff = np.flatnonzero(qk != q)
+            if diff.size == 0:
+                if k:
+                    kept.reverse()
+                return out
+            if near is None or diff.size < near[1].size:
+                near = (out, diff)
+        if near is not None and near[1].size <= 8 and self._price_rows is not None:
+            (P0, cost0, _), rows = near
+            z, w, cost = P0.z.copy(), P0.w.copy(), cost0.copy()
+            z[rows] = q[rows] * self.ell[rows]
+            w[rows] = self.w0[rows] + z[rows]
+            cost[rows] = self._price_rows(z[rows], rows)
+        else:
+            z = q * self.ell
+            cost = self.costs(z)
+            w = self.w0 + z
         d = w - self.wt
-        Sd = self.G @ (self.G.T @ d) + self.s2 * d
-        for a in (z, w, cost, Sd):
+        gd = self.G.T @ d
+        Sd = self.G @ gd + self.s2 * d
+        for a in (z, w, cost, Sd, gd):
             a.setflags(write=False)
         out = PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
-        self._last_point = (np.array(q, dtype=float), out)
+        if len(kept) >= 2:
+            kept.pop()
+        kept.insert(0, (np.array(q, dtype=float), out, gd))  # the latest first
         return out
 
     def objective(self, q: FloatArray) -> float:
         """Fast objective (soft penalties as summed row violations)."""
         P, cost, _ = self.point(q)
         d = P.w - self.wt
-        f = self.G.T @ d
+        f = self._points[0][2]  # G' d at q
         val = float(cost.sum()) + 0.5 * self.gT * float(f @ f + (self.s * d) @ (self.s * d))
         hold = self._hold  # borrow over the horizon
         if hold is not None:
@@ -212,20 +238,46 @@ class LotSearch:
             cols.append(np.where(np.isnan(close), q, close))
         return np.stack(cols, axis=1)
 
+    def _own(self, Dr: np.ndarray, dcost: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """The part of each move's objective change that depends on its own asset:
+        cost change, risk curvature ``gamma T D^2 Sigma_ii / 2`` and alpha (rows
+        ``rows`` of the tables)."""
+        own = dcost + self.gT * (0.5 * Dr * Dr * self.Sii[rows][:, None])
+        if self.alpha is not None:
+            own = own - self.alpha[rows][:, None] * Dr
+        return own
+
+    def _change(self, own: np.ndarray, gD: np.ndarray, P: PointArrays, Sd: FloatArray,
+                D: np.ndarray, dcost: np.ndarray | None) -> np.ndarray:
+        """Objective change of every move: its own part, the risk gradient
+        ``gamma T D (Sigma d)_i``, short holding and soft penalties (the same
+        operations, in the same order, for :meth:`_singles` and :meth:`_evaluate`)."""
+        df = own + gD * Sd[:, None]
+        hold = self._hold
+        if hold is not None:
+            df = df + hold(P.w[:, None] + D) - hold(P.w)[:, None]
+        if self.soft:
+            Z, W = P.z[:, None] + D, P.w[:, None] + D
+            CASH = P.cash - D - dcost
+            for k, pen in self.soft:
+                df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        return df
+
     def _singles(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Standard moves ``Q``, objective change ``df`` and trade change ``D`` at ``q``:
         :meth:`_evaluate`'s, without the violations.
 
         The table of moves is kept between calls and updated in the rows of the
         assets whose count changed (the improve phase moves one or two at a time):
-        each row depends on its own asset only, so the answer is the one a full
-        evaluation gives, bit for bit. The arrays returned are the table's own,
-        valid until the next call.
+        each row's own part (:meth:`_own`: cost, curvature, alpha) depends on its
+        own asset only and the rest is one product with ``Sigma d``, so the answer
+        is the one a full evaluation gives, bit for bit. ``Q`` and ``D`` are the
+        table's own arrays, valid until the next call.
         """
         P, cost, Sd = self.point(q)
         t = self._table
         rows: np.ndarray | None = None
-        if t is not None and t[0] is self.anchor:
+        if t is not None and t[0] is self.anchor and self._price_rows is not None:
             rows = np.flatnonzero(q != t[1])
             if 4 * rows.size > q.size:
                 rows = None
@@ -233,37 +285,26 @@ class LotSearch:
             Q = self._moves(q)
             D = (Q - q[:, None]) * self.ell[:, None]
             Cz = self.costs(P.z[:, None] + D)
-            H = 0.5 * D * D * self.Sii[:, None]
+            dcost = Cz - cost[:, None]
+            own = self._own(D, dcost, slice(None))
             bad = (Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])
-            self._table = (self.anchor, q.copy(), Q, D, Cz, H, bad)
+            own[bad] = np.inf
+            gD = self.gT * D
+            self._table = (self.anchor, q.copy(), Q, D, Cz, dcost, own, gD)
         else:
-            _, last, Q, D, Cz, H, bad = t
+            _, last, Q, D, Cz, dcost, own, gD = t
             if rows.size:
                 qr = q[rows]
                 Qr = self._moves(qr, rows)
                 Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
-                Zr = P.z[rows][:, None] + Dr
-                price_rows = self._price_rows
-                Q[rows], D[rows], last[rows] = Qr, Dr, qr
-                if price_rows is None:
-                    Cz[:] = self.costs(P.z[:, None] + D)
-                else:
-                    Cz[rows] = price_rows(Zr, rows)
-                H[rows] = 0.5 * Dr * Dr * self.Sii[rows][:, None]
-                bad[rows] = ((Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
-                             | (Qr > self.hi[rows][:, None]))
-        dcost = Cz - cost[:, None]
-        df = dcost + self.gT * (D * Sd[:, None] + H)
-        if self._hold is not None:
-            df = df + self._hold(P.w[:, None] + D) - self._hold(P.w)[:, None]
-        if self.alpha is not None:
-            df = df - self.alpha[:, None] * D
-        if self.soft:
-            Z, W = P.z[:, None] + D, P.w[:, None] + D
-            CASH = P.cash - D - dcost
-            for k, pen in self.soft:
-                df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
-        df[bad] = np.inf
+                Czr = self._price_rows(P.z[rows][:, None] + Dr, rows)
+                dr = Czr - cost[rows][:, None]
+                ownr = self._own(Dr, dr, rows)
+                ownr[(Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
+                     | (Qr > self.hi[rows][:, None])] = np.inf
+                Q[rows], D[rows], last[rows], Cz[rows] = Qr, Dr, qr, Czr
+                dcost[rows], own[rows], gD[rows] = dr, ownr, self.gT * Dr
+        df = self._change(own, gD, P, Sd, D, dcost)
         return Q, df, D
 
     def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
@@ -283,18 +324,25 @@ class LotSearch:
         W = P.w[:, None] + D
         dcost = self.costs(Z) - cost[:, None]
         CASH = P.cash - D - dcost
-        df = dcost + self.gT * (D * Sd[:, None] + 0.5 * D * D * self.Sii[:, None])
-        hold = self._hold
-        if hold is not None:
-            df = df + hold(W) - hold(P.w)[:, None]
-        if self.alpha is not None:
-            df = df - self.alpha[:, None] * D
-        for k, pen in self.soft:
-            df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        own = self._own(D, dcost, slice(None))
+        df = self._change(own, self.gT * D, P, Sd, D, dcost)
         V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) \
             if self.hard and violations else np.zeros((0,) + Q.shape)
         df[(Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])] = np.inf
         return Q, df, V, D, P
+
+    def _table_violations(self, q: FloatArray) -> np.ndarray:
+        """Every hard kernel's violation after each move of the table :meth:`_singles`
+        keeps at ``q`` (``(kernels, n, C)``), as :meth:`_evaluate` gives them, without
+        pricing the moves again."""
+        P, _, _ = self.point(q)
+        D, dcost = self._table[3], self._table[5]  # type: ignore[index]
+        if not self.hard:
+            return np.zeros((0,) + D.shape)
+        Z = P.z[:, None] + D
+        W = P.w[:, None] + D
+        CASH = P.cash - D - dcost
+        return np.stack([k.candidates(P, Z, W, CASH) for k in self.hard])
 
     # -------------------------------------------------------------- phases
     def repair(self, q: FloatArray) -> tuple[FloatArray, int, bool]:
@@ -376,7 +424,11 @@ class LotSearch:
                 return i, j
         if flat.size <= tries:
             return -1, -1
-        _, _, V, _, _ = self._evaluate(q, Q=Q)
+        t = self._table
+        if t is not None and Q is t[2] and np.array_equal(q, t[1]):
+            V = self._table_violations(q)  # the kept table's moves: no re-pricing
+        else:
+            _, _, V, _, _ = self._evaluate(q, Q=Q)
         feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
         ok = feas.ravel()[flat[tries:]]
         if not ok.any():
