@@ -110,3 +110,42 @@ def test_the_chain_pass_at_once_finds_the_per_move_chain():
                 np.testing.assert_array_equal(fast[0], slow[0])
                 assert fast[1] == slow[1]
     assert found  # the walks leave room for chains
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_descent_on_kept_arrays_makes_the_plain_loops_moves(seed):
+    """descend (kept arrays, one asset updated per move) == descend_plain (the plain
+    loop: full table, lazy best move, objective re-priced), with a work count
+    ending it early and with an asset kept sold, from feasible plans off the optimum
+    (random moves, then the repair)."""
+    from rebalopt.rebalance._integer_descent import descend, descend_plain
+
+    search, q0, rng = _search(seed)
+    compared = moved = 0
+    for q in _walk(search, q0, rng, steps=12):
+        q, _, ok = search.repair(q)  # a feasible plan off the optimum
+        if not ok:
+            continue
+        f = search.objective(q)
+        for min_gain, keep, budget in ((0.0, None, None), (1e-7, None, None),
+                                       (0.0, int(np.argmax(q0)), None), (0.0, None, 3)):
+            runs = []
+            for fn in (descend, descend_plain):
+                left = [budget]
+
+                def charge(left=left):
+                    if left[0] is None:
+                        return True
+                    left[0] -= 1
+                    return left[0] >= 0
+
+                runs.append(fn(search, q, f, 500, min_gain, keep_sold=keep, charge=charge))
+            (qa, fa, ka), (qb, fb, kb) = runs
+            np.testing.assert_array_equal(qa, qb)
+            assert fa == fb and ka == kb
+            assert fa == search.objective(qa) and search.feasible(qa)
+            if keep is not None:
+                assert qa[keep] <= q[keep]
+            compared += 1
+            moved += ka > 0
+    assert compared >= 8 and moved >= 4

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rebalopt._typing import FloatArray
+from rebalopt.rebalance._integer_descent import descend
 from rebalopt.rebalance._integer_exact import EXACT_WORK, Enumeration
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
@@ -414,24 +415,15 @@ class Neighbourhoods(Enumeration):
             if not S.feasible(q1):
                 continue
             f1 = S.objective(q1)
-            for _ in range(BIG_LOT_BUYS):
+
+            def charge() -> bool:  # each move priced like a local search's
                 if self.used + per_move > self.work:
                     self.stats["budget_exhausted"] = 1
-                    break
+                    return False
                 self.used += per_move
-                Q1, df1, D1 = S._singles(q1)
-                df1 = df1.copy()
-                df1[i, D1[i] > 0] = np.inf  # the big lot stays sold
-                e1 = 1e-13 + 1e-10 * abs(f1)
-                a, j = S._best_single(q1, Q1, df1, e1)
-                if a < 0:
-                    break
-                q2 = q1.copy()
-                q2[a] = Q1[a, j]
-                f2 = S.objective(q2)
-                if not f2 < f1 - e1:
-                    break
-                q1, f1 = q2, f2
+                return True
+
+            q1, f1, _ = descend(S, q1, f1, BIG_LOT_BUYS, 0.0, keep_sold=int(i), charge=charge)
             if f1 < f - eps:
                 self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
                 return q1, f1

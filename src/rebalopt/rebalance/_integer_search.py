@@ -44,6 +44,7 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_descent import descend
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
 
 __all__ = ["CHAIN_WORK", "LotSearch", "SearchResult"]
@@ -284,7 +285,7 @@ class LotSearch:
         if rows is None:
             Q = self._moves(q)
             D = (Q - q[:, None]) * self.ell[:, None]
-            Cz = self.costs(P.z[:, None] + D)
+            Cz = self.costs(Q * self.ell[:, None])
             dcost = Cz - cost[:, None]
             own = self._own(D, dcost, slice(None))
             bad = (Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])
@@ -292,20 +293,28 @@ class LotSearch:
             gD = self.gT * D
             self._table = (self.anchor, q.copy(), Q, D, Cz, dcost, own, gD)
         else:
-            _, last, Q, D, Cz, dcost, own, gD = t
-            if rows.size:
-                qr = q[rows]
-                Qr = self._moves(qr, rows)
-                Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
-                Czr = self._price_rows(P.z[rows][:, None] + Dr, rows)
-                dr = Czr - cost[rows][:, None]
-                ownr = self._own(Dr, dr, rows)
-                ownr[(Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
-                     | (Qr > self.hi[rows][:, None])] = np.inf
-                Q[rows], D[rows], last[rows], Cz[rows] = Qr, Dr, qr, Czr
-                dcost[rows], own[rows], gD[rows] = dr, ownr, self.gT * Dr
+            self._update_rows(q, rows, cost)
+            _, _, Q, D, Cz, dcost, own, gD = self._table
         df = self._change(own, gD, P, Sd, D, dcost)
         return Q, df, D
+
+    def _update_rows(self, q: FloatArray, rows: np.ndarray, cost: FloatArray) -> None:
+        """The kept table of single moves (:meth:`_singles`) at ``q``, from the one
+        it holds, which differs from ``q`` in the assets ``rows`` (``cost``: the
+        per-asset cost at ``q``)."""
+        _, last, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
+        if not rows.size:
+            return
+        qr = q[rows]
+        Qr = self._moves(qr, rows)
+        Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
+        Czr = self._price_rows(Qr * self.ell[rows][:, None], rows)  # type: ignore[misc]
+        dr = Czr - cost[rows][:, None]
+        ownr = self._own(Dr, dr, rows)
+        ownr[(Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
+             | (Qr > self.hi[rows][:, None])] = np.inf
+        Q[rows], D[rows], last[rows], Cz[rows] = Qr, Dr, qr, Czr
+        dcost[rows], own[rows], gD[rows] = dr, ownr, self.gT * Dr
 
     def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
                   violations: bool = True,
@@ -320,8 +329,8 @@ class LotSearch:
         if Q is None:
             Q = self._moves(q) if step is None else self.step(q, step)[:, None]
         D = (Q - q[:, None]) * self.ell[:, None]
-        Z = P.z[:, None] + D
-        W = P.w[:, None] + D
+        Z = Q * self.ell[:, None]  # each move's own trade, as its point has it
+        W = self.w0[:, None] + Z
         dcost = self.costs(Z) - cost[:, None]
         CASH = P.cash - D - dcost
         own = self._own(D, dcost, slice(None))
@@ -336,11 +345,11 @@ class LotSearch:
         keeps at ``q`` (``(kernels, n, C)``), as :meth:`_evaluate` gives them, without
         pricing the moves again."""
         P, _, _ = self.point(q)
-        D, dcost = self._table[3], self._table[5]  # type: ignore[index]
+        Q, D, dcost = self._table[2], self._table[3], self._table[5]  # type: ignore[index]
         if not self.hard:
             return np.zeros((0,) + D.shape)
-        Z = P.z[:, None] + D
-        W = P.w[:, None] + D
+        Z = Q * self.ell[:, None]
+        W = self.w0[:, None] + Z
         CASH = P.cash - D - dcost
         return np.stack([k.candidates(P, Z, W, CASH) for k in self.hard])
 
@@ -365,23 +374,22 @@ class LotSearch:
         return q, self.max_moves, bool((np.array(self.violations(q)) <= self.tol).all())
 
     def improve(self, q: FloatArray) -> tuple[FloatArray, int, int]:
-        """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``."""
+        """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``.
+
+        The single moves are :func:`~rebalopt.rebalance._integer_descent.descend`'s;
+        when it stops, one pair or chain is tried, and the descent resumes after it.
+        """
         q = q.copy()
         singles = pairs = chains = 0
         max_chains = self.max_chains(q.shape[0])
         f = self.objective(q)
-        for _ in range(self.max_moves):
+        while singles + pairs < self.max_moves:
+            q, f, k = descend(self, q, f, self.max_moves - singles - pairs, self.min_gain)
+            singles += k
+            if singles + pairs >= self.max_moves:
+                break
             eps = max(1e-13 + 1e-10 * abs(f), self.min_gain)
             Q, df, D = self._singles(q)
-            i, j = self._best_single(q, Q, df, eps)
-            if i >= 0:
-                q2 = q.copy()
-                q2[i] = Q[i, j]
-                f2 = self.objective(q2)
-                if f2 < f - eps:  # confirmed on the full fast objective
-                    q, f = q2, f2
-                    singles += 1
-                    continue
             moved = self._pair(q, f, Q, df, D, eps)
             if moved is None and chains < max_chains:
                 chains += 1

@@ -1,0 +1,161 @@
+"""The local search's descent by single moves, on arrays kept from move to move.
+
+:meth:`LotSearch.improve <rebalopt.rebalance._integer_search.LotSearch.improve>` and
+the big-lot neighbourhood (:meth:`Neighbourhoods._big_lots
+<rebalopt.rebalance._integer_lns.Neighbourhoods._big_lots>`) both repeat: price every
+single move from the plan, take the best feasible improving one, confirm it on the
+objective, move. :func:`descend` does the same moves in the same order, with the
+plan's arrays (trades, weights, per-asset cost, cash) and the table of moves kept
+between moves and updated in the one asset that moved:
+
+* the objective change of every move is the table's own part plus one product with
+  ``Sigma d`` (recomputed in full at each plan, two products with the factor
+  loadings), as :meth:`LotSearch._singles` computes it;
+* a candidate's point is the plan's with the asset's trade, weight and cost replaced
+  and the sums taken in full, as :meth:`LotSearch.point` builds it, so its
+  feasibility (every hard kernel's ``total``) and objective are the ones the plain
+  loop computes, bit for bit.
+
+So the plan found is the plain loop's (:func:`descend_plain`, kept as the reference
+the tests compare with and for searches with soft constraints, short holding costs
+or a cost table without row pricing).
+
+Units: ``q`` in lots, everything else fractions of pre-trade equity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.program.search import PointArrays
+
+if TYPE_CHECKING:
+    from rebalopt.rebalance._integer_search import LotSearch
+
+__all__ = ["descend", "descend_plain"]
+
+TRIES = 3
+"""Improving moves tried one by one for feasibility (best first) before every move's
+violation is computed at once (as :meth:`LotSearch._best_single`)."""
+
+
+def _eps(f: float, min_gain: float) -> float:
+    return max(1e-13 + 1e-10 * abs(f), min_gain)
+
+
+def descend_plain(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: float,
+                  keep_sold: int | None = None, charge: Callable[[], bool] | None = None
+                  ) -> tuple[FloatArray, float, int]:
+    """Steepest feasible descent by single moves from ``q`` (feasible, objective ``f``).
+
+    Each move is the feasible standard move (:meth:`LotSearch._moves`) with the lowest
+    objective change below ``-eps`` (``eps = max(1e-13 + 1e-10 |f|, min_gain)``),
+    taken when the objective confirms the decrease. ``keep_sold``: an asset none of
+    whose buying moves is taken. ``charge`` is called before each move's pricing and
+    ends the descent when it returns ``False`` (a work budget). Returns ``(q, f,
+    moves)``.
+    """
+    q = np.array(q, dtype=float)
+    moves = 0
+    while moves < max_moves:
+        if charge is not None and not charge():
+            break
+        eps = _eps(f, min_gain)
+        Q, df, D = S._singles(q)
+        if keep_sold is not None:
+            df[keep_sold, D[keep_sold] > 0] = np.inf
+        i, j = S._best_single(q, Q, df, eps)
+        if i < 0:
+            break
+        q2 = q.copy()
+        q2[i] = Q[i, j]
+        f2 = S.objective(q2)
+        if not f2 < f - eps:
+            break
+        q, f = q2, f2
+        moves += 1
+    return q, f, moves
+
+
+def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: float,
+            keep_sold: int | None = None, charge: Callable[[], bool] | None = None
+            ) -> tuple[FloatArray, float, int]:
+    """:func:`descend_plain`'s moves on kept arrays (module docstring); same arguments."""
+    if S.soft or S._hold is not None or S._price_rows is None:
+        return descend_plain(S, q, f, max_moves, min_gain, keep_sold, charge)
+    q = np.array(q, dtype=float)
+    if max_moves <= 0:
+        return q, f, 0
+    S._singles(q)  # the table of moves at q
+    _, _, Q, D, Cz, dcost, own, gD = S._table  # type: ignore[misc]
+    P, cost, _ = S.point(q)
+    z, w, cost, cash = P.z.copy(), P.w.copy(), cost.copy(), P.cash
+    G, s, s2, gT, wt, ell, w0 = S.G, S.s, S.s2, S.gT, S.wt, S.ell, S.w0
+    C = Q.shape[1]
+    hard = S.hard
+    moves = 0
+
+    def at(i: int, j: int) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+        """The point after move ``(i, j)``, as :meth:`LotSearch.point` builds it."""
+        z2, w2, c2 = z.copy(), w.copy(), cost.copy()
+        z2[i] = Q[i, j] * ell[i]
+        w2[i] = w0[i] + z2[i]
+        c2[i] = Cz[i, j]
+        return z2, w2, c2, S.c0 - float(z2.sum()) - float(c2.sum())
+
+    def feasible(pt: tuple[FloatArray, FloatArray, FloatArray, float]) -> bool:
+        P2 = PointArrays(pt[0], pt[1], pt[3])
+        return all(k.total(P2) <= S.tol for k in hard)
+
+    while moves < max_moves:
+        if charge is not None and not charge():
+            break
+        eps = _eps(f, min_gain)
+        d = w - wt
+        Sd = G @ (G.T @ d) + s2 * d
+        df = own + gD * Sd[:, None]
+        if keep_sold is not None:
+            df[keep_sold, D[keep_sold] > 0] = np.inf
+        flat = np.flatnonzero(df < -eps)
+        if flat.size == 0:
+            break
+        flat = flat[np.argsort(df.ravel()[flat], kind="stable")]
+        pick = None
+        for fl in flat[:TRIES]:
+            i, j = divmod(int(fl), C)
+            pt = at(i, j)
+            if feasible(pt):
+                pick = (i, j, pt)
+                break
+        if pick is None and flat.size > TRIES and hard:
+            Z = Q * ell[:, None]
+            W = w0[:, None] + Z
+            CASH = cash - D - dcost
+            Pn = PointArrays(z, w, cash)
+            ok = np.ones(df.size, dtype=bool)
+            for k in hard:
+                ok &= (k.candidates(Pn, Z, W, CASH) <= S.tol).ravel()
+            ok = ok[flat[TRIES:]]
+            if ok.any():
+                i, j = divmod(int(flat[TRIES:][int(np.argmax(ok))]), C)
+                pick = (i, j, at(i, j))
+        if pick is None:
+            break
+        i, j, pt = pick
+        z2, w2, c2, cash2 = pt
+        d2 = w2 - wt
+        g2 = G.T @ d2
+        f2 = float(c2.sum()) + 0.5 * gT * float(g2 @ g2 + (s * d2) @ (s * d2))
+        if S.alpha is not None:
+            f2 -= float(S.alpha @ w2)
+        if not f2 < f - eps:
+            break
+        q[i] = Q[i, j]
+        z, w, cost, cash, f = z2, w2, c2, cash2, f2
+        moves += 1
+        S._update_rows(q, np.array([i]), cost)
+    return q, f, moves
