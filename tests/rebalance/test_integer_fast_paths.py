@@ -140,6 +140,12 @@ def test_the_descent_on_kept_arrays_makes_the_plain_loops_moves(seed):
                     return left[0] >= 0
 
                 runs.append(fn(search, q, f, 500, min_gain, keep_sold=keep, charge=charge))
+                if fn is descend:  # the table it updated, one asset a move, is a full one
+                    Qt, dft, Dt = search._singles(runs[-1][0])
+                    Qf, dff, _, Df, _ = search._evaluate(runs[-1][0], violations=False)
+                    np.testing.assert_array_equal(Qt, Qf)
+                    np.testing.assert_array_equal(Dt, Df)
+                    np.testing.assert_array_equal(dft, dff)
             (qa, fa, ka), (qb, fb, kb) = runs
             np.testing.assert_array_equal(qa, qb)
             assert fa == fb and ka == kb

@@ -111,38 +111,46 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         P2 = PointArrays(pt[0], pt[1], pt[3])
         return all(k.total(P2) <= S.tol for k in hard)
 
+    one = hasattr(S.costs, "price_one")
+    d = w - wt
+    gd = G.T @ d
     while moves < max_moves:
         if charge is not None and not charge():
             break
         eps = _eps(f, min_gain)
-        d = w - wt
-        Sd = G @ (G.T @ d) + s2 * d
+        Sd = G @ gd + s2 * d
         df = own + gD * Sd[:, None]
         if keep_sold is not None:
             df[keep_sold, D[keep_sold] > 0] = np.inf
-        flat = np.flatnonzero(df < -eps)
-        if flat.size == 0:
-            break
-        flat = flat[np.argsort(df.ravel()[flat], kind="stable")]
+        dfl = df.ravel()  # df is this move's own array
         pick = None
-        for fl in flat[:TRIES]:
-            i, j = divmod(int(fl), C)
+        tried = 0
+        while tried < TRIES:  # best first; ties to the lowest index, as a stable sort
+            fl = int(np.argmin(dfl))
+            if not dfl[fl] < -eps:
+                break
+            i, j = divmod(fl, C)
             pt = at(i, j)
             if feasible(pt):
                 pick = (i, j, pt)
                 break
-        if pick is None and flat.size > TRIES and hard:
-            Z = Q * ell[:, None]
-            W = w0[:, None] + Z
-            CASH = cash - D - dcost
-            Pn = PointArrays(z, w, cash)
-            ok = np.ones(df.size, dtype=bool)
-            for k in hard:
-                ok &= (k.candidates(Pn, Z, W, CASH) <= S.tol).ravel()
-            ok = ok[flat[TRIES:]]
-            if ok.any():
-                i, j = divmod(int(flat[TRIES:][int(np.argmax(ok))]), C)
-                pick = (i, j, at(i, j))
+            dfl[fl] = np.inf
+            tried += 1
+        if pick is None and tried == TRIES and hard:
+            rest = np.flatnonzero(dfl < -eps)  # the improving moves not tried
+            if rest.size:
+                rest = rest[np.argsort(dfl[rest], kind="stable")]
+                Z = Q * ell[:, None]
+                W = w0[:, None] + Z
+                CASH = cash - D - dcost
+                Pn = PointArrays(z, w, cash)
+                ok = np.ones(df.size, dtype=bool)
+                for k in hard:
+                    ok &= (k.candidates(Pn, Z, W, CASH) <= S.tol).ravel()
+                ok = ok[rest]
+                if ok.any():
+                    i, j = divmod(int(rest[int(np.argmax(ok))]), C)
+                    pick = (i, j, at(i, j))
         if pick is None:
             break
         i, j, pt = pick
@@ -155,7 +163,10 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         if not f2 < f - eps:
             break
         q[i] = Q[i, j]
-        z, w, cost, cash, f = z2, w2, c2, cash2, f2
+        z, w, cost, cash, f, d, gd = z2, w2, c2, cash2, f2, d2, g2
         moves += 1
-        S._update_rows(q, np.array([i]), cost)
+        if one:
+            S._update_one(q, i, cost[i])
+        else:
+            S._update_rows(q, np.array([i]), cost)
     return q, f, moves

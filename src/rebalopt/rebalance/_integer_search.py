@@ -316,6 +316,25 @@ class LotSearch:
         Q[rows], D[rows], last[rows], Cz[rows] = Qr, Dr, qr, Czr
         dcost[rows], own[rows], gD[rows] = dr, ownr, self.gT * Dr
 
+    def _update_one(self, q: FloatArray, i: int, cost_i: float) -> None:
+        """:meth:`_update_rows` for the one asset ``i`` (``cost_i``: its cost at ``q``),
+        element by element the same operations; needs the cost table's ``price_one``."""
+        _, last, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
+        qi = q[i]
+        row = Q[i]
+        row[0], row[1] = np.floor(qi) + 1.0, np.ceil(qi) - 1.0  # self.step(q, +-1)
+        if self.close is not None and np.isnan(self.close[i]):
+            row[-1] = qi  # no close: the column stays put (a refused move)
+        ell = self.ell[i]
+        Dr = (row - qi) * ell
+        Czr = self.costs.price_one(i, row * ell)  # type: ignore[attr-defined]
+        dr = Czr - cost_i
+        ownr = dr + self.gT * (0.5 * Dr * Dr * self.Sii[i])
+        if self.alpha is not None:
+            ownr = ownr - self.alpha[i] * Dr
+        ownr[(row == qi) | (row < self.lo[i]) | (row > self.hi[i])] = np.inf
+        D[i], last[i], Cz[i], dcost[i], own[i], gD[i] = Dr, qi, Czr, dr, ownr, self.gT * Dr
+
     def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
                   violations: bool = True,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, PointArrays]:
