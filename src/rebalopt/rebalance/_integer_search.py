@@ -317,23 +317,35 @@ class LotSearch:
         dcost[rows], own[rows], gD[rows] = dr, ownr, self.gT * Dr
 
     def _update_one(self, q: FloatArray, i: int, cost_i: float) -> None:
-        """:meth:`_update_rows` for the one asset ``i`` (``cost_i``: its cost at ``q``),
-        element by element the same operations; needs the cost table's ``price_one``."""
+        """:meth:`_update_rows` for the one asset ``i`` (``cost_i``: its cost at ``q``):
+        the row's few moves in Python floats, the same operations in the same order
+        (IEEE arithmetic, so the same numbers), priced by the cost table's
+        ``price_one``."""
         _, last, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
-        qi = q[i]
-        row = Q[i]
-        row[0], row[1] = np.floor(qi) + 1.0, np.ceil(qi) - 1.0  # self.step(q, +-1)
+        qi = float(q[i])
+        row = Q[i].tolist()
+        row[0], row[1] = float(np.floor(qi)) + 1.0, float(np.ceil(qi)) - 1.0  # step(q, +-1)
         if self.close is not None and np.isnan(self.close[i]):
             row[-1] = qi  # no close: the column stays put (a refused move)
-        ell = self.ell[i]
-        Dr = (row - qi) * ell
-        Czr = self.costs.price_one(i, row * ell)  # type: ignore[attr-defined]
-        dr = Czr - cost_i
-        ownr = dr + self.gT * (0.5 * Dr * Dr * self.Sii[i])
-        if self.alpha is not None:
-            ownr = ownr - self.alpha[i] * Dr
-        ownr[(row == qi) | (row < self.lo[i]) | (row > self.hi[i])] = np.inf
-        D[i], last[i], Cz[i], dcost[i], own[i], gD[i] = Dr, qi, Czr, dr, ownr, self.gT * Dr
+        ell = float(self.ell[i])
+        Czr = self.costs.price_one(i, np.array(row) * ell).tolist()  # type: ignore[attr-defined]
+        gT, sii = self.gT, float(self.Sii[i])
+        a = None if self.alpha is None else float(self.alpha[i])
+        lo, hi = float(self.lo[i]), float(self.hi[i])
+        Dr, dr, ownr, gDr = [], [], [], []
+        for v, c in zip(row, Czr):
+            dv = (v - qi) * ell
+            dc = c - cost_i
+            o = dc + gT * (0.5 * dv * dv * sii)
+            if a is not None:
+                o = o - a * dv
+            if v == qi or v < lo or v > hi:
+                o = np.inf
+            Dr.append(dv)
+            dr.append(dc)
+            ownr.append(o)
+            gDr.append(gT * dv)
+        Q[i], D[i], last[i], Cz[i], dcost[i], own[i], gD[i] = row, Dr, qi, Czr, dr, ownr, gDr
 
     def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
                   violations: bool = True,
