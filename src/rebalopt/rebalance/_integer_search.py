@@ -600,7 +600,7 @@ class LotSearch:
                 break
             q2 = q.copy()
             q2[bi[a]], q2[si[b]] = Q[bi[a], 0], Q[si[b], 1]
-            if all(v <= self.tol for v in self.violations(q2)):
+            if self._feasible_near(q, q2, np.array([bi[a], si[b]])):
                 f2 = self.objective(q2)
                 if f2 < f - eps:
                     return q2, f2
@@ -609,6 +609,20 @@ class LotSearch:
     def feasible(self, q: FloatArray) -> bool:
         """Every hard constraint holds at ``q`` (within ``tol``)."""
         return all(v <= self.tol for v in self.violations(q))
+
+    def _feasible_near(self, q: FloatArray, q2: FloatArray, rows: np.ndarray) -> bool:
+        """:meth:`feasible` at ``q2``, which differs from ``q`` in the assets ``rows``:
+        its trades, weights, costs and cash built from ``q``'s point as
+        :meth:`point` builds them (the same numbers), without ``Sigma d``."""
+        if self._price_rows is None:
+            return self.feasible(q2)
+        P, cost, _ = self.point(q)
+        z, w, c = P.z.copy(), P.w.copy(), cost.copy()
+        z[rows] = q2[rows] * self.ell[rows]
+        w[rows] = self.w0[rows] + z[rows]
+        c[rows] = self._price_rows(z[rows], rows)
+        P2 = PointArrays(z, w, self.c0 - float(z.sum()) - float(c.sum()))
+        return all(k.total(P2) <= self.tol for k in self.hard)
 
     def run(self, q0: FloatArray, anchor: FloatArray | None = None) -> SearchResult:
         """Repair then improve from ``q0`` clipped into the box.
