@@ -49,6 +49,11 @@ from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
 
 __all__ = ["CHAIN_WORK", "LotSearch", "SearchResult"]
 
+MAYBE_MARGIN = 1e-6
+"""Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
+of a vectorized evaluation (:meth:`LotSearch._maybe_feasible`); units of the
+constraint (fractions of equity for cash and weights)."""
+
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
 pricings): two passes of 16 sells and 16 buys on a 500-asset book."""
@@ -66,6 +71,18 @@ class SearchResult:
     pair_moves: int
     violations: dict[int, float] = field(default_factory=dict)
     """Remaining violation per hard kernel index (only when not feasible)."""
+
+
+def stable_prefix(vals: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` positions of ``np.argsort(vals, kind="stable")`` (1-D, no NaN),
+    by a partition: ``O(len(vals))`` plus a sort of ``k``."""
+    if k >= vals.size:
+        return np.argsort(vals, kind="stable")
+    kth = np.partition(vals, k - 1)[k - 1]
+    less = np.flatnonzero(vals < kth)
+    sel = np.concatenate([less, np.flatnonzero(vals == kth)[:k - less.size]])
+    sel.sort()  # positions ascending, so the stable sort below keeps ties in order
+    return sel[np.argsort(vals[sel], kind="stable")]
 
 
 class LotSearch:
@@ -515,20 +532,22 @@ class LotSearch:
         flat = np.flatnonzero(tot < -eps)
         if flat.size == 0:
             return None
-        flat = flat[np.argsort(tot.ravel()[flat], kind="stable")]  # best first, ties by order
-        k, a = np.divmod(flat, tot.shape[1])
-        i = first[k]
-        buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
+        vals = tot.ravel()[flat]
         up, down = np.floor(q) + 1.0, np.ceil(q) - 1.0  # self.step(q, +-1)
-        qi, qa = np.where(buy, up[i], down[i]), np.where(buy, down[a], up[a])
+        ranked = flat[:0]  # best first, ties by order: a prefix of the stable sort
         start, chunk = 0, 16
         while start < flat.size:
-            sl = slice(start, start + chunk)
-            m = flat[sl].size
+            if ranked.size < min(start + chunk, flat.size):
+                ranked = flat[stable_prefix(vals, start + chunk)]
+            fl = ranked[start:start + chunk]
+            m = fl.size
+            k, a = np.divmod(fl, tot.shape[1])
+            i = first[k]
+            buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
             Q2 = np.repeat(q[:, None], m, axis=1)
             cj = np.arange(m)
-            Q2[i[sl], cj] = qi[sl]
-            Q2[a[sl], cj] = qa[sl]
+            Q2[i, cj] = np.where(buy, up[i], down[i])
+            Q2[a, cj] = np.where(buy, down[a], up[a])
             Z2 = Q2 * self.ell[:, None]
             W2 = self.w0[:, None] + Z2
             CASH2 = self.c0 - Z2.sum(axis=0) - self.costs(Z2).sum(axis=0)
@@ -593,11 +612,19 @@ class LotSearch:
         tot = (up[bi][:, None] + dn[si][None, :]
                + self.gT * D[bi, 0][:, None] * D[si, 1][None, :] * cross)
         tot[bi[:, None] == si[None, :]] = np.inf
-        order = np.argsort(tot, axis=None, kind="stable")
-        for flat in order[:2 * m]:
-            a, b = np.unravel_index(int(flat), tot.shape)
-            if not tot[a, b] < -eps:
-                break
+        order = np.argsort(tot, axis=None, kind="stable")[:2 * m]
+        order = order[tot.ravel()[order] < -eps]  # a prefix: the order is ascending
+        if order.size == 0:
+            return None
+        A, B = np.divmod(order, tot.shape[1])
+        k = order.size
+        maybe = self._maybe_feasible(q, np.concatenate([bi[A], si[B]]),
+                                     np.tile(np.arange(k), 2),
+                                     np.concatenate([Q[bi[A], 0], Q[si[B], 1]]))
+        for t in range(k):
+            if not maybe[t]:
+                continue  # infeasible whatever the round-off: as the check below finds
+            a, b = int(A[t]), int(B[t])
             q2 = q.copy()
             q2[bi[a]], q2[si[b]] = Q[bi[a], 0], Q[si[b], 1]
             if self._feasible_near(q, q2, np.array([bi[a], si[b]])):
@@ -609,6 +636,33 @@ class LotSearch:
     def feasible(self, q: FloatArray) -> bool:
         """Every hard constraint holds at ``q`` (within ``tol``)."""
         return all(v <= self.tol for v in self.violations(q))
+
+    def _maybe_feasible(self, q: FloatArray, rows: np.ndarray, cols: np.ndarray,
+                        vals: FloatArray) -> np.ndarray:
+        """Whether each candidate plan may be feasible: plan ``c`` is ``q`` with the
+        lot count of asset ``rows[e]`` set to ``vals[e]`` for every ``e`` with
+        ``cols[e] == c``.
+
+        Every hard kernel's ``totals`` over all candidates at once, the cash by the
+        changes from ``q``'s; ``False`` only where a kernel's violation exceeds
+        ``tol`` by more than ``MAYBE_MARGIN``, far beyond the round-off in which
+        this evaluation and :meth:`feasible` may differ, so a plan ``False`` here is
+        infeasible by :meth:`feasible` too.
+        """
+        m = int(cols.max()) + 1
+        if self._price_rows is None or not self.hard:
+            return np.ones(m, dtype=bool)
+        P, cost, _ = self.point(q)
+        z_new = vals * self.ell[rows]
+        Z2 = np.repeat(P.z[:, None], m, axis=1)
+        Z2[rows, cols] = z_new
+        W2 = self.w0[:, None] + Z2
+        change = (z_new - P.z[rows]) + (self._price_rows(z_new, rows) - cost[rows])
+        CASH2 = P.cash - np.bincount(cols, weights=change, minlength=m)
+        ok = np.ones(m, dtype=bool)
+        for k in self.hard:
+            ok &= k.totals(Z2, W2, CASH2) <= self.tol + MAYBE_MARGIN
+        return ok
 
     def _feasible_near(self, q: FloatArray, q2: FloatArray, rows: np.ndarray) -> bool:
         """:meth:`feasible` at ``q2``, which differs from ``q`` in the assets ``rows``:
