@@ -507,9 +507,11 @@ class LotSearch:
 
         Without soft constraints the objective is separable up to the risk cross
         term, so every chain's change is ``df_i + df_a + gamma T D_i Sigma_ia D_a``
-        at once; the chains are then checked for feasibility (every hard kernel's
-        ``totals``) best first, and the first feasible one is the answer. With
-        soft constraints, each first move is priced by :meth:`_evaluate`.
+        at once; the chains are then checked for feasibility best first, in chunks
+        (those far from feasible ruled out together, :meth:`_maybe_feasible`, the
+        others one by one at their own point, :meth:`_feasible_near`), and the
+        first feasible one is the answer. With soft constraints, each first move is
+        priced by :meth:`_evaluate`.
         """
         if self.soft:
             return self._chain_exact(q, f, df, eps)
@@ -544,24 +546,15 @@ class LotSearch:
             k, a = np.divmod(fl, tot.shape[1])
             i = first[k]
             buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
-            Q2 = np.repeat(q[:, None], m, axis=1)
-            cj = np.arange(m)
-            Q2[i, cj] = np.where(buy, up[i], down[i])
-            Q2[a, cj] = np.where(buy, down[a], up[a])
-            Z2 = Q2 * self.ell[:, None]
-            W2 = self.w0[:, None] + Z2
-            CASH2 = self.c0 - Z2.sum(axis=0) - self.costs(Z2).sum(axis=0)
-            ok = np.ones(m, dtype=bool)
-            for kern in self.hard:
-                ok &= kern.totals(Z2, W2, CASH2) <= self.tol
-            if ok.any():
-                j = int(np.argmax(ok))
-                q2 = Q2[:, j].copy()
-                if self.feasible(q2):
+            vi, va = np.where(buy, up[i], down[i]), np.where(buy, down[a], up[a])
+            maybe = self._maybe_feasible(q, np.concatenate([i, a]), np.tile(np.arange(m), 2),
+                                         np.concatenate([vi, va]))
+            for j in np.flatnonzero(maybe):  # the first feasible chain decides
+                q2 = q.copy()
+                q2[i[j]], q2[a[j]] = vi[j], va[j]
+                if self._feasible_near(q, q2, np.array([i[j], a[j]])):
                     f2 = self.objective(q2)
-                    if f2 < f - eps:
-                        return q2, f2
-                return None
+                    return (q2, f2) if f2 < f - eps else None
             start += m
             chunk *= 4
         return None
