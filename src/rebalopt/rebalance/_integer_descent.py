@@ -36,7 +36,13 @@ from rebalopt.program.search import PointArrays
 if TYPE_CHECKING:
     from rebalopt.rebalance._integer_search import LotSearch
 
-__all__ = ["descend", "descend_plain"]
+__all__ = ["MAYBE_MARGIN", "descend", "descend_plain"]
+
+MAYBE_MARGIN = 1e-6
+"""Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
+of a vectorized evaluation (kernels' ``candidates`` or ``totals`` against a check at
+the candidate's own point); units of the constraint (fractions of equity for cash
+and weights)."""
 
 TRIES = 3
 """Improving moves tried one by one for feasibility (best first) before every move's
@@ -107,13 +113,37 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         c2[i] = Cz[i, j]
         return z2, w2, c2, S.c0 - float(z2.sum()) - float(c2.sum())
 
+    korder = list(hard)  # the kernel that refused last is asked first (same answer)
+
     def feasible(pt: tuple[FloatArray, FloatArray, FloatArray, float]) -> bool:
         P2 = PointArrays(pt[0], pt[1], pt[3])
-        return all(k.total(P2) <= S.tol for k in hard)
+        for at_k, k in enumerate(korder):
+            if not k.total(P2) <= S.tol:
+                if at_k:
+                    korder.insert(0, korder.pop(at_k))
+                return False
+        return True
+
+    def table() -> tuple[np.ndarray, np.ndarray]:
+        """Every move's kernel violations at once (the table's trades, the cash by
+        each move's change): feasible by them, and infeasible whatever the
+        round-off (beyond ``MAYBE_MARGIN``), flattened as ``df``."""
+        Z = Q * ell[:, None]
+        W = w0[:, None] + Z
+        CASH = cash - D - dcost
+        Pn = PointArrays(z, w, cash)
+        ok = np.ones(Q.size, dtype=bool)
+        out = np.zeros(Q.size, dtype=bool)
+        for k in hard:
+            V = k.candidates(Pn, Z, W, CASH).ravel()
+            ok &= V <= S.tol
+            out |= V > S.tol + MAYBE_MARGIN
+        return ok, out
 
     one = hasattr(S.costs, "price_one")
     d = w - wt
     gd = G.T @ d
+    table_first = False  # the last move needed every move's violations: compute them first
     while moves < max_moves:
         if charge is not None and not charge():
             break
@@ -125,31 +155,31 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         dfl = df.ravel()  # df is this move's own array
         pick = None
         tried = 0
+        ok = out = None
+        if table_first and hard:
+            ok, out = table()
         while tried < TRIES:  # best first; ties to the lowest index, as a stable sort
             fl = int(np.argmin(dfl))
             if not dfl[fl] < -eps:
                 break
             i, j = divmod(fl, C)
-            pt = at(i, j)
-            if feasible(pt):
-                pick = (i, j, pt)
-                break
+            if out is None or not out[fl]:  # out: infeasible, as the check would find
+                pt = at(i, j)
+                if feasible(pt):
+                    pick = (i, j, pt)
+                    break
             dfl[fl] = np.inf
             tried += 1
+        table_first = pick is None and tried == TRIES
         if pick is None and tried == TRIES and hard:
             rest = np.flatnonzero(dfl < -eps)  # the improving moves not tried
             if rest.size:
                 rest = rest[np.argsort(dfl[rest], kind="stable")]
-                Z = Q * ell[:, None]
-                W = w0[:, None] + Z
-                CASH = cash - D - dcost
-                Pn = PointArrays(z, w, cash)
-                ok = np.ones(df.size, dtype=bool)
-                for k in hard:
-                    ok &= (k.candidates(Pn, Z, W, CASH) <= S.tol).ravel()
-                ok = ok[rest]
-                if ok.any():
-                    i, j = divmod(int(rest[int(np.argmax(ok))]), C)
+                if ok is None:
+                    ok, out = table()
+                good = ok[rest]
+                if good.any():
+                    i, j = divmod(int(rest[int(np.argmax(good))]), C)
                     pick = (i, j, at(i, j))
         if pick is None:
             break

@@ -44,15 +44,10 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
-from rebalopt.rebalance._integer_descent import descend
+from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
 
 __all__ = ["CHAIN_WORK", "LotSearch", "SearchResult"]
-
-MAYBE_MARGIN = 1e-6
-"""Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
-of a vectorized evaluation (:meth:`LotSearch._maybe_feasible`); units of the
-constraint (fractions of equity for cash and weights)."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
