@@ -47,7 +47,11 @@ from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
 
-__all__ = ["CHAIN_WORK", "LotSearch", "SearchResult"]
+__all__ = ["CHAIN_WORK", "LADDER", "LotSearch", "SearchResult"]
+
+LADDER = 6
+"""Lots either side of each asset's count whose cost :meth:`LotSearch._update_one`
+prices once for the whole search."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
@@ -151,6 +155,7 @@ class LotSearch:
         self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
         self._price_rows = getattr(costs, "price_rows", None)  # a CostTable's; else whole tables
         self._table: tuple[np.ndarray | None, ...] | None = None  # see _singles
+        self._ladder: tuple[FloatArray, np.ndarray] | None = None  # see _update_one
         # the last two points, latest first: (q, (P, cost, Sd), G' d)
         self._points: list[tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray],
                                  FloatArray]] = []
@@ -331,16 +336,31 @@ class LotSearch:
     def _update_one(self, q: FloatArray, i: int, cost_i: float) -> None:
         """:meth:`_update_rows` for the one asset ``i`` (``cost_i``: its cost at ``q``):
         the row's few moves in Python floats, the same operations in the same order
-        (IEEE arithmetic, so the same numbers), priced by the cost table's
-        ``price_one``."""
+        (IEEE arithmetic, so the same numbers). Only the two one-lot moves change
+        lot count (the others are fixed counts, or the count itself where there is
+        no close); their costs come from a ladder priced once for every asset
+        (``LADDER`` lots either side of the count the search started at), else from
+        the cost table's ``price_one``."""
         _, last, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
         qi = float(q[i])
+        cost_i = float(cost_i)
         row = Q[i].tolist()
+        Czr = Cz[i].tolist()
+        ell = float(self.ell[i])
         row[0], row[1] = float(np.floor(qi)) + 1.0, float(np.ceil(qi)) - 1.0  # step(q, +-1)
         if self.close is not None and np.isnan(self.close[i]):
-            row[-1] = qi  # no close: the column stays put (a refused move)
-        ell = float(self.ell[i])
-        Czr = self.costs.price_one(i, np.array(row) * ell).tolist()  # type: ignore[attr-defined]
+            row[-1], Czr[-1] = qi, cost_i  # no close: the column stays put (a refused move)
+        if self._ladder is None:
+            base = np.floor(q)
+            grid = base[:, None] + np.arange(-LADDER, LADDER + 1.0)[None, :]
+            self._ladder = (base, self.costs(grid * self.ell[:, None]))
+        base, L = self._ladder
+        for j in (0, 1):
+            k = row[j] - float(base[i]) + LADDER
+            if 0 <= k <= 2 * LADDER:
+                Czr[j] = float(L[i, int(k)])
+            else:
+                Czr[j] = float(self.costs.price_one(i, np.array([row[j] * ell]))[0])  # type: ignore[attr-defined]
         gT, sii = self.gT, float(self.Sii[i])
         a = None if self.alpha is None else float(self.alpha[i])
         lo, hi = float(self.lo[i]), float(self.hi[i])
