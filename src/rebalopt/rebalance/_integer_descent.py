@@ -113,7 +113,9 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         c2[i] = Cz[i, j]
         return z2, w2, c2, S.c0 - float(z2.sum()) - float(c2.sum())
 
-    korder = list(hard)  # the kernel that refused last is asked first (same answer)
+    # the kernel that refused last is asked first (the same answer); a composite of
+    # one part asked through its part (its total is the part's, float(0 + x) == x)
+    korder = [k.parts[0] if len(getattr(k, "parts", ())) == 1 else k for k in hard]
 
     def feasible(pt: tuple[FloatArray, FloatArray, FloatArray, float]) -> bool:
         P2 = PointArrays(pt[0], pt[1], pt[3])
