@@ -384,7 +384,8 @@ class Neighbourhoods(Enumeration):
         times the median and whose weight is above target (most above first, ties by
         asset; on the 500-name book the cheapest sells instead were lots near their
         target, and none of them paid), one lot is sold, then the best feasible
-        improving single move (:meth:`LotSearch._singles`, any asset but buying the
+        improving single move (the local search's descent,
+        :func:`~rebalopt.rebalance._integer_descent.descend`, any asset but buying the
         big lot back) is taken while one exists, at most ``BIG_LOT_BUYS`` times and
         within the work left (each move charged like a local search's). The first
         result below ``f`` is taken: on the 500-name book, the first that pays taken
