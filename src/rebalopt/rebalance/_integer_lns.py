@@ -142,6 +142,7 @@ class Neighbourhoods(Enumeration):
     sets_tried: int = 0
     stats: dict[str, int] = field(default_factory=dict)
     _ranks: tuple[FloatArray, np.ndarray] | None = field(default=None, init=False, repr=False)
+    _big_failed: set[int] = field(default_factory=set, init=False, repr=False)
 
     # ----------------------------------------------------------- candidates
     def _values(self, q: FloatArray, i: int, jump: FloatArray, window: int) -> np.ndarray:
@@ -390,7 +391,11 @@ class Neighbourhoods(Enumeration):
         within the work left (each move charged like a local search's). The first
         result below ``f`` is taken: on the 500-name book, the first that pays taken
         round after round ended 0.1 bps lower than the best of four per round
-        (which spends the budget on the tries it drops).
+        (which spends the budget on the tries it drops). An asset whose try did not
+        pay is not tried again in this search: on the 500-name book the same asset
+        was tried again round after round, some twenty re-investing moves each time,
+        and never paid; skipping it leaves that work to the others (9 states: median
+        2.537 -> 2.494 bps at the same budget, no state worse).
         """
         S = self.search
         n = q.shape[0]
@@ -402,6 +407,9 @@ class Neighbourhoods(Enumeration):
         P, _, _ = S.point(q)
         excess = P.w - S.wt
         cand = np.flatnonzero(big & (excess > 0) & np.isfinite(df[:, 1]) & (D[:, 1] < 0))
+        if cand.size == 0:
+            return None
+        cand = cand[~np.isin(cand, list(self._big_failed))]  # tried, did not pay
         if cand.size == 0:
             return None
         cand = cand[np.argsort(-excess[cand], kind="stable")][:BIG_LOT_TRIES]
@@ -425,9 +433,11 @@ class Neighbourhoods(Enumeration):
                 return True
 
             q1, f1, _ = descend(S, q1, f1, BIG_LOT_BUYS, 0.0, keep_sold=int(i), charge=charge)
-            if f1 < f - eps:
-                self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
-                return q1, f1
+            if not f1 < f - eps:
+                self._big_failed.add(int(i))
+                continue
+            self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
+            return q1, f1
         return None
 
     def run(self, q: FloatArray, max_rounds: int = 40) -> FloatArray:
