@@ -626,11 +626,13 @@ class LotSearch:
             return None
         A, B = np.divmod(order, tot.shape[1])
         k = order.size
-        maybe = self._maybe_feasible(q, np.concatenate([bi[A], si[B]]),
-                                     np.tile(np.arange(k), 2),
-                                     np.concatenate([Q[bi[A], 0], Q[si[B], 1]]))
+        maybe = None  # the best pair is checked alone; the others filtered together
         for t in range(k):
-            if not maybe[t]:
+            if t == 1:
+                maybe = self._maybe_feasible(q, np.concatenate([bi[A], si[B]]),
+                                             np.tile(np.arange(k), 2),
+                                             np.concatenate([Q[bi[A], 0], Q[si[B], 1]]))
+            if maybe is not None and not maybe[t]:
                 continue  # infeasible whatever the round-off: as the check below finds
             a, b = int(A[t]), int(B[t])
             q2 = q.copy()
