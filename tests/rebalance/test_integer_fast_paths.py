@@ -110,3 +110,127 @@ def test_the_chain_pass_at_once_finds_the_per_move_chain():
                 np.testing.assert_array_equal(fast[0], slow[0])
                 assert fast[1] == slow[1]
     assert found  # the walks leave room for chains
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_descent_on_kept_arrays_makes_the_plain_loops_moves(seed):
+    """descend (kept arrays, one asset updated per move) == descend_plain (the plain
+    loop: full table, lazy best move, objective re-priced), with a work count
+    ending it early and with an asset kept sold, from feasible plans off the optimum
+    (random moves, then the repair)."""
+    from rebalopt.rebalance._integer_descent import descend, descend_plain
+
+    search, q0, rng = _search(seed)
+    compared = moved = 0
+    for q in _walk(search, q0, rng, steps=12):
+        q, _, ok = search.repair(q)  # a feasible plan off the optimum
+        if not ok:
+            continue
+        f = search.objective(q)
+        for min_gain, keep, budget in ((0.0, None, None), (1e-7, None, None),
+                                       (0.0, int(np.argmax(q0)), None), (0.0, None, 3)):
+            runs = []
+            for fn in (descend, descend_plain):
+                left = [budget]
+
+                def charge(left=left):
+                    if left[0] is None:
+                        return True
+                    left[0] -= 1
+                    return left[0] >= 0
+
+                runs.append(fn(search, q, f, 500, min_gain, keep_sold=keep, charge=charge))
+                if fn is descend:  # the table it updated, one asset a move, is a full one
+                    Qt, dft, Dt = search._singles(runs[-1][0])
+                    Qf, dff, _, Df, _ = search._evaluate(runs[-1][0], violations=False)
+                    np.testing.assert_array_equal(Qt, Qf)
+                    np.testing.assert_array_equal(Dt, Df)
+                    np.testing.assert_array_equal(dft, dff)
+            (qa, fa, ka), (qb, fb, kb) = runs
+            np.testing.assert_array_equal(qa, qb)
+            assert fa == fb and ka == kb
+            assert fa == search.objective(qa) and search.feasible(qa)
+            if keep is not None:
+                assert qa[keep] <= q[keep]
+            compared += 1
+            moved += ka > 0
+    assert compared >= 8 and moved >= 4
+
+
+def test_the_stable_prefix_is_the_stable_sorts():
+    from rebalopt.rebalance._integer_search import stable_prefix
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        vals = rng.integers(-4, 4, n).astype(float)  # many ties
+        vals[rng.random(n) < 0.1] = np.inf
+        full = np.argsort(vals, kind="stable")
+        for k in (1, 2, 5, n // 2 + 1, n, n + 3):
+            np.testing.assert_array_equal(stable_prefix(vals, k), full[:min(k, n)])
+
+
+def _plain_pair(search, q, f, Q, df, D, eps):
+    """The pair step as first written: candidates best first, each checked by
+    ``feasible`` at its own point, the first feasible improving one taken."""
+    up = np.where(D[:, 0] > 0, df[:, 0], np.inf)
+    dn = np.where(D[:, 1] < 0, df[:, 1], np.inf)
+    m = search.pair_width
+    bi = np.argsort(up, kind="stable")[:m]
+    si = np.argsort(dn, kind="stable")[:m]
+    bi, si = bi[np.isfinite(up[bi])], si[np.isfinite(dn[si])]
+    if bi.size == 0 or si.size == 0:
+        return None
+    cross = search.G[bi] @ search.G[si].T
+    tot = (up[bi][:, None] + dn[si][None, :]
+           + search.gT * D[bi, 0][:, None] * D[si, 1][None, :] * cross)
+    tot[bi[:, None] == si[None, :]] = np.inf
+    for flat in np.argsort(tot, axis=None, kind="stable")[:2 * m]:
+        a, b = np.unravel_index(int(flat), tot.shape)
+        if not tot[a, b] < -eps:
+            break
+        q2 = q.copy()
+        q2[bi[a]], q2[si[b]] = Q[bi[a], 0], Q[si[b], 1]
+        if search.feasible(q2):
+            f2 = search.objective(q2)
+            if f2 < f - eps:
+                return q2, f2
+    return None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pairs_and_the_feasibility_filter_against_plain_checks(seed):
+    """The pair step (filtered by _maybe_feasible, checked at points built by
+    _feasible_near) finds the plain loop's pair; the filter never rules out a plan
+    feasible() accepts, and _feasible_near is feasible()."""
+    search, q0, rng = _search(seed)
+    found = ruled_out = 0
+    for q in _walk(search, q0, rng, steps=15):
+        q, _, ok = search.repair(q)
+        if not ok:
+            continue
+        f = search.objective(q)
+        eps = 1e-13 + 1e-10 * abs(f)
+        Q, df, D = search._singles(q)
+        got = search._pair(q, f, Q, df, D, eps)
+        Q, df, D = search._singles(q)
+        want = _plain_pair(search, q, f, Q, df, D, eps)
+        assert (got is None) == (want is None)
+        if got is not None:
+            found += 1
+            np.testing.assert_array_equal(got[0], want[0])
+            assert got[1] == want[1]
+        # random two- and three-asset changes of one or two lots
+        m = 40
+        rows = np.concatenate([rng.choice(q.size, 3, replace=False) for _ in range(m)])
+        cols = np.repeat(np.arange(m), 3)
+        vals = np.clip(q[rows] + rng.integers(-2, 3, rows.size), search.lo[rows], search.hi[rows])
+        maybe = search._maybe_feasible(q, rows, cols, vals)
+        for c in range(m):
+            q2 = q.copy()
+            q2[rows[cols == c]] = vals[cols == c]
+            feas = search.feasible(q2)
+            assert feas <= maybe[c]
+            assert search._feasible_near(q, q2, rows[cols == c]) == feas
+            ruled_out += not maybe[c]
+    assert found and ruled_out

@@ -130,6 +130,23 @@ class CostTable:
             return self._price(full)[rows]
         return self._price(z, rows)
 
+    def price_one(self, i: int, z: np.ndarray) -> np.ndarray:
+        """Cost of trade weights ``z`` (1-D) of the one asset ``i``: :meth:`price_rows`
+        for one row, with the asset's coefficients as scalars (the same operations
+        on each element, so the same numbers)."""
+        if self.generic:
+            return self.price_rows(z[None, :], np.array([i]))[0]
+        az = np.abs(z)
+        out = self._lin_other[i] * az
+        traded = z != 0
+        for t in self.terms:
+            if t.rate is not None:
+                lin = np.maximum(t.rate[i] * az, t.minimum[i])  # type: ignore[index]
+                out = out + np.where(traded, lin + t.fixed[i], 0.0)  # type: ignore[index]
+            else:
+                out = out + t.power[i] * az ** t.exponent  # type: ignore[index]
+        return out
+
     def _price(self, z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Cost of ``z`` (its rows are the assets ``rows``, all assets when ``None``)."""
         az = np.abs(z)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rebalopt._typing import FloatArray
+from rebalopt.rebalance._integer_descent import descend
 from rebalopt.rebalance._integer_exact import EXACT_WORK, Enumeration
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 
@@ -141,6 +142,7 @@ class Neighbourhoods(Enumeration):
     sets_tried: int = 0
     stats: dict[str, int] = field(default_factory=dict)
     _ranks: tuple[FloatArray, np.ndarray] | None = field(default=None, init=False, repr=False)
+    _big_failed: set[int] = field(default_factory=set, init=False, repr=False)
 
     # ----------------------------------------------------------- candidates
     def _values(self, q: FloatArray, i: int, jump: FloatArray, window: int) -> np.ndarray:
@@ -383,12 +385,17 @@ class Neighbourhoods(Enumeration):
         times the median and whose weight is above target (most above first, ties by
         asset; on the 500-name book the cheapest sells instead were lots near their
         target, and none of them paid), one lot is sold, then the best feasible
-        improving single move (:meth:`LotSearch._singles`, any asset but buying the
+        improving single move (the local search's descent,
+        :func:`~rebalopt.rebalance._integer_descent.descend`, any asset but buying the
         big lot back) is taken while one exists, at most ``BIG_LOT_BUYS`` times and
         within the work left (each move charged like a local search's). The first
         result below ``f`` is taken: on the 500-name book, the first that pays taken
         round after round ended 0.1 bps lower than the best of four per round
-        (which spends the budget on the tries it drops).
+        (which spends the budget on the tries it drops). An asset whose try did not
+        pay is not tried again in this search: on the 500-name book the same asset
+        was tried again round after round, some twenty re-investing moves each time,
+        and never paid; skipping it leaves that work to the others (9 states: median
+        2.537 -> 2.494 bps at the same budget, no state worse).
         """
         S = self.search
         n = q.shape[0]
@@ -400,6 +407,9 @@ class Neighbourhoods(Enumeration):
         P, _, _ = S.point(q)
         excess = P.w - S.wt
         cand = np.flatnonzero(big & (excess > 0) & np.isfinite(df[:, 1]) & (D[:, 1] < 0))
+        if cand.size == 0:
+            return None
+        cand = cand[~np.isin(cand, list(self._big_failed))]  # tried, did not pay
         if cand.size == 0:
             return None
         cand = cand[np.argsort(-excess[cand], kind="stable")][:BIG_LOT_TRIES]
@@ -414,27 +424,20 @@ class Neighbourhoods(Enumeration):
             if not S.feasible(q1):
                 continue
             f1 = S.objective(q1)
-            for _ in range(BIG_LOT_BUYS):
+
+            def charge() -> bool:  # each move priced like a local search's
                 if self.used + per_move > self.work:
                     self.stats["budget_exhausted"] = 1
-                    break
+                    return False
                 self.used += per_move
-                Q1, df1, D1 = S._singles(q1)
-                df1 = df1.copy()
-                df1[i, D1[i] > 0] = np.inf  # the big lot stays sold
-                e1 = 1e-13 + 1e-10 * abs(f1)
-                a, j = S._best_single(q1, Q1, df1, e1)
-                if a < 0:
-                    break
-                q2 = q1.copy()
-                q2[a] = Q1[a, j]
-                f2 = S.objective(q2)
-                if not f2 < f1 - e1:
-                    break
-                q1, f1 = q2, f2
-            if f1 < f - eps:
-                self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
-                return q1, f1
+                return True
+
+            q1, f1, _ = descend(S, q1, f1, BIG_LOT_BUYS, 0.0, keep_sold=int(i), charge=charge)
+            if not f1 < f - eps:
+                self._big_failed.add(int(i))
+                continue
+            self.stats["big_lot_moves"] = self.stats.get("big_lot_moves", 0) + 1
+            return q1, f1
         return None
 
     def run(self, q: FloatArray, max_rounds: int = 40) -> FloatArray:

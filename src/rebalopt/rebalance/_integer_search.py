@@ -44,9 +44,14 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
 
-__all__ = ["CHAIN_WORK", "LotSearch", "SearchResult"]
+__all__ = ["CHAIN_WORK", "LADDER", "LotSearch", "SearchResult"]
+
+LADDER = 6
+"""Lots either side of each asset's count whose cost :meth:`LotSearch._update_one`
+prices once for the whole search."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
@@ -65,6 +70,18 @@ class SearchResult:
     pair_moves: int
     violations: dict[int, float] = field(default_factory=dict)
     """Remaining violation per hard kernel index (only when not feasible)."""
+
+
+def stable_prefix(vals: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` positions of ``np.argsort(vals, kind="stable")`` (1-D, no NaN),
+    by a partition: ``O(len(vals))`` plus a sort of ``k``."""
+    if k >= vals.size:
+        return np.argsort(vals, kind="stable")
+    kth = np.partition(vals, k - 1)[k - 1]
+    less = np.flatnonzero(vals < kth)
+    sel = np.concatenate([less, np.flatnonzero(vals == kth)[:k - less.size]])
+    sel.sort()  # positions ascending, so the stable sort below keeps ties in order
+    return sel[np.argsort(vals[sel], kind="stable")]
 
 
 class LotSearch:
@@ -138,7 +155,10 @@ class LotSearch:
         self._hold = getattr(costs, "holding", None) if getattr(costs, "holds", True) else None
         self._price_rows = getattr(costs, "price_rows", None)  # a CostTable's; else whole tables
         self._table: tuple[np.ndarray | None, ...] | None = None  # see _singles
-        self._last_point: tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray]] | None = None
+        self._ladder: tuple[FloatArray, np.ndarray] | None = None  # see _update_one
+        # the last two points, latest first: (q, (P, cost, Sd), G' d)
+        self._points: list[tuple[FloatArray, tuple[PointArrays, FloatArray, FloatArray],
+                                 FloatArray]] = []
         n = w0.shape[0]
         self.lo, self.hi = (np.full(n, -np.inf), np.full(n, np.inf)) if box is None else \
             (np.asarray(box[0], float), np.asarray(box[1], float))
@@ -158,28 +178,52 @@ class LotSearch:
     def point(self, q: FloatArray) -> tuple[PointArrays, FloatArray, FloatArray]:
         """Point, per-asset cost and ``Sigma d`` at lot counts ``q`` (read-only arrays).
 
-        The last point is kept: the search prices a plan (its objective, to confirm
-        a move) and then evaluates the moves from it.
+        The last two points are kept: the search prices a plan (its objective, to
+        confirm a move) and then evaluates the moves from it, and goes back to the
+        plan when a move is refused. A point that differs from a kept one in a few
+        assets is built from it: those assets' trade, weight and cost are priced,
+        the others copied (each asset's cost depends on its own trade only), and the
+        sums and ``Sigma d`` are recomputed in full, so the point is the one a
+        fresh computation gives, bit for bit.
         """
-        last = self._last_point
-        if last is not None and last[0].shape == q.shape and (last[0] == q).all():
-            return last[1]
-        z = q * self.ell
-        cost = self.costs(z)
-        w = self.w0 + z
+        kept = self._points
+        near = None
+        for k, (qk, out, _) in enumerate(kept):
+            if qk.shape != q.shape:
+                continue
+            diff = np.flatnonzero(qk != q)
+            if diff.size == 0:
+                if k:
+                    kept.reverse()
+                return out
+            if near is None or diff.size < near[1].size:
+                near = (out, diff)
+        if near is not None and near[1].size <= 8 and self._price_rows is not None:
+            (P0, cost0, _), rows = near
+            z, w, cost = P0.z.copy(), P0.w.copy(), cost0.copy()
+            z[rows] = q[rows] * self.ell[rows]
+            w[rows] = self.w0[rows] + z[rows]
+            cost[rows] = self._price_rows(z[rows], rows)
+        else:
+            z = q * self.ell
+            cost = self.costs(z)
+            w = self.w0 + z
         d = w - self.wt
-        Sd = self.G @ (self.G.T @ d) + self.s2 * d
-        for a in (z, w, cost, Sd):
+        gd = self.G.T @ d
+        Sd = self.G @ gd + self.s2 * d
+        for a in (z, w, cost, Sd, gd):
             a.setflags(write=False)
         out = PointArrays(z, w, self.c0 - float(z.sum()) - float(cost.sum())), cost, Sd
-        self._last_point = (np.array(q, dtype=float), out)
+        if len(kept) >= 2:
+            kept.pop()
+        kept.insert(0, (np.array(q, dtype=float), out, gd))  # the latest first
         return out
 
     def objective(self, q: FloatArray) -> float:
         """Fast objective (soft penalties as summed row violations)."""
         P, cost, _ = self.point(q)
         d = P.w - self.wt
-        f = self.G.T @ d
+        f = self._points[0][2]  # G' d at q
         val = float(cost.sum()) + 0.5 * self.gT * float(f @ f + (self.s * d) @ (self.s * d))
         hold = self._hold  # borrow over the horizon
         if hold is not None:
@@ -212,59 +256,128 @@ class LotSearch:
             cols.append(np.where(np.isnan(close), q, close))
         return np.stack(cols, axis=1)
 
+    def _own(self, Dr: np.ndarray, dcost: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """The part of each move's objective change that depends on its own asset:
+        cost change, risk curvature ``gamma T D^2 Sigma_ii / 2`` and alpha (rows
+        ``rows`` of the tables)."""
+        own = dcost + self.gT * (0.5 * Dr * Dr * self.Sii[rows][:, None])
+        if self.alpha is not None:
+            own = own - self.alpha[rows][:, None] * Dr
+        return own
+
+    def _change(self, own: np.ndarray, gD: np.ndarray, P: PointArrays, Sd: FloatArray,
+                D: np.ndarray, dcost: np.ndarray | None) -> np.ndarray:
+        """Objective change of every move: its own part, the risk gradient
+        ``gamma T D (Sigma d)_i``, short holding and soft penalties (the same
+        operations, in the same order, for :meth:`_singles` and :meth:`_evaluate`)."""
+        df = own + gD * Sd[:, None]
+        hold = self._hold
+        if hold is not None:
+            df = df + hold(P.w[:, None] + D) - hold(P.w)[:, None]
+        if self.soft:
+            Z, W = P.z[:, None] + D, P.w[:, None] + D
+            CASH = P.cash - D - dcost
+            for k, pen in self.soft:
+                df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        return df
+
     def _singles(self, q: FloatArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Standard moves ``Q``, objective change ``df`` and trade change ``D`` at ``q``:
         :meth:`_evaluate`'s, without the violations.
 
         The table of moves is kept between calls and updated in the rows of the
         assets whose count changed (the improve phase moves one or two at a time):
-        each row depends on its own asset only, so the answer is the one a full
-        evaluation gives, bit for bit. The arrays returned are the table's own,
-        valid until the next call.
+        each row's own part (:meth:`_own`: cost, curvature, alpha) depends on its
+        own asset only and the rest is one product with ``Sigma d``, so the answer
+        is the one a full evaluation gives, bit for bit. ``Q`` and ``D`` are the
+        table's own arrays, valid until the next call.
         """
         P, cost, Sd = self.point(q)
         t = self._table
         rows: np.ndarray | None = None
-        if t is not None and t[0] is self.anchor:
+        if t is not None and t[0] is self.anchor and self._price_rows is not None:
             rows = np.flatnonzero(q != t[1])
             if 4 * rows.size > q.size:
                 rows = None
         if rows is None:
             Q = self._moves(q)
             D = (Q - q[:, None]) * self.ell[:, None]
-            Cz = self.costs(P.z[:, None] + D)
-            H = 0.5 * D * D * self.Sii[:, None]
+            Cz = self.costs(Q * self.ell[:, None])
+            dcost = Cz - cost[:, None]
+            own = self._own(D, dcost, slice(None))
             bad = (Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])
-            self._table = (self.anchor, q.copy(), Q, D, Cz, H, bad)
+            own[bad] = np.inf
+            gD = self.gT * D
+            self._table = (self.anchor, q.copy(), Q, D, Cz, dcost, own, gD)
         else:
-            _, last, Q, D, Cz, H, bad = t
-            if rows.size:
-                qr = q[rows]
-                Qr = self._moves(qr, rows)
-                Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
-                Zr = P.z[rows][:, None] + Dr
-                price_rows = self._price_rows
-                Q[rows], D[rows], last[rows] = Qr, Dr, qr
-                if price_rows is None:
-                    Cz[:] = self.costs(P.z[:, None] + D)
-                else:
-                    Cz[rows] = price_rows(Zr, rows)
-                H[rows] = 0.5 * Dr * Dr * self.Sii[rows][:, None]
-                bad[rows] = ((Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
-                             | (Qr > self.hi[rows][:, None]))
-        dcost = Cz - cost[:, None]
-        df = dcost + self.gT * (D * Sd[:, None] + H)
-        if self._hold is not None:
-            df = df + self._hold(P.w[:, None] + D) - self._hold(P.w)[:, None]
-        if self.alpha is not None:
-            df = df - self.alpha[:, None] * D
-        if self.soft:
-            Z, W = P.z[:, None] + D, P.w[:, None] + D
-            CASH = P.cash - D - dcost
-            for k, pen in self.soft:
-                df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
-        df[bad] = np.inf
+            self._update_rows(q, rows, cost)
+            _, _, Q, D, Cz, dcost, own, gD = self._table
+        df = self._change(own, gD, P, Sd, D, dcost)
         return Q, df, D
+
+    def _update_rows(self, q: FloatArray, rows: np.ndarray, cost: FloatArray) -> None:
+        """The kept table of single moves (:meth:`_singles`) at ``q``, from the one
+        it holds, which differs from ``q`` in the assets ``rows`` (``cost``: the
+        per-asset cost at ``q``)."""
+        _, last, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
+        if not rows.size:
+            return
+        qr = q[rows]
+        Qr = self._moves(qr, rows)
+        Dr = (Qr - qr[:, None]) * self.ell[rows][:, None]
+        Czr = self._price_rows(Qr * self.ell[rows][:, None], rows)  # type: ignore[misc]
+        dr = Czr - cost[rows][:, None]
+        ownr = self._own(Dr, dr, rows)
+        ownr[(Qr == qr[:, None]) | (Qr < self.lo[rows][:, None])
+             | (Qr > self.hi[rows][:, None])] = np.inf
+        Q[rows], D[rows], last[rows], Cz[rows] = Qr, Dr, qr, Czr
+        dcost[rows], own[rows], gD[rows] = dr, ownr, self.gT * Dr
+
+    def _update_one(self, q: FloatArray, i: int, cost_i: float) -> None:
+        """:meth:`_update_rows` for the one asset ``i`` (``cost_i``: its cost at ``q``):
+        the row's few moves in Python floats, the same operations in the same order
+        (IEEE arithmetic, so the same numbers). Only the two one-lot moves change
+        lot count (the others are fixed counts, or the count itself where there is
+        no close); their costs come from a ladder priced once for every asset
+        (``LADDER`` lots either side of the count the search started at), else from
+        the cost table's ``price_one``."""
+        _, last, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
+        qi = float(q[i])
+        cost_i = float(cost_i)
+        row = Q[i].tolist()
+        Czr = Cz[i].tolist()
+        ell = float(self.ell[i])
+        row[0], row[1] = float(np.floor(qi)) + 1.0, float(np.ceil(qi)) - 1.0  # step(q, +-1)
+        if self.close is not None and np.isnan(self.close[i]):
+            row[-1], Czr[-1] = qi, cost_i  # no close: the column stays put (a refused move)
+        if self._ladder is None:
+            base = np.floor(q)
+            grid = base[:, None] + np.arange(-LADDER, LADDER + 1.0)[None, :]
+            self._ladder = (base, self.costs(grid * self.ell[:, None]))
+        base, L = self._ladder
+        for j in (0, 1):
+            k = row[j] - float(base[i]) + LADDER
+            if 0 <= k <= 2 * LADDER:
+                Czr[j] = float(L[i, int(k)])
+            else:
+                Czr[j] = float(self.costs.price_one(i, np.array([row[j] * ell]))[0])  # type: ignore[attr-defined]
+        gT, sii = self.gT, float(self.Sii[i])
+        a = None if self.alpha is None else float(self.alpha[i])
+        lo, hi = float(self.lo[i]), float(self.hi[i])
+        Dr, dr, ownr, gDr = [], [], [], []
+        for v, c in zip(row, Czr):
+            dv = (v - qi) * ell
+            dc = c - cost_i
+            o = dc + gT * (0.5 * dv * dv * sii)
+            if a is not None:
+                o = o - a * dv
+            if v == qi or v < lo or v > hi:
+                o = np.inf
+            Dr.append(dv)
+            dr.append(dc)
+            ownr.append(o)
+            gDr.append(gT * dv)
+        Q[i], D[i], last[i], Cz[i], dcost[i], own[i], gD[i] = row, Dr, qi, Czr, dr, ownr, gDr
 
     def _evaluate(self, q: FloatArray, step: float | None = None, Q: np.ndarray | None = None,
                   violations: bool = True,
@@ -279,22 +392,29 @@ class LotSearch:
         if Q is None:
             Q = self._moves(q) if step is None else self.step(q, step)[:, None]
         D = (Q - q[:, None]) * self.ell[:, None]
-        Z = P.z[:, None] + D
-        W = P.w[:, None] + D
+        Z = Q * self.ell[:, None]  # each move's own trade, as its point has it
+        W = self.w0[:, None] + Z
         dcost = self.costs(Z) - cost[:, None]
         CASH = P.cash - D - dcost
-        df = dcost + self.gT * (D * Sd[:, None] + 0.5 * D * D * self.Sii[:, None])
-        hold = self._hold
-        if hold is not None:
-            df = df + hold(W) - hold(P.w)[:, None]
-        if self.alpha is not None:
-            df = df - self.alpha[:, None] * D
-        for k, pen in self.soft:
-            df = df + pen * (k.candidates(P, Z, W, CASH) - k.total(P))
+        own = self._own(D, dcost, slice(None))
+        df = self._change(own, self.gT * D, P, Sd, D, dcost)
         V = np.stack([k.candidates(P, Z, W, CASH) for k in self.hard]) \
             if self.hard and violations else np.zeros((0,) + Q.shape)
         df[(Q == q[:, None]) | (Q < self.lo[:, None]) | (Q > self.hi[:, None])] = np.inf
         return Q, df, V, D, P
+
+    def _table_violations(self, q: FloatArray) -> np.ndarray:
+        """Every hard kernel's violation after each move of the table :meth:`_singles`
+        keeps at ``q`` (``(kernels, n, C)``), as :meth:`_evaluate` gives them, without
+        pricing the moves again."""
+        P, _, _ = self.point(q)
+        Q, D, dcost = self._table[2], self._table[3], self._table[5]  # type: ignore[index]
+        if not self.hard:
+            return np.zeros((0,) + D.shape)
+        Z = Q * self.ell[:, None]
+        W = self.w0[:, None] + Z
+        CASH = P.cash - D - dcost
+        return np.stack([k.candidates(P, Z, W, CASH) for k in self.hard])
 
     # -------------------------------------------------------------- phases
     def repair(self, q: FloatArray) -> tuple[FloatArray, int, bool]:
@@ -317,23 +437,22 @@ class LotSearch:
         return q, self.max_moves, bool((np.array(self.violations(q)) <= self.tol).all())
 
     def improve(self, q: FloatArray) -> tuple[FloatArray, int, int]:
-        """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``."""
+        """Steepest feasible descent by single moves, then pairs and chains; returns ``(q, singles, pairs)``.
+
+        The single moves are :func:`~rebalopt.rebalance._integer_descent.descend`'s;
+        when it stops, one pair or chain is tried, and the descent resumes after it.
+        """
         q = q.copy()
         singles = pairs = chains = 0
         max_chains = self.max_chains(q.shape[0])
         f = self.objective(q)
-        for _ in range(self.max_moves):
+        while singles + pairs < self.max_moves:
+            q, f, k = descend(self, q, f, self.max_moves - singles - pairs, self.min_gain)
+            singles += k
+            if singles + pairs >= self.max_moves:
+                break
             eps = max(1e-13 + 1e-10 * abs(f), self.min_gain)
             Q, df, D = self._singles(q)
-            i, j = self._best_single(q, Q, df, eps)
-            if i >= 0:
-                q2 = q.copy()
-                q2[i] = Q[i, j]
-                f2 = self.objective(q2)
-                if f2 < f - eps:  # confirmed on the full fast objective
-                    q, f = q2, f2
-                    singles += 1
-                    continue
             moved = self._pair(q, f, Q, df, D, eps)
             if moved is None and chains < max_chains:
                 chains += 1
@@ -376,7 +495,11 @@ class LotSearch:
                 return i, j
         if flat.size <= tries:
             return -1, -1
-        _, _, V, _, _ = self._evaluate(q, Q=Q)
+        t = self._table
+        if t is not None and Q is t[2] and np.array_equal(q, t[1]):
+            V = self._table_violations(q)  # the kept table's moves: no re-pricing
+        else:
+            _, _, V, _, _ = self._evaluate(q, Q=Q)
         feas = (V <= self.tol).all(axis=0) if V.size else np.ones(df.shape, bool)
         ok = feas.ravel()[flat[tries:]]
         if not ok.any():
@@ -399,9 +522,11 @@ class LotSearch:
 
         Without soft constraints the objective is separable up to the risk cross
         term, so every chain's change is ``df_i + df_a + gamma T D_i Sigma_ia D_a``
-        at once; the chains are then checked for feasibility (every hard kernel's
-        ``totals``) best first, and the first feasible one is the answer. With
-        soft constraints, each first move is priced by :meth:`_evaluate`.
+        at once; the chains are then checked for feasibility best first, in chunks
+        (those far from feasible ruled out together, :meth:`_maybe_feasible`, the
+        others one by one at their own point, :meth:`_feasible_near`), and the
+        first feasible one is the answer. With soft constraints, each first move is
+        priced by :meth:`_evaluate`.
         """
         if self.soft:
             return self._chain_exact(q, f, df, eps)
@@ -424,34 +549,27 @@ class LotSearch:
         flat = np.flatnonzero(tot < -eps)
         if flat.size == 0:
             return None
-        flat = flat[np.argsort(tot.ravel()[flat], kind="stable")]  # best first, ties by order
-        k, a = np.divmod(flat, tot.shape[1])
-        i = first[k]
-        buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
+        vals = tot.ravel()[flat]
         up, down = np.floor(q) + 1.0, np.ceil(q) - 1.0  # self.step(q, +-1)
-        qi, qa = np.where(buy, up[i], down[i]), np.where(buy, down[a], up[a])
+        ranked = flat[:0]  # best first, ties by order: a prefix of the stable sort
         start, chunk = 0, 16
         while start < flat.size:
-            sl = slice(start, start + chunk)
-            m = flat[sl].size
-            Q2 = np.repeat(q[:, None], m, axis=1)
-            cj = np.arange(m)
-            Q2[i[sl], cj] = qi[sl]
-            Q2[a[sl], cj] = qa[sl]
-            Z2 = Q2 * self.ell[:, None]
-            W2 = self.w0[:, None] + Z2
-            CASH2 = self.c0 - Z2.sum(axis=0) - self.costs(Z2).sum(axis=0)
-            ok = np.ones(m, dtype=bool)
-            for kern in self.hard:
-                ok &= kern.totals(Z2, W2, CASH2) <= self.tol
-            if ok.any():
-                j = int(np.argmax(ok))
-                q2 = Q2[:, j].copy()
-                if self.feasible(q2):
+            if ranked.size < min(start + chunk, flat.size):
+                ranked = flat[stable_prefix(vals, start + chunk)]
+            fl = ranked[start:start + chunk]
+            m = fl.size
+            k, a = np.divmod(fl, tot.shape[1])
+            i = first[k]
+            buy = col[k] == 0  # the first move buys one lot (column 0), else sells one
+            vi, va = np.where(buy, up[i], down[i]), np.where(buy, down[a], up[a])
+            maybe = self._maybe_feasible(q, np.concatenate([i, a]), np.tile(np.arange(m), 2),
+                                         np.concatenate([vi, va]))
+            for j in np.flatnonzero(maybe):  # the first feasible chain decides
+                q2 = q.copy()
+                q2[i[j]], q2[a[j]] = vi[j], va[j]
+                if self._feasible_near(q, q2, np.array([i[j], a[j]])):
                     f2 = self.objective(q2)
-                    if f2 < f - eps:
-                        return q2, f2
-                return None
+                    return (q2, f2) if f2 < f - eps else None
             start += m
             chunk *= 4
         return None
@@ -502,14 +620,24 @@ class LotSearch:
         tot = (up[bi][:, None] + dn[si][None, :]
                + self.gT * D[bi, 0][:, None] * D[si, 1][None, :] * cross)
         tot[bi[:, None] == si[None, :]] = np.inf
-        order = np.argsort(tot, axis=None, kind="stable")
-        for flat in order[:2 * m]:
-            a, b = np.unravel_index(int(flat), tot.shape)
-            if not tot[a, b] < -eps:
-                break
+        order = np.argsort(tot, axis=None, kind="stable")[:2 * m]
+        order = order[tot.ravel()[order] < -eps]  # a prefix: the order is ascending
+        if order.size == 0:
+            return None
+        A, B = np.divmod(order, tot.shape[1])
+        k = order.size
+        maybe = None  # the best pair is checked alone; the others filtered together
+        for t in range(k):
+            if t == 1:
+                maybe = self._maybe_feasible(q, np.concatenate([bi[A], si[B]]),
+                                             np.tile(np.arange(k), 2),
+                                             np.concatenate([Q[bi[A], 0], Q[si[B], 1]]))
+            if maybe is not None and not maybe[t]:
+                continue  # infeasible whatever the round-off: as the check below finds
+            a, b = int(A[t]), int(B[t])
             q2 = q.copy()
             q2[bi[a]], q2[si[b]] = Q[bi[a], 0], Q[si[b], 1]
-            if all(v <= self.tol for v in self.violations(q2)):
+            if self._feasible_near(q, q2, np.array([bi[a], si[b]])):
                 f2 = self.objective(q2)
                 if f2 < f - eps:
                     return q2, f2
@@ -518,6 +646,47 @@ class LotSearch:
     def feasible(self, q: FloatArray) -> bool:
         """Every hard constraint holds at ``q`` (within ``tol``)."""
         return all(v <= self.tol for v in self.violations(q))
+
+    def _maybe_feasible(self, q: FloatArray, rows: np.ndarray, cols: np.ndarray,
+                        vals: FloatArray) -> np.ndarray:
+        """Whether each candidate plan may be feasible: plan ``c`` is ``q`` with the
+        lot count of asset ``rows[e]`` set to ``vals[e]`` for every ``e`` with
+        ``cols[e] == c``.
+
+        Every hard kernel's ``totals`` over all candidates at once, the cash by the
+        changes from ``q``'s; ``False`` only where a kernel's violation exceeds
+        ``tol`` by more than ``MAYBE_MARGIN``, far beyond the round-off in which
+        this evaluation and :meth:`feasible` may differ, so a plan ``False`` here is
+        infeasible by :meth:`feasible` too.
+        """
+        m = int(cols.max()) + 1
+        if self._price_rows is None or not self.hard:
+            return np.ones(m, dtype=bool)
+        P, cost, _ = self.point(q)
+        z_new = vals * self.ell[rows]
+        Z2 = np.repeat(P.z[:, None], m, axis=1)
+        Z2[rows, cols] = z_new
+        W2 = self.w0[:, None] + Z2
+        change = (z_new - P.z[rows]) + (self._price_rows(z_new, rows) - cost[rows])
+        CASH2 = P.cash - np.bincount(cols, weights=change, minlength=m)
+        ok = np.ones(m, dtype=bool)
+        for k in self.hard:
+            ok &= k.totals(Z2, W2, CASH2) <= self.tol + MAYBE_MARGIN
+        return ok
+
+    def _feasible_near(self, q: FloatArray, q2: FloatArray, rows: np.ndarray) -> bool:
+        """:meth:`feasible` at ``q2``, which differs from ``q`` in the assets ``rows``:
+        its trades, weights, costs and cash built from ``q``'s point as
+        :meth:`point` builds them (the same numbers), without ``Sigma d``."""
+        if self._price_rows is None:
+            return self.feasible(q2)
+        P, cost, _ = self.point(q)
+        z, w, c = P.z.copy(), P.w.copy(), cost.copy()
+        z[rows] = q2[rows] * self.ell[rows]
+        w[rows] = self.w0[rows] + z[rows]
+        c[rows] = self._price_rows(z[rows], rows)
+        P2 = PointArrays(z, w, self.c0 - float(z.sum()) - float(c.sum()))
+        return all(k.total(P2) <= self.tol for k in self.hard)
 
     def run(self, q0: FloatArray, anchor: FloatArray | None = None) -> SearchResult:
         """Repair then improve from ``q0`` clipped into the box.

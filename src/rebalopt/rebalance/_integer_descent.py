@@ -1,0 +1,204 @@
+"""The local search's descent by single moves, on arrays kept from move to move.
+
+:meth:`LotSearch.improve <rebalopt.rebalance._integer_search.LotSearch.improve>` and
+the big-lot neighbourhood (:meth:`Neighbourhoods._big_lots
+<rebalopt.rebalance._integer_lns.Neighbourhoods._big_lots>`) both repeat: price every
+single move from the plan, take the best feasible improving one, confirm it on the
+objective, move. :func:`descend` does the same moves in the same order, with the
+plan's arrays (trades, weights, per-asset cost, cash) and the table of moves kept
+between moves and updated in the one asset that moved:
+
+* the objective change of every move is the table's own part plus one product with
+  ``Sigma d`` (recomputed in full at each plan, two products with the factor
+  loadings), as :meth:`LotSearch._singles` computes it;
+* a candidate's point is the plan's with the asset's trade, weight and cost replaced
+  and the sums taken in full, as :meth:`LotSearch.point` builds it, so its
+  feasibility (every hard kernel's ``total``) and objective are the ones the plain
+  loop computes, bit for bit.
+
+So the plan found is the plain loop's (:func:`descend_plain`, kept as the reference
+the tests compare with and for searches with soft constraints, short holding costs
+or a cost table without row pricing).
+
+Units: ``q`` in lots, everything else fractions of pre-trade equity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rebalopt._typing import FloatArray
+from rebalopt.program.search import PointArrays
+
+if TYPE_CHECKING:
+    from rebalopt.rebalance._integer_search import LotSearch
+
+__all__ = ["MAYBE_MARGIN", "descend", "descend_plain"]
+
+MAYBE_MARGIN = 1e-6
+"""Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
+of a vectorized evaluation (kernels' ``candidates`` or ``totals`` against a check at
+the candidate's own point); units of the constraint (fractions of equity for cash
+and weights)."""
+
+TRIES = 3
+"""Improving moves tried one by one for feasibility (best first) before every move's
+violation is computed at once (as :meth:`LotSearch._best_single`)."""
+
+
+def _eps(f: float, min_gain: float) -> float:
+    return max(1e-13 + 1e-10 * abs(f), min_gain)
+
+
+def descend_plain(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: float,
+                  keep_sold: int | None = None, charge: Callable[[], bool] | None = None
+                  ) -> tuple[FloatArray, float, int]:
+    """Steepest feasible descent by single moves from ``q`` (feasible, objective ``f``).
+
+    Each move is the feasible standard move (:meth:`LotSearch._moves`) with the lowest
+    objective change below ``-eps`` (``eps = max(1e-13 + 1e-10 |f|, min_gain)``),
+    taken when the objective confirms the decrease. ``keep_sold``: an asset none of
+    whose buying moves is taken. ``charge`` is called before each move's pricing and
+    ends the descent when it returns ``False`` (a work budget). Returns ``(q, f,
+    moves)``.
+    """
+    q = np.array(q, dtype=float)
+    moves = 0
+    while moves < max_moves:
+        if charge is not None and not charge():
+            break
+        eps = _eps(f, min_gain)
+        Q, df, D = S._singles(q)
+        if keep_sold is not None:
+            df[keep_sold, D[keep_sold] > 0] = np.inf
+        i, j = S._best_single(q, Q, df, eps)
+        if i < 0:
+            break
+        q2 = q.copy()
+        q2[i] = Q[i, j]
+        f2 = S.objective(q2)
+        if not f2 < f - eps:
+            break
+        q, f = q2, f2
+        moves += 1
+    return q, f, moves
+
+
+def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: float,
+            keep_sold: int | None = None, charge: Callable[[], bool] | None = None
+            ) -> tuple[FloatArray, float, int]:
+    """:func:`descend_plain`'s moves on kept arrays (module docstring); same arguments."""
+    if S.soft or S._hold is not None or S._price_rows is None:
+        return descend_plain(S, q, f, max_moves, min_gain, keep_sold, charge)
+    q = np.array(q, dtype=float)
+    if max_moves <= 0:
+        return q, f, 0
+    S._singles(q)  # the table of moves at q
+    _, _, Q, D, Cz, dcost, own, gD = S._table  # type: ignore[misc]
+    P, cost, _ = S.point(q)
+    z, w, cost, cash = P.z.copy(), P.w.copy(), cost.copy(), P.cash
+    G, s, s2, gT, wt, ell, w0 = S.G, S.s, S.s2, S.gT, S.wt, S.ell, S.w0
+    C = Q.shape[1]
+    hard = S.hard
+    moves = 0
+
+    def at(i: int, j: int) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+        """The point after move ``(i, j)``, as :meth:`LotSearch.point` builds it."""
+        z2, w2, c2 = z.copy(), w.copy(), cost.copy()
+        z2[i] = Q[i, j] * ell[i]
+        w2[i] = w0[i] + z2[i]
+        c2[i] = Cz[i, j]
+        return z2, w2, c2, S.c0 - float(z2.sum()) - float(c2.sum())
+
+    # the kernel that refused last is asked first (the same answer); a composite of
+    # one part asked through its part (its total is the part's, float(0 + x) == x)
+    korder = [k.parts[0] if len(getattr(k, "parts", ())) == 1 else k for k in hard]
+
+    def feasible(pt: tuple[FloatArray, FloatArray, FloatArray, float]) -> bool:
+        P2 = PointArrays(pt[0], pt[1], pt[3])
+        for at_k, k in enumerate(korder):
+            if not k.total(P2) <= S.tol:
+                if at_k:
+                    korder.insert(0, korder.pop(at_k))
+                return False
+        return True
+
+    def table() -> tuple[np.ndarray, np.ndarray]:
+        """Every move's kernel violations at once (the table's trades, the cash by
+        each move's change): feasible by them, and infeasible whatever the
+        round-off (beyond ``MAYBE_MARGIN``), flattened as ``df``."""
+        Z = Q * ell[:, None]
+        W = w0[:, None] + Z
+        CASH = cash - D - dcost
+        Pn = PointArrays(z, w, cash)
+        ok = np.ones(Q.size, dtype=bool)
+        out = np.zeros(Q.size, dtype=bool)
+        for k in hard:
+            V = k.candidates(Pn, Z, W, CASH).ravel()
+            ok &= V <= S.tol
+            out |= V > S.tol + MAYBE_MARGIN
+        return ok, out
+
+    one = hasattr(S.costs, "price_one")
+    d = w - wt
+    gd = G.T @ d
+    table_first = False  # the last move needed every move's violations: compute them first
+    while moves < max_moves:
+        if charge is not None and not charge():
+            break
+        eps = _eps(f, min_gain)
+        Sd = G @ gd + s2 * d
+        df = own + gD * Sd[:, None]
+        if keep_sold is not None:
+            df[keep_sold, D[keep_sold] > 0] = np.inf
+        dfl = df.ravel()  # df is this move's own array
+        pick = None
+        tried = 0
+        ok = out = None
+        if table_first and hard:
+            ok, out = table()
+        while tried < TRIES:  # best first; ties to the lowest index, as a stable sort
+            fl = int(np.argmin(dfl))
+            if not dfl[fl] < -eps:
+                break
+            i, j = divmod(fl, C)
+            if out is None or not out[fl]:  # out: infeasible, as the check would find
+                pt = at(i, j)
+                if feasible(pt):
+                    pick = (i, j, pt)
+                    break
+            dfl[fl] = np.inf
+            tried += 1
+        table_first = pick is None and tried == TRIES
+        if pick is None and tried == TRIES and hard:
+            rest = np.flatnonzero(dfl < -eps)  # the improving moves not tried
+            if rest.size:
+                rest = rest[np.argsort(dfl[rest], kind="stable")]
+                if ok is None:
+                    ok, out = table()
+                good = ok[rest]
+                if good.any():
+                    i, j = divmod(int(rest[int(np.argmax(good))]), C)
+                    pick = (i, j, at(i, j))
+        if pick is None:
+            break
+        i, j, pt = pick
+        z2, w2, c2, cash2 = pt
+        d2 = w2 - wt
+        g2 = G.T @ d2
+        f2 = float(c2.sum()) + 0.5 * gT * float(g2 @ g2 + (s * d2) @ (s * d2))
+        if S.alpha is not None:
+            f2 -= float(S.alpha @ w2)
+        if not f2 < f - eps:
+            break
+        q[i] = Q[i, j]
+        z, w, cost, cash, f, d, gd = z2, w2, c2, cash2, f2, d2, g2
+        moves += 1
+        if one:
+            S._update_one(q, i, cost[i])
+        else:
+            S._update_rows(q, np.array([i]), cost)
+    return q, f, moves
