@@ -96,8 +96,13 @@ def main() -> int:
     ap.add_argument("--multiperiod", action="store_true",
                     help="add TWAP-5, daily bands, daily single-period and multi-period runs")
     ap.add_argument("--periods", type=int, default=5, help="multi-period horizon H (days)")
-    ap.add_argument("--mp-gammas", default="100,1000,10000,100000,1000000",
+    ap.add_argument("--mp-gammas", default="300,1000,2000,5000,20000,100000",
                     help="risk aversions of the daily single-period and multi-period runs")
+    ap.add_argument("--mp-cost-in-tracking", action=argparse.BooleanOptionalAction,
+                    default=True, help="multi-period objective with gamma/2 * cost_t**2 "
+                    "per day (MultiPeriodRebalancer.cost_in_tracking); --no-... for the plain one")
+    ap.add_argument("--mp-terminal", default=None,
+                    help="multi-period terminal condition: 'target' or a band (weight)")
     ap.add_argument("--only-daily", action="store_true",
                     help="with --multiperiod: skip the monthly bands (naive and the monthly "
                          "optimal frontier are kept as references)")
@@ -135,17 +140,22 @@ def main() -> int:
             runs += (twap_runs(costs, (5,))
                      + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
                      + daily_optimal_runs(costs, risk, mpg))
-        runs += multiperiod_runs(costs, risk, mpg, periods=args.periods)
+        term = args.mp_terminal
+        if term is not None and term != "target":
+            term = float(term)
+        runs += multiperiod_runs(costs, risk, mpg, periods=args.periods, terminal=term,
+                                 cost_in_tracking=args.mp_cost_in_tracking)
     print(f"universe {feed.n_assets} names, {feed.n_bars} bars {feed.dates[0].date()}.."
           f"{feed.dates[-1].date()} (load {t1 - t0:.1f}s); {len(targets)} monthly "
           f"{args.targets} targets + risk models in {t2 - t1:.1f}s; book ${args.book:,.0f}")
-    print(f"{'run':<28} {'TE %/yr':>8} {'cost bps/yr':>11} {'turnover':>9} {'orders':>7} "
-          f"{'sec':>6}")
+    print(f"{'run':<34} {'TE %/yr':>8} {'gross':>6} {'cost bps/yr':>11} {'turnover':>9} "
+          f"{'orders':>7} {'held':>4} {'sec':>6}")
 
     def show(name: str, row: dict) -> None:
-        print(f"{name:<28} {100 * row['tracking_error']:8.3f} {row['cost_bps']:11.2f} "
-              f"{100 * row['turnover']:8.1f}% {row['n_orders']:7d} {row['seconds']:6.1f}",
-              flush=True)
+        print(f"{name:<34} {100 * row['tracking_error']:8.3f} "
+              f"{100 * row['tracking_error_gross']:6.3f} {row['cost_bps']:11.2f} "
+              f"{100 * row['turnover']:8.1f}% {row['n_orders']:7d} {row['n_held']:4d} "
+              f"{row['seconds']:6.1f}", flush=True)
 
     cmp = compare(feed, targets, costs, runs, initial_cash=args.book, on_error="hold",
                   record_holdings=True, progress=show)
@@ -209,8 +219,10 @@ def multiperiod_summary(table: pd.DataFrame) -> dict:
     out: dict = {}
     mp = table[table["kind"] == "multiperiod"]
     print("\nMulti-period frontier (receding horizon, re-planned every bar):")
-    print(mp[["tracking_error", "cost_bps", "turnover", "n_held", "seconds"]]
-          .assign(tracking_error=100 * mp["tracking_error"]).round(3).to_string())
+    print(mp[["tracking_error", "tracking_error_gross", "cost_bps", "turnover", "n_held",
+              "seconds"]]
+          .assign(tracking_error=100 * mp["tracking_error"],
+                  tracking_error_gross=100 * mp["tracking_error_gross"]).round(3).to_string())
     eq = equal_te_against(table, "multiperiod")
     print("\nEvery run against the multi-period frontier at its own TE "
           "(ratio = multi-period cost / run cost):")
