@@ -46,8 +46,10 @@ class StackedProgram:
     |z_t|`` (``n``), ``u_{m,t}`` per power-law cost model (``n`` each), ``f_t``
     factor risk (``k``), ``e_t`` specific risk (``n``), and from the second period on
     ``S_t``, the cash spent up to ``t`` (one column: ``S_t = S_{t-1} + 1'z_t +
-    cost_t``, ``S_2 = 1'y_2 + cost_1 + cost_2``, and ``cash_t = c0 - S_t``); then each
-    period's constraint auxiliaries, then soft slacks.
+    cost_t``, ``S_2 = 1'y_2 + cost_1 + cost_2``, and ``cash_t = c0 - S_t``) and, with
+    ``cost_in_tracking``, ``K_t = sqrt(gamma / 2) cost_t`` (one column and one zero-cone
+    row on the period's cost columns, squared in the objective); then each period's
+    constraint auxiliaries, then soft slacks.
 
     Why ``S_t``: an asset's columns are chained over the periods (``z_t = y_t -
     y_{t-1}``), so eliminating them in the KKT factorization couples every dense row
