@@ -109,7 +109,19 @@ def main() -> int:
     ap.add_argument("--only-multiperiod", action="store_true",
                     help="run naive monthly and the multi-period runs only (rows printed; "
                          "the comparisons need the other runs' rows, e.g. from another run)")
+    ap.add_argument("--rows", nargs="+", default=None, metavar="CSV",
+                    help="run nothing: merge the rows of earlier runs on the same window and "
+                         "book (the CSV written beside --out; a later file's row replaces an "
+                         "earlier one of the same name) and print the comparisons")
     args = ap.parse_args()
+    if args.rows:
+        frames = [pd.read_csv(f, index_col="run") for f in args.rows]
+        table = pd.concat(frames)
+        table = table[~table.index.duplicated(keep="last")]
+        figures = summarize(table, multiperiod="multiperiod" in set(table["kind"]))
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2))
+        return 0
     if shared_data_dir() is None:
         print("bench_quality: the shared S&P 500 panel (../shared/data/sp500 or "
               "$REBALOPT_DATA) is absent; nothing to measure.")
@@ -161,46 +173,16 @@ def main() -> int:
                   record_holdings=True, progress=show)
     t3 = time.perf_counter()
     if args.only_multiperiod:
-        print(f"rows only (--only-multiperiod); total {t3 - t0:.0f}s")
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
+        print(f"rows only (--only-multiperiod; compare with --rows); total {t3 - t0:.0f}s")
         return 0
-    eq = equal_te_table(cmp.table[~cmp.table["kind"].isin(
-        ["multiperiod", "optimal daily", "twap", "band daily"])])
-    pd.set_option("display.width", 160)
     print(f"\nall runs in {t3 - t2:.0f}s; optimal program compiled "
           f"{int(cmp.table['compilations'].max())} time(s); held rebalances "
           f"{int(cmp.table['n_held'].sum())}")
-    print("\nAt equal realized tracking error (optimal frontier cost / run cost):")
-    print(eq.assign(tracking_error=100 * eq["tracking_error"]).round(3).to_string())
-    bands = eq[eq["kind"] == "band"]
-    ok = bands[bands["how"] != "below range"]["ratio"]
-    figures = {
-        "book": args.book,
-        "targets": args.targets,
-        "naive_monthly": float(eq.loc["naive monthly", "ratio"]),
-        "naive_every_2": float(eq.loc["naive every 2", "ratio"]),
-        "naive_every_3": float(eq.loc["naive every 3", "ratio"]),
-        "bands_min": float(ok.min()) if len(ok) else float("nan"),
-        "bands_median": float(ok.median()) if len(ok) else float("nan"),
-        "bands_max": float(ok.max()) if len(ok) else float("nan"),
-        "bands_below_frontier_range": int((bands["how"] == "below range").sum()),
-        "bands_dominated": int((ok < 1).sum()),
-        "bands_compared": len(ok),
-        "seconds": t3 - t0,
-    }
-    print("\nSummary (ratio = optimal cost at the run's own TE / the run's cost):")
-    print(f"  vs naive every 2 months: {figures['naive_every_2']:.0%}   "
-          f"vs naive every 3 months: {figures['naive_every_3']:.0%}")
-    print(f"  vs bands: min {figures['bands_min']:.0%}, median {figures['bands_median']:.0%}, "
-          f"max {figures['bands_max']:.0%} ({figures['bands_dominated']}/"
-          f"{figures['bands_compared']} below 1; {figures['bands_below_frontier_range']} "
-          "with a TE below the frontier's range)")
-    print(f"  vs naive monthly at its own TE: {figures['naive_monthly']:.0%}")
-    fr = cmp.table[cmp.table["kind"] == "optimal"]
-    print(f"  frontier TE range {100 * fr['tracking_error'].min():.3f}%.."
-          f"{100 * fr['tracking_error'].max():.3f}%/yr; naive monthly TE "
-          f"{100 * cmp.table.loc['naive monthly', 'tracking_error']:.3f}%/yr")
-    if args.multiperiod:
-        figures.update(multiperiod_summary(cmp.table))
+    figures = summarize(cmp.table, args.multiperiod)
+    figures.update({"book": args.book, "targets": args.targets, "seconds": t3 - t0})
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
@@ -214,15 +196,52 @@ def main() -> int:
     return 0
 
 
+def summarize(table: pd.DataFrame, multiperiod: bool) -> dict:
+    """Print the monthly comparisons (and the multi-period ones) of a run table."""
+    eq = equal_te_table(table[~table["kind"].isin(
+        ["multiperiod", "optimal daily", "twap", "band daily"])])
+    pd.set_option("display.width", 160)
+    print("\nAt equal realized tracking error (optimal frontier cost / run cost):")
+    print(eq.assign(tracking_error=100 * eq["tracking_error"]).round(3).to_string())
+    bands = eq[eq["kind"] == "band"]
+    ok = bands[bands["how"] != "below range"]["ratio"]
+    figures = {
+        "naive_monthly": float(eq.loc["naive monthly", "ratio"]),
+        "naive_every_2": float(eq.loc["naive every 2", "ratio"]),
+        "naive_every_3": float(eq.loc["naive every 3", "ratio"]),
+        "bands_min": float(ok.min()) if len(ok) else float("nan"),
+        "bands_median": float(ok.median()) if len(ok) else float("nan"),
+        "bands_max": float(ok.max()) if len(ok) else float("nan"),
+        "bands_below_frontier_range": int((bands["how"] == "below range").sum()),
+        "bands_dominated": int((ok < 1).sum()),
+        "bands_compared": len(ok),
+    }
+    print("\nSummary (ratio = optimal cost at the run's own TE / the run's cost):")
+    print(f"  vs naive every 2 months: {figures['naive_every_2']:.0%}   "
+          f"vs naive every 3 months: {figures['naive_every_3']:.0%}")
+    print(f"  vs bands: min {figures['bands_min']:.0%}, median {figures['bands_median']:.0%}, "
+          f"max {figures['bands_max']:.0%} ({figures['bands_dominated']}/"
+          f"{figures['bands_compared']} below 1; {figures['bands_below_frontier_range']} "
+          "with a TE below the frontier's range)")
+    print(f"  vs naive monthly at its own TE: {figures['naive_monthly']:.0%}")
+    fr = table[table["kind"] == "optimal"]
+    print(f"  frontier TE range {100 * fr['tracking_error'].min():.3f}%.."
+          f"{100 * fr['tracking_error'].max():.3f}%/yr; naive monthly TE "
+          f"{100 * table.loc['naive monthly', 'tracking_error']:.3f}%/yr")
+    if multiperiod:
+        figures.update(multiperiod_summary(table))
+    return figures
+
+
 def multiperiod_summary(table: pd.DataFrame) -> dict:
     """Print and return the multi-period comparisons (see the module docstring)."""
     out: dict = {}
     mp = table[table["kind"] == "multiperiod"]
     print("\nMulti-period frontier (receding horizon, re-planned every bar):")
-    print(mp[["tracking_error", "tracking_error_gross", "cost_bps", "turnover", "n_held",
-              "seconds"]]
-          .assign(tracking_error=100 * mp["tracking_error"],
-                  tracking_error_gross=100 * mp["tracking_error_gross"]).round(3).to_string())
+    cols = [c for c in ("tracking_error", "tracking_error_gross", "cost_bps", "turnover",
+                        "n_held", "seconds") if c in mp.columns]
+    print((mp[cols] * pd.Series({"tracking_error": 100.0, "tracking_error_gross": 100.0})
+           .reindex(cols).fillna(1.0)).round(3).to_string())
     eq = equal_te_against(table, "multiperiod")
     print("\nEvery run against the multi-period frontier at its own TE "
           "(ratio = multi-period cost / run cost):")
@@ -236,6 +255,10 @@ def multiperiod_summary(table: pd.DataFrame) -> dict:
         out[f"mp_vs_{kind.replace(' ', '_')}_max"] = float(sub.max()) if len(sub) else None
         out[f"mp_vs_{kind.replace(' ', '_')}_median"] = (float(sub.median()) if len(sub)
                                                           else None)
+        # only where the multi-period frontier reaches the run's TE (no bound)
+        sub = eq[(eq["kind"] == kind) & (eq["how"] == "interpolated")]["ratio"]
+        out[f"mp_vs_{kind.replace(' ', '_')}_interpolated_max"] = (float(sub.max()) if len(sub)
+                                                                   else None)
     # the two frontiers at equal TE across the middle of their common range
     sp = table[table["kind"] == "optimal"]
     lo = max(mp["tracking_error"].min(), sp["tracking_error"].min())

@@ -239,14 +239,16 @@ def test_cost_in_tracking_matches_independent_cvxpy_program(seed):
     the stacked program's schedule equals a cvxpy program written from the formulas,
     and the term changes the schedule (so the comparison is not vacuous)."""
     st_, tg = universe(9, seed)
-    ser = lambda v: pd.Series(v, index=st_.assets)  # noqa: E731
+    def ser(v):
+        return pd.Series(v, index=st_.assets)
+
     st_ = PortfolioState(ser(st_.holdings), 5e7, ser(st_.prices), adv=ser(st_.adv / 20),
                          volatility=ser(st_.volatility))  # big trades: costs of a few %
     var = np.linspace(0.02, 0.12, st_.n)
     risk = Diagonal(pd.Series(var, index=st_.assets))
     H, gamma = 4, 3e3
-    kw = dict(periods=H, risk=risk, costs=[Spread(half_spread_bps=3.0), MarketImpact()],
-              risk_aversion=gamma, solver_options=TIGHT)
+    kw = {"periods": H, "risk": risk, "costs": [Spread(half_spread_bps=3.0), MarketImpact()],
+          "risk_aversion": gamma, "solver_options": TIGHT}
     on = MultiPeriodRebalancer(cost_in_tracking=True, **kw).solve(st_, tg)
     off = MultiPeriodRebalancer(**kw).solve(st_, tg)
     Zc, objc = _cvxpy_cost_in_tracking(st_, tg.reindex(st_.assets).to_numpy(), var, H, gamma,
