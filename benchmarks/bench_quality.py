@@ -31,7 +31,11 @@ drifted weights as its target there (:mod:`rebalopt.research.baselines`): naive
 TWAP-5 (naive monthly's trade split evenly over 5 bars), tolerance bands checked
 every bar, the single-period optimal plan re-made every bar (horizon one day), and
 the multi-period policy (``MultiPeriodRebalancer``, ``--periods`` (5) days of one
-bar each, re-planned every bar, first day traded; its gamma sweep on one program).
+bar each, re-planned every bar, first day traded; its gamma sweep on one program;
+``cost_in_tracking=True`` unless ``--no-mp-cost-in-tracking``: each day's cost is
+also a tracking difference, ``gamma/2 * cost_t**2``, see docs/howto/backtest.md).
+Every row also shows ``gross``, the tracking error with each bar's costs added back
+(at $1B naive monthly's tracking error is almost all its monthly cost hits).
 Printed beside the usual table: every run against the multi-period frontier at its
 own tracking error, and the multi-period frontier against the monthly single-period
 frontier across the middle of their common TE range. Daily decisions cost about
@@ -39,7 +43,27 @@ frontier across the middle of their common TE range. Daily decisions cost about
 
 Usage: ``python benchmarks/bench_quality.py [--book 1e8] [--assets 100]
 [--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]
-[--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...]``.
+[--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...] [--no-mp-cost-in-tracking]
+[--mp-terminal target|0.01] [--only-multiperiod] [--rows a.csv b.csv ...]``.
+
+Issue 14's figures (two years of decisions, 2019-04..2021-04, 100 names; the rows of
+the extra sweeps merged with ``--rows``; results in the issue's closing note)::
+
+    W="--start 2018-04-01 --end 2021-04-21"
+    for b in 1e9 1e8; do
+      python benchmarks/bench_quality.py $W --book $b --multiperiod --out y2_$b.html
+      python benchmarks/bench_quality.py $W --book $b --multiperiod --only-multiperiod \
+          --mp-gammas 100,500 --out y2extra_$b.html
+      python benchmarks/bench_quality.py $W --book $b --multiperiod --only-multiperiod \
+          --no-mp-cost-in-tracking --mp-gammas 100,300,1000,2000,5000,20000 \
+          --out y2plain_$b.html
+      python benchmarks/bench_quality.py --rows y2_$b.csv y2extra_$b.csv
+      python benchmarks/bench_quality.py --rows y2_$b.csv y2plain_$b.csv --mp-select "H=5 γ"
+    done
+
+(``--rows`` takes every ``multiperiod`` row as one frontier; ``--mp-select`` keeps one
+objective's rows.) Faster iteration: a six-month window,
+``--start 2018-04-01 --end 2019-10-31`` (about 2.5 minutes at $1B with ``--only-daily``).
 """
 
 from __future__ import annotations
@@ -113,11 +137,17 @@ def main() -> int:
                     help="run nothing: merge the rows of earlier runs on the same window and "
                          "book (the CSV written beside --out; a later file's row replaces an "
                          "earlier one of the same name) and print the comparisons")
+    ap.add_argument("--mp-select", default=None, metavar="TEXT",
+                    help="with --rows: keep the multi-period rows whose name contains TEXT "
+                         "(e.g. '+cost', or 'H=5 γ' for the plain objective)")
     args = ap.parse_args()
     if args.rows:
         frames = [pd.read_csv(f, index_col="run") for f in args.rows]
         table = pd.concat(frames)
         table = table[~table.index.duplicated(keep="last")]
+        if args.mp_select:
+            mp = table["kind"] == "multiperiod"
+            table = table[~mp | table.index.str.contains(args.mp_select, regex=False)]
         figures = summarize(table, multiperiod="multiperiod" in set(table["kind"]))
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2))
