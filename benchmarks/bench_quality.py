@@ -31,7 +31,11 @@ drifted weights as its target there (:mod:`rebalopt.research.baselines`): naive
 TWAP-5 (naive monthly's trade split evenly over 5 bars), tolerance bands checked
 every bar, the single-period optimal plan re-made every bar (horizon one day), and
 the multi-period policy (``MultiPeriodRebalancer``, ``--periods`` (5) days of one
-bar each, re-planned every bar, first day traded; its gamma sweep on one program).
+bar each, re-planned every bar, first day traded; its gamma sweep on one program;
+``cost_in_tracking=True`` unless ``--no-mp-cost-in-tracking``: each day's cost is
+also a tracking difference, ``gamma/2 * cost_t**2``, see docs/howto/backtest.md).
+Every row also shows ``gross``, the tracking error with each bar's costs added back
+(at $1B naive monthly's tracking error is almost all its monthly cost hits).
 Printed beside the usual table: every run against the multi-period frontier at its
 own tracking error, and the multi-period frontier against the monthly single-period
 frontier across the middle of their common TE range. Daily decisions cost about
@@ -39,7 +43,27 @@ frontier across the middle of their common TE range. Daily decisions cost about
 
 Usage: ``python benchmarks/bench_quality.py [--book 1e8] [--assets 100]
 [--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]
-[--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...]``.
+[--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...] [--no-mp-cost-in-tracking]
+[--mp-terminal target|0.01] [--only-multiperiod] [--rows a.csv b.csv ...]``.
+
+Issue 14's figures (two years of decisions, 2019-04..2021-04, 100 names; the rows of
+the extra sweeps merged with ``--rows``; results in the issue's closing note)::
+
+    W="--start 2018-04-01 --end 2021-04-21"
+    for b in 1e9 1e8; do
+      python benchmarks/bench_quality.py $W --book $b --multiperiod --out y2_$b.html
+      python benchmarks/bench_quality.py $W --book $b --multiperiod --only-multiperiod \
+          --mp-gammas 100,500 --out y2extra_$b.html
+      python benchmarks/bench_quality.py $W --book $b --multiperiod --only-multiperiod \
+          --no-mp-cost-in-tracking --mp-gammas 100,300,1000,2000,5000,20000 \
+          --out y2plain_$b.html
+      python benchmarks/bench_quality.py --rows y2_$b.csv y2extra_$b.csv
+      python benchmarks/bench_quality.py --rows y2_$b.csv y2plain_$b.csv --mp-select "H=5 γ"
+    done
+
+(``--rows`` takes every ``multiperiod`` row as one frontier; ``--mp-select`` keeps one
+objective's rows.) Faster iteration: a six-month window,
+``--start 2018-04-01 --end 2019-10-31`` (about 2.5 minutes at $1B with ``--only-daily``).
 """
 
 from __future__ import annotations
@@ -96,15 +120,38 @@ def main() -> int:
     ap.add_argument("--multiperiod", action="store_true",
                     help="add TWAP-5, daily bands, daily single-period and multi-period runs")
     ap.add_argument("--periods", type=int, default=5, help="multi-period horizon H (days)")
-    ap.add_argument("--mp-gammas", default="100,1000,10000,100000,1000000",
+    ap.add_argument("--mp-gammas", default="300,1000,2000,5000,20000,100000",
                     help="risk aversions of the daily single-period and multi-period runs")
+    ap.add_argument("--mp-cost-in-tracking", action=argparse.BooleanOptionalAction,
+                    default=True, help="multi-period objective with gamma/2 * cost_t**2 "
+                    "per day (MultiPeriodRebalancer.cost_in_tracking); --no-... for the plain one")
+    ap.add_argument("--mp-terminal", default=None,
+                    help="multi-period terminal condition: 'target' or a band (weight)")
     ap.add_argument("--only-daily", action="store_true",
                     help="with --multiperiod: skip the monthly bands (naive and the monthly "
                          "optimal frontier are kept as references)")
     ap.add_argument("--only-multiperiod", action="store_true",
                     help="run naive monthly and the multi-period runs only (rows printed; "
                          "the comparisons need the other runs' rows, e.g. from another run)")
+    ap.add_argument("--rows", nargs="+", default=None, metavar="CSV",
+                    help="run nothing: merge the rows of earlier runs on the same window and "
+                         "book (the CSV written beside --out; a later file's row replaces an "
+                         "earlier one of the same name) and print the comparisons")
+    ap.add_argument("--mp-select", default=None, metavar="TEXT",
+                    help="with --rows: keep the multi-period rows whose name contains TEXT "
+                         "(e.g. '+cost', or 'H=5 γ' for the plain objective)")
     args = ap.parse_args()
+    if args.rows:
+        frames = [pd.read_csv(f, index_col="run") for f in args.rows]
+        table = pd.concat(frames)
+        table = table[~table.index.duplicated(keep="last")]
+        if args.mp_select:
+            mp = table["kind"] == "multiperiod"
+            table = table[~mp | table.index.str.contains(args.mp_select, regex=False)]
+        figures = summarize(table, multiperiod="multiperiod" in set(table["kind"]))
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2))
+        return 0
     if shared_data_dir() is None:
         print("bench_quality: the shared S&P 500 panel (../shared/data/sp500 or "
               "$REBALOPT_DATA) is absent; nothing to measure.")
@@ -135,62 +182,37 @@ def main() -> int:
             runs += (twap_runs(costs, (5,))
                      + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
                      + daily_optimal_runs(costs, risk, mpg))
-        runs += multiperiod_runs(costs, risk, mpg, periods=args.periods)
+        term = args.mp_terminal
+        if term is not None and term != "target":
+            term = float(term)
+        runs += multiperiod_runs(costs, risk, mpg, periods=args.periods, terminal=term,
+                                 cost_in_tracking=args.mp_cost_in_tracking)
     print(f"universe {feed.n_assets} names, {feed.n_bars} bars {feed.dates[0].date()}.."
           f"{feed.dates[-1].date()} (load {t1 - t0:.1f}s); {len(targets)} monthly "
           f"{args.targets} targets + risk models in {t2 - t1:.1f}s; book ${args.book:,.0f}")
-    print(f"{'run':<28} {'TE %/yr':>8} {'cost bps/yr':>11} {'turnover':>9} {'orders':>7} "
-          f"{'sec':>6}")
+    print(f"{'run':<34} {'TE %/yr':>8} {'gross':>6} {'cost bps/yr':>11} {'turnover':>9} "
+          f"{'orders':>7} {'held':>4} {'sec':>6}")
 
     def show(name: str, row: dict) -> None:
-        print(f"{name:<28} {100 * row['tracking_error']:8.3f} {row['cost_bps']:11.2f} "
-              f"{100 * row['turnover']:8.1f}% {row['n_orders']:7d} {row['seconds']:6.1f}",
-              flush=True)
+        print(f"{name:<34} {100 * row['tracking_error']:8.3f} "
+              f"{100 * row['tracking_error_gross']:6.3f} {row['cost_bps']:11.2f} "
+              f"{100 * row['turnover']:8.1f}% {row['n_orders']:7d} {row['n_held']:4d} "
+              f"{row['seconds']:6.1f}", flush=True)
 
     cmp = compare(feed, targets, costs, runs, initial_cash=args.book, on_error="hold",
                   record_holdings=True, progress=show)
     t3 = time.perf_counter()
     if args.only_multiperiod:
-        print(f"rows only (--only-multiperiod); total {t3 - t0:.0f}s")
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
+        print(f"rows only (--only-multiperiod; compare with --rows); total {t3 - t0:.0f}s")
         return 0
-    eq = equal_te_table(cmp.table[~cmp.table["kind"].isin(
-        ["multiperiod", "optimal daily", "twap", "band daily"])])
-    pd.set_option("display.width", 160)
     print(f"\nall runs in {t3 - t2:.0f}s; optimal program compiled "
           f"{int(cmp.table['compilations'].max())} time(s); held rebalances "
           f"{int(cmp.table['n_held'].sum())}")
-    print("\nAt equal realized tracking error (optimal frontier cost / run cost):")
-    print(eq.assign(tracking_error=100 * eq["tracking_error"]).round(3).to_string())
-    bands = eq[eq["kind"] == "band"]
-    ok = bands[bands["how"] != "below range"]["ratio"]
-    figures = {
-        "book": args.book,
-        "targets": args.targets,
-        "naive_monthly": float(eq.loc["naive monthly", "ratio"]),
-        "naive_every_2": float(eq.loc["naive every 2", "ratio"]),
-        "naive_every_3": float(eq.loc["naive every 3", "ratio"]),
-        "bands_min": float(ok.min()) if len(ok) else float("nan"),
-        "bands_median": float(ok.median()) if len(ok) else float("nan"),
-        "bands_max": float(ok.max()) if len(ok) else float("nan"),
-        "bands_below_frontier_range": int((bands["how"] == "below range").sum()),
-        "bands_dominated": int((ok < 1).sum()),
-        "bands_compared": len(ok),
-        "seconds": t3 - t0,
-    }
-    print("\nSummary (ratio = optimal cost at the run's own TE / the run's cost):")
-    print(f"  vs naive every 2 months: {figures['naive_every_2']:.0%}   "
-          f"vs naive every 3 months: {figures['naive_every_3']:.0%}")
-    print(f"  vs bands: min {figures['bands_min']:.0%}, median {figures['bands_median']:.0%}, "
-          f"max {figures['bands_max']:.0%} ({figures['bands_dominated']}/"
-          f"{figures['bands_compared']} below 1; {figures['bands_below_frontier_range']} "
-          "with a TE below the frontier's range)")
-    print(f"  vs naive monthly at its own TE: {figures['naive_monthly']:.0%}")
-    fr = cmp.table[cmp.table["kind"] == "optimal"]
-    print(f"  frontier TE range {100 * fr['tracking_error'].min():.3f}%.."
-          f"{100 * fr['tracking_error'].max():.3f}%/yr; naive monthly TE "
-          f"{100 * cmp.table.loc['naive monthly', 'tracking_error']:.3f}%/yr")
-    if args.multiperiod:
-        figures.update(multiperiod_summary(cmp.table))
+    figures = summarize(cmp.table, args.multiperiod)
+    figures.update({"book": args.book, "targets": args.targets, "seconds": t3 - t0})
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
@@ -204,13 +226,52 @@ def main() -> int:
     return 0
 
 
+def summarize(table: pd.DataFrame, multiperiod: bool) -> dict:
+    """Print the monthly comparisons (and the multi-period ones) of a run table."""
+    eq = equal_te_table(table[~table["kind"].isin(
+        ["multiperiod", "optimal daily", "twap", "band daily"])])
+    pd.set_option("display.width", 160)
+    print("\nAt equal realized tracking error (optimal frontier cost / run cost):")
+    print(eq.assign(tracking_error=100 * eq["tracking_error"]).round(3).to_string())
+    bands = eq[eq["kind"] == "band"]
+    ok = bands[bands["how"] != "below range"]["ratio"]
+    figures = {
+        "naive_monthly": float(eq.loc["naive monthly", "ratio"]),
+        "naive_every_2": float(eq.loc["naive every 2", "ratio"]),
+        "naive_every_3": float(eq.loc["naive every 3", "ratio"]),
+        "bands_min": float(ok.min()) if len(ok) else float("nan"),
+        "bands_median": float(ok.median()) if len(ok) else float("nan"),
+        "bands_max": float(ok.max()) if len(ok) else float("nan"),
+        "bands_below_frontier_range": int((bands["how"] == "below range").sum()),
+        "bands_dominated": int((ok < 1).sum()),
+        "bands_compared": len(ok),
+    }
+    print("\nSummary (ratio = optimal cost at the run's own TE / the run's cost):")
+    print(f"  vs naive every 2 months: {figures['naive_every_2']:.0%}   "
+          f"vs naive every 3 months: {figures['naive_every_3']:.0%}")
+    print(f"  vs bands: min {figures['bands_min']:.0%}, median {figures['bands_median']:.0%}, "
+          f"max {figures['bands_max']:.0%} ({figures['bands_dominated']}/"
+          f"{figures['bands_compared']} below 1; {figures['bands_below_frontier_range']} "
+          "with a TE below the frontier's range)")
+    print(f"  vs naive monthly at its own TE: {figures['naive_monthly']:.0%}")
+    fr = table[table["kind"] == "optimal"]
+    print(f"  frontier TE range {100 * fr['tracking_error'].min():.3f}%.."
+          f"{100 * fr['tracking_error'].max():.3f}%/yr; naive monthly TE "
+          f"{100 * table.loc['naive monthly', 'tracking_error']:.3f}%/yr")
+    if multiperiod:
+        figures.update(multiperiod_summary(table))
+    return figures
+
+
 def multiperiod_summary(table: pd.DataFrame) -> dict:
     """Print and return the multi-period comparisons (see the module docstring)."""
     out: dict = {}
     mp = table[table["kind"] == "multiperiod"]
     print("\nMulti-period frontier (receding horizon, re-planned every bar):")
-    print(mp[["tracking_error", "cost_bps", "turnover", "n_held", "seconds"]]
-          .assign(tracking_error=100 * mp["tracking_error"]).round(3).to_string())
+    cols = [c for c in ("tracking_error", "tracking_error_gross", "cost_bps", "turnover",
+                        "n_held", "seconds") if c in mp.columns]
+    print((mp[cols] * pd.Series({"tracking_error": 100.0, "tracking_error_gross": 100.0})
+           .reindex(cols).fillna(1.0)).round(3).to_string())
     eq = equal_te_against(table, "multiperiod")
     print("\nEvery run against the multi-period frontier at its own TE "
           "(ratio = multi-period cost / run cost):")
@@ -224,6 +285,10 @@ def multiperiod_summary(table: pd.DataFrame) -> dict:
         out[f"mp_vs_{kind.replace(' ', '_')}_max"] = float(sub.max()) if len(sub) else None
         out[f"mp_vs_{kind.replace(' ', '_')}_median"] = (float(sub.median()) if len(sub)
                                                           else None)
+        # only where the multi-period frontier reaches the run's TE (no bound)
+        sub = eq[(eq["kind"] == kind) & (eq["how"] == "interpolated")]["ratio"]
+        out[f"mp_vs_{kind.replace(' ', '_')}_interpolated_max"] = (float(sub.max()) if len(sub)
+                                                                   else None)
     # the two frontiers at equal TE across the middle of their common range
     sp = table[table["kind"] == "optimal"]
     lo = max(mp["tracking_error"].min(), sp["tracking_error"].min())

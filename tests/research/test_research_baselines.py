@@ -104,3 +104,17 @@ def test_costs_are_the_broker_fills_and_frontier_is_compiled_once(cmp):
     eq = equal_te_against(t, "multiperiod")
     assert set(eq.index) == set(t.index[t["kind"] != "multiperiod"])
     assert set(eq["how"]) <= {"interpolated", "bound", "below range"}
+
+
+def test_multiperiod_runs_pass_their_options_and_name_the_cost_variant():
+    costs = real_costs()
+    plain = multiperiod_runs(costs, None, (10.0,), periods=4)
+    with_cost = multiperiod_runs(costs, None, (10.0, 20.0), periods=4, cost_in_tracking=True,
+                                 terminal=0.01)
+    assert [r.name for r in plain] == ["multi-period H=4 γ=10"]
+    assert [r.name for r in with_cost] == ["multi-period H=4 +cost γ=10",
+                                           "multi-period H=4 +cost γ=20"]
+    inner = with_cost[0].rebalancer.inner
+    assert inner.cost_in_tracking is True and inner.terminal == 0.01 and inner.periods == 4
+    assert with_cost[1].rebalancer is with_cost[0].rebalancer  # one program for the sweep
+    assert plain[0].rebalancer.inner.cost_in_tracking is False

@@ -97,6 +97,33 @@ def test_tracking_error_is_the_std_of_return_differences(cmp: Comparison) -> Non
     assert t.loc["optimal γ=3", "tracking_error"] > t.loc["optimal γ=300", "tracking_error"]
 
 
+def test_gross_tracking_error_adds_back_each_bars_costs(cmp: Comparison) -> None:
+    for name, res in cmp.results.items():
+        f = res.fills_frame()
+        f = f[f["tag"] != 0]
+        hit = (f[[c for c in f.columns if c.startswith("cost_")]].sum(axis=1)
+               .groupby(f["bar"]).sum())
+        eq = res.equity
+        r = eq[1:] / eq[:-1] - 1.0
+        r[hit.index.to_numpy() - 1] += hit.to_numpy() / eq[hit.index.to_numpy() - 1]
+        p = cmp.paper.to_numpy()[1:]
+        s = cmp.start
+        assert cmp.table.loc[name, "tracking_error_gross"] == pytest.approx(
+            np.std(r[s:] - p[s:], ddof=1) * np.sqrt(252), rel=1e-9)
+
+
+def test_naive_monthly_tracks_by_its_cost_hits_alone(small_feed: DataFeed,
+                                                     targets: pd.DataFrame) -> None:
+    """Fractional naive monthly holds the paper book after every decision close: what is
+    left of its tracking error once the costs are added back is second order."""
+    cmp1 = compare(small_feed, targets, real_costs(), naive_runs(real_costs(), every=(1,),
+                                                                 fractional=True),
+                   initial_cash=2e9, fractional=True, on_error="raise")
+    row = cmp1.table.loc["naive monthly"]
+    assert row["cost"] > 0
+    assert row["tracking_error_gross"] < 0.05 * row["tracking_error"]
+
+
 def test_paper_portfolio_by_hand() -> None:
     dates = pd.bdate_range("2021-01-01", periods=5)
     close = pd.DataFrame({"A": [10.0, 11.0, 12.0, 12.0, 13.2], "B": [20.0, 20.0, 18.0, 19.8, 19.8]},

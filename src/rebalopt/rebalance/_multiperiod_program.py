@@ -46,8 +46,10 @@ class StackedProgram:
     |z_t|`` (``n``), ``u_{m,t}`` per power-law cost model (``n`` each), ``f_t``
     factor risk (``k``), ``e_t`` specific risk (``n``), and from the second period on
     ``S_t``, the cash spent up to ``t`` (one column: ``S_t = S_{t-1} + 1'z_t +
-    cost_t``, ``S_2 = 1'y_2 + cost_1 + cost_2``, and ``cash_t = c0 - S_t``); then each
-    period's constraint auxiliaries, then soft slacks.
+    cost_t``, ``S_2 = 1'y_2 + cost_1 + cost_2``, and ``cash_t = c0 - S_t``) and, with
+    ``cost_in_tracking``, ``K_t = sqrt(gamma / 2) cost_t`` (one column and one zero-cone
+    row on the period's cost columns, squared in the objective); then each period's
+    constraint auxiliaries, then soft slacks.
 
     Why ``S_t``: an asset's columns are chained over the periods (``z_t = y_t -
     y_{t-1}``), so eliminating them in the KKT factorization couples every dense row
@@ -63,8 +65,9 @@ class StackedProgram:
 
     def __init__(self, H: int, n: int, k: int, costs: Sequence[CostModel],
                  constraints: Sequence[Constraint], state: PortfolioState,
-                 targets: FloatArray, elastic: bool) -> None:
+                 targets: FloatArray, elastic: bool, cost_in_tracking: bool = False) -> None:
         self.H, self.n, self.k = H, n, k
+        self.cost_in_tracking = bool(cost_in_tracking)
         self.costs, self.constraints = list(costs), list(constraints)
         terms = [m.terms(state) for m in self.costs]
         self.term_key = tuple(t.structure() for t in terms)
@@ -78,6 +81,7 @@ class StackedProgram:
         col = 0
         self.Y, self.T, self.U, self.F, self.E, self.Hc = [], [], [], [], [], []
         self.S: list[int | None] = []  # S_t, the cash spent up to t (None: period 1)
+        self.K: list[int | None] = []  # K_t, the period's scaled cost (cost_in_tracking)
         for t in range(H):
             self.Y.append(np.arange(col, col + n))
             self.T.append(np.arange(col + n, col + 2 * n))
@@ -95,6 +99,8 @@ class StackedProgram:
             col += n
             self.S.append(col if t else None)
             col += 1 if t else 0
+            self.K.append(col if self.cost_in_tracking else None)
+            col += 1 if self.cost_in_tracking else 0
         self._own: list[tuple[np.ndarray, FloatArray]] = []
         self._rates: list[FloatArray | None] = []
         self.layouts: list[MatrixLayout] = []
@@ -156,6 +162,9 @@ class StackedProgram:
             self._set_cost(self.layouts[t], t, states[t])
             P_i += [self.E[t], self.F[t]]
             P_v += [np.full(n, 2.0), np.full(k, 2.0)]
+            if self.K[t] is not None:
+                P_i.append(np.array([self.K[t]]))
+                P_v.append(np.array([2.0]))
             cc, cv = self._own[t]
             np.add.at(q, cc, SCALE * cv)
             if self.holding:  # short holding over the period
@@ -180,6 +189,15 @@ class StackedProgram:
         for t in range(H):  # f_t = G_sc'(y_t + d0_t), e_t = s_sc (y_t + d0_t)
             r0 = append_risk_rows(self.Y[t], self.F[t], self.E[t], G_sc, s_sc, w0 - path[t],
                                   r0, R, C, V, B)
+        kc = np.sqrt(SCALE * 0.5 * risk_aversion)
+        for t in range(H):  # K_t = sqrt(SCALE gamma / 2) cost_t: the cost's own tracking
+            if self.K[t] is not None:
+                oc, ov = self._own[t]
+                R.append(np.full(oc.size + 1, r0))
+                C.append(np.r_[self.K[t], oc])
+                V.append(np.r_[1.0, -kc * ov])
+                B.append(np.zeros(1))
+                r0 += 1
         for t in range(1, H):  # S_t - S_{t-1} - 1'(y_t - y_{t-1}) - cost_t = 0
             if self.S[t - 1] is not None:
                 pc, pv = np.r_[self.S[t - 1], self.Y[t - 1]], np.r_[1.0, -np.ones(n)]

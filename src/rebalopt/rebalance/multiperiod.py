@@ -32,6 +32,12 @@ One model, stacked: every period holds one copy of the single-period declaration
   them on each ``z_t`` (a violation there is a :class:`~rebalopt.errors.SolverError`).
 * Optional terminal condition on ``w_H``: reach the target (``terminal="target"``),
   or stay within a band (``terminal=0.01``: ``|w_H - w*_H| <= 0.01`` per asset).
+* Optional ``cost_in_tracking``: each period's trading cost is also a tracking
+  difference (the book falls short of the cost-free target by the cost on the day it
+  is paid), so the tracking term gains ``gamma/2 * cost_t(z_t)**2`` (both are squared
+  one-period return differences, fractions of equity). Realized tracking error
+  measured on net returns contains these hits; without the term, a high ``gamma``
+  front-loads the trade and its cost into one day (``docs/howto/backtest.md``).
 
 ``periods=1`` with ``period`` equal to the single-period ``horizon`` is exactly the
 single-period program (same columns, rows and scaling), so
@@ -122,7 +128,8 @@ class MultiPeriodSolution:
     cost
         Convex cost per period (fraction of equity), ``(H,)``.
     risk
-        Tracking term per period, ``gamma/2 * dt * d' Sigma d`` (fraction), ``(H,)``.
+        Tracking term per period, ``gamma/2 * dt * d' Sigma d`` (fraction), ``(H,)``,
+        plus ``gamma/2 * cost_t**2`` with ``cost_in_tracking``.
     tracking_error
         Annualized tracking error of ``w_t`` to ``w*_t`` per period, ``(H,)``.
     objective
@@ -185,6 +192,11 @@ class MultiPeriodRebalancer:
         ``None`` (default: no terminal condition), ``"target"`` (``w_H = w*_H`` on
         every tradable asset) or a band half-width in weight units
         (``|w_H - w*_H| <= band`` per asset).
+    cost_in_tracking
+        Add ``gamma/2 * cost_t**2`` to each period's tracking term (``cost_t`` the
+        period's convex trading cost, fraction of equity): the cost paid on a day is
+        a return difference to the cost-free target on that day. Default ``False``
+        (the objective above, and ``periods=1`` equal to the single-period plan).
     solver_options
         Clarabel settings overriding :data:`~rebalopt.rebalance._clarabel.DIRECT_SETTINGS`.
     min_trade_weight
@@ -215,6 +227,7 @@ class MultiPeriodRebalancer:
     risk_aversion: float = 100.0
     alpha: AssetValues | None = None
     terminal: str | float | None = None
+    cost_in_tracking: bool = False
     solver_options: Mapping[str, Any] | None = None
     min_trade_weight: float = 1e-7
     feasibility_tol: float = 1e-7
@@ -280,6 +293,7 @@ class MultiPeriodRebalancer:
     def _program(self, state: PortfolioState, path: FloatArray, k: int,
                  elastic: bool) -> StackedProgram:
         key = (tuple(state.assets), int(self.periods), k, elastic, self.alpha is not None,
+               bool(self.cost_in_tracking),
                tuple((id(m), getattr(m, "exponent", None)) for m in self.costs),
                tuple((id(c), c.soft, c.structure(state, path[0])) for c in self.constraints))
         prog = self._programs.get(key)
@@ -288,7 +302,7 @@ class MultiPeriodRebalancer:
                 self.compilations += 1
                 self._programs = {kk: v for kk, v in self._programs.items() if kk[3]}
             prog = StackedProgram(int(self.periods), state.n, k, self.costs, self.constraints,
-                            state, path[0], elastic)
+                                  state, path[0], elastic, bool(self.cost_in_tracking))
             self._programs[key] = prog
         return prog
 
@@ -437,6 +451,7 @@ class MultiPeriodRebalancer:
         total = 0.0
         for t in range(H):
             c_t = float(sum(convex_costs(self.costs, Z[t], states[t]).values()))
+            k_t = 0.5 * self.risk_aversion * c_t**2 if self.cost_in_tracking else 0.0
             w = w + Z[t]
             cash = cash - float(Z[t].sum()) - c_t
             point = Point(z=Z[t], w=w.copy(), cash=cash, state=state, targets=path[t])
@@ -451,7 +466,7 @@ class MultiPeriodRebalancer:
             c_t += holding_costs(self.costs, w - state.weights, states[t], self.period)
             d = w - path[t]
             var = root.variance(d)
-            r_t = 0.5 * self.risk_aversion * self.period * var
+            r_t = 0.5 * self.risk_aversion * self.period * var + k_t
             pen = sum(c.penalty * s.violation for c, s in zip(self.constraints, sl.values())
                       if c.soft)
             a_t = -float(alpha[t] @ w) if alpha is not None else 0.0

@@ -152,11 +152,16 @@ def multiperiod_runs(costs: Sequence[CostModel], risk: Any, risk_aversions: Sequ
                      periods: int = 5, period: float = DAILY, replan: int = 1,
                      **kwargs: Any) -> list[Run]:
     """The multi-period policy re-planned every ``replan`` bars (first period traded),
-    a risk-aversion sweep on one rebalancer (the stacked program built once)."""
+    a risk-aversion sweep on one rebalancer (the stacked program built once).
+
+    ``kwargs`` go to :class:`~rebalopt.rebalance.multiperiod.MultiPeriodRebalancer`;
+    with ``cost_in_tracking=True`` the run names read ``multi-period H=5 +cost γ=...``.
+    """
     reb = RoundedRebalancer(MultiPeriodRebalancer(
         periods=periods, period=period, risk=risk, costs=copy.deepcopy(list(costs)), **kwargs))
-    return [Run(f"multi-period H={periods} γ={g:g}", reb, kind="multiperiod", knob=float(g),
-                risk_aversion=float(g), replan=replan) for g in risk_aversions]
+    tag = " +cost" if kwargs.get("cost_in_tracking") else ""
+    return [Run(f"multi-period H={periods}{tag} γ={g:g}", reb, kind="multiperiod",
+                knob=float(g), risk_aversion=float(g), replan=replan) for g in risk_aversions]
 
 
 def equal_te_against(table: pd.DataFrame, frontier: str, cost_col: str = "cost_bps"

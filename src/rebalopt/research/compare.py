@@ -292,11 +292,13 @@ def _metrics(run: Run, res: BacktestResult, paper: pd.Series, start: int,
     initial = 0.0
     traded = 0.0
     fills = 0
+    hits = np.zeros(T)  # rebalancing costs charged per bar, currency
     for f in res.fills:
         c = sum(f.costs.values())
         if f.tag == 0:
             initial += c
             continue
+        hits[f.bar] += c
         fills += 1
         traded += abs(f.quantity * f.price * f.multiplier)
         for k, v in f.costs.items():
@@ -305,12 +307,17 @@ def _metrics(run: Run, res: BacktestResult, paper: pd.Series, start: int,
     orders = sum(1 for o in res.orders if o.tag is not None and o.tag != 0)
     rets = res.returns.to_numpy()
     te = tracking_error(rets[start + 1:], paper.to_numpy()[start + 1:], ppy)
+    # the same with each bar's rebalancing costs added back (the book's positions alone)
+    gross = rets.copy()
+    gross[1:] += hits[1:] / eq[:-1]
+    te_gross = tracking_error(gross[start + 1:], paper.to_numpy()[start + 1:], ppy)
     net = (eq[-1] / eq[start]) ** (1.0 / years) - 1.0 if years > 0 else float("nan")
     recs = [r for r in res.rebalances if r["rebalance"] != 0]
     cash_w = res.cash[start:] / eq[start:]
     row: dict[str, Any] = {
         "run": run.name, "kind": run.kind, "knob": run.knob, "every": run.every,
         "tracking_error": te,
+        "tracking_error_gross": te_gross,
         "cost_bps": 1e4 * total / avg_eq / years,
         **{f"cost_{k}_bps": 1e4 * v / avg_eq / years for k, v in per_model.items()},
         "cost": total,
@@ -425,6 +432,11 @@ def compare(
           return (the paper book holds exactly the targets after each decision
           date's close and drifts in between; see
           :mod:`rebalopt.research.paper`), times ``sqrt(periods_per_year)``.
+        * ``tracking_error_gross``: the same with each bar's rebalancing costs added
+          back to that bar's return: the part of the tracking error due to the
+          positions alone (a cost paid on a bar is a return difference to the
+          cost-free paper book on that bar, and at a large book it can be most of
+          ``tracking_error``).
         * ``cost_bps`` and ``cost_<model>_bps``: costs the broker charged on the
           rebalancing fills (the funding trade excluded), in basis points of the
           average equity per year: ``1e4 * cost / mean(equity) / years``;
