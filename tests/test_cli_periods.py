@@ -119,3 +119,54 @@ def test_periods_without_config_names_the_flag(tmp_path: Path, capsys) -> None:
                  str(tmp_path / "t.csv"), "--prices", str(tmp_path / "p.csv"), "--preview",
                  "--periods", "2"]) == EXIT_INPUT
     assert "field '--periods'] plans with the multi-period optimizer" in capsys.readouterr().err
+
+
+def _schedule(tmp_path: Path, config: str, periods: str = "3") -> list[dict[str, str]]:
+    out, sched = tmp_path / "orders.csv", tmp_path / "schedule.csv"
+    assert _run(tmp_path, "--out", str(out), "--periods", periods, "--schedule", str(sched),
+                config=config) == 0
+    with sched.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_multiperiod_section_terminal_target_reaches_the_targets(tmp_path: Path) -> None:
+    """``[multiperiod] terminal = "target"``: the last period's weights are the targets
+    (0.3 each, in fractions of the starting equity, as the planner's weights are)."""
+    rows = _schedule(tmp_path, CONFIG + '\n[multiperiod]\nterminal = "target"\n')
+    held = dict(HELD)
+    for r in rows:
+        for t in PRICE:
+            held[t] += float(r[t])
+    equity = 1000.0 + sum(HELD[t] * PRICE[t] for t in PRICE)
+    assert {t: held[t] * PRICE[t] / equity for t in PRICE} == pytest.approx(
+        dict.fromkeys(PRICE, 0.3), abs=1e-6)
+    plain = _schedule(tmp_path, CONFIG)  # without it the schedule stops short of them
+    last = {t: HELD[t] + sum(float(r[t]) for r in plain) for t in PRICE}
+    assert max(abs(last[t] * PRICE[t] / equity - 0.3) for t in PRICE) > 1e-3
+
+
+def test_multiperiod_section_cost_in_tracking_reaches_the_planner(tmp_path: Path) -> None:
+    with_cost = _schedule(tmp_path, CONFIG + "\n[multiperiod]\ncost_in_tracking = true\n")
+    plain = _schedule(tmp_path, CONFIG)
+    assert max(abs(float(a[t]) - float(b[t])) for a, b in zip(with_cost, plain)
+               for t in PRICE) > 1e-6
+
+
+@pytest.mark.parametrize(("extra", "section", "fragment"), [
+    ((), "[multiperiod]\ncost_in_tracking = true\n",
+     "column 'multiperiod': is read only with --periods"),
+    (("--periods", "3"), "[multiperiod]\ncost_in_tracking = 1\n",
+     "column 'multiperiod.cost_in_tracking': must be true or false"),
+    (("--periods", "3"), "[multiperiod]\nterminal = -0.1\n",
+     "column 'multiperiod.terminal': must be \"target\" or a band >= 0"),
+    (("--periods", "3"), "[multiperiod]\nterminal = \"end\"\n",
+     "column 'multiperiod.terminal': expected a number"),
+    (("--periods", "3"), "[multiperiod]\nhorizon = 5\n", "multiperiod.horizon"),
+])
+def test_multiperiod_section_errors_name_the_key(tmp_path: Path, capsys, extra, section,
+                                                 fragment) -> None:
+    out = tmp_path / "orders.csv"
+    assert _run(tmp_path, "--out", str(out), *extra, config=CONFIG + "\n" + section) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -265,6 +265,9 @@ class Settings:
         """
         if periods is not None:
             return _build_multiperiod(self, periods)
+        if "multiperiod" in self.sections:
+            raise self.error("multiperiod", "is read only with --periods (the single-period "
+                             "plan would ignore it)")
         if self.method == "naive":
             return NaiveRebalancer(self.options, costs=list(self.costs))
         if self.method == "band":
@@ -415,6 +418,31 @@ def _build_optimal(settings: Settings) -> Any:
     return built
 
 
+_MULTIPERIOD_KEYS = ("terminal", "cost_in_tracking")
+
+
+def _multiperiod_options(s: Settings) -> dict[str, Any]:
+    """``[multiperiod]``: ``terminal`` (``"target"`` or a band in weights) and
+    ``cost_in_tracking`` (a boolean), for ``--periods``."""
+    table = _table(s.sections.get("multiperiod", {}), "multiperiod", s)
+    _only(table, _MULTIPERIOD_KEYS, "multiperiod", s)
+    out: dict[str, Any] = {}
+    if "cost_in_tracking" in table:
+        v = table["cost_in_tracking"]
+        if not isinstance(v, bool):
+            raise s.error("multiperiod.cost_in_tracking", f"must be true or false, got {v!r}")
+        out["cost_in_tracking"] = v
+    if "terminal" in table:
+        v = table["terminal"]
+        if v != "target":
+            v = _number(v, "multiperiod.terminal", s)
+            if not v >= 0:
+                raise s.error("multiperiod.terminal",
+                              f'must be "target" or a band >= 0 (weights), got {v!r}')
+        out["terminal"] = v
+    return out
+
+
 def _build_multiperiod(settings: Settings, periods: int) -> Any:
     """MultiPeriodRebalancer over ``periods`` periods from [optimal], [constraints],
     [solver] and [risk] (``rebalopt rebalance --periods N``).
@@ -465,6 +493,7 @@ def _build_multiperiod(settings: Settings, periods: int) -> Any:
                           f"{', '.join(names)} would be ignored")
     if "options" in solver:
         kwargs["solver_options"] = _solver_options(solver["options"], chain, s).get("CLARABEL")
+    kwargs.update(_multiperiod_options(s))
     if s.risk is not None:
         s.origins.setdefault("risk model", "risk")
     try:
@@ -844,7 +873,7 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
         raise FileInputError(f"invalid TOML: {reason}", path=src or "<config>", line=line,
                              column=col) from None
     known = ("account", "rebalancer", "band", "costs", "risk", "optimal", "constraints", "solver",
-             "orders")
+             "orders", "multiperiod")
     for k in data:
         if k not in known:
             raise s.error(k, f"unknown section (known: {', '.join(known)})")
@@ -885,7 +914,7 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
         s.orders = _parse_orders(_table(data["orders"], "orders", s), s)
     if "risk" in data:
         s.risk = _parse_risk(_table(data["risk"], "risk", s), s)
-    for name in ("optimal", "constraints", "solver"):
+    for name in ("optimal", "constraints", "solver", "multiperiod"):
         if name in data:
             if method != "optimal":
                 raise s.error(name, f"[{name}] needs method = \"optimal\" (method is {method!r}); "
