@@ -29,7 +29,9 @@ Multi-period rows (``--multiperiod``, issue 14): policies that also trade betwee
 the monthly target dates, each deciding on every bar with the paper portfolio's
 drifted weights as its target there (:mod:`rebalopt.research.baselines`): naive
 TWAP-5 (naive monthly's trade split evenly over 5 bars), tolerance bands checked
-every bar, the single-period optimal plan re-made every bar (horizon one day), and
+every bar, the single-period optimal plan re-made every bar (horizon one day; with
+the same ``gamma/2 * cost**2`` term as the multi-period policy when it has it, so the
+comparison is like for like: ``daily optimal +cost``), and
 the multi-period policy (``MultiPeriodRebalancer``, ``--periods`` (5) days of one
 bar each, re-planned every bar, first day traded; its gamma sweep on one program;
 ``cost_in_tracking=True`` unless ``--no-mp-cost-in-tracking``: each day's cost is
@@ -181,7 +183,8 @@ def main() -> int:
         if not args.only_multiperiod:
             runs += (twap_runs(costs, (5,))
                      + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
-                     + daily_optimal_runs(costs, risk, mpg))
+                     + daily_optimal_runs(costs, risk, mpg,
+                                          cost_in_tracking=args.mp_cost_in_tracking))
         term = args.mp_terminal
         if term is not None and term != "target":
             term = float(term)

@@ -118,3 +118,31 @@ def test_multiperiod_runs_pass_their_options_and_name_the_cost_variant():
     assert inner.cost_in_tracking is True and inner.terminal == 0.01 and inner.periods == 4
     assert with_cost[1].rebalancer is with_cost[0].rebalancer  # one program for the sweep
     assert plain[0].rebalancer.inner.cost_in_tracking is False
+
+
+def test_daily_optimal_with_cost_in_tracking_is_one_period_of_the_planner():
+    """The fair daily baseline for a multi-period policy with the cost term: the same
+    term on the single-period plan. Oracle (an inequality of optima): adding a penalty
+    increasing in the day's cost to the plain objective cannot raise the optimal cost,
+    and here it lowers it."""
+    costs = real_costs()
+    rng = np.random.default_rng(3)
+    assets = [f"S{i}" for i in range(6)]
+    state = PortfolioState(dict(zip(assets, rng.uniform(1e4, 5e4, 6).round())), 1e5,
+                           dict(zip(assets, rng.uniform(20, 80, 6))),
+                           adv=dict.fromkeys(assets, 2e4),
+                           volatility=dict.fromkeys(assets, 0.02))
+    targets = dict(zip(assets, rng.dirichlet(np.ones(6)) * 0.97))
+    plain = daily_optimal_runs(costs, None, (1e4,))
+    with_cost = daily_optimal_runs(costs, None, (1e4, 2e4), cost_in_tracking=True)
+    assert [r.name for r in with_cost] == ["daily optimal +cost γ=10000",
+                                           "daily optimal +cost γ=20000"]
+    assert {r.kind for r in with_cost} == {"optimal daily"}
+    inner = with_cost[0].rebalancer.inner
+    assert inner.periods == 1 and inner.cost_in_tracking is True
+    a, b = plain[0].rebalancer.inner, inner
+    a.risk_aversion = b.risk_aversion = 1e4
+    pa, pb = a.plan(state, targets), b.plan(state, targets)
+    ca, cb = pa.total_cost, pb.total_cost  # currency, the cost models of the broker
+    assert cb <= ca + 1e-9 * abs(ca)
+    assert cb < 0.999 * ca

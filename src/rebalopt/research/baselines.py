@@ -140,11 +140,25 @@ def daily_band_runs(costs: Sequence[CostModel],
 
 
 def daily_optimal_runs(costs: Sequence[CostModel], risk: Any, risk_aversions: Sequence[float],
-                       horizon: float = DAILY) -> list[Run]:
-    """The single-period optimal plan re-made every bar (one shared, compiled rebalancer)."""
-    reb = RoundedRebalancer(OptimalRebalancer(risk=risk, costs=copy.deepcopy(list(costs)),
-                                              horizon=horizon))
-    return [Run(f"daily optimal γ={g:g}", reb, kind="optimal daily", knob=float(g),
+                       horizon: float = DAILY, cost_in_tracking: bool = False) -> list[Run]:
+    """The single-period optimal plan re-made every bar (one shared, compiled rebalancer).
+
+    ``cost_in_tracking=True``: the same plan with the day's cost also priced as
+    tracking (``gamma/2 * cost**2``, the term of
+    :class:`~rebalopt.rebalance.multiperiod.MultiPeriodRebalancer`), planned by the
+    multi-period planner over one period (which is the single-period program plus
+    that term): the fair baseline for a multi-period policy that has the term. Run
+    names read ``daily optimal +cost γ=...``.
+    """
+    if cost_in_tracking:
+        inner: Any = MultiPeriodRebalancer(periods=1, period=horizon, risk=risk,
+                                           costs=copy.deepcopy(list(costs)),
+                                           cost_in_tracking=True)
+    else:
+        inner = OptimalRebalancer(risk=risk, costs=copy.deepcopy(list(costs)), horizon=horizon)
+    reb = RoundedRebalancer(inner)
+    tag = " +cost" if cost_in_tracking else ""
+    return [Run(f"daily optimal{tag} γ={g:g}", reb, kind="optimal daily", knob=float(g),
                 risk_aversion=float(g), replan=1) for g in risk_aversions]
 
 
