@@ -11,9 +11,11 @@ points of equity), in Clarabel's standard form
 Frozen assets (those a cost model cannot price) get one equality row ``z_i = 0``
 each, written per solve, so a change in the frozen set is never a recompile.
 
-Each :meth:`DirectProblem.solve` recomputes the values from the state and builds a
-fresh Clarabel solver (cheap at these sizes, and a re-solve then answers exactly
-what a first solve answers: no state is carried over between solves). The sparse
+Each :meth:`DirectProblem.solve` recomputes the values from the state and hands them
+to the Clarabel solver kept for this structure
+(:class:`~rebalopt.rebalance._native.KeptClarabel`), which skips Clarabel's set-up and
+answers bit for bit what a fresh solver answers (the equilibration is computed from
+each program's own values, so no state is carried over between solves). The sparse
 matrices' pattern (the order of ``A``'s entries in compressed columns) depends only on
 the coordinates, which stay the same from one state of a structure to the next: it is
 computed once (:class:`CscPattern`) and each solve only places its values.
@@ -43,7 +45,12 @@ from rebalopt.program.cvxpy_backend import (
     to_cvxpy,
 )
 from rebalopt.rebalance._native import CLARABEL_STATUS as STATUS
-from rebalopt.rebalance._native import CVXPY_ONLY, DIRECT_SETTINGS, clarabel_cones
+from rebalopt.rebalance._native import (
+    CVXPY_ONLY,
+    DIRECT_SETTINGS,
+    KeptClarabel,
+    clarabel_cones,
+)
 from rebalopt.rebalance._problem import SCALE, RawSolution, native_raw
 from rebalopt.state import PortfolioState
 
@@ -132,6 +139,8 @@ class DirectProblem(ProgramBuilder):
         super().__init__(state, targets, k, costs, constraints, has_alpha, impact, risk_form)
         self.solves = 0
         self._patterns = (CscPattern(), CscPattern())  # P, A
+        self.kept = KeptClarabel()
+        """The Clarabel solver kept for this structure (answers bit for bit a fresh one)."""
 
     def assembled(self, prog: ConicProgram) -> ConicProgram:
         """``prog`` with ``P`` and ``A`` built through this structure's kept patterns."""
@@ -206,7 +215,7 @@ class DirectProblem(ProgramBuilder):
         start = time.perf_counter()
         prog = self.assembled(self.program(state, targets, G, s, risk_aversion, horizon,
                                            alpha, frozen, cash_reserve, terms))
-        raw, own_status = native_raw(prog, self, "CLARABEL", options, label, start)
+        raw, own_status = native_raw(prog, self, "CLARABEL", options, label, start, self.kept)
         if own_status and raw.status not in ("optimal", "infeasible", "unbounded"):
             warnings.warn(f"Clarabel (direct) status {own_status}: solution may be "
                           "inaccurate or missing", UserWarning, stacklevel=3)

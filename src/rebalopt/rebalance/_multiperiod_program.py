@@ -32,7 +32,7 @@ from rebalopt.program.blocks import (
     cost_exponents,
 )
 from rebalopt.program.builder import ConeSpec
-from rebalopt.rebalance._clarabel import clarabel_cones
+from rebalopt.rebalance._native import KeptClarabel
 from rebalopt.rebalance._problem import SCALE
 from rebalopt.state import PortfolioState
 
@@ -67,6 +67,8 @@ class StackedProgram:
                  constraints: Sequence[Constraint], state: PortfolioState,
                  targets: FloatArray, elastic: bool, cost_in_tracking: bool = False) -> None:
         self.H, self.n, self.k = H, n, k
+        self.kept = KeptClarabel()
+        """The Clarabel solver kept for this structure (answers bit for bit a fresh one)."""
         self.cost_in_tracking = bool(cost_in_tracking)
         self.costs, self.constraints = list(costs), list(constraints)
         terms = [m.terms(state) for m in self.costs]
@@ -254,4 +256,4 @@ class StackedProgram:
                 spec.append(("power", n, 1.0 / p))
         A = sp.csc_matrix((np.concatenate(V), (np.concatenate(R), np.concatenate(C))),
                           shape=(r0, self.nvar))
-        return P, q, A, np.concatenate(B), const, clarabel_cones(spec)
+        return P, q, A, np.concatenate(B), const, spec

@@ -48,7 +48,7 @@ from rebalopt.constraints._base import Constraint, Point
 from rebalopt.costs import CostModel
 from rebalopt.program.builder import ELASTIC_CAP, ELASTIC_TIE, SCALE, ConicProgram, ProgramBuilder
 from rebalopt.program.cvxpy_backend import ParametricProgram
-from rebalopt.rebalance._native import NATIVE, solve_native
+from rebalopt.rebalance._native import NATIVE, KeptClarabel, solve_native
 from rebalopt.state import PortfolioState
 
 __all__ = [
@@ -154,17 +154,19 @@ class RawSolution:
 
 def native_raw(prog: ConicProgram, builder: ProgramBuilder, solver: str,
                options: Mapping[str, Any] | None, label: str,
-               start: float | None = None) -> tuple[RawSolution, str]:
+               start: float | None = None, kept: KeptClarabel | None = None
+               ) -> tuple[RawSolution, str]:
     """Solve ``prog`` (built by ``builder``) with ``solver``'s own API; never raises on
     solver failure (the status says it). Also returns the solver's own status name
     (empty when the solver raised). ``wall_time`` counts from ``start`` (a
-    ``perf_counter`` time; default: now)."""
+    ``perf_counter`` time; default: now). ``kept``: the structure's kept Clarabel solver
+    (:class:`~rebalopt.rebalance._native.KeptClarabel`), if any."""
     start = time.perf_counter() if start is None else start
     status, zval, obj = "error", None, None
     slacks: dict[int, float] = {}
     ans = None
     try:
-        ans = solve_native(prog, solver, options)
+        ans = solve_native(prog, solver, options, kept)
         status = ans.status
         if (status in ("optimal", "optimal_inaccurate") and ans.x is not None
                 and np.isfinite(ans.x).all()):

@@ -64,8 +64,9 @@ from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
-from rebalopt.rebalance._clarabel import CVXPY_ONLY, DIRECT_SETTINGS, STATUS
+from rebalopt.rebalance._clarabel import CVXPY_ONLY
 from rebalopt.rebalance._multiperiod_program import StackedProgram
+from rebalopt.rebalance._native import Matrices, solve_native
 from rebalopt.rebalance._problem import SCALE, convex_costs, holding_costs
 from rebalopt.rebalance._solution import RETRY_OPTIONS, _RiskLike, _Root
 from rebalopt.rebalance.plan import RebalancePlan
@@ -306,19 +307,17 @@ class MultiPeriodRebalancer:
             self._programs[key] = prog
         return prog
 
-    def _settings(self, retry: bool = False) -> Any:
+    def _options(self, retry: bool = False) -> dict[str, Any]:
+        """Clarabel settings by name (checked: an unknown name is an InputError)."""
         settings = clarabel.DefaultSettings()
-        opts = {**DIRECT_SETTINGS, "time_limit": float(self.time_limit),
+        opts = {"time_limit": float(self.time_limit),
                 **(RETRY_OPTIONS["CLARABEL"] if retry else {}),
                 **(self.solver_options or {})}
-        for key, val in opts.items():
-            if key in CVXPY_ONLY:
-                continue
-            if not hasattr(settings, key):
+        for key in opts:
+            if key not in CVXPY_ONLY and not hasattr(settings, key):
                 raise InputError(f"unknown Clarabel setting {key!r}",
                                  field="MultiPeriodRebalancer.solver_options")
-            setattr(settings, key, val)
-        return settings
+        return opts
 
     def _run(self, prog: StackedProgram, states: Sequence[PortfolioState], path: FloatArray,
              root: _Root, alpha: FloatArray | None, frozen: np.ndarray | None,
@@ -329,19 +328,18 @@ class MultiPeriodRebalancer:
         terminal = self.terminal
         if isinstance(terminal, (int, float)) and terminal != "target":
             terminal = float(terminal)
-        P, q, A, b, const, cones = prog.matrices(
+        P, q, A, b, const, spec = prog.matrices(
             states, path, root.G, root.s, self.risk_aversion, self.period, alpha, frozen,
             terminal, penalties)
-        t0 = time.perf_counter()
-        solver = clarabel.DefaultSolver(P, q, A, b, cones, self._settings(retry))
-        setup = time.perf_counter() - t0
-        sol = solver.solve()
-        status = STATUS.get(str(sol.status), "solver_error")
-        x = np.asarray(sol.x, dtype=float)
-        info = {"solve_time": float(sol.solve_time), "iterations": int(sol.iterations),
-                "setup_time": setup}
-        if status in _ACCEPTED and np.isfinite(x).all():
-            return status, x, (float(sol.obj_val) + const) / SCALE, info
+        # the single-period path's solve (own equilibration, a solver kept per structure)
+        ans = solve_native(Matrices(P, q, A, b, spec), "CLARABEL", self._options(retry),
+                           prog.kept)
+        status = ans.status
+        x = ans.x
+        info = {"solve_time": ans.solve_time, "iterations": ans.iterations,
+                "setup_time": ans.setup_time}
+        if status in _ACCEPTED and x is not None and np.isfinite(x).all():
+            return status, x, (float(ans.objective) + const) / SCALE, info  # type: ignore[arg-type]
         return status, None, None, info
 
     # ------------------------------------------------------------------ solve
