@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
 
-__all__ = ["Scaling", "equilibrate"]
+__all__ = ["Pattern", "Scaling", "equilibrate"]
 
 
 @dataclass(frozen=True)
@@ -45,25 +45,56 @@ class Scaling:
     c: float
 
 
-def _col_max(data: np.ndarray, indptr: np.ndarray, ncol: int) -> FloatArray:
-    """Largest ``|value|`` per column of a CSC matrix (0 for an empty column)."""
-    out = np.zeros(ncol)
-    nonempty = np.flatnonzero(np.diff(indptr))
-    if nonempty.size:
-        out[nonempty] = np.maximum.reduceat(np.abs(data), indptr[nonempty])
-    return out
+class Pattern:
+    """Index arrays of one sparsity pattern of ``(P, A)``, computed once per structure
+    (a kept solver keeps them with its structure)."""
 
+    def __init__(self, P: sp.csc_matrix, A: sp.csc_matrix) -> None:
+        self.n, self.m = P.shape[0], A.shape[0]
+        self.pcol = np.repeat(np.arange(self.n), np.diff(P.indptr))
+        self.prow = np.asarray(P.indices)
+        self.acol = np.repeat(np.arange(self.n), np.diff(A.indptr))
+        self.arow = np.asarray(A.indices)
+        self.p_diagonal = bool(np.array_equal(self.prow, self.pcol))
+        self._p_cols = np.flatnonzero(np.diff(P.indptr))
+        self._p_starts = P.indptr[self._p_cols]
+        self._a_cols = np.flatnonzero(np.diff(A.indptr))
+        self._a_starts = A.indptr[self._a_cols]
 
-def _row_max(data: np.ndarray, indices: np.ndarray, nrow: int) -> FloatArray:
-    """Largest ``|value|`` per row of a CSC matrix (0 for an empty row)."""
-    out = np.zeros(nrow)
-    np.maximum.at(out, indices, np.abs(data))
-    return out
+    def p_col_max(self, absP: FloatArray) -> FloatArray:
+        """Largest entry per column of ``|P|`` (stored triangle; 0 if empty)."""
+        out = np.zeros(self.n)
+        if self.p_diagonal:
+            out[self.pcol] = absP
+        elif self._p_cols.size:
+            out[self._p_cols] = np.maximum.reduceat(absP, self._p_starts)
+        return out
+
+    def p_sym_max(self, absP: FloatArray) -> FloatArray:
+        """Largest entry per column of the symmetric ``|P|`` (both triangles)."""
+        out = self.p_col_max(absP)
+        if not self.p_diagonal:
+            np.maximum.at(out, self.prow, absP)
+        return out
+
+    def a_col_max(self, absA: FloatArray) -> FloatArray:
+        """Largest entry per column of ``|A|`` (0 if empty)."""
+        out = np.zeros(self.n)
+        if self._a_cols.size:
+            out[self._a_cols] = np.maximum.reduceat(absA, self._a_starts)
+        return out
+
+    def a_row_max(self, absA: FloatArray) -> FloatArray:
+        """Largest entry per row of ``|A|`` (0 if empty)."""
+        out = np.zeros(self.m)
+        np.maximum.at(out, self.arow, absA)
+        return out
 
 
 def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray,
                 blocks: np.ndarray, max_iter: int = 10,
-                min_scale: float = 1e-4, max_scale: float = 1e4
+                min_scale: float = 1e-4, max_scale: float = 1e4,
+                pattern: Pattern | None = None
                 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, Scaling]:
     """Scale ``(P, q, A, b)`` as Clarabel's equilibration does.
 
@@ -83,6 +114,8 @@ def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray
     max_iter, min_scale, max_scale
         Clarabel's ``equilibrate_max_iter``, ``equilibrate_min_scaling`` and
         ``equilibrate_max_scaling``.
+    pattern
+        ``(P, A)``'s :class:`Pattern`, if kept (default: computed here).
 
     Returns
     -------
@@ -90,11 +123,9 @@ def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray
         The scaled values (``P_data`` and ``A_data`` in the inputs' CSC order) and the
         :class:`Scaling`.
     """
-    n, m = P.shape[0], A.shape[0]
-    pcol = np.repeat(np.arange(n), np.diff(P.indptr))
-    prow = P.indices
-    acol = np.repeat(np.arange(n), np.diff(A.indptr))
-    arow = A.indices
+    pt = Pattern(P, A) if pattern is None else pattern
+    n, m = pt.n, pt.m
+    prow, pcol, arow, acol = pt.prow, pt.pcol, pt.arow, pt.acol
     absP = np.abs(np.asarray(P.data, dtype=float))  # scaled in place: the norms' input
     absA = np.abs(np.asarray(A.data, dtype=float))
     absq = np.abs(np.asarray(q, dtype=float))
@@ -102,9 +133,8 @@ def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray
     lo, hi = min_scale, max_scale
     for _ in range(max_iter):
         # KKT column norms: P symmetric (both triangles), then A's columns; A's rows
-        dw = np.maximum(_col_max(absP, P.indptr, n), _row_max(absP, prow, n))
-        np.maximum(dw, _col_max(absA, A.indptr, n), out=dw)
-        ew = _row_max(absA, arow, m)
+        dw = np.maximum(pt.p_sym_max(absP), pt.a_col_max(absA))
+        ew = pt.a_row_max(absA)
         dw[dw == 0.0] = 1.0
         ew[ew == 0.0] = 1.0
         dw = np.minimum(np.maximum(1.0 / np.sqrt(dw), lo / d), hi / d)
@@ -114,7 +144,7 @@ def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray
         absq *= dw
         d *= dw
         e *= ew
-        mean_p = float(np.mean(_col_max(absP, P.indptr, n))) if n else 0.0
+        mean_p = float(pt.p_col_max(absP).mean()) if n else 0.0
         inf_q = float(absq.max()) if absq.size else 0.0
         if mean_p != 0.0 and inf_q != 0.0:
             ct = min(max(1.0 / max(inf_q, mean_p), lo / c), hi / c)

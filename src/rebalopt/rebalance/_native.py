@@ -209,6 +209,8 @@ class KeptClarabel:
     def __init__(self) -> None:
         self._solver: Any = None
         self._key: tuple[Any, ...] | None = None
+        self._pattern: Any = None  # the structure's equilibration Pattern and cone blocks
+        self._blocks: np.ndarray | None = None
         self._lock = threading.Lock()
         self.updates = 0
         """Solves answered by the kept solver (for tests and benchmarks)."""
@@ -243,7 +245,7 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
 
     import clarabel
 
-    from rebalopt.rebalance._equilibrate import equilibrate
+    from rebalopt.rebalance._equilibrate import Pattern, equilibrate
 
     merged = {k: v for k, v in {**DIRECT_SETTINGS, **(options or {})}.items()
               if k not in CVXPY_ONLY}
@@ -254,17 +256,23 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
         P, A = P.copy(), A.copy()
         P.sum_duplicates()
         A.sum_duplicates()
+    key = None if kept is None else _structure_key(P, A, prog.cones, merged)
+    same = kept is not None and kept._solver is not None and kept._key == key
     scale = None
     if settings.equilibrate_enable:
+        if kept is not None and not same:
+            kept._pattern, kept._blocks = Pattern(P, A), cone_blocks(prog.cones)
+        pattern, blocks = ((kept._pattern, kept._blocks) if kept is not None
+                           else (None, cone_blocks(prog.cones)))
         Pd, q, Ad, b, scale = equilibrate(
-            P, prog.q, A, prog.b, cone_blocks(prog.cones), int(settings.equilibrate_max_iter),
-            float(settings.equilibrate_min_scaling), float(settings.equilibrate_max_scaling))
+            P, prog.q, A, prog.b, blocks, int(settings.equilibrate_max_iter),
+            float(settings.equilibrate_min_scaling), float(settings.equilibrate_max_scaling),
+            pattern)
         settings.equilibrate_enable = False
     else:
         Pd, q, Ad, b = (np.asarray(P.data, dtype=float), np.asarray(prog.q, dtype=float),
                         np.asarray(A.data, dtype=float), np.asarray(prog.b, dtype=float))
-    key = None if kept is None else _structure_key(P, A, prog.cones, merged)
-    if kept is not None and kept._solver is not None and kept._key == key:
+    if same:
         solver = kept._solver
         solver.update(P=Pd, q=q, A=Ad, b=b)
         kept.updates += 1
