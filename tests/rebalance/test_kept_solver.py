@@ -75,6 +75,22 @@ def test_a_change_of_structure_builds_a_new_solver_and_back() -> None:
     assert reb._direct.kept.updates == updates + 1
 
 
+def test_a_failed_solve_is_not_kept() -> None:
+    # stopped by the iteration limit, a solver is dropped: the next solve (same settings,
+    # same structure) builds a new one and answers what a fresh solver does
+    first, second = _program(0), _program(1)
+    kept = KeptClarabel()
+    stopped = solve_native(first, "CLARABEL", {"max_iter": 3}, kept)
+    assert stopped.solver_status == "MaxIterations" and kept._solver is None
+    again = solve_native(second, "CLARABEL", {"max_iter": 3}, kept)
+    alone = solve_native(second, "CLARABEL", {"max_iter": 3})
+    assert np.array_equal(again.x, alone.x) and kept.updates == 0
+    ok = solve_native(first, "CLARABEL", {}, kept)
+    ok2 = solve_native(second, "CLARABEL", {}, kept)  # kept after a clean solve
+    assert ok.status == ok2.status == "optimal" and kept.updates == 1
+    assert np.array_equal(ok2.x, solve_native(second, "CLARABEL", {}).x)
+
+
 def test_threads_sharing_a_rebalancer_get_the_fresh_answers() -> None:
     # the rebalancer keeps per-call values: threads take turns (a lock); before the lock
     # a thread could solve with another thread's cost terms

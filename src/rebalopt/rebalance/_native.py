@@ -272,18 +272,25 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
     else:
         Pd, q, Ad, b = (np.asarray(P.data, dtype=float), np.asarray(prog.q, dtype=float),
                         np.asarray(A.data, dtype=float), np.asarray(prog.b, dtype=float))
-    if same:
-        solver = kept._solver
-        solver.update(P=Pd, q=q, A=Ad, b=b)
-        kept.updates += 1
-    else:
-        Ps = sp.csc_matrix((Pd, P.indices, P.indptr), shape=P.shape)
-        As = sp.csc_matrix((Ad, A.indices, A.indptr), shape=A.shape)
-        solver = clarabel.DefaultSolver(Ps, q, As, b, clarabel_cones(prog.cones), settings)
-        if kept is not None:
-            kept._solver, kept._key = solver, key
-    setup = time.perf_counter() - t0
-    sol = solver.solve()
+    try:
+        if same:
+            solver = kept._solver  # type: ignore[union-attr]
+            solver.update(P=Pd, q=q, A=Ad, b=b)
+            kept.updates += 1  # type: ignore[union-attr]
+        else:
+            if kept is not None:
+                kept._solver, kept._key = None, key
+            Ps = sp.csc_matrix((Pd, P.indices, P.indptr), shape=P.shape)
+            As = sp.csc_matrix((Ad, A.indices, A.indptr), shape=A.shape)
+            solver = clarabel.DefaultSolver(Ps, q, As, b, clarabel_cones(prog.cones), settings)
+        setup = time.perf_counter() - t0
+        sol = solver.solve()
+    except BaseException:
+        if kept is not None:  # a solver that raised mid-way is not kept
+            kept._solver = None
+        raise
+    if kept is not None:  # kept only after a clean solve
+        kept._solver = solver if str(sol.status) == "Solved" else None
     x = np.asarray(sol.x, dtype=float)
     obj = float(sol.obj_val)
     if scale is not None:
