@@ -46,49 +46,36 @@ class Scaling:
 
 
 class Pattern:
-    """Index arrays of one sparsity pattern of ``(P, A)``, computed once per structure
-    (a kept solver keeps them with its structure)."""
+    """Index arrays of one sparsity pattern of ``(P, A)`` as one symmetric KKT matrix
+    ``[[P, A'], [A, 0]]`` (``P``'s entries, then ``A``'s at rows ``n + i``), computed
+    once per structure (a kept solver keeps them with its structure)."""
 
     def __init__(self, P: sp.csc_matrix, A: sp.csc_matrix) -> None:
         self.n, self.m = P.shape[0], A.shape[0]
-        self.pcol = np.repeat(np.arange(self.n), np.diff(P.indptr))
-        self.prow = np.asarray(P.indices)
-        self.acol = np.repeat(np.arange(self.n), np.diff(A.indptr))
-        self.arow = np.asarray(A.indices)
-        self.p_diagonal = bool(np.array_equal(self.prow, self.pcol))
+        self.np_ = int(P.nnz)
+        pcol = np.repeat(np.arange(self.n), np.diff(P.indptr))
+        acol = np.repeat(np.arange(self.n), np.diff(A.indptr))
+        # every entry's two KKT indices (row, column): a column's norm is the largest
+        # entry touching its index in either place (the matrix is symmetric)
+        self.i = np.concatenate([np.asarray(P.indices, dtype=np.int64),
+                                 self.n + np.asarray(A.indices, dtype=np.int64)])
+        self.j = np.concatenate([pcol, acol]).astype(np.int64)
+        self.pcol = pcol
         self._p_cols = np.flatnonzero(np.diff(P.indptr))
         self._p_starts = P.indptr[self._p_cols]
-        self._a_cols = np.flatnonzero(np.diff(A.indptr))
-        self._a_starts = A.indptr[self._a_cols]
 
-    def p_col_max(self, absP: FloatArray) -> FloatArray:
-        """Largest entry per column of ``|P|`` (stored triangle; 0 if empty)."""
-        out = np.zeros(self.n)
-        if self.p_diagonal:
-            out[self.pcol] = absP
-        elif self._p_cols.size:
-            out[self._p_cols] = np.maximum.reduceat(absP, self._p_starts)
+    def norms(self, absK: FloatArray) -> FloatArray:
+        """Largest entry per KKT column of ``|K|`` (0 if empty), length ``n + m``."""
+        out = np.zeros(self.n + self.m)
+        np.maximum.at(out, self.i, absK)
+        np.maximum.at(out, self.j, absK)
         return out
 
-    def p_sym_max(self, absP: FloatArray) -> FloatArray:
-        """Largest entry per column of the symmetric ``|P|`` (both triangles)."""
-        out = self.p_col_max(absP)
-        if not self.p_diagonal:
-            np.maximum.at(out, self.prow, absP)
-        return out
-
-    def a_col_max(self, absA: FloatArray) -> FloatArray:
-        """Largest entry per column of ``|A|`` (0 if empty)."""
-        out = np.zeros(self.n)
-        if self._a_cols.size:
-            out[self._a_cols] = np.maximum.reduceat(absA, self._a_starts)
-        return out
-
-    def a_row_max(self, absA: FloatArray) -> FloatArray:
-        """Largest entry per row of ``|A|`` (0 if empty)."""
-        out = np.zeros(self.m)
-        np.maximum.at(out, self.arow, absA)
-        return out
+    def p_col_mean(self, absK: FloatArray) -> float:
+        """Mean over the ``n`` columns of the largest entry of ``|P|``'s stored triangle."""
+        if not self._p_cols.size:
+            return 0.0
+        return float(np.maximum.reduceat(absK[:self.np_], self._p_starts).sum() / self.n)
 
 
 def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray,
@@ -125,36 +112,32 @@ def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray
     """
     pt = Pattern(P, A) if pattern is None else pattern
     n, m = pt.n, pt.m
-    prow, pcol, arow, acol = pt.prow, pt.pcol, pt.arow, pt.acol
-    absP = np.abs(np.asarray(P.data, dtype=float))  # scaled in place: the norms' input
-    absA = np.abs(np.asarray(A.data, dtype=float))
+    absK = np.abs(np.concatenate([np.asarray(P.data, dtype=float),
+                                  np.asarray(A.data, dtype=float)]))  # scaled in place
     absq = np.abs(np.asarray(q, dtype=float))
-    d, e, c = np.ones(n), np.ones(m), 1.0
+    sc = np.ones(n + m)  # [d; e]
+    c = 1.0
     lo, hi = min_scale, max_scale
+    ki, kj = pt.i, pt.j
     for _ in range(max_iter):
-        # KKT column norms: P symmetric (both triangles), then A's columns; A's rows
-        dw = np.maximum(pt.p_sym_max(absP), pt.a_col_max(absA))
-        ew = pt.a_row_max(absA)
-        dw[dw == 0.0] = 1.0
-        ew[ew == 0.0] = 1.0
-        dw = np.minimum(np.maximum(1.0 / np.sqrt(dw), lo / d), hi / d)
-        ew = np.minimum(np.maximum(1.0 / np.sqrt(ew), lo / e), hi / e)
-        absP *= dw[prow] * dw[pcol]
-        absA *= ew[arow] * dw[acol]
-        absq *= dw
-        d *= dw
-        e *= ew
-        mean_p = float(pt.p_col_max(absP).mean()) if n else 0.0
+        w = pt.norms(absK)
+        w[w == 0.0] = 1.0
+        w = np.minimum(np.maximum(1.0 / np.sqrt(w), lo / sc), hi / sc)
+        absK *= w[ki] * w[kj]
+        absq *= w[:n]
+        sc *= w
+        mean_p = pt.p_col_mean(absK) if n else 0.0
         inf_q = float(absq.max()) if absq.size else 0.0
         if mean_p != 0.0 and inf_q != 0.0:
             ct = min(max(1.0 / max(inf_q, mean_p), lo / c), hi / c)
-            absP *= ct
+            absK[:pt.np_] *= ct
             absq *= ct
             c *= ct
+    d, e = sc[:n].copy(), sc[n:].copy()
     if blocks.size:
         block = e[blocks]
         e[blocks] = block.mean(axis=1, keepdims=True)
-    Pd = np.asarray(P.data, dtype=float) * (d[prow] * d[pcol] * c)
-    Ad = np.asarray(A.data, dtype=float) * (e[arow] * d[acol])
+    Pd = np.asarray(P.data, dtype=float) * (d[P.indices] * d[pt.pcol] * c)
+    Ad = np.asarray(A.data, dtype=float) * (e[A.indices] * d[pt.j[pt.np_:]])
     return Pd, np.asarray(q, dtype=float) * d * c, Ad, np.asarray(b, dtype=float) * e, \
         Scaling(d, e, c)
