@@ -232,11 +232,14 @@ class KeptClarabel:
             self._lock.release()
 
 
-def _structure_key(P: sp.csc_matrix, A: sp.csc_matrix, spec: Sequence[ConeSpec],
-                   settings: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (P.shape, A.shape, tuple(spec),
-            tuple(sorted((k, repr(v)) for k, v in settings.items())),
-            P.indptr.tobytes(), P.indices.tobytes(), A.indptr.tobytes(), A.indices.tobytes())
+def _same_structure(kept: KeptClarabel, P: sp.csc_matrix, A: sp.csc_matrix,
+                    meta: tuple[Any, ...]) -> bool:
+    """Whether ``kept`` holds a solver for this structure (patterns compared by value,
+    identity first: the builder hands back the same index arrays per structure)."""
+    if kept._solver is None or kept._key is None or kept._key[0] != meta:
+        return False
+    return all(x is y or np.array_equal(x, y)
+               for x, y in zip(kept._key[1:], (P.indptr, P.indices, A.indptr, A.indices)))
 
 
 def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | None,
@@ -256,8 +259,9 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
         P, A = P.copy(), A.copy()
         P.sum_duplicates()
         A.sum_duplicates()
-    key = None if kept is None else _structure_key(P, A, prog.cones, merged)
-    same = kept is not None and kept._solver is not None and kept._key == key
+    meta = (P.shape, A.shape, tuple(prog.cones),
+            tuple(sorted((k, repr(v)) for k, v in merged.items())))
+    same = kept is not None and _same_structure(kept, P, A, meta)
     scale = None
     if settings.equilibrate_enable:
         if kept is not None and not same:
@@ -279,7 +283,9 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
             kept.updates += 1  # type: ignore[union-attr]
         else:
             if kept is not None:
-                kept._solver, kept._key = None, key
+                kept._solver = None
+                kept._key = (meta, P.indptr.copy(), P.indices.copy(), A.indptr.copy(),
+                             A.indices.copy())
             Ps = sp.csc_matrix((Pd, P.indices, P.indptr), shape=P.shape)
             As = sp.csc_matrix((Ad, A.indices, A.indptr), shape=A.shape)
             solver = clarabel.DefaultSolver(Ps, q, As, b, clarabel_cones(prog.cones), settings)
