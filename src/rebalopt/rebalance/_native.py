@@ -35,8 +35,8 @@ from rebalopt._typing import FloatArray
 from rebalopt.program.builder import ConeSpec, ConicProgram
 
 __all__ = ["CLARABEL_STATUS", "CVXPY_ONLY", "DIRECT_SETTINGS", "NATIVE", "SCS_STATUS",
-           "KeptClarabel", "Matrices", "NativeAnswer", "clarabel_cones", "clarabel_settings", "cone_blocks",
-           "solve_native"]
+           "KeptClarabel", "Matrices", "NativeAnswer", "clarabel_cones", "clarabel_settings",
+           "cone_blocks", "solve_native"]
 
 NATIVE: frozenset[str] = frozenset({"CLARABEL", "SCS"})
 """Solvers :func:`solve_native` calls directly."""
