@@ -22,7 +22,10 @@ property across processes:
   Caveat: when Clarabel *fails* on an account (cvxpy keeps the failed solver), later
   answers in that process depend on that history again (differences at solver
   tolerance). ``OptimalRebalancer(solver_options={"CLARABEL": {"warm_start": False}})``
-  makes every solve depend on its inputs only.
+  makes every solve depend on its inputs only. The direct backend (the default)
+  keeps one Clarabel solver per program structure too, but its answers depend on
+  the inputs only (the equilibration is computed per program; a failed solver is
+  dropped): priming changes nothing there.
 
 ``executor=None`` runs in the calling process through the same code path, so
 the results do not depend on the executor (nor on ``chunk_size``) as long as a
