@@ -30,7 +30,7 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 
-__all__ = ["MatrixLayout", "MatrixRows"]
+__all__ = ["MatrixLayout", "MatrixRows", "Resolution"]
 
 
 @dataclass(frozen=True)
@@ -154,20 +154,21 @@ class MatrixLayout:
         spent``); ``cost = cost_vals @ x[cost_cols]``; in a period view an entry on
         ``z`` also gets its negative on ``z_prev`` (the trade ``z - z_prev``). Other
         entries on real columns are kept as they are; the sparsity of the result
-        depends only on the sparsity of ``rows`` and of the cost.
+        depends only on the sparsity of ``rows`` and of the cost. In a single-period
+        view this is :meth:`resolution` applied to the values.
         """
         col = np.asarray(rows.col, dtype=np.int64)
         if col.size == 0 or (self.z_prev is None and col.min() >= 0):
             return rows
+        if self.z_prev is None and self.spent is None:
+            res = self.resolution(rows)
+            val, b = res.values(rows.val, rows.b, w0, c0, res.factors(self.cost_vals))
+            return MatrixRows(res.row, res.col, val, b, rows.main)
         n = self.n
         row = np.asarray(rows.row, dtype=np.int64)
         val = np.asarray(rows.val, dtype=float)
         b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
         w0 = np.asarray(w0, dtype=float)
-        if col.max() < 0 and col.min() >= -n:  # only post-trade weights: the common case
-            i = -col - 1
-            b -= np.bincount(row, weights=val * w0[i], minlength=b.size)
-            return MatrixRows(row, self.z[i], val, b, rows.main)
         real = col >= 0
         R, C, V = [row[real]], [col[real]], [val[real]]
         if self.z_prev is not None:  # a trade declared on z is z - z_prev
@@ -203,3 +204,88 @@ class MatrixLayout:
         if bad.any():
             raise ValueError(f"column {int(col[bad][0])} is not a block of this layout")
         return MatrixRows(np.concatenate(R), np.concatenate(C), np.concatenate(V), b, rows.main)
+
+    def resolution(self, rows: MatrixRows) -> Resolution:
+        """How ``rows`` resolve in a single-period view (no ``z_prev``, no ``spent``):
+        the resolved coordinates, and where each resolved value and right-hand side
+        comes from (:class:`Resolution`). It depends only on the coordinates of
+        ``rows`` and on ``cost_cols``, so a program of one structure computes it once
+        and resolves each state's values with :meth:`Resolution.values`."""
+        if self.z_prev is not None or self.spent is not None:
+            raise ValueError("resolution is for a single-period view")
+        n, nc = self.n, self.cost_cols.size
+        col = np.asarray(rows.col, dtype=np.int64).reshape(-1)
+        row = np.asarray(rows.row, dtype=np.int64).reshape(-1)
+        m = int(np.asarray(rows.b).size)
+        bad = col < -2 - n
+        if bad.any():
+            raise ValueError(f"column {int(col[bad][0])} is not a block of this layout")
+        idx = np.arange(col.size)
+        real = col >= 0
+        wm = (col < 0) & (col >= -n)
+        i = -col[wm] - 1
+        R, C, S, E = [row[real], row[wm]], [col[real], self.z[i]], [idx[real], idx[wm]], \
+            [np.zeros(int(real.sum()) + i.size, dtype=np.int64)]
+        cash = np.flatnonzero(col == self.cash[0])
+        for j in cash:  # cash = c0 - sum(z) - cost: -a on z, -a * cost_vals on the cost
+            R += [np.full(n, row[j]), np.full(nc, row[j])]
+            C += [self.z, self.cost_cols]
+            S.append(np.full(n + nc, j))
+            E += [np.ones(n, dtype=np.int64), 2 + nc + np.arange(nc)]
+        for j in np.flatnonzero(col == self.cost[0]):  # cost = cost_vals @ x[cost_cols]
+            R.append(np.full(nc, row[j]))
+            C.append(self.cost_cols)
+            S.append(np.full(nc, j))
+            E.append(2 + np.arange(nc))
+        return Resolution(np.concatenate(R), np.concatenate(C), np.concatenate(S),
+                          np.concatenate(E), m, row[wm], i, idx[wm], row[cash], cash,
+                          bool(col.size == 0 or col.min() >= 0))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The structure of a block of :class:`MatrixRows` resolved through a single-period
+    :class:`MatrixLayout` (:meth:`MatrixLayout.resolution`).
+
+    Resolved entry ``j`` sits at (``row[j]``, ``col[j]``) with the value
+    ``val[src[j]] * f[ext[j]]``, ``f = [1, -1, cost_vals, -cost_vals]``
+    (:meth:`factors`); the right-hand side is the declared one less
+    ``val * w0[asset]`` for each entry on ``w`` (``w = w0 + z``) and less
+    ``val * c0`` for each entry on ``cash``, in this order. The values are those
+    :meth:`MatrixLayout.resolve` computes, bit for bit.
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    src: np.ndarray
+    ext: np.ndarray
+    m: int
+    w_row: np.ndarray
+    w_asset: np.ndarray
+    w_src: np.ndarray
+    cash_row: np.ndarray
+    cash_src: np.ndarray
+    identity: bool
+    """No virtual column: the declared rows as they are."""
+
+    @staticmethod
+    def factors(cost_vals: FloatArray) -> FloatArray:
+        """``[1, -1, cost_vals, -cost_vals]``, what :attr:`ext` indexes."""
+        cv = np.asarray(cost_vals, dtype=float)
+        return np.concatenate([[1.0, -1.0], cv, -cv])
+
+    def values(self, val: FloatArray, b: FloatArray, w0: FloatArray, c0: float,
+               factors: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The resolved values and right-hand side of declared values ``val``, ``b``."""
+        val = np.asarray(val, dtype=float).reshape(-1)
+        b = np.array(b, dtype=float, copy=True).reshape(-1)
+        if self.identity:
+            return val, b
+        out = val[self.src] * factors[self.ext]
+        if self.w_row.size:
+            w0 = np.asarray(w0, dtype=float)
+            b -= np.bincount(self.w_row, weights=val[self.w_src] * w0[self.w_asset],
+                             minlength=b.size)
+        for r, j in zip(self.cash_row, self.cash_src):
+            b[r] -= val[j] * float(c0)
+        return out, b
