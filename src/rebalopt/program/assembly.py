@@ -130,9 +130,12 @@ class ProgramTemplate:
     @staticmethod
     def block_key(blocks: Sequence[MatrixRows]) -> list[tuple[np.ndarray, np.ndarray, int, bool]]:
         """What the template compares a state's declared blocks by (copies)."""
-        return [(np.array(b.row, dtype=np.int64).reshape(-1),
-                 np.array(b.col, dtype=np.int64).reshape(-1), b.m, bool(b.main))
-                for b in blocks]
+        def kept(a: np.ndarray) -> np.ndarray:
+            if isinstance(a, np.ndarray) and not a.flags.writeable:
+                return a  # cannot change: compared by identity first
+            return np.array(a, dtype=np.int64).reshape(-1)
+
+        return [(kept(b.row), kept(b.col), b.m, bool(b.main)) for b in blocks]
 
     def fits(self, key: Hashable, blocks: Sequence[MatrixRows]) -> bool:
         """Whether a state with ``key`` and declared ``blocks`` has this structure."""

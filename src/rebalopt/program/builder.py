@@ -213,6 +213,11 @@ class ProgramBuilder:
         self.nvar = self.layout.ncols
         self._row_counts = [[b.m for b in bl or []] for bl in blocks]
         self._template: ProgramTemplate | None = None
+        # P's diagonal: e (or z, "diag"), y, and the slacks of the elastic program
+        sl = [sc for sc in self.slack_cols if sc is not None] if elastic else []
+        self._p_index = _readonly(np.concatenate(
+            [self.e if self.e.size else self.layout.z, self.y, np.asarray(sl, dtype=int)]
+        ).astype(np.int64))
 
     # ---------------------------------------------------------------- pieces
     def _terms(self, state: PortfolioState) -> list[CostTerms]:
@@ -290,7 +295,7 @@ class ProgramBuilder:
         q_var = np.zeros(self.nvar, dtype=bool)  # entries of q that may change
         pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2,
                               np.full(k, 2.0)])
-        pi = np.concatenate([self.e if aux else L.z, self.y])
+        pi = self._p_index
         q_var[L.z] = not aux or self.has_alpha
         q_var[L.cost_cols] = True
         q_var[self.h] = True
@@ -314,9 +319,7 @@ class ProgramBuilder:
             pd_ *= tie
             q *= tie
             const *= tie
-            sl = np.array([sc for sc in self.slack_cols if sc is not None], dtype=int)
-            pi = np.concatenate([pi, sl])
-            pd_ = np.concatenate([pd_, np.full(sl.size, 2.0 * SCALE)])
+            pd_ = np.concatenate([pd_, np.full(self.n_slack, 2.0 * SCALE)])
         else:
             for c, sc in zip(self.constraints, self.slack_cols):
                 if sc is not None:

@@ -25,12 +25,30 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from rebalopt._typing import FloatArray
 
 __all__ = ["MatrixLayout", "MatrixRows", "Resolution"]
+
+
+@lru_cache(maxsize=512)
+def _index(kind: str, n: int) -> np.ndarray:
+    """Read-only index arrays that declarations use on every state (the same object each
+    time, so a kept program structure recognises them by identity): ``"arange"``
+    ``0..n-1``, ``"zeros"`` ``n`` zeros, ``"virtual"`` ``-1..-n``, ``"one"`` ``[n]``."""
+    if kind == "arange":
+        a = np.arange(n)
+    elif kind == "zeros":
+        a = np.zeros(n, dtype=np.int64)
+    elif kind == "virtual":
+        a = -1 - np.arange(n)
+    else:
+        a = np.array([n])
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,11 @@ class MatrixRows:
         """Rows ``coef @ x[cols] <= b`` for a dense ``(m, len(cols))`` ``coef``."""
         coef = np.atleast_2d(np.asarray(coef, dtype=float))
         m, c = coef.shape
-        return cls(np.repeat(np.arange(m), c), np.tile(np.asarray(cols), m), coef.ravel(),
+        cols = np.asarray(cols)
+        if m == 1 and cols.ndim == 1:  # one row: the columns as they are
+            return cls(_index("zeros", c), cols, coef.ravel(),
+                       np.atleast_1d(np.asarray(b, dtype=float)), main)
+        return cls(np.repeat(np.arange(m), c), np.tile(cols, m), coef.ravel(),
                    np.atleast_1d(np.asarray(b, dtype=float)), main)
 
     @classmethod
@@ -69,9 +91,16 @@ class MatrixRows:
                  main: bool = True) -> MatrixRows:
         """One row per column: ``coef_i * x[cols_i] <= b_i``."""
         cols = np.asarray(cols)
-        val = np.broadcast_to(np.asarray(coef, dtype=float), cols.shape).astype(float)
-        return cls(np.arange(cols.size), cols, val,
-                   np.broadcast_to(np.asarray(b, dtype=float), cols.shape).astype(float), main)
+
+        def full(x: float | FloatArray) -> FloatArray:
+            x = np.asarray(x, dtype=float)
+            if x.ndim == 0:
+                return np.full(cols.shape, float(x))
+            if x.shape == cols.shape:
+                return x.copy()
+            return np.broadcast_to(x, cols.shape).astype(float)
+
+        return cls(_index("arange", cols.size), cols, full(coef), full(b), main)
 
 
 @dataclass
@@ -119,17 +148,17 @@ class MatrixLayout:
     @property
     def w(self) -> np.ndarray:
         """Columns of the post-trade weights (virtual: ``-1 .. -n``, unless ``w_cols``)."""
-        return self.w_cols if self.w_cols is not None else -1 - np.arange(self.n)
+        return self.w_cols if self.w_cols is not None else _index("virtual", self.n)
 
     @property
     def cash(self) -> np.ndarray:
         """The post-trade cash weight after the trading cost (one virtual column)."""
-        return np.array([-1 - self.n])
+        return _index("one", -1 - self.n)
 
     @property
     def cost(self) -> np.ndarray:
         """The convex trading cost, fraction of equity (one virtual column)."""
-        return np.array([-2 - self.n])
+        return _index("one", -2 - self.n)
 
     def aux(self, key: Hashable, size: int) -> np.ndarray:
         """Columns of an auxiliary variable (the same ones on every call with ``key``)."""
