@@ -213,6 +213,10 @@ class ProgramBuilder:
         self.nvar = self.layout.ncols
         self._row_counts = [[b.m for b in bl or []] for bl in blocks]
         self._template: ProgramTemplate | None = None
+        self._q_var: np.ndarray | None = None
+        self._cost_cols_unique = bool(np.unique(self.layout.cost_cols).size
+                                      == self.layout.cost_cols.size)
+        self._p_const = _readonly(np.full(self.e.size + k, 2.0))
         # P's diagonal: e (or z, "diag"), y, and the slacks of the elastic program
         sl = [sc for sc in self.slack_cols if sc is not None] if elastic else []
         self._p_index = _readonly(np.concatenate(
@@ -292,19 +296,18 @@ class ProgramBuilder:
         # ---- objective
         aux = self.e.size > 0
         q = np.zeros(self.nvar)
-        q_var = np.zeros(self.nvar, dtype=bool)  # entries of q that may change
-        pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2,
-                              np.full(k, 2.0)])
+        if aux and not self.elastic:  # P = 2 I on (e, y): the same every state
+            pd_ = self._p_const
+        else:
+            pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2,
+                                  np.full(k, 2.0)])
         pi = self._p_index
-        q_var[L.z] = not aux or self.has_alpha
-        q_var[L.cost_cols] = True
-        q_var[self.h] = True
-        for ac in self.aux_cols:
-            q_var[ac] = True
-        q_var[[sc for sc in self.slack_cols if sc is not None]] = True
         if not aux:
             q[L.z] = 2.0 * s_sc * sd0
-        np.add.at(q, L.cost_cols, SCALE * L.cost_vals)
+        if self._cost_cols_unique:  # q is 0 there: the same sums as np.add.at
+            q[L.cost_cols] += SCALE * L.cost_vals
+        else:
+            np.add.at(q, L.cost_cols, SCALE * L.cost_vals)
         if self.h.size:  # short holding over the horizon
             q[self.h] += SCALE * horizon * np.asarray(ct.short_holding, dtype=float)
         for a, ac in zip(self._aux_terms, self.aux_cols):  # paid from cash: in cost_vals
@@ -356,7 +359,21 @@ class ProgramBuilder:
             B[tpl.b_caps] = (np.full(self.n_slack, ELASTIC_CAP) if caps is None
                              else np.asarray(caps, dtype=float))
         return ConicProgram(self.nvar, pi, pd_, q, tpl.R, tpl.C, V, B, const, tpl.cones,
-                            tpl.F, tpl.BF, q_var if varying else None, not aux)
+                            tpl.F, tpl.BF, self._q_varying() if varying else None, not aux)
+
+    def _q_varying(self) -> np.ndarray:
+        """Entries of ``q`` that may change between states (read-only, kept)."""
+        if self._q_var is None:
+            L = self.layout
+            q_var = np.zeros(self.nvar, dtype=bool)
+            q_var[L.z] = self.e.size == 0 or self.has_alpha
+            q_var[L.cost_cols] = True
+            q_var[self.h] = True
+            for ac in self.aux_cols:
+                q_var[ac] = True
+            q_var[[sc for sc in self.slack_cols if sc is not None]] = True
+            self._q_var = _readonly(q_var)
+        return self._q_var
 
     def _declared(self, state: PortfolioState, targets: FloatArray) -> list[MatrixRows]:
         """Every declared block of this state, in row order: the cost models' auxiliary

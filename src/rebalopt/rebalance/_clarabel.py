@@ -112,6 +112,9 @@ class _Assembled(ConicProgram):
     def A(self) -> sp.csc_matrix:
         return self.csc_A if self.csc_A is not None else super().A
 
+_FIELDS = tuple(f.name for f in fields(ConicProgram))
+
+
 class DirectProblem(ProgramBuilder):
     """The program for one universe and one set of terms, handed to Clarabel directly
     (the builder: :class:`~rebalopt.program.builder.ProgramBuilder`).
@@ -143,7 +146,7 @@ class DirectProblem(ProgramBuilder):
         pp, pa = self._patterns
         P = pp.matrix(prog.P_idx, prog.P_idx, prog.P_val, (prog.nvar, prog.nvar))
         A = pa.matrix(prog.R, prog.C, prog.V, (prog.b.size, prog.nvar))
-        return _Assembled(**{f.name: getattr(prog, f.name) for f in fields(ConicProgram)},
+        return _Assembled(**{name: getattr(prog, name) for name in _FIELDS},
                           csc_P=P, csc_A=A)
 
     def to_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,

@@ -232,9 +232,26 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         state.pop("_integer_cache", None)
         state.pop("_terms_memo", None)
         state.pop("_assets_key", None)
+        state.pop("_knobs_ok", None)
         return state
 
     def _validate_knobs(self) -> None:
+        # the knobs as last validated (values, and the cost and constraint objects by
+        # identity): a solve with none changed skips the checks
+        sig = (self.risk_aversion, self.horizon, self.time_limit, self.min_trade_weight,
+               self.feasibility_tol, self.dust_value, self.dust_shares, self.pending,
+               self.backend, self.integer, tuple(map(id, self.costs)),
+               tuple(map(id, self.constraints)))
+        try:
+            if self.__dict__.get("_knobs_ok") == sig:
+                return
+        except (TypeError, ValueError):  # an array among the knobs: checked below
+            pass
+        self.__dict__.pop("_knobs_ok", None)
+        self._check_knobs()
+        self.__dict__["_knobs_ok"] = sig
+
+    def _check_knobs(self) -> None:
         for name in ("risk_aversion", "horizon"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
