@@ -34,7 +34,12 @@ times the normal objective (its tie-break), which spreads the violation over eve
 constraint taking part in a conflict.
 
 The structure (column layout, row blocks, cones) is fixed when the builder is made;
-:meth:`ProgramBuilder.program` recomputes the values from a state.
+:meth:`ProgramBuilder.program` recomputes the values from a state. The coordinates,
+cones and constant values of the first state of a structure are kept
+(:class:`~rebalopt.program.assembly.ProgramTemplate`): a later state asks every cost
+and constraint for its declared rows as always, and while their coordinates are the
+same it only computes its numbers and writes them in place (the same values, bit for
+bit, as assembling the blocks from scratch; ``tests/program/test_assembly.py``).
 """
 
 from __future__ import annotations
