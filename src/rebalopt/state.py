@@ -8,6 +8,7 @@ weights as fractions of equity.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -125,11 +126,46 @@ def same_assets(index: pd.Index, assets: pd.Index) -> bool:
         return True
     if len(index) != len(assets) or isinstance(index, pd.MultiIndex):
         return False
+    same = _arrow_same(index, assets)
+    if same is not None:
+        return same
     try:
         mine = index.to_numpy(dtype=object)
     except (TypeError, ValueError):  # pragma: no cover - an index pandas cannot convert
         return bool(index.equals(assets))
     return bool(np.array_equal(mine, assets.to_numpy(dtype=object)))
+
+
+_ARROW_ASSETS: dict[int, tuple[weakref.ref[pd.Index], Any, Any]] = {}
+"""``id(assets)`` -> (the index, an Arrow type, its tickers as an Arrow array of that type)."""
+
+
+def _arrow_same(index: pd.Index, assets: pd.Index) -> bool | None:
+    """:func:`same_assets` for an Arrow-backed ``index`` (pandas' string dtype): the
+    tickers compared as Arrow arrays (a few microseconds at 100 assets, against about
+    60 for converting them to objects), the universe's converted once per index
+    object. ``None`` when ``index`` is not Arrow-backed or the tickers are not all
+    strings (the caller compares objects)."""
+    arr = index.array
+    if not hasattr(arr, "__arrow_array__"):
+        return None
+    try:
+        import pyarrow as pa
+
+        mine = pa.array(arr)
+        if isinstance(mine, pa.ChunkedArray):
+            mine = mine.combine_chunks()
+        hit = _ARROW_ASSETS.get(id(assets))
+        if hit is not None and hit[0]() is assets and hit[1] == mine.type:
+            theirs = hit[2]
+        else:
+            theirs = pa.array(assets.to_numpy(dtype=object), type=mine.type)
+            if len(_ARROW_ASSETS) >= 64:
+                _ARROW_ASSETS.clear()
+            _ARROW_ASSETS[id(assets)] = (weakref.ref(assets), mine.type, theirs)
+        return bool(mine.equals(theirs))
+    except Exception:  # noqa: BLE001 - not strings, or not convertible: compare objects
+        return None
 
 
 def _group_labels(groups: Any, n: int) -> np.ndarray:

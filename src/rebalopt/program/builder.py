@@ -34,12 +34,17 @@ times the normal objective (its tie-break), which spreads the violation over eve
 constraint taking part in a conflict.
 
 The structure (column layout, row blocks, cones) is fixed when the builder is made;
-:meth:`ProgramBuilder.program` recomputes the values from a state.
+:meth:`ProgramBuilder.program` recomputes the values from a state. The coordinates,
+cones and constant values of the first state of a structure are kept
+(:class:`~rebalopt.program.assembly.ProgramTemplate`): a later state asks every cost
+and constraint for its declared rows as always, and while their coordinates are the
+same it only computes its numbers and writes them in place (the same values, bit for
+bit, as assembling the blocks from scratch; ``tests/program/test_assembly.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,18 +52,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
+from rebalopt.program.assembly import DeclaredValues, ProgramTemplate, _readonly
 from rebalopt.program.blocks import (
     append_abs_rows,
-    append_constraint_rows,
     append_holding_rows,
     append_power_rows,
-    append_resolved,
     append_risk_rows,
     append_slack_floor,
     cost_columns,
     cost_exponents,
 )
-from rebalopt.program.layout import MatrixLayout
+from rebalopt.program.layout import MatrixLayout, MatrixRows, Resolution
 from rebalopt.program.terms import CostTerms, combine_terms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -213,6 +217,16 @@ class ProgramBuilder:
         self.layout.frozen = True
         self.nvar = self.layout.ncols
         self._row_counts = [[b.m for b in bl or []] for bl in blocks]
+        self._template: ProgramTemplate | None = None
+        self._q_var: np.ndarray | None = None
+        self._cost_cols_unique = bool(np.unique(self.layout.cost_cols).size
+                                      == self.layout.cost_cols.size)
+        self._p_const = _readonly(np.full(self.e.size + k, 2.0))
+        # P's diagonal: e (or z, "diag"), y, and the slacks of the elastic program
+        sl = [sc for sc in self.slack_cols if sc is not None] if elastic else []
+        self._p_index = _readonly(np.concatenate(
+            [self.e if self.e.size else self.layout.z, self.y, np.asarray(sl, dtype=int)]
+        ).astype(np.int64))
 
     # ---------------------------------------------------------------- pieces
     def _terms(self, state: PortfolioState) -> list[CostTerms]:
@@ -287,19 +301,18 @@ class ProgramBuilder:
         # ---- objective
         aux = self.e.size > 0
         q = np.zeros(self.nvar)
-        q_var = np.zeros(self.nvar, dtype=bool)  # entries of q that may change
-        pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2,
-                              np.full(k, 2.0)])
-        pi = np.concatenate([self.e if aux else L.z, self.y])
-        q_var[L.z] = not aux or self.has_alpha
-        q_var[L.cost_cols] = True
-        q_var[self.h] = True
-        for ac in self.aux_cols:
-            q_var[ac] = True
-        q_var[[sc for sc in self.slack_cols if sc is not None]] = True
+        if aux and not self.elastic:  # P = 2 I on (e, y): the same every state
+            pd_ = self._p_const
+        else:
+            pd_ = np.concatenate([np.full(n, 2.0) if aux else 2.0 * s_sc ** 2,
+                                  np.full(k, 2.0)])
+        pi = self._p_index
         if not aux:
             q[L.z] = 2.0 * s_sc * sd0
-        np.add.at(q, L.cost_cols, SCALE * L.cost_vals)
+        if self._cost_cols_unique:  # q is 0 there: the same sums as np.add.at
+            q[L.cost_cols] += SCALE * L.cost_vals
+        else:
+            np.add.at(q, L.cost_cols, SCALE * L.cost_vals)
         if self.h.size:  # short holding over the horizon
             q[self.h] += SCALE * horizon * np.asarray(ct.short_holding, dtype=float)
         for a, ac in zip(self._aux_terms, self.aux_cols):  # paid from cash: in cost_vals
@@ -314,20 +327,94 @@ class ProgramBuilder:
             pd_ *= tie
             q *= tie
             const *= tie
-            sl = np.array([sc for sc in self.slack_cols if sc is not None], dtype=int)
-            pi = np.concatenate([pi, sl])
-            pd_ = np.concatenate([pd_, np.full(sl.size, 2.0 * SCALE)])
+            pd_ = np.concatenate([pd_, np.full(self.n_slack, 2.0 * SCALE)])
         else:
             for c, sc in zip(self.constraints, self.slack_cols):
                 if sc is not None:
                     q[sc] = SCALE * float(c.penalty)
-        # ---- rows
+        # ---- rows: coordinates kept per structure (ProgramTemplate), values per state
+        G_sc = root * np.asarray(G, dtype=float)
+        mask = np.zeros(n, dtype=bool) if frozen is None else np.asarray(frozen, dtype=bool)
+        c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
+        declared = self._declared(state, targets)
+        fz = None if all_frozen_rows else np.flatnonzero(mask)
+        key = (all_frozen_rows, varying, None if fz is None else fz.tobytes())
+        tpl = self._template
+        if tpl is None or not tpl.fits(key, declared):
+            tpl = self._template = self._assemble(key, declared, fz, all_frozen_rows, varying)
+        else:
+            tpl.hits += 1
+        V = tpl.V0.copy()
+        B = tpl.B0.copy()
+        if tpl.v_G is not None:  # y - G_sc' z = G_sc' d0
+            V[tpl.v_G] = -G_sc.T.ravel()
+            B[tpl.b_G] = G_sc.T @ d0
+        if tpl.v_s is not None:  # e - s_sc z = s_sc d0
+            V[tpl.v_s] = -s_sc
+            B[tpl.b_s] = s_sc * d0
+        if tpl.v_mask is not None:  # f_i z_i = 0
+            V[tpl.v_mask] = mask.astype(float)
+        if tpl.b_hold is not None:  # -z - h <= w0
+            B[tpl.b_hold] = w0
+        dv, db = tpl.declared.values(declared, np.asarray(w0, dtype=float), c0,
+                                     Resolution.factors(L.cost_vals))
+        V[tpl.v_declared] = dv
+        B[tpl.b_declared] = db
+        if tpl.b_caps is not None:  # v <= cap
+            B[tpl.b_caps] = (np.full(self.n_slack, ELASTIC_CAP) if caps is None
+                             else np.asarray(caps, dtype=float))
+        return ConicProgram(self.nvar, pi, pd_, q, tpl.R, tpl.C, V, B, const, tpl.cones,
+                            tpl.F, tpl.BF, self._q_varying() if varying else None, not aux)
+
+    def _q_varying(self) -> np.ndarray:
+        """Entries of ``q`` that may change between states (read-only, kept)."""
+        if self._q_var is None:
+            L = self.layout
+            q_var = np.zeros(self.nvar, dtype=bool)
+            q_var[L.z] = self.e.size == 0 or self.has_alpha
+            q_var[L.cost_cols] = True
+            q_var[self.h] = True
+            for ac in self.aux_cols:
+                q_var[ac] = True
+            q_var[[sc for sc in self.slack_cols if sc is not None]] = True
+            self._q_var = _readonly(q_var)
+        return self._q_var
+
+    def _declared(self, state: PortfolioState, targets: FloatArray) -> list[MatrixRows]:
+        """Every declared block of this state, in row order: the cost models' auxiliary
+        rows, then each constraint's rows (their counts checked against the sizes fixed
+        when the program was made)."""
+        L = self.layout
+        out: list[MatrixRows] = []
+        for a, counts in zip(self._aux_terms, self._aux_row_counts):
+            blocks = list(a.rows(L))
+            if [b.m for b in blocks] != counts:
+                raise RuntimeError(f"cost block {a.key!r}: rows changed shape without a "
+                                   "recompile")
+            out += blocks
+        for c, counts in zip(self.constraints, self._row_counts):
+            blocks = c.rows(L, state, targets) or []
+            if [b.m for b in blocks] != list(counts):
+                raise RuntimeError(f"{c.name}: rows changed shape without a recompile")
+            out += blocks
+        return out
+
+    def _assemble(self, key: Hashable, declared: Sequence[MatrixRows], fz: np.ndarray | None,
+                  all_frozen_rows: bool, varying: bool) -> ProgramTemplate:
+        """The program's coordinates, cones and constant values for this structure, with
+        where each varying number goes (:class:`ProgramTemplate`); the varying numbers
+        are left at zero (:meth:`program` writes them)."""
+        n, k, L = self.n, self.k, self.layout
         R: list[np.ndarray] = []
         C: list[np.ndarray] = []
         V: list[np.ndarray] = []
         B: list[np.ndarray] = []
         F: list[np.ndarray] = []  # entries whose value may change with the state
         BF: list[np.ndarray] = []  # right-hand sides that may change
+        Fo = F if varying else None
+        BFo = BF if varying else None
+        vpos: dict[str, tuple[int, int]] = {}  # piece ranges in V / B (list indices)
+        bpos: dict[str, tuple[int, int]] = {}
 
         def flag(count: int, varies: bool) -> None:
             if varying:
@@ -337,61 +424,77 @@ class ProgramBuilder:
             if varying:
                 BF.append(np.full(count, varies))
 
-        G_sc = root * np.asarray(G, dtype=float)
-        r0 = append_risk_rows(L.z, self.y, self.e, G_sc, s_sc, d0, 0, R, C, V, B,
-                              F if varying else None, BF if varying else None)
-        mask = np.zeros(n, dtype=bool) if frozen is None else np.asarray(frozen, dtype=bool)
+        v0, b0 = len(V), len(B)
+        r0 = append_risk_rows(L.z, self.y, self.e, np.zeros((n, k)), np.zeros(n), np.zeros(n),
+                              0, R, C, V, B, Fo, BFo)
+        if k:  # pieces: -G' (n k), ones (k); B: G' d0 (k)
+            vpos["G"], bpos["G"] = (v0, v0 + 1), (b0, b0 + 1)
+            v0, b0 = v0 + 2, b0 + 1
+        if self.e.size:  # pieces: ones (n), -s (n); B: s d0 (n)
+            vpos["s"], bpos["s"] = (v0 + 1, v0 + 2), (b0, b0 + 1)
         if all_frozen_rows:  # f_i z_i = 0 for every asset
             R.append(r0 + np.arange(n))
             C.append(L.z)
-            V.append(mask.astype(float))
+            vpos["mask"] = (len(V), len(V) + 1)
+            V.append(np.zeros(n))
             flag(n, True)
             B.append(np.zeros(n))
             bflag(n, False)
             r0 += n
-        else:
-            fz = np.flatnonzero(mask)
-            if fz.size:  # z_i = 0 for a frozen asset
-                R.append(r0 + np.arange(fz.size))
-                C.append(L.z[fz])
-                V.append(np.ones(fz.size))
-                flag(fz.size, True)
-                B.append(np.zeros(fz.size))
-                bflag(fz.size, False)
-                r0 += fz.size
-        r0 = append_abs_rows(L.z, L.t, r0, R, C, V, B, None, F if varying else None,
-                             BF if varying else None)
+        elif fz is not None and fz.size:  # z_i = 0 for a frozen asset
+            R.append(r0 + np.arange(fz.size))
+            C.append(L.z[fz])
+            V.append(np.ones(fz.size))
+            flag(fz.size, True)
+            B.append(np.zeros(fz.size))
+            bflag(fz.size, False)
+            r0 += fz.size
+        r0 = append_abs_rows(L.z, L.t, r0, R, C, V, B, None, Fo, BFo)
         if self.h.size:
-            r0 = append_holding_rows(L.z, self.h, w0, r0, R, C, V, B,
-                                     F if varying else None, BF if varying else None)
-        c0 = state.cash_weight - cash_reserve  # cash held back (fees) is not spendable
-        for a, counts in zip(self._aux_terms, self._aux_row_counts):  # always hard
-            blocks = list(a.rows(L))
-            if [b.m for b in blocks] != counts:
-                raise RuntimeError(f"cost block {a.key!r}: rows changed shape without a "
-                                   "recompile")
-            for b in blocks:
-                r0 = append_resolved(L, b, w0, c0, r0, R, C, V, B, F if varying else None)
+            b0 = len(B)
+            r0 = append_holding_rows(L.z, self.h, np.zeros(n), r0, R, C, V, B, Fo, BFo)
+            bpos["hold"] = (b0, b0 + 1)
+        # the declared blocks: a cost model's auxiliary rows (always hard), then every
+        # constraint's rows with -v on the main rows of one that has a slack column
+        res = [L.resolution(b) for b in declared]
+        vdecl: list[int] = []
+        bstart = len(B)
+        blocks = iter(zip(declared, res))
+        for counts in self._aux_row_counts:
+            for _ in counts:
+                b, rs = next(blocks)
+                vdecl.append(len(V))
+                r0 = self._append_declared(L, b, rs, r0, R, C, V, B, Fo)
                 bflag(b.m, True)
-        r0, slack_rows = append_constraint_rows(
-            self.constraints, self.slack_cols, self._row_counts, L, state, targets, w0, c0,
-            r0, R, C, V, B, F if varying else None, BF if varying else None)
-        r0 = append_slack_floor(slack_rows, r0, R, C, V, B, F if varying else None,
-                                BF if varying else None)
+        slack_rows: list[int] = []
+        for sc, counts in zip(self.slack_cols, self._row_counts):
+            for _ in counts:
+                b, rs = next(blocks)
+                start = r0
+                vdecl.append(len(V))
+                r0 = self._append_declared(L, b, rs, r0, R, C, V, B, Fo)
+                bflag(b.m, True)
+                if sc is not None and b.main:  # lhs - v <= rhs
+                    R.append(start + np.arange(b.m))
+                    C.append(np.full(b.m, sc))
+                    V.append(-np.ones(b.m))
+                    flag(b.m, False)
+            if sc is not None:
+                slack_rows.append(sc)
+        bend = len(B)
+        r0 = append_slack_floor(slack_rows, r0, R, C, V, B, Fo, BFo)
         if self.elastic:  # v <= cap
-            cap = (np.full(len(slack_rows), ELASTIC_CAP) if caps is None
-                   else np.asarray(caps, dtype=float))
             R.append(r0 + np.arange(len(slack_rows)))
             C.append(np.asarray(slack_rows, dtype=int))
             V.append(np.ones(len(slack_rows)))
             flag(len(slack_rows), False)
-            B.append(cap)
-            bflag(cap.size, True)
+            bpos["caps"] = (len(B), len(B) + 1)
+            B.append(np.zeros(len(slack_rows)))
+            bflag(len(slack_rows), True)
             r0 += len(slack_rows)
         for _, u, v in self.impact:
             if v is None:  # (u_i, 1, t_i) in the power cone
-                r0 = append_power_rows(u, L.t, r0, R, C, V, B, F if varying else None,
-                                       BF if varying else None)
+                r0 = append_power_rows(u, L.t, r0, R, C, V, B, Fo, BFo)
             else:  # (u+v, 2t, u-v) in SOC(3); (t+1, 2v, t-1) in SOC(3)
                 base = r0 + 6 * np.arange(n)
                 R += [base, base, base + 1, base + 2, base + 2,
@@ -406,12 +509,53 @@ class ProgramBuilder:
                 B.append(b)
                 bflag(b.size, False)
                 r0 += 6 * n
-        nf = n if all_frozen_rows else int(np.count_nonzero(mask))
-        return ConicProgram(self.nvar, pi, pd_, q, np.concatenate(R), np.concatenate(C),
-                            np.concatenate(V), np.concatenate(B), const, self.cone_spec(nf),
-                            np.concatenate(F) if varying else None,
-                            np.concatenate(BF) if varying else None,
-                            q_var if varying else None, not aux)
+        voff = np.concatenate([[0], np.cumsum([v.size for v in V])])
+        boff = np.concatenate([[0], np.cumsum([b.size for b in B])])
+
+        def vs(name: str) -> slice | None:
+            if name not in vpos:
+                return None
+            i, j = vpos[name]
+            return slice(int(voff[i]), int(voff[j]))
+
+        def bs(name: str) -> slice | None:
+            if name not in bpos:
+                return None
+            i, j = bpos[name]
+            return slice(int(boff[i]), int(boff[j]))
+
+        v_decl = (np.concatenate([np.arange(voff[i], voff[i] + r.row.size)
+                                  for i, r in zip(vdecl, res)]) if vdecl
+                  else np.zeros(0, dtype=np.int64))
+        nf = n if all_frozen_rows else (0 if fz is None else int(fz.size))
+        return ProgramTemplate(
+            key=key, rows=ProgramTemplate.block_key(declared),
+            R=_readonly(np.concatenate(R)), C=_readonly(np.concatenate(C)),
+            V0=np.concatenate(V), B0=np.concatenate(B),
+            F=_readonly(np.concatenate(F)) if varying else None,
+            BF=_readonly(np.concatenate(BF)) if varying else None,
+            cones=self.cone_spec(nf), declared=DeclaredValues.of(declared, res),
+            v_declared=_readonly(v_decl.astype(np.int64)),
+            b_declared=slice(int(boff[bstart]), int(boff[bend])),
+            v_G=vs("G"), b_G=bs("G"), v_s=vs("s"), b_s=bs("s"), v_mask=vs("mask"),
+            b_hold=bs("hold"), b_caps=bs("caps"))
+
+    @staticmethod
+    def _append_declared(L: MatrixLayout, rows: MatrixRows, res: Resolution, r0: int,
+                         R: list[np.ndarray], C: list[np.ndarray], V: list[np.ndarray],
+                         B: list[np.ndarray], F: list[np.ndarray] | None) -> int:
+        """One declared block's coordinates from row ``r0`` (values left at zero; the
+        right-hand side is written per state); returns the next row. An entry that
+        ``cash`` or ``cost`` resolves to (a cost rate) may vary with the state."""
+        R.append(r0 + res.row)
+        C.append(res.col)
+        V.append(np.zeros(res.row.size))
+        B.append(np.zeros(res.m))
+        if F is not None:
+            virtual_cost = bool(np.any(np.asarray(rows.col) < -L.n))
+            F.append(np.isin(res.col, L.cost_cols) if virtual_cost
+                     else np.zeros(res.col.size, dtype=bool))
+        return r0 + res.m
 
     def matrices(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, horizon: float,

@@ -25,12 +25,30 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from rebalopt._typing import FloatArray
 
-__all__ = ["MatrixLayout", "MatrixRows"]
+__all__ = ["MatrixLayout", "MatrixRows", "Resolution"]
+
+
+@lru_cache(maxsize=512)
+def _index(kind: str, n: int) -> np.ndarray:
+    """Read-only index arrays that declarations use on every state (the same object each
+    time, so a kept program structure recognises them by identity): ``"arange"``
+    ``0..n-1``, ``"zeros"`` ``n`` zeros, ``"virtual"`` ``-1..-n``, ``"one"`` ``[n]``."""
+    if kind == "arange":
+        a = np.arange(n)
+    elif kind == "zeros":
+        a = np.zeros(n, dtype=np.int64)
+    elif kind == "virtual":
+        a = -1 - np.arange(n)
+    else:
+        a = np.array([n])
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,11 @@ class MatrixRows:
         """Rows ``coef @ x[cols] <= b`` for a dense ``(m, len(cols))`` ``coef``."""
         coef = np.atleast_2d(np.asarray(coef, dtype=float))
         m, c = coef.shape
-        return cls(np.repeat(np.arange(m), c), np.tile(np.asarray(cols), m), coef.ravel(),
+        cols = np.asarray(cols)
+        if m == 1 and cols.ndim == 1:  # one row: the columns as they are
+            return cls(_index("zeros", c), cols, coef.ravel(),
+                       np.atleast_1d(np.asarray(b, dtype=float)), main)
+        return cls(np.repeat(np.arange(m), c), np.tile(cols, m), coef.ravel(),
                    np.atleast_1d(np.asarray(b, dtype=float)), main)
 
     @classmethod
@@ -69,9 +91,16 @@ class MatrixRows:
                  main: bool = True) -> MatrixRows:
         """One row per column: ``coef_i * x[cols_i] <= b_i``."""
         cols = np.asarray(cols)
-        val = np.broadcast_to(np.asarray(coef, dtype=float), cols.shape).astype(float)
-        return cls(np.arange(cols.size), cols, val,
-                   np.broadcast_to(np.asarray(b, dtype=float), cols.shape).astype(float), main)
+
+        def full(x: float | FloatArray) -> FloatArray:
+            x = np.asarray(x, dtype=float)
+            if x.ndim == 0:
+                return np.full(cols.shape, float(x))
+            if x.shape == cols.shape:
+                return x.copy()
+            return np.broadcast_to(x, cols.shape).astype(float)
+
+        return cls(_index("arange", cols.size), cols, full(coef), full(b), main)
 
 
 @dataclass
@@ -119,17 +148,17 @@ class MatrixLayout:
     @property
     def w(self) -> np.ndarray:
         """Columns of the post-trade weights (virtual: ``-1 .. -n``, unless ``w_cols``)."""
-        return self.w_cols if self.w_cols is not None else -1 - np.arange(self.n)
+        return self.w_cols if self.w_cols is not None else _index("virtual", self.n)
 
     @property
     def cash(self) -> np.ndarray:
         """The post-trade cash weight after the trading cost (one virtual column)."""
-        return np.array([-1 - self.n])
+        return _index("one", -1 - self.n)
 
     @property
     def cost(self) -> np.ndarray:
         """The convex trading cost, fraction of equity (one virtual column)."""
-        return np.array([-2 - self.n])
+        return _index("one", -2 - self.n)
 
     def aux(self, key: Hashable, size: int) -> np.ndarray:
         """Columns of an auxiliary variable (the same ones on every call with ``key``)."""
@@ -154,20 +183,21 @@ class MatrixLayout:
         spent``); ``cost = cost_vals @ x[cost_cols]``; in a period view an entry on
         ``z`` also gets its negative on ``z_prev`` (the trade ``z - z_prev``). Other
         entries on real columns are kept as they are; the sparsity of the result
-        depends only on the sparsity of ``rows`` and of the cost.
+        depends only on the sparsity of ``rows`` and of the cost. In a single-period
+        view this is :meth:`resolution` applied to the values.
         """
         col = np.asarray(rows.col, dtype=np.int64)
         if col.size == 0 or (self.z_prev is None and col.min() >= 0):
             return rows
+        if self.z_prev is None and self.spent is None:
+            res = self.resolution(rows)
+            val, b = res.values(rows.val, rows.b, w0, c0, res.factors(self.cost_vals))
+            return MatrixRows(res.row, res.col, val, b, rows.main)
         n = self.n
         row = np.asarray(rows.row, dtype=np.int64)
         val = np.asarray(rows.val, dtype=float)
         b = np.array(rows.b, dtype=float, copy=True).reshape(-1)
         w0 = np.asarray(w0, dtype=float)
-        if col.max() < 0 and col.min() >= -n:  # only post-trade weights: the common case
-            i = -col - 1
-            b -= np.bincount(row, weights=val * w0[i], minlength=b.size)
-            return MatrixRows(row, self.z[i], val, b, rows.main)
         real = col >= 0
         R, C, V = [row[real]], [col[real]], [val[real]]
         if self.z_prev is not None:  # a trade declared on z is z - z_prev
@@ -203,3 +233,88 @@ class MatrixLayout:
         if bad.any():
             raise ValueError(f"column {int(col[bad][0])} is not a block of this layout")
         return MatrixRows(np.concatenate(R), np.concatenate(C), np.concatenate(V), b, rows.main)
+
+    def resolution(self, rows: MatrixRows) -> Resolution:
+        """How ``rows`` resolve in a single-period view (no ``z_prev``, no ``spent``):
+        the resolved coordinates, and where each resolved value and right-hand side
+        comes from (:class:`Resolution`). It depends only on the coordinates of
+        ``rows`` and on ``cost_cols``, so a program of one structure computes it once
+        and resolves each state's values with :meth:`Resolution.values`."""
+        if self.z_prev is not None or self.spent is not None:
+            raise ValueError("resolution is for a single-period view")
+        n, nc = self.n, self.cost_cols.size
+        col = np.asarray(rows.col, dtype=np.int64).reshape(-1)
+        row = np.asarray(rows.row, dtype=np.int64).reshape(-1)
+        m = int(np.asarray(rows.b).size)
+        bad = col < -2 - n
+        if bad.any():
+            raise ValueError(f"column {int(col[bad][0])} is not a block of this layout")
+        idx = np.arange(col.size)
+        real = col >= 0
+        wm = (col < 0) & (col >= -n)
+        i = -col[wm] - 1
+        R, C, S, E = [row[real], row[wm]], [col[real], self.z[i]], [idx[real], idx[wm]], \
+            [np.zeros(int(real.sum()) + i.size, dtype=np.int64)]
+        cash = np.flatnonzero(col == self.cash[0])
+        for j in cash:  # cash = c0 - sum(z) - cost: -a on z, -a * cost_vals on the cost
+            R += [np.full(n, row[j]), np.full(nc, row[j])]
+            C += [self.z, self.cost_cols]
+            S.append(np.full(n + nc, j))
+            E += [np.ones(n, dtype=np.int64), 2 + nc + np.arange(nc)]
+        for j in np.flatnonzero(col == self.cost[0]):  # cost = cost_vals @ x[cost_cols]
+            R.append(np.full(nc, row[j]))
+            C.append(self.cost_cols)
+            S.append(np.full(nc, j))
+            E.append(2 + np.arange(nc))
+        return Resolution(np.concatenate(R), np.concatenate(C), np.concatenate(S),
+                          np.concatenate(E), m, row[wm], i, idx[wm], row[cash], cash,
+                          bool(col.size == 0 or col.min() >= 0))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The structure of a block of :class:`MatrixRows` resolved through a single-period
+    :class:`MatrixLayout` (:meth:`MatrixLayout.resolution`).
+
+    Resolved entry ``j`` sits at (``row[j]``, ``col[j]``) with the value
+    ``val[src[j]] * f[ext[j]]``, ``f = [1, -1, cost_vals, -cost_vals]``
+    (:meth:`factors`); the right-hand side is the declared one less
+    ``val * w0[asset]`` for each entry on ``w`` (``w = w0 + z``) and less
+    ``val * c0`` for each entry on ``cash``, in this order. The values are those
+    :meth:`MatrixLayout.resolve` computes, bit for bit.
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    src: np.ndarray
+    ext: np.ndarray
+    m: int
+    w_row: np.ndarray
+    w_asset: np.ndarray
+    w_src: np.ndarray
+    cash_row: np.ndarray
+    cash_src: np.ndarray
+    identity: bool
+    """No virtual column: the declared rows as they are."""
+
+    @staticmethod
+    def factors(cost_vals: FloatArray) -> FloatArray:
+        """``[1, -1, cost_vals, -cost_vals]``, what :attr:`ext` indexes."""
+        cv = np.asarray(cost_vals, dtype=float)
+        return np.concatenate([[1.0, -1.0], cv, -cv])
+
+    def values(self, val: FloatArray, b: FloatArray, w0: FloatArray, c0: float,
+               factors: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The resolved values and right-hand side of declared values ``val``, ``b``."""
+        val = np.asarray(val, dtype=float).reshape(-1)
+        b = np.array(b, dtype=float, copy=True).reshape(-1)
+        if self.identity:
+            return val, b
+        out = val[self.src] * factors[self.ext]
+        if self.w_row.size:
+            w0 = np.asarray(w0, dtype=float)
+            b -= np.bincount(self.w_row, weights=val[self.w_src] * w0[self.w_asset],
+                             minlength=b.size)
+        for r, j in zip(self.cash_row, self.cash_src):
+            b[r] -= val[j] * float(c0)
+        return out, b

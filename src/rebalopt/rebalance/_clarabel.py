@@ -79,16 +79,19 @@ class CscPattern:
 
     def matrix(self, row: np.ndarray, col: np.ndarray, val: np.ndarray,
                shape: tuple[int, int]) -> sp.csc_matrix:
-        """The matrix with ``val`` at ``(row, col)`` (see the class)."""
+        """The matrix with ``val`` at ``(row, col)`` (see the class). Coordinates that
+        cannot change (read-only arrays, the builder's kept ones) are recognised by
+        identity; the returned matrices share this pattern's read-only index arrays."""
         key = self._key
         if (key is not None and key[2] == shape and self._order is not None
-                and np.array_equal(key[0], row) and np.array_equal(key[1], col)):
+                and ((row is key[0] and col is key[1])
+                     or (np.array_equal(key[0], row) and np.array_equal(key[1], col)))):
             self.hits += 1
             data = np.asarray(val, dtype=float)[self._order]
-            return sp.csc_matrix((data, self._indices.copy(),  # type: ignore[union-attr]
-                                  self._indptr.copy()), shape=shape)  # type: ignore[union-attr]
+            return sp.csc_matrix((data, self._indices, self._indptr), shape=shape)
         out = sp.csc_matrix((val, (row, col)), shape=shape)
-        rows, cols = np.array(row, copy=True), np.array(col, copy=True)
+        rows, cols = (a if isinstance(a, np.ndarray) and not a.flags.writeable
+                      else np.array(a, copy=True) for a in (row, col))
         self._key, self._order = (rows, cols, shape), None
         if out.nnz == rows.size:  # no duplicates: each entry has its own place
             tag = sp.csc_matrix((np.arange(rows.size, dtype=float), (rows, cols)), shape=shape)
@@ -96,6 +99,8 @@ class CscPattern:
                     and np.array_equal(tag.indptr, out.indptr)):
                 self._order = tag.data.astype(np.int64)
                 self._indices, self._indptr = out.indices.copy(), out.indptr.copy()
+                self._indices.flags.writeable = False
+                self._indptr.flags.writeable = False
         return out
 
 
@@ -113,6 +118,9 @@ class _Assembled(ConicProgram):
     @property
     def A(self) -> sp.csc_matrix:
         return self.csc_A if self.csc_A is not None else super().A
+
+_FIELDS = tuple(f.name for f in fields(ConicProgram))
+
 
 class DirectProblem(ProgramBuilder):
     """The program for one universe and one set of terms, handed to Clarabel directly
@@ -147,7 +155,7 @@ class DirectProblem(ProgramBuilder):
         pp, pa = self._patterns
         P = pp.matrix(prog.P_idx, prog.P_idx, prog.P_val, (prog.nvar, prog.nvar))
         A = pa.matrix(prog.R, prog.C, prog.V, (prog.b.size, prog.nvar))
-        return _Assembled(**{f.name: getattr(prog, f.name) for f in fields(ConicProgram)},
+        return _Assembled(**{name: getattr(prog, name) for name in _FIELDS},
                           csc_P=P, csc_A=A)
 
     def to_cvxpy(self, state: PortfolioState, targets: FloatArray, G: np.ndarray,

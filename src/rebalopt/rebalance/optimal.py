@@ -236,6 +236,8 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         state.pop("_terms_memo", None)
         state.pop("_assets_key", None)
         state.pop("_lock", None)
+        state.pop("_knobs_ok", None)
+        state.pop("_knobs_alive", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -243,6 +245,24 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         self._lock = threading.RLock()
 
     def _validate_knobs(self) -> None:
+        # the knobs as last validated (values, and the cost and constraint objects by
+        # identity): a solve with none changed skips the checks
+        sig = (self.risk_aversion, self.horizon, self.time_limit, self.min_trade_weight,
+               self.feasibility_tol, self.dust_value, self.dust_shares, self.pending,
+               self.backend, self.integer, tuple(map(id, self.costs)),
+               tuple(map(id, self.constraints)))
+        try:
+            if self.__dict__.get("_knobs_ok") == sig:
+                return
+        except (TypeError, ValueError):  # an array among the knobs: checked below
+            pass
+        self.__dict__.pop("_knobs_ok", None)
+        self._check_knobs()
+        # the tuples keep the objects alive: an id in ``sig`` cannot be reused meanwhile
+        self.__dict__["_knobs_ok"] = sig
+        self.__dict__["_knobs_alive"] = (tuple(self.costs), tuple(self.constraints))
+
+    def _check_knobs(self) -> None:
         for name in ("risk_aversion", "horizon"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
