@@ -67,11 +67,16 @@ def test_a_re_search_jumps_back_to_the_anchor_in_one_move():
 
 
 def test_default_budget_is_in_proportion_to_the_book():
+    """In proportion up to the books that start from the sequential rounding
+    (``GUIDED_ASSETS``), which keep the smallest budget."""
+    from rebalopt.rebalance._integer_start import GUIDED_ASSETS
+
     assert default_work(3) == WORK_MIN
     assert default_work(30) == 30 * WORK_PER_ASSET
-    assert default_work(5_000) == WORK
-    sizes = [1, 6, 20, 30, 40, 100, 500]
+    assert default_work(GUIDED_ASSETS) == min(WORK, GUIDED_ASSETS * WORK_PER_ASSET)
+    sizes = [1, 6, 20, 30, 40, GUIDED_ASSETS]
     assert all(default_work(a) <= default_work(b) for a, b in itertools.pairwise(sizes))
+    assert default_work(GUIDED_ASSETS + 1) == default_work(5_000) == WORK_MIN
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

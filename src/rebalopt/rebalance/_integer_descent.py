@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.program.search import PointArrays
+from rebalopt.program.search import CashRow, LinearRows, PointArrays
 
 if TYPE_CHECKING:
     from rebalopt.rebalance._integer_search import LotSearch
@@ -142,10 +142,33 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
             out |= V > S.tol + MAYBE_MARGIN
         return ok, out
 
+    rows = [k for k in korder if isinstance(k, (CashRow, LinearRows))]
+
+    def ruled_out() -> np.ndarray:
+        """Moves a cash row, or one row of a linear kernel alone, rules out whatever
+        the round-off (flattened as ``df``): one row violated beyond ``tol +
+        MAYBE_MARGIN`` puts the kernel's total (a sum of row violations, each at
+        least 0) beyond it too, so :func:`feasible` would refuse the move. Used from
+        the first step whose best moves were all refused on: a few vectorized
+        operations per step instead of refused tries and the full ``table`` (on a
+        500-name book started near the relaxation, the best moves were buys into a
+        sector at its cap, step after step)."""
+        lim = S.tol + MAYBE_MARGIN
+        bad = np.zeros(D.shape, dtype=bool)
+        for k in rows:
+            if isinstance(k, CashRow):
+                bad |= (k.floor - (cash - D - dcost)) > lim
+            else:
+                L = np.append(k._lhs(w), 0.0)
+                for row, coef, Rr in k.layers:
+                    bad |= (L[row][:, None] + coef * D - Rr) > lim
+        return bad.ravel()
+
     one = hasattr(S.costs, "price_one")
     d = w - wt
     gd = G.T @ d
     table_first = False  # the last move needed every move's violations: compute them first
+    filtered = False  # the best moves were refused: rule out by the rows first
     while moves < max_moves:
         if charge is not None and not charge():
             break
@@ -158,7 +181,9 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         pick = None
         tried = 0
         ok = out = None
-        if table_first and hard:
+        if filtered:
+            dfl[ruled_out()] = np.inf  # infeasible whatever the round-off: as refused
+        elif table_first and hard:
             ok, out = table()
         while tried < TRIES:  # best first; ties to the lowest index, as a stable sort
             fl = int(np.argmin(dfl))
@@ -173,6 +198,7 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
             dfl[fl] = np.inf
             tried += 1
         table_first = pick is None and tried == TRIES
+        filtered = filtered or (table_first and bool(rows))  # from then on, every step
         if pick is None and tried == TRIES and hard:
             rest = np.flatnonzero(dfl < -eps)  # the improving moves not tried
             if rest.size:

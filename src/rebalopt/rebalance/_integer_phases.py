@@ -16,11 +16,13 @@ from rebalopt.constraints.integer import IntegerConstraint
 from rebalopt.program import CostTerms
 from rebalopt.rebalance._integer_bound import inverse_diagonal
 from rebalopt.rebalance._integer_costs import CostTable
+from rebalopt.rebalance._integer_descent import descend
 from rebalopt.rebalance._integer_exact import EXACT_ASSETS
 from rebalopt.rebalance._integer_kernels import kernel_for
 from rebalopt.rebalance._integer_lns import Neighbourhoods, close_lots
 from rebalopt.rebalance._integer_mip import MipResult, Unsupported, implied_box, solve_mip
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
+from rebalopt.rebalance._integer_start import GUIDED_ASSETS, guided_box, sequential_round
 from rebalopt.rebalance.optimal import OptimalSolution
 from rebalopt.state import PortfolioState
 
@@ -73,7 +75,7 @@ class SearchPhases:
         k = sol.z / ell
         q0 = np.round(k)
         q0 = np.where(np.abs(k - close) < np.abs(k - q0), close, q0)  # NaN compares False
-        res = search.run(q0)
+        res = self._guided(search, q0, k) if state.n > GUIDED_ASSETS else search.run(q0)
         zero = np.zeros(state.n)
         if search.feasible(zero):
             f0 = search.objective(zero)
@@ -91,6 +93,37 @@ class SearchPhases:
         if res.feasible and self._work(state.n) > 0:
             self._neighbourhoods(search, res, q0, state, sol, notes, extra, deadline)
         return search, hard_c, res, ell
+
+    @staticmethod
+    def _guided(search: LotSearch, q0: FloatArray, k: FloatArray) -> SearchResult:
+        """The search on a large book (:mod:`rebalopt.rebalance._integer_start`): the
+        relaxation rounded asset by asset inside the guided box, repaired and descended
+        by single moves there, then searched in full (repair, descent, pairs, chains)
+        from that plan; from ``q0`` as before when the box holds no feasible plan.
+
+        On bench_integer (b) (500 names, 100-share lots) the plan before the
+        neighbourhoods went from 3.7-4.4 bps to 2.4-2.5, and the neighbourhoods that
+        sold the big lots bought to fill cash have little left to do.
+        """
+        lo, hi = search.lo, search.hi
+        box = guided_box(search, k, q0)
+        start = sequential_round(search, k, box[0], box[1], search.clip(q0))
+        search.lo, search.hi = box
+        search._table = None  # its refused moves are the box's
+        try:
+            q, nrep, ok = search.repair(start)
+            if ok:
+                q, _, nimp = descend(search, q, search.objective(q), search.max_moves,
+                                     search.min_gain)
+        finally:
+            search.lo, search.hi = lo, hi
+            search._table = None
+        if not ok:
+            return search.run(q0)
+        res = search.run(q)
+        res.repair_moves += nrep
+        res.improve_moves += nimp
+        return res
 
     def _restart(self, search: LotSearch, res: SearchResult, q0: FloatArray,
                  sol: OptimalSolution, state: PortfolioState, notes: list[str],
