@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(times)
         medians[name] = med
         # the solver's own time summed over the accounts of the last repeat (Clarabel's
-        # solve_time, set-up included); the bar: wall <= 1.2 x this / workers
+        # set-up, i.e. a new solver or update() on the kept one, plus solve(); wall);
+        # the bar: wall <= 1.2 x this / workers
         solver = sum(float(pl.info.get("solve_time") or 0.0) for pl in res.plans.values())
         ratio = times[-1] / (solver / workers) if solver > 0 else float("nan")
         print(f"{name:<8} {workers:>7} {med:>9.2f} {min(times):>7.2f} {max(times):>7.2f} "

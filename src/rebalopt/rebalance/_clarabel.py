@@ -216,8 +216,9 @@ class DirectProblem(ProgramBuilder):
         """One Clarabel call; never raises on solver failure (the status says it).
 
         ``options`` are Clarabel settings by name (as for cvxpy's Clarabel interface).
-        ``RawSolution.solve_time`` is Clarabel's own solve time; ``setup_time`` (on the
-        returned object) the solver construction (equilibration, symbolic factorization).
+        ``RawSolution.solve_time`` is the solver's own work (building the solver or
+        updating the kept one, then ``solve()``; wall); ``setup_time`` (on the returned
+        object) the time before ``solve()`` (equilibration, building or updating).
         ``frozen`` (boolean mask) holds those assets at ``z = 0``.
         """
         start = time.perf_counter()
