@@ -129,6 +129,9 @@ def main() -> int:
                     "per day (MultiPeriodRebalancer.cost_in_tracking); --no-... for the plain one")
     ap.add_argument("--mp-terminal", default=None,
                     help="multi-period terminal condition: 'target' or a band (weight)")
+    ap.add_argument("--daily-plain", action="store_true",
+                    help="with --multiperiod and the +cost objective: also run the plain daily "
+                         "single-period plan (without the cost term) at the same gammas")
     ap.add_argument("--only-daily", action="store_true",
                     help="with --multiperiod: skip the monthly bands (naive and the monthly "
                          "optimal frontier are kept as references)")
@@ -185,6 +188,8 @@ def main() -> int:
                      + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
                      + daily_optimal_runs(costs, risk, mpg,
                                           cost_in_tracking=args.mp_cost_in_tracking))
+            if args.daily_plain and args.mp_cost_in_tracking:
+                runs += daily_optimal_runs(costs, risk, mpg, cost_in_tracking=False)
         term = args.mp_terminal
         if term is not None and term != "target":
             term = float(term)
