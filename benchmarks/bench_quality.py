@@ -46,23 +46,23 @@ frontier across the middle of their common TE range. Daily decisions cost about
 Usage: ``python benchmarks/bench_quality.py [--book 1e8] [--assets 100]
 [--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]
 [--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...] [--no-mp-cost-in-tracking]
-[--mp-terminal target|0.01] [--only-multiperiod] [--rows a.csv b.csv ...]``.
+[--mp-terminal target|0.01] [--daily-plain] [--only-multiperiod] [--rows a.csv b.csv ...]``
+(``--daily-plain``: the plain daily single-period runs beside the ``+cost`` ones).
 
-Issue 14's figures (two years of decisions, 2019-04..2021-04, 100 names; the rows of
-the extra sweeps merged with ``--rows``; results in the issue's closing note)::
+Issue 14's figures (two years of decisions, 2019-04..2021-04, 100 names, H = 10 with
+the cost term; docs/howto/backtest.md has the table; about 48 minutes per book at a
+load of 3-5 on two cores, most of it the multi-period rows)::
 
     W="--start 2018-04-01 --end 2021-04-21"
-    for b in 1e9 1e8; do
-      python benchmarks/bench_quality.py $W --book $b --multiperiod --out y2_$b.html
-      python benchmarks/bench_quality.py $W --book $b --multiperiod --only-multiperiod \
-          --mp-gammas 100,500 --out y2extra_$b.html
-      python benchmarks/bench_quality.py $W --book $b --multiperiod --only-multiperiod \
-          --no-mp-cost-in-tracking --mp-gammas 100,300,1000,2000,5000,20000 \
-          --out y2plain_$b.html
-      python benchmarks/bench_quality.py --rows y2_$b.csv y2extra_$b.csv
-      python benchmarks/bench_quality.py --rows y2_$b.csv y2plain_$b.csv --mp-select "H=5 γ"
-    done
+    python benchmarks/bench_quality.py $W --book 1e9 --multiperiod --only-daily \
+        --daily-plain --periods 10 --mp-gammas 30,100,300,1000,3000,10000,50000 \
+        --out y2h10_1e9.html
+    python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-daily \
+        --daily-plain --periods 10 --mp-gammas 100,300,1000,3000,20000 \
+        --out y2h10_1e8.html
 
+Earlier sweeps on the same window (other gammas, the plain objective) merge with
+``--rows y2h10_1e9.csv extra.csv``
 (``--rows`` takes every ``multiperiod`` row as one frontier; ``--mp-select`` keeps one
 objective's rows.) Faster iteration: a six-month window,
 ``--start 2018-04-01 --end 2019-10-31`` (about 2.5 minutes at $1B with ``--only-daily``).
@@ -129,6 +129,9 @@ def main() -> int:
                     "per day (MultiPeriodRebalancer.cost_in_tracking); --no-... for the plain one")
     ap.add_argument("--mp-terminal", default=None,
                     help="multi-period terminal condition: 'target' or a band (weight)")
+    ap.add_argument("--daily-plain", action="store_true",
+                    help="with --multiperiod and the +cost objective: also run the plain daily "
+                         "single-period plan (without the cost term) at the same gammas")
     ap.add_argument("--only-daily", action="store_true",
                     help="with --multiperiod: skip the monthly bands (naive and the monthly "
                          "optimal frontier are kept as references)")
@@ -185,6 +188,8 @@ def main() -> int:
                      + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
                      + daily_optimal_runs(costs, risk, mpg,
                                           cost_in_tracking=args.mp_cost_in_tracking))
+            if args.daily_plain and args.mp_cost_in_tracking:
+                runs += daily_optimal_runs(costs, risk, mpg, cost_in_tracking=False)
         term = args.mp_terminal
         if term is not None and term != "target":
             term = float(term)
