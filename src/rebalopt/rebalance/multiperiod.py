@@ -50,6 +50,7 @@ Every solution is verified in NumPy, period by period, with each constraint's ow
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,6 +243,7 @@ class MultiPeriodRebalancer:
         self.costs = list(self.costs)
         self.constraints = list(self.constraints)
         self._programs: dict[Any, StackedProgram] = {}
+        self._lock = threading.RLock()  # one solve at a time (the kept programs' buffers)
         self.compilations = 0
         """How often a stacked program was (re)built; a sweep leaves it alone."""
         self._validate()
@@ -249,7 +251,12 @@ class MultiPeriodRebalancer:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_programs"] = {}
+        state.pop("_lock", None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def _validate(self) -> None:
         if isinstance(self.periods, bool) or not isinstance(self.periods, (int, np.integer)) \
@@ -367,7 +374,17 @@ class MultiPeriodRebalancer:
             each constraint and period that must give way.
         SolverError
             Clarabel failed or its point fails the numeric check.
+
+        Notes
+        -----
+        Threads sharing one rebalancer take turns (a lock): the kept stacked programs
+        are written in place by each call.
         """
+        with self._lock:
+            return self._solve(state, targets, states)
+
+    def _solve(self, state: PortfolioState, targets: Any,
+               states: Sequence[PortfolioState] | None) -> MultiPeriodSolution:
         self._validate()
         t0 = time.perf_counter()
         H = int(self.periods)
@@ -520,6 +537,11 @@ class MultiPeriodRebalancer:
         The schedule and its expected cost and tracking per period are in ``plan.info``
         (class Notes).
         """
+        with self._lock:
+            return self._plan(state, targets, states)
+
+    def _plan(self, state: PortfolioState, targets: Any,
+              states: Sequence[PortfolioState] | None) -> RebalancePlan:
         sol = self.solve(state, targets, states)
         unit = state.prices * state.multipliers
         shares = sol.z * state.equity / unit
