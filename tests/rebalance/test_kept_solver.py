@@ -91,6 +91,21 @@ def test_a_failed_solve_is_not_kept() -> None:
     assert np.array_equal(ok2.x, solve_native(second, "CLARABEL", {}).x)
 
 
+def _in_threads(solver, states, targets) -> dict[int, np.ndarray]:
+    """Each state solved by ``solver`` in its own thread, all started at once."""
+    out: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        out[i] = solver.solve(states[i], targets).z
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(states))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
 def test_threads_sharing_a_rebalancer_get_the_fresh_answers() -> None:
     # the rebalancer keeps per-call values: threads take turns (a lock); before the lock
     # a thread could solve with another thread's cost terms
@@ -98,16 +113,7 @@ def test_threads_sharing_a_rebalancer_get_the_fresh_answers() -> None:
     fresh = [_rebalancer(risk).solve(s, targets).z for s in states]
     reb = _rebalancer(risk)
     reb.solve(states[0], targets)
-    out: dict[int, np.ndarray] = {}
-
-    def run(i: int) -> None:
-        out[i] = reb.solve(states[i], targets).z
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    out = _in_threads(reb, states, targets)
     for i in range(6):
         assert np.array_equal(out[i], fresh[i])
 
@@ -208,16 +214,7 @@ def test_threads_sharing_a_multi_period_rebalancer_get_the_fresh_answers() -> No
     fresh = [planner().solve(s, targets).z for s in states]
     mp = planner()
     mp.solve(states[0], targets)
-    out: dict[int, np.ndarray] = {}
-
-    def run(i: int) -> None:
-        out[i] = mp.solve(states[i], targets).z
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    out = _in_threads(mp, states, targets)
     for i in range(6):
         assert np.array_equal(out[i], fresh[i])
     again = pickle.loads(pickle.dumps(mp)).solve(states[2], targets).z

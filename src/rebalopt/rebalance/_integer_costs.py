@@ -136,19 +136,12 @@ class CostTable:
         on each element, so the same numbers)."""
         if self.generic:
             return self.price_rows(z[None, :], np.array([i]))[0]
-        az = np.abs(z)
-        out = self._lin_other[i] * az
-        traded = z != 0
-        for t in self.terms:
-            if t.rate is not None:
-                lin = np.maximum(t.rate[i] * az, t.minimum[i])  # type: ignore[index]
-                out = out + np.where(traded, lin + t.fixed[i], 0.0)  # type: ignore[index]
-            else:
-                out = out + t.power[i] * az ** t.exponent  # type: ignore[index]
-        return out
+        return self._price(z, i)
 
-    def _price(self, z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Cost of ``z`` (its rows are the assets ``rows``, all assets when ``None``)."""
+    def _price(self, z: np.ndarray, rows: np.ndarray | int | None = None) -> np.ndarray:
+        """Cost of ``z`` (its rows are the assets ``rows``, all assets when ``None``; one
+        asset ``rows`` (int): ``z`` is that asset's trades, priced with scalar
+        coefficients)."""
         az = np.abs(z)
         sel = slice(None) if rows is None else rows
         col = (sel,) + (None,) * (z.ndim - 1)
