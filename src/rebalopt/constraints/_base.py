@@ -24,16 +24,18 @@ Units: weights and cash are fractions of the *pre-trade* equity.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rebalopt._checks import number, numbers_by_asset, require_nonneg, require_positive
+from rebalopt._memo import UNIVERSE_MEMO as _UNIVERSE_MEMO
+from rebalopt._memo import universe_memo
 from rebalopt._typing import FloatArray
 from rebalopt.program.layout import MatrixLayout, MatrixRows
-from rebalopt.state import PortfolioState, same_assets
+from rebalopt.state import PortfolioState
 
 if TYPE_CHECKING:  # pragma: no cover
     from rebalopt.rebalance.plan import RebalancePlan
@@ -49,55 +51,9 @@ __all__ = [
     "universe_memo",
 ]
 
-_V = TypeVar("_V")
-
-_UNIVERSE_MEMO = "_universe_memo"
-"""Attribute of an owner holding its :func:`universe_memo` entries (never pickled)."""
-
-
-def _immutable(x: Any) -> bool:
-    if x is None or isinstance(x, (bool, int, float, complex, str, bytes, np.number)):
-        return True
-    return isinstance(x, (tuple, frozenset)) and all(_immutable(v) for v in x)
-
-
-def universe_memo(owner: Any, state: PortfolioState, name: str, inputs: tuple[Any, ...],
-                  compute: Callable[[], _V], *, groups: bool = True) -> _V:
-    """A value ``owner`` derives from the *universe* of ``state``, computed once for every
-    state of that universe.
-
-    The universe is the state's tickers (``assets``) and group labels (``groups``): a
-    batch of accounts, or a backtest's rebalances between universe changes, share it
-    while holdings, prices and targets differ. The entry is used again while each
-    object of ``inputs`` (the owner's fields the value depends on) is the same object
-    and the state's ``assets`` and ``groups`` equal the ones it was computed for
-    (compared by value, about 10 microseconds at 100 assets; the same Index object is
-    free); ``groups=False`` leaves the labels out (a value of the tickers only).
-    ``compute`` must read nothing else from the state. One entry per ``name``
-    is kept, on the owner; :class:`Constraint` leaves it out of pickles.
-
-    Only inputs that cannot change in place (numbers, strings, ``None``, tuples of
-    them) are trusted across states: with a mapping or a Series among them (which a
-    caller may edit between rebalances) the value is kept for one state only
-    (:meth:`PortfolioState.memo <rebalopt.state.PortfolioState.memo>`).
-    """
-    cache: dict[str, tuple[Any, ...]] = owner.__dict__.setdefault(_UNIVERSE_MEMO, {})
-    hit = cache.get(name)  # only ever stored under immutable inputs (below)
-    if (hit is not None and len(hit[2]) == len(inputs)
-            and all(a is b for a, b in zip(hit[2], inputs))
-            and (state.assets is hit[0] or same_assets(state.assets, hit[0]))
-            and (not groups or state.groups is hit[1]
-                 or np.array_equal(state.groups, hit[1]))):
-        return hit[3]  # type: ignore[no-any-return]
-    if not all(_immutable(x) for x in inputs):
-        box = state.memo(owner, f"universe:{name}", inputs, lambda: (compute(),))
-        return box[0]  # type: ignore[no-any-return]
-    value = compute()
-    cache[name] = (state.assets, state.groups, inputs, value)
-    return value
-
 FEAS_TOL = 1e-7
 """Default tolerance (constraint units) for a hard constraint to count as satisfied."""
+
 
 @dataclass(frozen=True)
 class Point:

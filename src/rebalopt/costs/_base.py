@@ -27,9 +27,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from rebalopt._memo import UNIVERSE_MEMO
 from rebalopt._typing import FloatArray
 from rebalopt.program.terms import CostTerms
 from rebalopt.state import PortfolioState
@@ -55,6 +57,13 @@ class CostModel(ABC):
     def name(self) -> str:
         """Label used in plans and reports (``label`` if given, else the class name)."""
         return self.label or type(self).__name__
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the values cached per universe
+        (:func:`~rebalopt._memo.universe_memo`)."""
+        state = dict(self.__dict__)
+        state.pop(UNIVERSE_MEMO, None)
+        return state
 
     @abstractmethod
     def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:

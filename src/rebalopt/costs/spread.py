@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._checks import number, numbers_by_asset
+from rebalopt._memo import universe_memo
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
@@ -53,9 +54,11 @@ class Spread(CostModel):
 
     def half_spreads(self, state: PortfolioState) -> FloatArray:
         """Half spread per asset as a fraction of price (read-only; computed once per
-        state and these parameters, :meth:`PortfolioState.memo`)."""
-        return state.memo(self, "half_spreads", (self.half_spread_bps, self.default_bps),
-                          lambda: self._half_spreads(state))
+        universe and these parameters, :func:`~rebalopt._memo.universe_memo`: a
+        per-asset Series edited in place is read again)."""
+        return universe_memo(self, state, "half_spreads",
+                             (self.half_spread_bps, self.default_bps),
+                             lambda: _read_only(self._half_spreads(state)), groups=False)
 
     def _half_spreads(self, state: PortfolioState) -> FloatArray:
         hs = self.half_spread_bps
@@ -83,3 +86,8 @@ class Spread(CostModel):
     def terms(self, state: PortfolioState) -> CostTerms:
         """Linear: ``half_spread_i * |z_i|`` (fraction of equity)."""
         return CostTerms(linear=self.half_spreads(state))
+
+
+def _read_only(a: FloatArray) -> FloatArray:
+    a.setflags(write=False)
+    return a
