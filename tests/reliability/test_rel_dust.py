@@ -124,3 +124,18 @@ def test_a_sell_that_would_leave_a_crumb_closes_the_position_exactly():
     assert snapped.info["dust"] == {"S7": "closed"}
     check_no_dust(snapped)
     check_hard(snapped)
+
+
+def test_a_close_is_exact_in_shares():
+    """Found by the property test above: a one-share position sold to a zero target came
+    out as 0.9999999999999999 shares (weights -> shares lost an ulp after the close was
+    made exact in shares)."""
+    count("dust")
+    # equity $20.30: -1 share x $1 / 20.3 x 20.3 / $1 = -0.9999999999999999 in floats
+    state = PortfolioState({"A0": 1.0}, 19.3, {"A0": 1.0, "A1": 3.0})
+    assert (-1.0 / state.equity) * state.equity != -1.0  # the rounding this guards
+    plan = OptimalRebalancer(costs=[Spread(1.0)]).plan(state, {"A0": 0.0, "A1": 0.0})
+    i = state.index_of("A0")
+    assert plan.trades[i] == -1.0  # exact, not within a tolerance
+    check_no_dust(plan)
+    check_hard(plan)

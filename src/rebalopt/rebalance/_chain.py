@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -12,10 +13,12 @@ from rebalopt.constraints._base import Point
 from rebalopt.errors import (
     Conflict,
     InfeasibleError,
+    InputError,
     RebalanceError,
     SolverError,
     solver_failure,
 )
+from rebalopt.rebalance._native import CVXPY_ONLY
 from rebalopt.rebalance._problem import (
     CompiledProblem,
     RawSolution,
@@ -51,9 +54,40 @@ class SolverChain:
         opts = dict(DEFAULT_SOLVER_OPTIONS.get(solver, {}))
         if solver in TIME_LIMIT_OPTION:
             opts[TIME_LIMIT_OPTION[solver]] = float(self.time_limit)
-        if self.solver_options and solver in self.solver_options:
-            opts.update(self.solver_options[solver])
+        for key, given in (self.solver_options or {}).items():  # checked: _check_options
+            if key.upper() == solver:
+                opts.update(given)
         return opts
+
+    def _check_options(self, field: str) -> None:
+        """``solver_options`` must map solvers of the chain (any case) to mappings of
+        options: an option given for a solver the chain never runs, or not keyed by
+        solver, would be ignored, so it is an :class:`InputError` naming ``field``."""
+        given = self.solver_options
+        if given is None:
+            return
+        chain = self.solvers
+        if not isinstance(given, Mapping):
+            raise InputError("must map a solver name to its options, e.g. "
+                             "{'CLARABEL': {'max_iter': 100}}", field=field)
+        for key, opts in given.items():
+            if not isinstance(key, str) or key.upper() not in chain:
+                hint = (f"options are given per solver, e.g. {{'CLARABEL': {{{key!r}: ...}}}}"
+                        if not isinstance(opts, Mapping) else
+                        "it is not in the solver chain, so they would never be used")
+                raise InputError(f"{key!r}: {hint} (chain: {', '.join(chain)})", field=field)
+            if not isinstance(opts, Mapping):
+                raise InputError(f"options of {key} must be a mapping of option names, got "
+                                 f"{type(opts).__name__}", field=f"{field}[{key!r}]")
+            if key.upper() == "CLARABEL":  # names checked now, not at the first solve
+                import clarabel
+
+                settings = clarabel.DefaultSettings()
+                for name in opts:
+                    if name not in CVXPY_ONLY and not (isinstance(name, str)
+                                                       and hasattr(settings, name)):
+                        raise InputError(f"Clarabel has no setting {name!r}",
+                                         field=f"{field}[{key!r}]")
 
     def _solve_chain(self, state: PortfolioState, w_t: FloatArray, root: _Root,
                      alpha: FloatArray | None, frozen: np.ndarray | None = None,

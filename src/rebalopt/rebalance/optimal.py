@@ -250,7 +250,8 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         sig = (self.risk_aversion, self.horizon, self.time_limit, self.min_trade_weight,
                self.feasibility_tol, self.dust_value, self.dust_shares, self.pending,
                self.backend, self.integer, tuple(map(id, self.costs)),
-               tuple(map(id, self.constraints)))
+               tuple(map(id, self.constraints)), repr(self.solver),
+               repr(self.solver_options))
         try:
             if self.__dict__.get("_knobs_ok") == sig:
                 return
@@ -288,6 +289,7 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         if self.integer not in ("off", "round", "exact"):
             raise InputError("must be 'off', 'round' or 'exact'",
                              field="OptimalRebalancer.integer")
+        self._check_options("OptimalRebalancer.solver_options")
 
     def root(self, state: PortfolioState) -> _Root:
         """The risk root aligned to ``state.assets``."""
@@ -498,6 +500,9 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         sol, dust = self._without_dust(sol, state, targets)
         unit = state.prices * state.multipliers
         shares = sol.z * state.equity / unit
+        # a close is exact in shares: weights -> shares can miss the holding by an ulp
+        closed = [state.index_of(a) for a, what in dust.items() if what == "closed"]
+        shares[closed] = -state.holdings[closed]
         root = self.root(state)
         d0 = state.weights - sol.targets
         info: dict[str, Any] = {
