@@ -1,6 +1,8 @@
 """A 20-year daily backtest of ~500 real S&P 500 stocks with monthly optimal rebalancing.
 
-DESIGN.md's bar: <= 60 s for the backtest itself. The panel (1999-11 to 2021-04,
+Issue 16's bar: the whole benchmark (load, targets, risk models, backtest) in <= 30 s
+with default settings on the 2-core machine (DESIGN.md's older bar: <= 60 s for the
+backtest itself). The panel (1999-11 to 2021-04,
 ../shared/data/sp500) has survivorship bias and late listings; an asset is
 targeted only once it has a full lookback of prices (``target_schedule``), so the
 universe is chosen by date. Targets: monthly inverse volatility over 63 days. Risk:
@@ -12,13 +14,17 @@ spread, 3/2-power impact from trailing volatility and ADV. $100M book, whole
 shares through the integer stage (round mode).
 
 Reports wall time per phase (load, targets, risk models, backtest), seconds per
-rebalance and per bar, held rebalances, and the run's cost and tracking error.
+rebalance and per bar, held rebalances, and the run's cost and tracking error; the
+backtest split into the relaxation (of it, the solver's own work), the integer stage
+and the rest (engine, broker, state building, orders), from each plan's ``info``; and
+the machine's load (``os.getloadavg``) at the start and the end.
 Not a test. Usage: ``python benchmarks/bench_backtest_optimal.py [--start 1999-11-01]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -41,6 +47,7 @@ def main() -> None:
         print("skipped: ../shared/data/sp500 not found (set REBALOPT_DATA)")
         return
     warnings.filterwarnings("ignore")
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     panel = load_sp500(start=args.start, end=args.end)
     feed = DataFeed.from_long(panel)
@@ -59,6 +66,18 @@ def main() -> None:
     costs = [Commission(per_share=0.005, minimum=1.0), Spread(half_spread_bps=3.0),
              MarketImpact(coef=1.0, exponent=1.5)]
     runs = optimal_runs(costs, risk, (args.risk_aversion,))
+    parts = {"relaxation": 0.0, "solver": 0.0, "integer": 0.0}
+    reb = runs[0].rebalancer
+    planner = reb.plan
+
+    def plan(state, targets):  # the same plan, its times added up
+        p = planner(state, targets)
+        parts["relaxation"] += p.info.get("relaxation_time") or 0.0
+        parts["solver"] += p.info.get("solve_time") or 0.0
+        parts["integer"] += p.info.get("integer_time") or 0.0
+        return p
+
+    reb.plan = plan
     t0 = time.perf_counter()
     cmp = compare(feed, targets, costs, runs, initial_cash=1e8, on_error="hold",
                   record_holdings=False)
@@ -72,7 +91,15 @@ def main() -> None:
     print(f"load {t_load:.1f} s | targets {t_targets:.1f} s | risk models {t_risk:.1f} s | "
           f"backtest {t_run:.1f} s ({1e3 * t_run / n_reb:.0f} ms per rebalance, "
           f"{1e3 * t_run / len(feed.dates):.2f} ms per bar)")
-    print(f"backtest + targets + risk: {t_targets + t_risk + t_run:.1f} s (bar: <= 60 s)")
+    rest = t_run - parts["relaxation"] - parts["integer"]
+    print(f"backtest per rebalance: relaxation {1e3 * parts['relaxation'] / n_reb:.0f} ms "
+          f"(solver {1e3 * parts['solver'] / n_reb:.0f} ms) | integer stage "
+          f"{1e3 * parts['integer'] / n_reb:.0f} ms | rest {1e3 * rest / n_reb:.0f} ms "
+          f"(engine, broker, state, orders)")
+    total = t_load + t_targets + t_risk + t_run
+    print(f"whole benchmark: {total:.1f} s (bar: <= 30 s); backtest + targets + risk: "
+          f"{t_targets + t_risk + t_run:.1f} s | load average {load0:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}")
     print(cmp.table.drop(columns=[c for c in cmp.table.columns
                                   if c.startswith("cost_") and c != "cost_bps"],
                          errors="ignore").to_string())

@@ -89,3 +89,23 @@ def test_load_ohlcv_csv_and_parquet(tmp_path):
     assert list(fa.assets) == ["AAPL", "MSFT", "XOM"]
     with pytest.raises(FileNotFoundError):
         load_ohlcv(tmp_path / "none.csv")
+
+
+@pytest.mark.parametrize("kind", ["object", "str", "category", "int"])
+def test_long_frame_ticker_dtypes_give_one_feed(kind):
+    """The tickers are factorized as a column: the same sorted assets (Python's code-point
+    order, non-ASCII included) and the same cells whatever the column's dtype."""
+    df = long_frame()
+    names = {"MSFT": "ß1", "AAPL": "É2", "XOM": "Z3"} if kind != "int" else {
+        "MSFT": 10, "AAPL": 9, "XOM": 100}
+    df["ticker"] = df["ticker"].map(names)
+    ref = df.assign(ticker=df["ticker"].astype(object).map(str))  # Python strings
+    if kind == "str":
+        df["ticker"] = df["ticker"].astype("str")
+    elif kind == "category":
+        df["ticker"] = df["ticker"].astype("category")
+    a, b = DataFeed.from_long(ref), DataFeed.from_long(df)
+    assert list(b.assets) == sorted(str(v) for v in names.values()) == list(a.assets)
+    for f in ("open", "high", "low", "close", "volume", "available"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert list(a.groups) == list(b.groups)

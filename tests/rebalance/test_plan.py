@@ -68,6 +68,14 @@ def test_orders_sells_first_and_submit_in_that_order(plan, make_broker):
         ("BBB", OrderSide.SELL), ("CCC", OrderSide.SELL),
         ("AAA", OrderSide.BUY), ("DDD", OrderSide.BUY),
     ]
+    # each ticket carries its asset's price and expected cost as plain Python values
+    # (the hand book's prices; the costs sum to the plan's 55.75)
+    assert [(o.reference_price, o.quantity) for o in orders] == [
+        (25.0, 150.0), (60.0, 100.0), (50.0, 200.0), (40.0, 400.0)]
+    assert all(type(v) is float for o in orders
+               for v in (o.quantity, o.reference_price, o.expected_cost))
+    assert all(type(o.asset) is str for o in orders)
+    assert math.fsum(o.expected_cost for o in orders) == pytest.approx(55.75, abs=1e-9)
     broker = make_broker({"AAA": 300, "BBB": 150, "CCC": 100}, cash=25_250.0)
     returned = plan.submit(broker)
     expected = [("BBB", 150.0, OrderSide.SELL), ("CCC", 100.0, OrderSide.SELL),

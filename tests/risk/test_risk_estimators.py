@@ -87,7 +87,8 @@ def _svd_rank_k(R: pd.DataFrame, k: int, P: float) -> tuple[np.ndarray, np.ndarr
     return approx, full
 
 
-@pytest.mark.parametrize(("T", "n", "k"), [(300, 12, 3), (300, 12, 1), (100, 20, 5)])
+@pytest.mark.parametrize(("T", "n", "k"), [(300, 12, 3), (300, 12, 1), (100, 20, 5),
+                                          (60, 90, 5), (252, 400, 10)])  # T < n: Gram path
 def test_pca_reproduces_top_k_structure(T: int, n: int, k: int) -> None:
     R = random_returns(T, n, 8 + k)
     model = pca_factor_model(R, k=k, periods_per_year=252)
@@ -137,3 +138,37 @@ def test_periods_per_year_scales_linearly() -> None:
     a = sample_covariance(R, periods_per_year=252).sigma.to_numpy()
     b = sample_covariance(R, periods_per_year=52).sigma.to_numpy()
     np.testing.assert_allclose(a / 252, b / 52, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("T", "n", "k"), [(40, 120, 10), (252, 480, 10), (9, 30, 20)])
+def test_pca_gram_path_equals_the_assets_path(T: int, n: int, k: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With fewer dates than assets the eigenpairs come from the dates x dates Gram
+    matrix; the n x n decomposition (the same function with the Gram path switched
+    off) gives the same model to rounding, the rank cap included (k > T - 1)."""
+    import rebalopt.risk.estimators as est
+
+    R = random_returns(T, n, 21 + T)
+    gram = pca_factor_model(R, k=k, missing="average")
+    monkeypatch.setattr(est, "_top_from_gram", lambda D, k: None)
+    full = pca_factor_model(R, k=k, missing="average")
+    assert list(gram.factors) == list(full.factors)
+    assert len(gram.factors) == min(k, T - 1)
+    np.testing.assert_allclose(gram.loadings.to_numpy(), full.loadings.to_numpy(),
+                               rtol=1e-9, atol=1e-11)  # signs fixed by the same convention
+    np.testing.assert_allclose(gram.factor_cov.to_numpy(), full.factor_cov.to_numpy(),
+                               rtol=1e-11)
+    np.testing.assert_allclose(gram.idio_var.to_numpy(), full.idio_var.to_numpy(), rtol=1e-9)
+
+
+def test_pca_constant_panel_takes_the_assets_path() -> None:
+    """No direction to recover from a zero Gram matrix: the n x n path answers (one
+    factor of zero variance, the idiosyncratic floor)."""
+    import rebalopt.risk.estimators as est
+
+    R = pd.DataFrame(np.full((5, 8), 0.01), columns=[f"A{i}" for i in range(8)])
+    D = R.to_numpy() - R.to_numpy().mean(axis=0)
+    assert est._top_from_gram(D, 3) is None
+    m = pca_factor_model(R, k=3)
+    assert len(m.factors) == 1 and float(m.factor_cov.iloc[0, 0]) == 0.0
+    np.testing.assert_allclose(m.idio_var.to_numpy(), 1e-12)

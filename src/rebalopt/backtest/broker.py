@@ -210,6 +210,7 @@ class SimulatedBroker:
         self.interest_total = 0.0
         self.t = -1
         self.timestamp: Any = None
+        self._stamps = list(feed.dates)  # Timestamps once (an Index look-up per bar is ~5 us)
         self._order_id = 0
         if self.taxes is not None:
             self.taxes.reset(feed.dates)
@@ -227,7 +228,7 @@ class SimulatedBroker:
         if self.t >= 0:
             self._carry()
         self.t = t
-        self.timestamp = feed.dates[t]
+        self.timestamp = self._stamps[t]
         np.copyto(self.marks, feed.close[t], where=feed.available[t])
         if self.participation is not None:
             self._used[:] = 0.0
@@ -279,11 +280,11 @@ class SimulatedBroker:
             side_e = OrderSide.BUY if q > 0 else OrderSide.SELL
             q = abs(q)
         else:
-            side_e = OrderSide(side)
+            side_e = side if type(side) is OrderSide else OrderSide(side)
             if q < 0:
                 raise InputError("quantity must be > 0 when side is given", asset=str(asset),
                                  field="quantity")
-        otype = OrderType(order_type)
+        otype = order_type if type(order_type) is OrderType else OrderType(order_type)
         if otype is OrderType.LIMIT and (
                 limit_price is None or not (math.isfinite(limit_price) and limit_price > 0)):
             raise InputError(f"limit order needs a limit price > 0, got {limit_price}",

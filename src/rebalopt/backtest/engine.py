@@ -120,6 +120,7 @@ class Engine:
         broker.bind(feed)
         T, N = feed.n_bars, feed.n_assets
         dates = feed.dates
+        stamps = list(dates)  # the bars' Timestamps, made once
         same_bar = self.execution_mode is ExecutionMode.SAME_BAR
         fill_rows = feed.close if same_bar else feed.open
         adv, vol = broker.adv_table, broker.vol_table
@@ -140,7 +141,7 @@ class Engine:
             row = fill_rows[t]
             broker.process_orders(row)
             data = BarData(feed, t, adv[t], vol[t])
-            ts = dates[t]
+            ts = stamps[t]
             for rule in rules:
                 rule.evaluate(ts, data, broker)
             context["bar_index"] = t

@@ -151,16 +151,21 @@ class RebalancePlan:
     def orders(self) -> list[Order]:
         """Order tickets, sells (and short sales) before buys, each side in universe order."""
         s = self.state
-        per_asset_cost = self.cost_per_asset
+        idx = np.flatnonzero(self.trades)
+        # one gather per field (not an Index look-up and numpy scalars per order);
+        # tolist gives the same Python floats as float() of each element
+        assets = [str(a) for a in s.assets[idx]]
+        trades = np.asarray(self.trades, dtype=float)[idx].tolist()
+        prices = np.asarray(s.prices, dtype=float)[idx].tolist()
+        cost = np.asarray(self.cost_per_asset, dtype=float)[idx].tolist()
         sells, buys = [], []
-        for i in np.flatnonzero(self.trades):
-            q = float(self.trades[i])
+        for a, q, p, c in zip(assets, trades, prices, cost):
             order = Order(
-                asset=str(s.assets[i]),
+                asset=a,
                 side=OrderSide.BUY if q > 0 else OrderSide.SELL,
                 quantity=abs(q),
-                reference_price=float(s.prices[i]),
-                expected_cost=float(per_asset_cost[i]),
+                reference_price=p,
+                expected_cost=c,
             )
             (buys if q > 0 else sells).append(order)
         return sells + buys

@@ -111,10 +111,36 @@ def rebalance_dates(index: pd.DatetimeIndex, frequency: Literal["M"] | int = "M"
 
 def _window(prices: pd.DataFrame, t: int, lookback: int) -> pd.DataFrame:
     """Returns of the ``lookback`` bars ending at bar ``t`` for assets priced on all of them."""
-    p = prices.iloc[t - lookback: t + 1]
-    ok = p.notna().all().to_numpy() & (p > 0).all().to_numpy()
-    p = p.loc[:, ok]
-    return (p / p.shift(1) - 1.0).iloc[1:]
+    return _Windows(prices)(t, lookback)
+
+
+class _Windows:
+    """:func:`_window` over one frame's array, converted once (not once per date).
+
+    The same numbers, bit for bit, as the frame arithmetic ``(p / p.shift(1) - 1)``
+    on the window (one IEEE division and subtraction per cell), held in the same
+    memory layout as that frame's block (dates contiguous per asset), so reductions
+    over it run in the same order. ``tests/research/test_windows.py`` checks the
+    frames and the estimators' answers against the pandas expression.
+    """
+
+    def __init__(self, prices: pd.DataFrame) -> None:
+        self.index = prices.index
+        self.columns = prices.columns
+        # assets x dates, each asset's dates contiguous
+        self.values = np.ascontiguousarray(prices.to_numpy(dtype=float).T)
+
+    def __call__(self, t: int, lookback: int) -> pd.DataFrame:
+        if not 0 <= t - lookback:
+            raise InputError(f"bar {t} has fewer than {lookback} returns before it",
+                             field="lookback")
+        p = self.values[:, t - lookback: t + 1]
+        ok = (p > 0).all(axis=1)  # NaN > 0 is False: priced on every bar of the window
+        p = p[ok]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            r = p[:, 1:] / p[:, :-1] - 1.0
+        return pd.DataFrame(r.T, index=self.index[t - lookback + 1: t + 1],
+                            columns=self.columns[ok], copy=False)
 
 
 def target_schedule(prices: pd.DataFrame, optimize: Optimize | Literal["min_variance",
@@ -159,9 +185,10 @@ def target_schedule(prices: pd.DataFrame, optimize: Optimize | Literal["min_vari
     prices = prices.sort_index()
     dates = rebalance_dates(pd.DatetimeIndex(prices.index), frequency, start=int(lookback))
     pos = prices.index.get_indexer(dates)
+    windows = _Windows(prices)
     rows = []
     for t in pos:
-        rets = _window(prices, int(t), int(lookback))
+        rets = windows(int(t), int(lookback))
         if rets.shape[1] == 0:
             raise InputError(f"no asset has a full {lookback}-bar window on "
                              f"{prices.index[t].date()}", field="prices")
@@ -237,10 +264,11 @@ def risk_schedule(prices: pd.DataFrame, dates: pd.DatetimeIndex, lookback: int =
     pos = prices.index.get_indexer(pd.DatetimeIndex(dates))
     if (pos < 0).any():
         raise InputError("decision date not in the price index", field="dates")
+    windows = _Windows(prices)
     for t in pos:
         if t < lookback:
             raise InputError(f"decision date {prices.index[t].date()} has fewer than "
                              f"{lookback} returns before it", field="dates")
-        model = est(_window(prices, int(t), int(lookback)))
+        model = est(windows(int(t), int(lookback)))
         models[pd.Timestamp(prices.index[t])] = model
     return RiskSchedule(models)
