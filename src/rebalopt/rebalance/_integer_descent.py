@@ -152,16 +152,20 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         the first step whose best moves were all refused on: a few vectorized
         operations per step instead of refused tries and the full ``table`` (on a
         500-name book started near the relaxation, the best moves were buys into a
-        sector at its cap, step after step)."""
+        sector at its cap, step after step). The rows are rearranged to compare each
+        move's use of a row with the row's slack (fewer operations); a move whose
+        violation sits within round-off of ``tol + MAYBE_MARGIN`` may fall either
+        side, and is refused by :func:`feasible` either way, so the picks are the
+        same."""
         lim = S.tol + MAYBE_MARGIN
         bad = np.zeros(D.shape, dtype=bool)
-        for k in rows:
+        for k in rows:  # each row's slack beyond the margin against each move's use of it
             if isinstance(k, CashRow):
-                bad |= (k.floor - (cash - D - dcost)) > lim
+                bad |= (D + dcost) > (cash - k.floor - lim)
             else:
                 L = np.append(k._lhs(w), 0.0)
                 for row, coef, Rr in k.layers:
-                    bad |= (L[row][:, None] + coef * D - Rr) > lim
+                    bad |= coef * D > (Rr[:, 0] + lim - L[row])[:, None]
         return bad.ravel()
 
     one = hasattr(S.costs, "price_one")
