@@ -552,7 +552,7 @@ class LotSearch:
         vals = tot.ravel()[flat]
         up, down = np.floor(q) + 1.0, np.ceil(q) - 1.0  # self.step(q, +-1)
         ranked = flat[:0]  # best first, ties by order: a prefix of the stable sort
-        start, chunk = 0, 128
+        start, chunk = 0, 256
         while start < flat.size:
             if ranked.size < min(start + chunk, flat.size):
                 ranked = flat[stable_prefix(vals, start + chunk)]
