@@ -117,9 +117,24 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
     # one part asked through its part (its total is the part's, float(0 + x) == x)
     korder = [k.parts[0] if len(getattr(k, "parts", ())) == 1 else k for k in hard]
 
-    def feasible(pt: tuple[FloatArray, FloatArray, FloatArray, float]) -> bool:
+    # per linear kernel, the assets whose every coefficient is <= 0 (a buy can only
+    # loosen its rows) and >= 0 (a sell can only loosen them)
+    loosen = {id(k): (np.all([(c[:, 0] <= 0) for _, c, _ in k.layers], axis=0),
+                      np.all([(c[:, 0] >= 0) for _, c, _ in k.layers], axis=0))
+              for k in korder if isinstance(k, LinearRows) and k.layers}
+
+    def feasible(pt: tuple[FloatArray, FloatArray, FloatArray, float], i: int, buy: bool
+                 ) -> bool:
+        """Every hard kernel's total at ``pt`` (the plan after a move of asset ``i``,
+        a buy or a sell) within ``tol``. A linear kernel whose rows the move can only
+        loosen is not evaluated: at the feasible plan ``q`` its total is within
+        ``tol``, and its row sums (float additions in a fixed order, monotone in each
+        term) and their positive parts can only decrease, so the check would pass."""
         P2 = PointArrays(pt[0], pt[1], pt[3])
         for at_k, k in enumerate(korder):
+            skip = loosen.get(id(k))
+            if skip is not None and skip[0 if buy else 1][i]:
+                continue
             if not k.total(P2) <= S.tol:
                 if at_k:
                     korder.insert(0, korder.pop(at_k))
@@ -152,16 +167,20 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         the first step whose best moves were all refused on: a few vectorized
         operations per step instead of refused tries and the full ``table`` (on a
         500-name book started near the relaxation, the best moves were buys into a
-        sector at its cap, step after step)."""
+        sector at its cap, step after step). The rows are rearranged to compare each
+        move's use of a row with the row's slack (fewer operations); a move whose
+        violation sits within round-off of ``tol + MAYBE_MARGIN`` may fall either
+        side, and is refused by :func:`feasible` either way, so the picks are the
+        same."""
         lim = S.tol + MAYBE_MARGIN
         bad = np.zeros(D.shape, dtype=bool)
-        for k in rows:
+        for k in rows:  # each row's slack beyond the margin against each move's use of it
             if isinstance(k, CashRow):
-                bad |= (k.floor - (cash - D - dcost)) > lim
+                bad |= (D + dcost) > (cash - k.floor - lim)
             else:
                 L = np.append(k._lhs(w), 0.0)
                 for row, coef, Rr in k.layers:
-                    bad |= (L[row][:, None] + coef * D - Rr) > lim
+                    bad |= coef * D > (Rr[:, 0] + lim - L[row])[:, None]
         return bad.ravel()
 
     one = hasattr(S.costs, "price_one")
@@ -192,7 +211,7 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
             i, j = divmod(fl, C)
             if out is None or not out[fl]:  # out: infeasible, as the check would find
                 pt = at(i, j)
-                if feasible(pt):
+                if feasible(pt, i, Q[i, j] > q[i]):
                     pick = (i, j, pt)
                     break
             dfl[fl] = np.inf

@@ -456,7 +456,11 @@ class Neighbourhoods(Enumeration):
         most) and triple (of the 6), then an exchange of which assets trade. When
         none improves, the local search's own moves (pairs, chains) get one more try
         on books of up to ``SWAP_RESEARCH_ASSETS`` assets; the loop ends when they
-        fail too.
+        fail too. Books of more than ``GUIDED_ASSETS`` assets, whose search starts
+        from the relaxation rounded asset by asset
+        (:mod:`~rebalopt.rebalance._integer_start`), take only the multi-lot single
+        moves: on bench_integer (b) (500 names, 9 states) the other neighbourhoods
+        found no move in any state and took some 7 of the round stage's 40 ms.
 
         A plan that differs from ``q`` is then improved once more by the local
         search (:meth:`LotSearch.improve`, bounded by its own move and chain
@@ -491,6 +495,8 @@ class Neighbourhoods(Enumeration):
             eps = 1e-13 + 1e-10 * abs(f)
             jump = self._jump(q)
             moved = self._singles(q, f, eps, jump)
+            if moved is None and n > GUIDED_ASSETS:
+                break  # a guided start: multi-lot single moves only (see run)
             if moved is None and n > 1:
                 moved = self._big_lots(q, f, eps)
             if moved is None and n > 1:

@@ -45,7 +45,7 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend
-from rebalopt.rebalance._integer_kernels import Kernel, PointArrays
+from rebalopt.rebalance._integer_kernels import Kernel, PointArrays, SparseMoves, sparse_totals
 
 __all__ = ["CHAIN_WORK", "LADDER", "LotSearch", "SearchResult"]
 
@@ -552,7 +552,7 @@ class LotSearch:
         vals = tot.ravel()[flat]
         up, down = np.floor(q) + 1.0, np.ceil(q) - 1.0  # self.step(q, +-1)
         ranked = flat[:0]  # best first, ties by order: a prefix of the stable sort
-        start, chunk = 0, 16
+        start, chunk = 0, 256
         while start < flat.size:
             if ranked.size < min(start + chunk, flat.size):
                 ranked = flat[stable_prefix(vals, start + chunk)]
@@ -653,8 +653,11 @@ class LotSearch:
         lot count of asset ``rows[e]`` set to ``vals[e]`` for every ``e`` with
         ``cols[e] == c``.
 
-        Every hard kernel's ``totals`` over all candidates at once, the cash by the
-        changes from ``q``'s; ``False`` only where a kernel's violation exceeds
+        Every hard kernel's totals over all candidates at once, the cash by the
+        changes from ``q``'s, each kernel updated in the changed entries only
+        (:func:`~rebalopt.rebalance._integer_kernels.sparse_totals`: on the 500-name
+        bench a chain pass's checks of 256 candidate plans took 1-4 ms as whole
+        ``(n, 256)`` plans); ``False`` only where a kernel's violation exceeds
         ``tol`` by more than ``MAYBE_MARGIN``, far beyond the round-off in which
         this evaluation and :meth:`feasible` may differ, so a plan ``False`` here is
         infeasible by :meth:`feasible` too.
@@ -664,14 +667,16 @@ class LotSearch:
             return np.ones(m, dtype=bool)
         P, cost, _ = self.point(q)
         z_new = vals * self.ell[rows]
-        Z2 = np.repeat(P.z[:, None], m, axis=1)
-        Z2[rows, cols] = z_new
-        W2 = self.w0[:, None] + Z2
         change = (z_new - P.z[rows]) + (self._price_rows(z_new, rows) - cost[rows])
         CASH2 = P.cash - np.bincount(cols, weights=change, minlength=m)
+        moves = SparseMoves(P, self.w0, rows, cols, z_new, m)
+        key = rows * m + cols
+        twice = np.unique(key).size < key.size  # an asset twice in one plan: last wins
+        dense = [moves.dense()] if twice else []
         ok = np.ones(m, dtype=bool)
         for k in self.hard:
-            ok &= k.totals(Z2, W2, CASH2) <= self.tol + MAYBE_MARGIN
+            v = k.totals(*dense[0], CASH2) if twice else sparse_totals(k, moves, CASH2, dense)
+            ok &= v <= self.tol + MAYBE_MARGIN
         return ok
 
     def _feasible_near(self, q: FloatArray, q2: FloatArray, rows: np.ndarray) -> bool:
