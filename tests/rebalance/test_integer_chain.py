@@ -121,6 +121,9 @@ def books(draw):
 # taken just before the budget ran out, never polished, left sell C05 / buy C06 (0.28%).
 @example(_book(9, 21, 0.4))
 @example(_book(9, 109, 0.5))
+# a pair saving 1.45e-8 of equity (a third of a cent on this $200k book), below
+# min_saving: the test's own tolerance was finer than the documented one (not a miss)
+@example(_book(9, 713, 0.7))
 def test_round_ends_where_no_single_move_or_lot_pair_improves(book):
     state, targets, sigma, cap = book
     relax = OptimalRebalancer(
@@ -134,7 +137,8 @@ def test_round_ends_where_no_single_move_or_lot_pair_improves(book):
         return
     q, n = res.q, state.n
     f = search.objective(q)
-    eps = 1e-13 + 1e-10 * abs(f)
+    # a move saving less than min_saving (one cent by default) is not made, by design
+    eps = max(1e-13 + 1e-10 * abs(f), search.min_gain)
     steps = [np.eye(n)[i] * s for i in range(n) for s in (1.0, -1.0)]
     steps += [np.eye(n)[i] - np.eye(n)[j] for i in range(n) for j in range(n) if i != j]
     lo, hi = search.lo, search.hi
