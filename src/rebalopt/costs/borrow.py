@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import numbers_by_asset
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
@@ -49,6 +50,8 @@ class BorrowCost(CostModel):
             r = float(self.rate)  # type: ignore[arg-type]
             if not (np.isfinite(r) and r >= 0):
                 raise InputError(f"must be finite and >= 0, got {r}", field="BorrowCost.rate")
+        else:  # text, NaN, duplicates, no tickers: now, named by ticker
+            numbers_by_asset(self.rate, "BorrowCost.rate")  # type: ignore[arg-type]
         if self.default is not None and not (np.isfinite(self.default) and self.default >= 0):
             raise InputError(f"must be finite and >= 0, got {self.default}",
                              field="BorrowCost.default")
@@ -58,8 +61,7 @@ class BorrowCost(CostModel):
         r = self.rate
         if np.isscalar(r):
             return np.full(state.n, float(r))  # type: ignore[arg-type]
-        s = pd.Series(r, dtype=float)
-        s.index = s.index.map(str)
+        s = numbers_by_asset(r, "BorrowCost.rate")  # type: ignore[arg-type]
         missing = ~state.assets.isin(s.index)
         if missing.any() and self.default is None:
             raise InputError("no borrow rate given", asset=str(state.assets[missing][0]),
