@@ -87,3 +87,24 @@ def test_optimal_off_rejects_integer_stage_knobs(name: str, value: float) -> Non
     with pytest.raises(InputError) as e:
         OptimalRebalancer(**{name: value}).plan(st, t)
     assert e.value.field == f"OptimalRebalancer.{name}"
+
+
+@pytest.mark.parametrize("name, term", [
+    ("cvxpy_constraints", lambda v: [v.w[0] <= 0.3]),
+    ("cvxpy_objective", lambda v: 10 * v.w[0]),
+])
+def test_cvxpy_escape_hatch_is_refused_by_the_whole_share_stage(name, term) -> None:
+    """Before: with cvxpy_constraints=[w_A <= 0.3] the fractional plan held A at 0.300
+    of equity but IntegerRebalancer (and integer="round") planned 71 shares of A, 0.497
+    of equity: the stage never saw the callable. Oracle: the fractional plan honours it."""
+    st = PortfolioState({"A": 0.0, "B": 0.0}, 1000.0, {"A": 7.0, "B": 13.0})
+    t = pd.Series({"A": 0.5, "B": 0.5})
+    relax = OptimalRebalancer(**{name: [term]})
+    frac = relax.plan(st, t)
+    if name == "cvxpy_constraints":
+        assert frac.trades[0] * 7.0 / 1000.0 <= 0.3 + 1e-7
+    with pytest.raises(InputError) as e:
+        IntegerRebalancer(relax)
+    assert e.value.field == f"OptimalRebalancer.{name}"
+    with pytest.raises(InputError):
+        OptimalRebalancer(integer="round", **{name: [term]}).plan(st, t)

@@ -178,6 +178,15 @@ class IntegerRebalancer(SearchPhases):
         if not isinstance(self.relaxation, OptimalRebalancer):
             raise InputError("expected an OptimalRebalancer",
                              field="IntegerRebalancer.relaxation")
+        for name in ("cvxpy_constraints", "cvxpy_objective"):
+            if list(getattr(self.relaxation, name) or ()):
+                # the search, the MIP and the NumPy check read declarations only: a
+                # cvxpy term would bind the relaxation and be dropped from the plan
+                raise InputError("the whole-share stage checks and prices declared "
+                                 "constraints and cost models only, so a cvxpy escape-hatch "
+                                 "term would be dropped from its plan: declare it as a "
+                                 "Constraint / CostModel (docs/howto/extending.md), or plan "
+                                 "fractional shares", field=f"OptimalRebalancer.{name}")
         if self.mode not in ("round", "exact"):
             raise InputError(f"must be 'round' or 'exact', got {self.mode!r}",
                              field="IntegerRebalancer.mode")
