@@ -48,3 +48,16 @@ def test_labelled_borrow_rates_are_read() -> None:
     st = PortfolioState({"A": -100.0, "B": 0.0}, 1e5, {"A": 10.0, "B": 20.0})
     cost = BorrowCost(pd.Series({"A": 0.05, "B": 0.02}))
     np.testing.assert_allclose(cost.rates(st), [0.05, 0.02])
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"rate": True}, "BorrowCost.rate"), ({"rate": "2%"}, "BorrowCost.rate"),
+    ({"rate": -0.01}, "BorrowCost.rate"), ({"rate": {"A": 0.01}, "default": True},
+                                            "BorrowCost.default"),
+    ({"rate": {"A": 0.01}, "default": "x"}, "BorrowCost.default"),
+])
+def test_borrow_scalars_are_numbers(kw, field) -> None:
+    # before: True was a 100% borrow rate, default="x" a TypeError
+    with pytest.raises(InputError) as e:
+        BorrowCost(**kw)
+    assert e.value.field == field
