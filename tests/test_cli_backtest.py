@@ -396,6 +396,8 @@ def test_write_failure_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
     (["--start", "2021-02-30"], "'2021-02-30' is not a date"),
     (["--start", "2030-01-01"], "no row of panel.csv between --start and --end"),
     (["--compare", "--out", "r.html", "--risk-aversions", "1,x"], "comma-separated numbers"),
+    # rev7: before, the list was read by nothing and the run used [optimal] risk_aversion
+    (["--risk-aversions", "1,10"], "--risk-aversions sets the optimal runs of --compare"),
 ])
 def test_bad_options(tmp_path: Path, capsys, monkeypatch, extra: list[str],
                      fragment: str) -> None:

@@ -263,3 +263,42 @@ def test_risk_file_cells_are_checked_with_line_and_column(tmp_path: Path) -> Non
         load_config(tmp_path / "c.toml")
     assert (info.value.line, info.value.column) == (3, "B")
     assert "missing value (row 'B') (risk.file in c.toml)" in str(info.value)
+
+
+def test_dust_thresholds_reach_the_fractional_optimal_plan() -> None:
+    """[rebalancer] dust_value with method = "optimal" (rev7). Before: the optimal
+    rebalancer was built with the default $1 threshold, whatever the file said.
+    Oracle: the same plan from OptimalRebalancer(dust_value=...) built by hand."""
+    from rebalopt.rebalance.optimal import OptimalRebalancer
+
+    s = parse_config('[rebalancer]\nmethod = "optimal"\nfractional = true\n'
+                     'dust_value = 60.0\ndust_shares = 0.5\n')
+    reb = s.build()
+    assert (reb.dust_value, reb.dust_shares) == (60.0, 0.5)
+    # a $50 trade in B is dust at $60, not at the default $1
+    state = PortfolioState({"A": 100.0, "B": 10.0}, 0.0, {"A": 10.0, "B": 10.0})
+    targets = {"A": 0.9 - 0.05 / 1.1, "B": 0.1 / 1.1 + 0.05 / 1.1}
+    by_hand = OptimalRebalancer(dust_value=60.0, dust_shares=0.5).plan(state, targets)
+    plan = reb.plan(state, targets)
+    np.testing.assert_array_equal(plan.trades, by_hand.trades)
+    default = OptimalRebalancer().plan(state, targets)
+    assert not np.array_equal(default.trades, plan.trades)
+
+
+@pytest.mark.parametrize(("text", "periods", "key"), [
+    ('[rebalancer]\nmethod = "optimal"\ndust_value = 60.0\n', None, "rebalancer.dust_value"),
+    ('[rebalancer]\nmethod = "optimal"\nfractional = false\ndust_shares = 0.5\n', None,
+     "rebalancer.dust_shares"),
+    ('[rebalancer]\nmethod = "optimal"\nfractional = true\ndust_value = 60.0\n', 3,
+     "rebalancer.dust_value"),
+])
+def test_dust_thresholds_a_plan_would_not_read_are_errors(text, periods, key) -> None:
+    """Whole-share optimal plans and --periods schedules do not snap dust: the key is an
+    error naming its line (before: silently ignored)."""
+    pytest.importorskip("rebalopt.rebalance.optimal")
+    with pytest.raises(FileInputError) as info:
+        parse_config(text, "c.toml").build(periods)
+    assert info.value.column == key
+    assert info.value.line == text.split("\n").index(
+        next(x for x in text.split("\n") if x.startswith(key.split(".")[1]))) + 1
+    assert "would be ignored" in str(info.value)

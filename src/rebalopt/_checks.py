@@ -78,8 +78,17 @@ def numbers_by_asset(values: Mapping[Any, Any] | pd.Series, field: str) -> pd.Se
     """A mapping / Series keyed by ticker as a float Series with string keys.
 
     Every value must be a real number (not text, not NaN): the error names the
-    first offending ticker and ``field``. Duplicate tickers are an error too.
+    first offending ticker and ``field``. Duplicate tickers are an error too, and so
+    is a Series with pandas' default index ``0..n-1`` (no tickers: unlabelled values
+    are never matched to assets by position, nor dropped as unknown tickers).
     """
+    if isinstance(values, pd.Series) and len(values) and _default_range(values.index):
+        # 0..n-1 are no tickers: every value would fall outside the universe and be
+        # dropped (a bound, a lot size, a rate silently not applied)
+        raise InputError(f"a bare Series with a default index (0..{len(values) - 1}) "
+                         "carries no tickers, so its values would match no asset: label "
+                         "it, e.g. pd.Series(values, index=tickers) or a {ticker: value} "
+                         "dict", field=field)
     if isinstance(values, pd.Series) and values.dtype.kind in "fiu":
         return _numeric_series(values, field)
     items = list(values.items()) if isinstance(values, (Mapping, pd.Series)) else None
@@ -94,6 +103,11 @@ def numbers_by_asset(values: Mapping[Any, Any] | pd.Series, field: str) -> pd.Se
         seen.add(k)
     vals = [number(v, field, asset=k) for k, (_, v) in zip(keys, items)]
     return pd.Series(vals, index=pd.Index(keys, dtype=object), dtype=float)
+
+
+def _default_range(index: pd.Index) -> bool:
+    """Whether ``index`` is pandas' default one (``RangeIndex(0, n)``): no labels."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _numeric_series(values: pd.Series, field: str) -> pd.Series:

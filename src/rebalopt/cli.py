@@ -651,6 +651,10 @@ def _backtest(args: argparse.Namespace) -> int:
 
     if args.compare and args.out is None:
         raise InputError("--compare writes an HTML report: give --out FILE.html", field="--out")
+    if args.risk_aversions and not args.compare:  # read only by the comparison's runs
+        raise InputError("--risk-aversions sets the optimal runs of --compare; without it "
+                         "the run uses the config's [optimal] risk_aversion and the list "
+                         "would be ignored", field="--risk-aversions")
     if args.compare and (args.equity_csv or args.fills_csv):
         raise InputError("--equity-csv and --fills-csv describe one run: drop --compare",
                          field="--compare")

@@ -18,6 +18,7 @@ from typing import Any
 
 from rebalopt.errors import InputError
 from rebalopt.orders import FORMATS, OrderSettings, render, write
+from rebalopt.orders.formats import READ_BY
 
 __all__ = ["FLAGS", "READ_BY", "OrderOutput", "add_arguments", "order_output"]
 
@@ -26,18 +27,6 @@ FLAGS = {"format": "--format", "account": "--account", "order_type": "--order-ty
          "basket": "--basket", "sender_comp_id": "--sender-comp-id",
          "target_comp_id": "--target-comp-id"}
 """``[orders]`` keys that have a command-line flag (the flag wins)."""
-
-READ_BY: dict[str, tuple[str, ...]] = {
-    "csv": (),
-    "ibkr": ("account", "order_type", "time_in_force", "limit_band_bps", "basket", "currency",
-             "exchange", "sec_type", "tick"),
-    "alpaca": ("account", "order_type", "time_in_force", "limit_band_bps", "basket",
-               "notional", "tick"),
-    "fix": ("account", "order_type", "time_in_force", "limit_band_bps", "basket", "currency",
-            "exchange", "tick", "sender_comp_id", "target_comp_id"),
-}
-"""The :class:`~rebalopt.orders.OrderSettings` keys each format writes (for Alpaca,
-account and basket enter the client order ids only)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,8 @@ A complete example (every section and key is optional)::
     fractional = false             # whole shares (or the prices file's lot_size)
     round_lots = false             # true: every trade a multiple of lot_size (all methods)
     # lot_size = 100               # shares; only with round_lots = true
+    # dust_value = 1.0             # currency: smaller trades snap to 0 (not read by whole-
+    # dust_shares = 1e-6           # share optimal plans nor by --periods: an error there)
     # naive and band only (optimal: the [constraints] in brackets):
     # allow_short = false          # [constraints] long_only
     # max_single_weight = 1.0      # [constraints] max_weight
@@ -393,6 +395,8 @@ def _build_optimal(settings: Settings) -> Any:
         kwargs["solver_options"] = _solver_options(solver["options"], chain, s)
     if s.risk is not None:
         s.origins.setdefault("risk model", "risk")
+    # [rebalancer] dust_value / dust_shares: read by the fractional plan's dust snap
+    kwargs.update(dust_value=s.options.dust_value, dust_shares=s.options.dust_shares)
     try:
         inner = OptimalRebalancer(risk=s.risk, costs=list(s.costs), **kwargs)
     except InputError as exc:
@@ -401,6 +405,8 @@ def _build_optimal(settings: Settings) -> Any:
                       str(exc)) from None
     if s.options.fractional:
         return inner
+    _no_dust(s, "the whole-share stage does not snap dust (its trades are whole lots; "
+                "the smallest trade is [optimal] min_trade_value)")
     from rebalopt.rebalance.integer import IntegerRebalancer
 
     try:
@@ -443,6 +449,16 @@ def _multiperiod_options(s: Settings) -> dict[str, Any]:
     return out
 
 
+def _no_dust(s: Settings, why: str) -> None:
+    """``[rebalancer] dust_value`` / ``dust_shares`` set to anything but the default are
+    an error naming the key where the plan built would not read them."""
+    from rebalopt.rebalance.dust import DUST_SHARES, DUST_VALUE
+
+    for key, default in (("dust_value", DUST_VALUE), ("dust_shares", DUST_SHARES)):
+        if getattr(s.options, key) != default:
+            raise s.error(f"rebalancer.{key}", f"{key} would be ignored: {why}")
+
+
 def _build_multiperiod(settings: Settings, periods: int) -> Any:
     """MultiPeriodRebalancer over ``periods`` periods from [optimal], [constraints],
     [solver] and [risk] (``rebalopt rebalance --periods N``).
@@ -472,6 +488,8 @@ def _build_multiperiod(settings: Settings, periods: int) -> Any:
     if s.tax is not None:
         raise s.error("costs.tax", "--periods does not plan with tax lots: the multi-period "
                       "optimizer would ignore the tax term")
+    _no_dust(s, "the multi-period schedule snaps trades below [optimal] min_trade_weight "
+                "instead")
     opt = s.sections.get("optimal", {})
     _only(opt, _OPTIMAL_KEYS + _INTEGER_KEYS, "optimal", s)
     for k in _INTEGER_KEYS:

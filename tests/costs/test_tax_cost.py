@@ -132,3 +132,24 @@ def test_table_matches_a_lot_by_lot_reading(seed):
             assert tb.cost[i] == pytest.approx(rate * gain, abs=1e-15)
             i += 1
     assert i == tb.size
+
+
+def test_substitute_outside_the_universe_is_an_error():
+    """rev7. Before: substitutes={"LOSER": "SUBB"} (a typo; the universe has SUB) moved
+    LOSER's shortfall to a ticker with no price, the weight was dropped into cash and
+    plan.info["tax"]["substituted"] still said ["LOSER"]. Oracle: the shortfall is
+    target - w0 of the restricted asset (docstring), moved to a listed substitute."""
+    from rebalopt.costs.tax import substitute_targets
+    from rebalopt.errors import InputError
+    from rebalopt.state import PortfolioState
+
+    state = PortfolioState({"LOSER": 10.0}, 900.0, {"LOSER": 10.0, "SUB": 10.0})
+    t = pd.Series({"LOSER": 0.5, "SUB": 0.1})
+    got = substitute_targets(t, state, ["LOSER"], {"LOSER": "SUB"})
+    assert got["LOSER"] == pytest.approx(0.1) and got["SUB"] == pytest.approx(0.5)
+    with pytest.raises(InputError) as e:
+        substitute_targets(t, state, ["LOSER"], {"LOSER": "SUBB"})
+    assert (e.value.asset, e.value.field) == ("SUBB", "substitutes")
+    # no shortfall (the target is below the holding): nothing moves, nothing to refuse
+    same = substitute_targets(pd.Series({"LOSER": 0.05}), state, ["LOSER"], {"LOSER": "SUBB"})
+    assert same["LOSER"] == pytest.approx(0.05)

@@ -184,6 +184,11 @@ def test_bad_inputs_raise_typed_errors(accounts):
         rebalance_many([accounts[0], accounts[0]], REBALANCER)
     with pytest.raises(InputError, match="chunk_size"):
         rebalance_many(accounts[:2], REBALANCER, chunk_size=0)
+    with pytest.raises(InputError, match="chunk_size"):  # rev7: True was a chunk of 1
+        rebalance_many(accounts[:2], REBALANCER, chunk_size=True)
+    with pytest.raises(InputError) as e:  # rev7: "no" was truthy and showed the bar
+        rebalance_many(accounts[:2], REBALANCER, progress="no")
+    assert e.value.field == "progress"
     with pytest.raises(InputError, match="expected an Account"):
         rebalance_many(["nope"], REBALANCER)
     with pytest.raises(InputError, match="state"):

@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rebalopt._checks import number, numbers_by_asset, require_nonneg, require_positive
+from rebalopt._checks import flag, number, numbers_by_asset, require_nonneg, require_positive
 from rebalopt._memo import UNIVERSE_MEMO as _UNIVERSE_MEMO
 from rebalopt._memo import universe_memo
 from rebalopt._typing import FloatArray
+from rebalopt.errors import InputError
 from rebalopt.program.layout import MatrixLayout, MatrixRows
 from rebalopt.state import PortfolioState
 
@@ -148,7 +149,14 @@ class Constraint(ABC):
         return type(self).__name__
 
     def _validate_soft(self) -> None:
-        require_positive(self.penalty, f"{type(self).__name__}.penalty")
+        cls = type(self).__name__
+        # soft="no" is truthy: a hard limit would silently become a priced one
+        flag(self.soft, f"{cls}.soft")
+        require_positive(self.penalty, f"{cls}.penalty")
+        if not self.soft and self.penalty != 1.0:
+            raise InputError(f"penalty {self.penalty:g} is read only with soft=True: a hard "
+                             "constraint holds exactly and its penalty is never used",
+                             field=f"{cls}.penalty")
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the values cached per universe (:func:`universe_memo`)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import numbers_by_asset
 from rebalopt._typing import FloatArray
 from rebalopt.constraints._base import (
     Constraint,
@@ -118,8 +119,7 @@ def _lots(lots: float | pd.Series | Mapping[str, float] | None,
     if np.isscalar(lots):
         out = np.full(state.n, float(lots))  # type: ignore[arg-type]
     else:
-        s = pd.Series(lots, dtype=float)
-        s.index = s.index.map(str)
+        s = numbers_by_asset(lots, field)
         base = pd.Series(state.lot_sizes, index=state.assets)
         s = s[s.index.isin(state.assets)]
         base.loc[s.index] = s.to_numpy()
@@ -158,6 +158,8 @@ class LotSize(IntegerConstraint):
 
     def __post_init__(self) -> None:
         self._validate_soft()
+        if self.lots is not None and not np.isscalar(self.lots):
+            numbers_by_asset(self.lots, "LotSize.lots")  # type: ignore[arg-type]
         if self.lots is not None and np.isscalar(self.lots):
             v = float(self.lots)  # type: ignore[arg-type]
             if not (np.isfinite(v) and v > 0):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import numbers_by_asset, require_nonneg
 from rebalopt._typing import FloatArray
 from rebalopt.costs._base import CostModel
 from rebalopt.errors import InputError
@@ -45,21 +46,19 @@ class BorrowCost(CostModel):
     label: str | None = None
 
     def __post_init__(self) -> None:
-        if np.isscalar(self.rate):
-            r = float(self.rate)  # type: ignore[arg-type]
-            if not (np.isfinite(r) and r >= 0):
-                raise InputError(f"must be finite and >= 0, got {r}", field="BorrowCost.rate")
-        if self.default is not None and not (np.isfinite(self.default) and self.default >= 0):
-            raise InputError(f"must be finite and >= 0, got {self.default}",
-                             field="BorrowCost.default")
+        if np.isscalar(self.rate):  # text or a bool (True would be a 100% rate): an error
+            require_nonneg(self.rate, "BorrowCost.rate")
+        else:  # text, NaN, duplicates, no tickers: now, named by ticker
+            numbers_by_asset(self.rate, "BorrowCost.rate")  # type: ignore[arg-type]
+        if self.default is not None:
+            require_nonneg(self.default, "BorrowCost.default")
 
     def rates(self, state: PortfolioState) -> FloatArray:
         """Annual borrow rate per asset (fraction per year)."""
         r = self.rate
         if np.isscalar(r):
             return np.full(state.n, float(r))  # type: ignore[arg-type]
-        s = pd.Series(r, dtype=float)
-        s.index = s.index.map(str)
+        s = numbers_by_asset(r, "BorrowCost.rate")  # type: ignore[arg-type]
         missing = ~state.assets.isin(s.index)
         if missing.any() and self.default is None:
             raise InputError("no borrow rate given", asset=str(state.assets[missing][0]),

@@ -423,6 +423,12 @@ def substitute_targets(targets: Mapping[str, float] | pd.Series, state: Portfoli
 
     For each restricted asset ``a`` with a substitute ``b``: ``max(target_a - w0_a, 0)``
     moves from ``a`` to ``b`` (so exposure is kept while ``a`` cannot be bought).
+
+    Raises
+    ------
+    InputError
+        ``b`` is not in the universe (``asset=b``, ``field="substitutes"``): it has no
+        price, so the weight moved to it would be dropped and left in cash.
     """
     t = pd.Series(targets, dtype=float).copy()
     w0 = pd.Series(state.weights, index=state.assets)
@@ -431,6 +437,10 @@ def substitute_targets(targets: Mapping[str, float] | pd.Series, state: Portfoli
         if b is None:
             continue
         short = max(float(t.get(a, 0.0)) - float(w0.get(a, 0.0)), 0.0)
+        if short > 0 and str(b) not in set(map(str, state.assets)):
+            raise InputError(f"substitute for {a} is not in the universe (no price): the "
+                             f"{short:.4g} of equity it should take would stay in cash",
+                             asset=str(b), field="substitutes")
         if short > 0:
             t[a] = float(t.get(a, 0.0)) - short
             t[b] = float(t.get(b, 0.0)) + short

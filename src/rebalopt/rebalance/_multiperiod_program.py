@@ -149,8 +149,10 @@ class StackedProgram:
     def matrices(self, states: Sequence[PortfolioState], path: FloatArray, G: np.ndarray,
                  s: FloatArray, risk_aversion: float, dt: float, alpha: FloatArray | None,
                  frozen: np.ndarray | None, terminal: str | float | None,
-                 penalties: Sequence[float]
+                 penalties: Sequence[float], cash_reserve: float = 0.0
                  ) -> tuple[sp.csc_matrix, FloatArray, sp.csc_matrix, FloatArray, float, list]:
+        # cash_reserve: cash weight held back from every row on post-trade cash (the
+        # non-convex fees the program cannot see; MultiPeriodRebalancer's fee reserve)
         H, n, k = self.H, self.n, self.k
         state = states[0]
         w0 = state.weights
@@ -245,7 +247,7 @@ class StackedProgram:
         for t in range(H):  # each constraint's rows on period t's view of the layout
             r0, used = append_constraint_rows(
                 self.constraints, self.slack[t], self._counts[t], self.layouts[t], state,
-                path[t], w0, state.cash_weight, r0, R, C, V, B)
+                path[t], w0, state.cash_weight - cash_reserve, r0, R, C, V, B)
             slack_rows += used
         r0 = append_slack_floor(slack_rows, r0, R, C, V, B)
         spec: list[ConeSpec] = [("zero", nzero, 0.0)] if nzero else []

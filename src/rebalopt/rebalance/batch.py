@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import flag
 from rebalopt.errors import InputError
 from rebalopt.rebalance._batch_worker import (
     _constraints_key,
@@ -247,7 +248,8 @@ def rebalance_many(
     dup = names[names.duplicated()]
     if len(dup):
         raise InputError(f"duplicate account name {dup[0]!r}", field="account")
-    if not (isinstance(chunk_size, int) and chunk_size >= 1):
+    flag(progress, "progress")  # "no" is truthy: it would show the bar
+    if isinstance(chunk_size, bool) or not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise InputError(f"chunk_size must be an integer >= 1, got {chunk_size!r}",
                          field="chunk_size")
     if timeout is not None:

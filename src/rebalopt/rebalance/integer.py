@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from rebalopt._naming import unique_names
+from rebalopt._checks import flag
 from rebalopt._typing import FloatArray
 from rebalopt.constraints import Constraint, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
@@ -76,6 +77,18 @@ from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.state import PortfolioState
 
 __all__ = ["IntegerRebalancer", "IntegerSolution"]
+
+
+def _same_knob(a: Any, b: Any) -> bool:
+    """Whether two values of an integer-stage knob (a number, a Series or a mapping
+    of lot sizes) are equal."""
+    if isinstance(a, pd.Series) or isinstance(b, pd.Series):
+        return (isinstance(a, pd.Series) and isinstance(b, pd.Series)
+                and a.index.equals(b.index) and bool((a.to_numpy() == b.to_numpy()).all()))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 Mode = Literal["round", "exact"]
 
@@ -165,6 +178,15 @@ class IntegerRebalancer(SearchPhases):
         if not isinstance(self.relaxation, OptimalRebalancer):
             raise InputError("expected an OptimalRebalancer",
                              field="IntegerRebalancer.relaxation")
+        for name in ("cvxpy_constraints", "cvxpy_objective"):
+            if list(getattr(self.relaxation, name) or ()):
+                # the search, the MIP and the NumPy check read declarations only: a
+                # cvxpy term would bind the relaxation and be dropped from the plan
+                raise InputError("the whole-share stage checks and prices declared "
+                                 "constraints and cost models only, so a cvxpy escape-hatch "
+                                 "term would be dropped from its plan: declare it as a "
+                                 "Constraint / CostModel (docs/howto/extending.md), or plan "
+                                 "fractional shares", field=f"OptimalRebalancer.{name}")
         if self.mode not in ("round", "exact"):
             raise InputError(f"must be 'round' or 'exact', got {self.mode!r}",
                              field="IntegerRebalancer.mode")
@@ -184,14 +206,59 @@ class IntegerRebalancer(SearchPhases):
                 or not (np.isfinite(self.min_saving) and self.min_saving >= 0):
             raise InputError("must be a finite amount of currency >= 0",
                              field="IntegerRebalancer.min_saving")
+        for name in ("max_moves", "mip_nodes", "chain_width"):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) \
+                    or v < (1 if name == "chain_width" else 0):
+                low = 1 if name == "chain_width" else 0
+                raise InputError(f"must be an integer >= {low}, got {v!r}",
+                                 field=f"IntegerRebalancer.{name}")
+        flag(self.prove_infeasible, "IntegerRebalancer.prove_infeasible")
+        if isinstance(self.time_limit, (bool, np.bool_)):
+            raise InputError("must be a number of seconds, got a bool",
+                             field="IntegerRebalancer.time_limit")
+        self._adopt_relaxation_stage()
+        if self.max_trades is not None and (
+                isinstance(self.max_trades, (bool, np.bool_))
+                or not isinstance(self.max_trades, (int, np.integer))):
+            # int(2.7) would silently plan with at most 2 trades
+            raise InputError(f"must be an integer >= 0 or None, got {self.max_trades!r}",
+                             field="IntegerRebalancer.max_trades")
         self._own_constraints: list[IntegerConstraint] = []
         if self.lots is not None:
             self._own_constraints.append(LotSize(self.lots))
         if self.min_trade_value is not None:
             self._own_constraints.append(MinTradeValue(float(self.min_trade_value)))
         if self.max_trades is not None:
-            self._own_constraints.append(MaxTrades(int(self.max_trades)))
+            self._own_constraints.append(MaxTrades(self.max_trades))
         self._relax_cache: tuple[tuple[int, ...], OptimalRebalancer] | None = None
+
+    def _adopt_relaxation_stage(self) -> None:
+        """Read the relaxation's own integer-stage knobs instead of dropping them.
+
+        ``OptimalRebalancer(max_trades=5)`` (or ``lots``, ``min_trade_value``) given as
+        the relaxation would otherwise be silently ignored here: such a field is used
+        when this object leaves it ``None``, and an :class:`InputError` names it when
+        both give a different value. Its ``integer`` mode must be ``"off"`` or this
+        object's ``mode`` (``OptimalRebalancer(integer="exact")`` under the default
+        ``mode="round"`` would plan in round mode).
+        """
+        relax = self.relaxation
+        if relax.integer not in ("off", self.mode):
+            raise InputError(f"the relaxation asks for integer={relax.integer!r} but this "
+                             f"stage runs mode={self.mode!r}: set "
+                             f"IntegerRebalancer(mode={relax.integer!r})",
+                             field="IntegerRebalancer.mode")
+        for name in ("lots", "min_trade_value", "max_trades"):
+            inner, own = getattr(relax, name), getattr(self, name)
+            if inner is None:
+                continue
+            if own is None:
+                setattr(self, name, inner)
+            elif own is not inner and not _same_knob(own, inner):
+                raise InputError(f"{own!r} here and {inner!r} on the relaxation "
+                                 f"(OptimalRebalancer.{name}): give it once",
+                                 field=f"IntegerRebalancer.{name}")
 
     # ----------------------------------------------------------------- pieces
     @property

@@ -60,6 +60,7 @@ import clarabel
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import flag, require_nonneg
 from rebalopt._naming import unique_names
 from rebalopt._typing import AssetValues, FloatArray
 from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
@@ -69,8 +70,8 @@ from rebalopt.rebalance._clarabel import CVXPY_ONLY
 from rebalopt.rebalance._multiperiod_program import StackedProgram
 from rebalopt.rebalance._native import Matrices, solve_native
 from rebalopt.rebalance._problem import SCALE, convex_costs, holding_costs
-from rebalopt.rebalance._solution import RETRY_OPTIONS, _RiskLike, _Root
-from rebalopt.rebalance.plan import RebalancePlan
+from rebalopt.rebalance._solution import FEE_RESERVE_ROUNDS, RETRY_OPTIONS, _RiskLike, _Root
+from rebalopt.rebalance.plan import RebalancePlan, evaluate_costs
 from rebalopt.risk.identity import Identity
 from rebalopt.state import PortfolioState
 
@@ -144,6 +145,14 @@ class MultiPeriodSolution:
         Per period, :class:`~rebalopt.constraints.Slack` per constraint name.
     frozen, untradable
         Assets held at ``z = 0`` because a cost model cannot price them, and why.
+    fees
+        Per period, what the cost models charge beyond their convex terms (commission
+        minimums, per-order fees; fraction of equity), ``(H,)``; paid from ``cash``.
+    fee_short
+        Largest violation of a hard cash floor once ``fees`` are paid (0: none).
+    fee_reserve, fee_rounds
+        Cash weight held back from the program for those fees, and the re-solves
+        that took (class Notes).
     """
 
     z: FloatArray
@@ -163,6 +172,10 @@ class MultiPeriodSolution:
     slacks: list[dict[str, Slack]]
     frozen: np.ndarray | None = None
     untradable: dict[str, str] = field(default_factory=dict)
+    fees: FloatArray | None = None
+    fee_short: float = 0.0
+    fee_reserve: float = 0.0
+    fee_rounds: int = 0
 
 
 @dataclass
@@ -200,7 +213,9 @@ class MultiPeriodRebalancer:
         a return difference to the cost-free target on that day. Default ``False``
         (the objective above, and ``periods=1`` equal to the single-period plan).
     solver_options
-        Clarabel settings overriding :data:`~rebalopt.rebalance._clarabel.DIRECT_SETTINGS`.
+        Clarabel settings overriding :data:`~rebalopt.rebalance._clarabel.DIRECT_SETTINGS`,
+        flat (``{"max_iter": 100}``) or keyed as the single-period rebalancer takes them
+        (``{"CLARABEL": {"max_iter": 100}}``); names are checked at construction.
     min_trade_weight
         First-period trades smaller than this (fraction of equity) snap to zero when the
         snapped point passes the same checks.
@@ -212,11 +227,17 @@ class MultiPeriodRebalancer:
     Notes
     -----
     :meth:`plan` accepts a target path as a DataFrame (periods x tickers, one row per
-    period, shorter paths repeat their last row) or constant targets (a Series,
+    period, shorter paths repeat their last row, longer ones are an error) or constant targets (a Series,
     mapping or array). Its plan's trades and orders are the first period's; the
     schedule is in ``plan.info``: ``schedule`` (trade weights, periods x tickers),
     ``schedule_shares`` (shares at today's prices), ``expected_cost`` (fraction of
-    equity per period), ``tracking_error`` (annualized, per period), ``cash_path``.
+    equity per period), ``tracking_error`` (annualized, per period), ``cash_path``
+    (after each period's trades and full charges), ``expected_fees`` (commission
+    minimums and per-order fees per period, fraction of equity: not convex, so not
+    in the program), ``fee_reserve`` and ``fee_reserve_rounds``: when those fees
+    would break a hard :class:`~rebalopt.constraints.CashFloor` in some period, the
+    schedule is solved again with them held back from cash, as the single-period
+    plan does (``periods=1`` stays equal to it).
     Re-planning every period and trading the first (a receding horizon) is what
     :class:`~rebalopt.backtest.PortfolioStrategy` does with ``replan=1``.
     """
@@ -265,7 +286,8 @@ class MultiPeriodRebalancer:
                              field="MultiPeriodRebalancer.periods")
         for name in ("risk_aversion", "period", "time_limit"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and np.isfinite(v)
+                                           and v >= 0):
                 raise InputError(f"must be a finite number >= 0, got {v!r}",
                                  field=f"MultiPeriodRebalancer.{name}")
         if self.time_limit <= 0:
@@ -276,6 +298,17 @@ class MultiPeriodRebalancer:
                                                 and np.isfinite(t) and t >= 0)):
             raise InputError(f"must be None, 'target' or a band >= 0, got {t!r}",
                              field="MultiPeriodRebalancer.terminal")
+        for name in ("min_trade_weight", "feasibility_tol"):
+            require_nonneg(getattr(self, name), f"MultiPeriodRebalancer.{name}")
+        flag(self.cost_in_tracking, "MultiPeriodRebalancer.cost_in_tracking")
+        for c in self.costs:
+            if not isinstance(c, CostModel):
+                raise InputError(f"not a CostModel: {c!r}", field="MultiPeriodRebalancer.costs")
+        for c in self.constraints:
+            if not isinstance(c, Constraint):
+                raise InputError(f"not a Constraint: {c!r}",
+                                 field="MultiPeriodRebalancer.constraints")
+        self._options()  # names checked now, not at the first solve
 
     # ----------------------------------------------------------------- pieces
     def root(self, state: PortfolioState) -> _Root:
@@ -293,6 +326,10 @@ class MultiPeriodRebalancer:
         if isinstance(targets, pd.DataFrame):
             if targets.empty:
                 raise InputError("empty target path", field="targets")
+            if len(targets) > H:  # rows past the horizon would be dropped unseen
+                raise InputError(f"a target path of {len(targets)} rows for {H} periods: "
+                                 f"give at most {H} rows (fewer: the last row repeats)",
+                                 field="targets")
             rows = [state.target_weights(targets.iloc[min(t, len(targets) - 1)])
                     for t in range(H)]
             return np.vstack(rows)
@@ -314,21 +351,43 @@ class MultiPeriodRebalancer:
             self._programs[key] = prog
         return prog
 
+    def _given_options(self) -> dict[str, Any]:
+        """``solver_options`` as Clarabel settings: flat (``{"max_iter": 100}``) or, as
+        :class:`~rebalopt.rebalance.optimal.OptimalRebalancer` takes them, keyed by
+        solver (``{"CLARABEL": {...}}``, any case); another solver's key is an
+        :class:`InputError` (the schedule is solved by Clarabel only)."""
+        field_ = "MultiPeriodRebalancer.solver_options"
+        given = self.solver_options
+        if given is None:
+            return {}
+        if not isinstance(given, Mapping):
+            raise InputError(f"must map Clarabel setting names to values, got "
+                             f"{type(given).__name__}", field=field_)
+        keyed = [k for k, v in given.items() if isinstance(v, Mapping)]
+        if keyed:
+            if len(given) != 1 or not isinstance(keyed[0], str) \
+                    or keyed[0].upper() != "CLARABEL":
+                raise InputError(f"{keyed[0]!r}: the multi-period schedule is solved by "
+                                 "Clarabel only; give Clarabel's settings flat or as "
+                                 "{'CLARABEL': {...}}", field=field_)
+            return dict(given[keyed[0]])
+        return dict(given)
+
     def _options(self, retry: bool = False) -> dict[str, Any]:
         """Clarabel settings by name (checked: an unknown name is an InputError)."""
         settings = clarabel.DefaultSettings()
         opts = {"time_limit": float(self.time_limit),
                 **(RETRY_OPTIONS["CLARABEL"] if retry else {}),
-                **(self.solver_options or {})}
+                **self._given_options()}
         for key in opts:
-            if key not in CVXPY_ONLY and not hasattr(settings, key):
+            if key not in CVXPY_ONLY and not (isinstance(key, str) and hasattr(settings, key)):
                 raise InputError(f"unknown Clarabel setting {key!r}",
                                  field="MultiPeriodRebalancer.solver_options")
         return opts
 
     def _run(self, prog: StackedProgram, states: Sequence[PortfolioState], path: FloatArray,
              root: _Root, alpha: FloatArray | None, frozen: np.ndarray | None,
-             retry: bool = False
+             retry: bool = False, reserve: float = 0.0
              ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
         penalties = [(_ELASTIC_PENALTY if prog.elastic else c.penalty)
                      for c in self.constraints]
@@ -337,7 +396,7 @@ class MultiPeriodRebalancer:
             terminal = float(terminal)
         P, q, A, b, const, spec = prog.matrices(
             states, path, root.G, root.s, self.risk_aversion, self.period, alpha, frozen,
-            terminal, penalties)
+            terminal, penalties, cash_reserve=reserve)
         # the single-period path's solve (own equilibration, a solver kept per structure)
         ans = solve_native(Matrices(P, q, A, b, spec), "CLARABEL", self._options(retry),
                            prog.kept)
@@ -405,20 +464,36 @@ class MultiPeriodRebalancer:
             reasons.update(r2)
         mask = frozen if reasons else None
         prog = self._program(state, path, root.G.shape[1], elastic=False)
-        status, x, obj, info = self._run(prog, states, path, root, alpha, mask)
+        best = self._attempt(prog, state, states, path, root, alpha, mask, 0.0)
+        best = self._reserve_fees(best, prog, state, states, path, root, alpha, mask)
+        best.frozen, best.untradable = frozen, reasons
+        best.wall_time = time.perf_counter() - t0
+        return best
+
+    def _attempt(self, prog: StackedProgram, state: PortfolioState,
+                 states: Sequence[PortfolioState], path: FloatArray, root: _Root,
+                 alpha: FloatArray | None, mask: np.ndarray | None,
+                 reserve: float) -> MultiPeriodSolution:
+        """One solve of the stacked program (``reserve``: cash weight held back), its
+        dust snapped, verified in NumPy and its objective checked against Clarabel's."""
+        H = int(self.periods)
+        status, x, obj, info = self._run(prog, states, path, root, alpha, mask,
+                                         reserve=reserve)
         attempts = [("CLARABEL", status)]
         if x is None and status not in ("infeasible", "infeasible_inaccurate"):
             # numerical trouble (insufficient progress...): once more with other numerics,
             # as the single-period chain does (RETRY_OPTIONS)
-            status, x, obj, info = self._run(prog, states, path, root, alpha, mask, retry=True)
+            status, x, obj, info = self._run(prog, states, path, root, alpha, mask,
+                                             retry=True, reserve=reserve)
             attempts.append(("CLARABEL (retry)", status))
         if status in ("infeasible", "infeasible_inaccurate"):
             raise InfeasibleError("no schedule satisfies the hard constraints in every period",
-                                  self._diagnose(state, states, path, root, alpha, mask))
+                                  self._diagnose(state, states, path, root, alpha, mask,
+                                                 reserve))
         if x is None:
             # no answer (iteration limit, stall): an infeasible program Clarabel could not
             # certify looks like this; the elastic program names the conflicts if so
-            conflicts = self._diagnose(state, states, path, root, alpha, mask)
+            conflicts = self._diagnose(state, states, path, root, alpha, mask, reserve)
             if conflicts:
                 raise InfeasibleError("no schedule satisfies the hard constraints in every "
                                       f"period (Clarabel: {status})", conflicts)
@@ -450,8 +525,50 @@ class MultiPeriodRebalancer:
         best.solve_time = info["solve_time"]
         best.setup_time = info["setup_time"]
         best.iterations = info["iterations"]
-        best.frozen, best.untradable = frozen, reasons
-        best.wall_time = time.perf_counter() - t0
+        return best
+
+    def _reserve_fees(self, best: MultiPeriodSolution, prog: StackedProgram,
+                      state: PortfolioState, states: Sequence[PortfolioState],
+                      path: FloatArray, root: _Root, alpha: FloatArray | None,
+                      mask: np.ndarray | None) -> MultiPeriodSolution:
+        """Hold every hard cash floor with the fees the schedule is really charged.
+
+        Commission minimums and per-order fees are not convex: the program pays only
+        their linear part. When the full charge breaks a hard floor in some period,
+        the program is solved again with the fees of the whole schedule held back
+        from cash (never lowered; a later round adds what is still missing), up to
+        :data:`~rebalopt.rebalance._solution.FEE_RESERVE_ROUNDS` times, as
+        :class:`~rebalopt.rebalance.optimal.OptimalRebalancer` does. If no schedule
+        holds with the fees reserved, not trading is returned when it satisfies every
+        hard constraint, else :class:`InfeasibleError`; :class:`SolverError` if the
+        floor still breaks after the rounds.
+        """
+        tol = 0.1 * self.feasibility_tol
+        reserve = 0.0
+        for rounds in range(1, FEE_RESERVE_ROUNDS + 1):
+            if best.fee_short <= tol:
+                return best
+            fees = float(best.fees.sum()) if best.fees is not None else 0.0
+            reserve = max(reserve + best.fee_short, fees) + 0.5 * self.feasibility_tol
+            try:
+                best = self._attempt(prog, state, states, path, root, alpha, mask, reserve)
+            except InfeasibleError as exc:
+                hold, _ = self._verify(np.zeros((int(self.periods), state.n)), states, path,
+                                       root, alpha)
+                if hold is not None:  # no trade pays no fee: the non-convex way out
+                    hold.status, hold.solver_objective = "no trade [fees cannot be reserved]", None
+                    hold.fee_reserve, hold.fee_rounds = reserve, rounds
+                    return hold
+                raise InfeasibleError(
+                    f"no schedule satisfies the hard constraints once commission minimums "
+                    f"and per-order fees ({reserve:.6g} of equity) are reserved from cash",
+                    exc.conflicts) from exc
+            best.fee_reserve, best.fee_rounds = reserve, rounds
+        if best.fee_short > tol:
+            raise SolverError(f"a hard cash floor breaks by {best.fee_short:.2e} once "
+                              "commission minimums and per-order fees are paid, after "
+                              f"{FEE_RESERVE_ROUNDS} re-solves reserving them",
+                              [("CLARABEL", best.status)])
         return best
 
     def _verify(self, Z: FloatArray, states: Sequence[PortfolioState], path: FloatArray,
@@ -462,10 +579,23 @@ class MultiPeriodRebalancer:
         names = unique_names(self.constraints)
         w = state.weights.copy()
         cash = state.cash_weight
-        W, C, cost, risk, te, slacks = [], [], [], [], [], []
+        W, C, cost, risk, te, slacks, fees = [], [], [], [], [], [], []
         total = 0.0
+        paid = [m for m in self.costs if m.paid_at_trade and not m.exact_in_optimizer]
+        floors = [c for c in self.constraints if c.cash_floor() is not None and not c.soft]
+        fee_cum, fee_short = 0.0, 0.0
         for t in range(H):
             c_t = float(sum(convex_costs(self.costs, Z[t], states[t]).values()))
+            fee_t = 0.0
+            if paid:  # what the broker charges beyond the convex terms (minimums, fees)
+                s_t = states[t]
+                shares = Z[t] * s_t.equity / (s_t.prices * s_t.multipliers)
+                full = float(sum(evaluate_costs(paid, shares, s_t).values()).sum()
+                             ) / s_t.equity
+                part = float(sum(convex_costs(paid, Z[t], s_t).values()))
+                fee_t = max(full - part, 0.0)
+            fee_cum += fee_t
+            fees.append(fee_t)
             k_t = 0.5 * self.risk_aversion * c_t**2 if self.cost_in_tracking else 0.0
             w = w + Z[t]
             cash = cash - float(Z[t].sum()) - c_t
@@ -482,12 +612,18 @@ class MultiPeriodRebalancer:
             d = w - path[t]
             var = root.variance(d)
             r_t = 0.5 * self.risk_aversion * self.period * var + k_t
+            if fee_cum > 0 and floors:  # the hard cash floors with the fees paid
+                paid_point = Point(z=Z[t], w=w.copy(), cash=cash - fee_cum, state=state,
+                                   targets=path[t])
+                for c in floors:
+                    fee_short = max(fee_short,
+                                    c.check(paid_point, self.feasibility_tol).violation)
             pen = sum(c.penalty * s.violation for c, s in zip(self.constraints, sl.values())
                       if c.soft)
             a_t = -float(alpha[t] @ w) if alpha is not None else 0.0
             total += c_t + r_t + pen + a_t
             W.append(w.copy())
-            C.append(cash)
+            C.append(cash - fee_cum)
             cost.append(c_t)
             risk.append(r_t)
             te.append(float(np.sqrt(max(var, 0.0))))
@@ -508,16 +644,17 @@ class MultiPeriodRebalancer:
             z=Z, w=np.vstack(W), cash=np.array(C), targets=path, cost=np.array(cost),
             risk=np.array(risk), tracking_error=np.array(te), objective=total,
             solver_objective=None, status="", solve_time=None, wall_time=0.0,
-            setup_time=None, iterations=None, slacks=slacks)
+            setup_time=None, iterations=None, slacks=slacks, fees=np.array(fees),
+            fee_short=fee_short)
         return sol, ""
 
     def _diagnose(self, state: PortfolioState, states: Sequence[PortfolioState],
                   path: FloatArray, root: _Root, alpha: FloatArray | None,
-                  mask: np.ndarray | None) -> list[Conflict]:
+                  mask: np.ndarray | None, reserve: float = 0.0) -> list[Conflict]:
         """Every constraint made elastic at a high price: the (constraint, period) pairs
         that must give way, with by how much (their slack at the elastic optimum)."""
         prog = self._program(state, path, root.G.shape[1], elastic=True)
-        _, x, _, _ = self._run(prog, states, path, root, alpha, mask)
+        _, x, _, _ = self._run(prog, states, path, root, alpha, mask, reserve=reserve)
         if x is None:
             return []
         names = unique_names(self.constraints)
@@ -568,6 +705,10 @@ class MultiPeriodRebalancer:
             "weights_path": pd.DataFrame(sol.w, index=idx, columns=cols),
             "cash_path": pd.Series(sol.cash, index=idx, name="cash"),
             "expected_cost": pd.Series(sol.cost, index=idx, name="cost"),
+            "expected_fees": pd.Series(sol.fees if sol.fees is not None else 0.0,
+                                       index=idx, name="fees"),
+            "fee_reserve": sol.fee_reserve,
+            "fee_reserve_rounds": sol.fee_rounds,
             "expected_tracking": pd.Series(sol.risk, index=idx, name="tracking"),
             "tracking_error": pd.Series(sol.tracking_error, index=idx, name="tracking_error"),
             "tracking_error_before": float(np.sqrt(max(root.variance(d0), 0.0))),

@@ -75,8 +75,19 @@ class Lot:
     replacement: bool = False
 
     def __post_init__(self) -> None:
+        # dates as the lots file gives them (as_date): a time zone or a time of day
+        # would make comparisons with the naive as_of raise TypeError, or move a lot
+        # across the one-year line by hours
+        acquired = self.acquired
+        if not (type(acquired) is pd.Timestamp and acquired.tzinfo is None
+                and acquired == acquired.normalize()):
+            acquired = as_date(acquired, field="acquired")
+            object.__setattr__(self, "acquired", acquired)
         if self.purchased is None:
-            object.__setattr__(self, "purchased", self.acquired)
+            object.__setattr__(self, "purchased", acquired)
+        elif not (type(self.purchased) is pd.Timestamp and self.purchased.tzinfo is None
+                  and self.purchased == self.purchased.normalize()):
+            object.__setattr__(self, "purchased", as_date(self.purchased, field="purchased"))
 
     @property
     def cost(self) -> float:
@@ -139,8 +150,8 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
     Raises
     ------
     InputError
-        A lot with shares <= 0 or a negative basis, or two lots of one asset with the
-        same id (asset and lot named).
+        A lot with shares <= 0 or a negative basis, two lots of one asset with the
+        same id, or a lot bought after ``as_of`` (asset and lot named).
     """
 
     def __init__(self, lots: Mapping[str, Iterable[Lot]] | None = None, *, as_of: Any = None,
@@ -154,6 +165,11 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
             seq = checked_lots(a, items)
             if seq:
                 book[a] = seq
+            late = [lot for lot in seq if self.as_of is not None and lot.purchased > self.as_of]
+            if late:  # a book from the future: its term and wash window would be made up
+                raise InputError(f"lot {late[0].lot_id!r} was bought on "
+                                 f"{late[0].purchased.date()}, after as_of "
+                                 f"{self.as_of.date()}", asset=a, field="acquired")
         self._book = book
 
     @classmethod

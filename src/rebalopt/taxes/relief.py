@@ -174,6 +174,11 @@ def realize(lots: Sequence[Lot], picks: Sequence[tuple[int, float]], price: floa
             sold: pd.Timestamp, *, asset: str = "", multiplier: float = 1.0) -> list[Realized]:
     """The gains of selling ``picks`` (from :func:`select_lots`) at ``price`` on ``sold``."""
     sold = pd.Timestamp(sold)
+    for k, _ in picks:
+        if lots[k].acquired > sold:  # a sale before the purchase: no holding period
+            raise InputError(f"lot {lots[k].lot_id!r} acquired on {lots[k].acquired.date()} "
+                             f"is sold on {sold.date()}, before it was bought",
+                             asset=asset or None, field="acquired")
     return [
         Realized(asset, lots[k].lot_id, float(q), float(price), lots[k].basis, lots[k].acquired,
                  sold, is_long_term(lots[k].acquired, sold), float(multiplier))
