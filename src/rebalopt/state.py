@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import _default_range
 from rebalopt._typing import FloatArray
 from rebalopt.adapters.weights import labelled_targets
 from rebalopt.errors import InputError
@@ -30,6 +31,11 @@ def _as_series(values: Any, field: str) -> pd.Series:
     if values is None:
         return pd.Series(dtype=float)
     if isinstance(values, pd.Series):
+        if len(values) and _default_range(values.index):
+            raise InputError(f"a bare Series with a default index (0..{len(values) - 1}) "
+                             "carries no tickers, so its values would match no asset: "
+                             "label it, e.g. pd.Series(values, index=tickers) or a "
+                             "{ticker: value} dict", field=field)
         s = values
     elif isinstance(values, Mapping):
         s = pd.Series(dict(values), dtype=object)

@@ -75,11 +75,6 @@ def test_optimal_plan_uses_integer_knobs_through_its_stage() -> None:
     assert plan.n_trades <= 2
 
 
-@pytest.mark.xfail(strict=True, reason="optimal.py (coordinator): OptimalRebalancer with "
-                   "integer='off' accepts lots / min_trade_value / max_trades and plans "
-                   "fractional shares without them (4 trades for max_trades=2); the fix should "
-                   "raise in plan(), not at construction: IntegerRebalancer adopts these "
-                   "fields from its relaxation (test_relaxation_stage_knob_is_honoured)")
 @pytest.mark.parametrize("name, value", [("max_trades", 2), ("lots", 100.0),
                                          ("min_trade_value", 3000.0)])
 def test_optimal_off_rejects_integer_stage_knobs(name: str, value: float) -> None:

@@ -133,7 +133,10 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
         no accepted answer and the chain moves on. Recorded as ``plan.info["time_limit"]``.
     lots, min_trade_value, max_trades
         Passed to the integer stage: lot size in shares (``None``: ``state.lot_sizes``),
-        smallest trade in currency, largest number of orders.
+        smallest trade in currency, largest number of orders. With ``integer="off"``
+        nothing reads them, so :meth:`plan` refuses them (an ``InputError``);
+        an :class:`~rebalopt.rebalance.integer.IntegerRebalancer` built on this
+        rebalancer adopts them.
     backend
         How Clarabel is called. ``"direct"``: the program's matrices are assembled in
         NumPy/SciPy and handed to Clarabel without cvxpy
@@ -496,6 +499,12 @@ class OptimalRebalancer(SolverChain, FeeReserve, Diagnosis, CvxpyHatch):
     def _plan(self, state: PortfolioState, targets: Any) -> RebalancePlan:
         if self.integer != "off":
             return self._integer_stage().plan(state, targets)
+        for name, unset in (("lots", None), ("min_trade_value", None), ("max_trades", None)):
+            if getattr(self, name) is not unset:  # read by the integer stage only
+                raise InputError(f"{name} is read by the integer stage, and integer='off' "
+                                 "plans fractional shares without it: set integer='round' "
+                                 "or 'exact', or leave it unset",
+                                 field=f"OptimalRebalancer.{name}")
         sol = self.solve(state, targets)
         sol, dust = self._without_dust(sol, state, targets)
         unit = state.prices * state.multipliers
