@@ -46,7 +46,8 @@ frontier across the middle of their common TE range. Daily decisions cost about
 Usage: ``python benchmarks/bench_quality.py [--book 1e8] [--assets 100]
 [--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]
 [--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...] [--no-mp-cost-in-tracking]
-[--mp-terminal target|0.01] [--daily-plain] [--only-multiperiod] [--rows a.csv b.csv ...]``
+[--mp-terminal target|0.01] [--daily-plain] [--only-multiperiod] [--only-daily-optimal]
+[--rows a.csv b.csv ...]``
 (``--daily-plain``: the plain daily single-period runs beside the ``+cost`` ones).
 
 Issue 14's figures (two years of decisions, 2019-04..2021-04, 100 names, H = 10 with
@@ -60,6 +61,14 @@ load of 3-5 on two cores, most of it the multi-period rows)::
     python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-daily \
         --daily-plain --periods 10 --mp-gammas 100,300,1000,3000,20000 \
         --out y2h10_1e8.html
+
+The $100M low-TE points (multi-period and daily +cost, run separately, then merged)::
+
+    python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-multiperiod \
+        --periods 10 --mp-gammas 1000,1500,2000,3000,10000,100000,300000 --out mp_1e8.html
+    python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-daily-optimal \
+        --mp-gammas 3000,5000,10000,20000,50000,100000,300000 --out daily_1e8.html
+    python benchmarks/bench_quality.py --rows y2h10_1e8.csv mp_1e8.csv daily_1e8.csv
 
 Earlier sweeps on the same window (other gammas, the plain objective) merge with
 ``--rows y2h10_1e9.csv extra.csv``
