@@ -46,7 +46,8 @@ frontier across the middle of their common TE range. Daily decisions cost about
 Usage: ``python benchmarks/bench_quality.py [--book 1e8] [--assets 100]
 [--targets min_variance|inverse_volatility] [--out reports/bench_quality.html]
 [--multiperiod] [--periods 5] [--mp-gammas 1e2,1e3,...] [--no-mp-cost-in-tracking]
-[--mp-terminal target|0.01] [--daily-plain] [--only-multiperiod] [--rows a.csv b.csv ...]``
+[--mp-terminal target|0.01] [--daily-plain] [--only-multiperiod] [--only-daily-optimal]
+[--rows a.csv b.csv ...]``
 (``--daily-plain``: the plain daily single-period runs beside the ``+cost`` ones).
 
 Issue 14's figures (two years of decisions, 2019-04..2021-04, 100 names, H = 10 with
@@ -60,6 +61,14 @@ load of 3-5 on two cores, most of it the multi-period rows)::
     python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-daily \
         --daily-plain --periods 10 --mp-gammas 100,300,1000,3000,20000 \
         --out y2h10_1e8.html
+
+The $100M low-TE points (multi-period and daily +cost, run separately, then merged)::
+
+    python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-multiperiod \
+        --periods 10 --mp-gammas 1000,1500,2000,3000,10000,100000,300000 --out mp_1e8.html
+    python benchmarks/bench_quality.py $W --book 1e8 --multiperiod --only-daily-optimal \
+        --mp-gammas 3000,5000,10000,20000,50000,100000,300000 --out daily_1e8.html
+    python benchmarks/bench_quality.py --rows y2h10_1e8.csv mp_1e8.csv daily_1e8.csv
 
 Earlier sweeps on the same window (other gammas, the plain objective) merge with
 ``--rows y2h10_1e9.csv extra.csv``
@@ -88,6 +97,7 @@ from rebalopt.research import (
     cost_at_tracking_error,
     daily_band_runs,
     daily_optimal_runs,
+    efficient_points,
     equal_te_against,
     equal_te_table,
     liquidity_spreads,
@@ -138,6 +148,10 @@ def main() -> int:
     ap.add_argument("--only-multiperiod", action="store_true",
                     help="run naive monthly and the multi-period runs only (rows printed; "
                          "the comparisons need the other runs' rows, e.g. from another run)")
+    ap.add_argument("--only-daily-optimal", action="store_true",
+                    help="with --multiperiod: run naive monthly and the daily single-period "
+                         "runs only, at --mp-gammas (+cost; also plain with --daily-plain); "
+                         "rows written beside --out, merge with --rows")
     ap.add_argument("--rows", nargs="+", default=None, metavar="CSV",
                     help="run nothing: merge the rows of earlier runs on the same window and "
                          "book (the CSV written beside --out; a later file's row replaces an "
@@ -179,11 +193,16 @@ def main() -> int:
     gammas = tuple(float(g) for g in args.gammas.split(","))
     monthly_bands = [] if (args.multiperiod and args.only_daily) else band_runs(costs)
     runs = naive_runs(costs) + monthly_bands + optimal_runs(costs, risk, gammas)
-    if args.only_multiperiod:
+    if args.only_multiperiod or args.only_daily_optimal:
         runs = naive_runs(costs, every=(1,))
     if args.multiperiod:
         mpg = tuple(float(g) for g in args.mp_gammas.split(","))
-        if not args.only_multiperiod:
+        if args.only_daily_optimal:
+            runs += daily_optimal_runs(costs, risk, mpg,
+                                       cost_in_tracking=args.mp_cost_in_tracking)
+            if args.daily_plain and args.mp_cost_in_tracking:
+                runs += daily_optimal_runs(costs, risk, mpg, cost_in_tracking=False)
+        elif not args.only_multiperiod:
             runs += (twap_runs(costs, (5,))
                      + daily_band_runs(costs, absolute=(0.005, 0.01, 0.02), relative=(0.25,))
                      + daily_optimal_runs(costs, risk, mpg,
@@ -193,8 +212,9 @@ def main() -> int:
         term = args.mp_terminal
         if term is not None and term != "target":
             term = float(term)
-        runs += multiperiod_runs(costs, risk, mpg, periods=args.periods, terminal=term,
-                                 cost_in_tracking=args.mp_cost_in_tracking)
+        if not args.only_daily_optimal:
+            runs += multiperiod_runs(costs, risk, mpg, periods=args.periods, terminal=term,
+                                     cost_in_tracking=args.mp_cost_in_tracking)
     print(f"universe {feed.n_assets} names, {feed.n_bars} bars {feed.dates[0].date()}.."
           f"{feed.dates[-1].date()} (load {t1 - t0:.1f}s); {len(targets)} monthly "
           f"{args.targets} targets + risk models in {t2 - t1:.1f}s; book ${args.book:,.0f}")
@@ -210,11 +230,12 @@ def main() -> int:
     cmp = compare(feed, targets, costs, runs, initial_cash=args.book, on_error="hold",
                   record_holdings=True, progress=show)
     t3 = time.perf_counter()
-    if args.only_multiperiod:
+    if args.only_multiperiod or args.only_daily_optimal:
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             cmp.table.to_csv(Path(args.out).with_suffix(".csv"))
-        print(f"rows only (--only-multiperiod; compare with --rows); total {t3 - t0:.0f}s")
+        print(f"rows only (--only-multiperiod / --only-daily-optimal; compare with --rows); "
+              f"total {t3 - t0:.0f}s")
         return 0
     print(f"\nall runs in {t3 - t2:.0f}s; optimal program compiled "
           f"{int(cmp.table['compilations'].max())} time(s); held rebalances "
@@ -314,9 +335,56 @@ def multiperiod_summary(table: pd.DataFrame) -> dict:
     else:
         print("\nthe multi-period and single-period frontiers share no TE range")
         out["mp_vs_sp_frontier_mid"] = None
+    out.update(mp_vs_daily_cost(table, mp))
     for k, v in out.items():
         print(f"  {k}: {v}")
     return out
+
+
+def mp_vs_daily_cost(table: pd.DataFrame, mp: pd.DataFrame) -> dict:
+    """The multi-period frontier against the fair daily ``+cost`` single-period frontier.
+
+    Both frontiers' efficient points; each point of one read off the other at its own TE
+    (linear and log-log interpolation, NaN below the other's range); and the ratio
+    multi-period / daily on a grid over their whole common TE range, its lowest end first.
+    """
+    dc = table[(table["kind"] == "optimal daily") & table.index.str.contains("+cost",
+                                                                             regex=False)]
+    if dc.empty:
+        return {}
+    fr = {"multi-period": mp, "daily +cost": dc}
+    eff = {k: efficient_points(v["tracking_error"].to_numpy(), v["cost_bps"].to_numpy())
+           for k, v in fr.items()}
+    print("\nThe multi-period frontier against the daily +cost single-period frontier "
+          "(efficient points, TE %/yr · bps/yr):")
+    for k, (x, y) in eff.items():
+        print(f"  {k:>12}: " + "; ".join(f"{100 * a:.4f} · {b:.2f}" for a, b in zip(x, y)))
+    for k, other in (("multi-period", "daily +cost"), ("daily +cost", "multi-period")):
+        ox, oy = eff[other]
+        print(f"  each {k} point against the {other} frontier at its TE "
+              f"({other} cost / {k} cost, linear | log-log):")
+        for name, r in fr[k].sort_values("tracking_error").iterrows():
+            at, base = float(r["tracking_error"]), float(r["cost_bps"])
+            lin, how = cost_at_tracking_error(ox, oy, at)
+            log, _ = cost_at_tracking_error(ox, oy, at, interpolation="loglog")
+            print(f"    {name:<34} {100 * at:.4f} {base:7.2f}  {lin / base:.4f} | "
+                  f"{log / base:.4f}  {how}")
+    lo = max(eff["multi-period"][0][0], eff["daily +cost"][0][0])
+    hi = min(eff["multi-period"][0][-1], eff["daily +cost"][0][-1])
+    res: dict = {"mp_floor_te": float(eff["multi-period"][0][0]),
+                 "daily_cost_floor_te": float(eff["daily +cost"][0][0])}
+    if hi <= lo:
+        print("  the two frontiers share no TE range")
+        res["mp_vs_daily_cost_grid"] = None
+        return res
+    grid = np.geomspace(lo, hi, 13)
+    for interp in ("linear", "loglog"):
+        r = [cost_at_tracking_error(*eff["multi-period"], x, interp)[0]
+             / cost_at_tracking_error(*eff["daily +cost"], x, interp)[0] for x in grid]
+        print(f"  multi-period / daily +cost at equal TE ({interp}), TE "
+              + ", ".join(f"{100 * x:.3f}: {v:.3f}" for x, v in zip(grid, r)))
+        res[f"mp_vs_daily_cost_grid_{interp}"] = [[float(x), float(v)] for x, v in zip(grid, r)]
+    return res
 
 
 if __name__ == "__main__":
