@@ -110,3 +110,18 @@ def test_harvests_a_loss_and_keeps_exposure_with_a_substitute():
         s2, pd.Series({"LOSER": 0.9, "PEER": 0.05, "SUB": 0.0}))
     assert plan.trades[i] <= 1e-9 and plan.info["tax"]["substituted"] == ["LOSER"]
     assert plan.trades[s2.index_of("SUB")] > 0
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_harvest_switch_must_be_a_bool(value):
+    """``harvest="no"`` used to be truthy: the harvesting solve ran. Now an InputError."""
+    from rebalopt.errors import InputError
+
+    state = _book()
+    targets = pd.Series({"LOSER": 0.6, "PEER": 0.2, "SUB": 0.18})
+    with pytest.raises(InputError) as e:
+        rebalancer(TaxCost(RATES), gamma=1.0, harvest=value).plan(state, targets)
+    assert e.value.field == "TaxAwareRebalancer.harvest"
+    # the switch off is honoured: no harvesting solve, so no harvest candidates
+    off = rebalancer(TaxCost(RATES), gamma=1.0, harvest=False).plan(state, targets)
+    assert off.info["tax"]["harvest_candidates"] == []

@@ -56,8 +56,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rebalopt._naming import unique_names
 from rebalopt._checks import flag
+from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.constraints import Constraint, Point, Slack
 from rebalopt.constraints.integer import IntegerConstraint, LotSize, MaxTrades, MinTradeValue
@@ -135,7 +135,9 @@ class IntegerRebalancer(SearchPhases):
         ``EXACT_ASSETS`` assets); 0 turns both off.
     chain_width
         Most one-lot sells (buys) each chain pass tries partners for, on books of up
-        to 100 assets (16 beyond: each is a full pricing of every asset).
+        to 100 assets; never fewer than 16 (or the book's size), and 16 beyond 100
+        assets (each is a full pricing of every asset): a smaller value is raised to
+        16.
     mip_nodes
         Branch-and-bound node budget of the MIP (a count, so a MIP stopped by its
         budget returns the same plan on every run). A MIP stopped by ``time_limit``

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalopt._checks import flag
 from rebalopt.costs.tax import TaxCost, substitute_targets
 from rebalopt.errors import InputError
 from rebalopt.rebalance.plan import RebalancePlan
@@ -69,6 +70,7 @@ class TaxAwareRebalancer:
         """A plan without wash sales, with the lots it sells (module docstring)."""
         if not isinstance(self.tax, TaxCost):
             raise InputError("tax must be a TaxCost", field="tax")
+        flag(self.harvest, "TaxAwareRebalancer.harvest")  # "no" would be truthy
         w_t = pd.Series(state.target_weights(targets), index=state.assets)
         self.tax.harvest = frozenset()
         try:
