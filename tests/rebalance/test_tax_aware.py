@@ -125,3 +125,28 @@ def test_harvest_switch_must_be_a_bool(value):
     # the switch off is honoured: no harvesting solve, so no harvest candidates
     off = rebalancer(TaxCost(RATES), gamma=1.0, harvest=False).plan(state, targets)
     assert off.info["tax"]["harvest_candidates"] == []
+
+
+def test_a_restricted_substitute_is_reported_not_silently_used():
+    """LOSER and its substitute SUB both sold at a loss inside the window: neither can be
+    bought. Before, LOSER's shortfall moved to SUB (which the plan cannot buy either), the
+    weight stayed in cash and info said "substituted". Oracle: the same plan with no
+    substitute at all, and the wash-sale rule (no buy of either)."""
+    lots = {"LOSER": (Lot("l1", 300, 150.0, pd.Timestamp("2023-01-03")),),
+            "SUB": (Lot("s1", 50, 150.0, pd.Timestamp("2023-01-03")),),
+            "PEER": (Lot("p1", 100, 90.0, pd.Timestamp("2020-01-02")),)}
+    state = PortfolioState({"LOSER": 300, "SUB": 50, "PEER": 100}, 5_000.0,
+                           {"LOSER": 100.0, "PEER": 100.0, "SUB": 100.0},
+                           lots=TaxLots(lots, as_of=AS_OF))
+    later = state.lots.on(AS_OF + pd.Timedelta(days=10),
+                          loss_sales={"LOSER": [AS_OF], "SUB": [AS_OF]})
+    s2 = state.replace(lots=later)
+    targets = pd.Series({"LOSER": 0.8, "PEER": 0.05, "SUB": 0.1})
+    plan = rebalancer(TaxCost(RATES), substitutes={"LOSER": "SUB"}).plan(s2, targets)
+    tax = plan.info["tax"]
+    assert tax["substituted"] == [] and "LOSER" in tax["not_substituted"]
+    assert "SUB" in tax["not_substituted"]["LOSER"]
+    for a in ("LOSER", "SUB"):
+        assert plan.trades[s2.index_of(a)] <= 1e-9  # the rule holds: neither is bought
+    alone = rebalancer(TaxCost(RATES)).plan(s2, targets)
+    np.testing.assert_allclose(plan.trades, alone.trades, atol=1e-9)

@@ -418,11 +418,14 @@ def _one_year_after(acquired: int) -> int:
 
 
 def substitute_targets(targets: Mapping[str, float] | pd.Series, state: PortfolioState,
-                       restricted: Sequence[str], substitutes: Mapping[str, str]) -> pd.Series:
+                       restricted: Sequence[str], substitutes: Mapping[str, str],
+                       skipped: dict[str, str] | None = None) -> pd.Series:
     """Targets with the weight a restricted asset cannot buy moved to its substitute.
 
     For each restricted asset ``a`` with a substitute ``b``: ``max(target_a - w0_a, 0)``
-    moves from ``a`` to ``b`` (so exposure is kept while ``a`` cannot be bought).
+    moves from ``a`` to ``b`` (so exposure is kept while ``a`` cannot be bought). A
+    substitute that is itself restricted cannot be bought either: nothing moves, and
+    ``skipped`` (when given) records ``a -> why`` so the plan can say so.
 
     Raises
     ------
@@ -441,6 +444,11 @@ def substitute_targets(targets: Mapping[str, float] | pd.Series, state: Portfoli
             raise InputError(f"substitute for {a} is not in the universe (no price): the "
                              f"{short:.4g} of equity it should take would stay in cash",
                              asset=str(b), field="substitutes")
+        if short > 0 and str(b) in set(map(str, restricted)):
+            if skipped is not None:
+                skipped[str(a)] = (f"substitute {b} is restricted by the wash-sale rule too: "
+                                   f"{short:.4g} of equity stays in cash")
+            continue
         if short > 0:
             t[a] = float(t.get(a, 0.0)) - short
             t[b] = float(t.get(b, 0.0)) + short

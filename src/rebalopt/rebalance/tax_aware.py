@@ -18,7 +18,9 @@ it cannot buy to its user-given substitute
 
 The plan carries ``info["tax_lots"]`` (asset, lot_id, shares, gain, term, tax: the
 lots each sell comes from and the tax it triggers, currency) and ``info["tax"]``
-(net realized gain and tax, currency; harvested, restricted and substituted assets).
+(net realized gain and tax, currency; harvested, restricted and substituted assets,
+and ``not_substituted``: restricted asset -> why its weight stayed in cash, when its
+substitute is restricted too).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class TaxAwareRebalancer:
         try:
             base = self.tax.table(state)
             restricted = sorted(str(state.assets[i]) for i in np.flatnonzero(base.no_buy))
-            goal = substitute_targets(w_t, state, restricted, self.substitutes)
+            skipped: dict[str, str] = {}
+            goal = substitute_targets(w_t, state, restricted, self.substitutes, skipped)
             goal = goal.reindex(state.assets).fillna(0.0)
             plan = self.rebalancer.plan(state, goal)
             losers = np.zeros(state.n, dtype=bool)
@@ -101,5 +104,7 @@ class TaxAwareRebalancer:
         plan.info["tax"] = {
             "realized_gain": float(sales["gain"].sum()), "tax": float(sales["tax"].sum()),
             "harvest_candidates": harvested, "restricted": restricted,
-            "substituted": [a for a in restricted if a in self.substitutes]}
+            "substituted": [a for a in restricted if a in self.substitutes
+                            and a not in skipped],
+            "not_substituted": skipped}
         return plan
