@@ -27,7 +27,7 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.program.layout import MatrixRows, Resolution
 
-__all__ = ["DeclaredValues", "ProgramTemplate"]
+__all__ = ["ProgramTemplate", "declared_values"]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -36,62 +36,13 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass
-class DeclaredValues:
-    """Every declared block's resolution, as one gather over the blocks' values.
-
-    For blocks ``B_1..B_m`` with resolutions ``res_i`` (:class:`Resolution`), the
-    resolved values of all blocks are ``concat(val_i)[src] * f[ext]`` and the
-    right-hand sides ``concat(b_i)`` less the ``w0`` and ``c0`` parts, block by block
-    exactly what :meth:`Resolution.values` computes.
-    """
-
-    src: np.ndarray
-    ext: np.ndarray
-    m: int
-    w_row: np.ndarray
-    w_asset: np.ndarray
-    w_src: np.ndarray
-    cash_row: np.ndarray
-    cash_src: np.ndarray
-
-    @classmethod
-    def of(cls, blocks: Sequence[MatrixRows], res: Sequence[Resolution]) -> DeclaredValues:
-        """Stack the resolutions ``res`` of ``blocks`` (value and row offsets added)."""
-        src, ext, wr, wa, ws, cr, cs = [], [], [], [], [], [], []
-        voff = roff = 0
-        for blk, r in zip(blocks, res):
-            src.append(r.src + voff)
-            ext.append(r.ext)
-            wr.append(r.w_row + roff)
-            wa.append(r.w_asset)
-            ws.append(r.w_src + voff)
-            cr.append(r.cash_row + roff)
-            cs.append(r.cash_src + voff)
-            voff += int(np.asarray(blk.val).size)
-            roff += r.m
-
-        def cat(parts: list[np.ndarray]) -> np.ndarray:
-            return _readonly(np.concatenate(parts).astype(np.int64) if parts
-                             else np.zeros(0, dtype=np.int64))
-
-        return cls(cat(src), cat(ext), roff, cat(wr), cat(wa), cat(ws), cat(cr), cat(cs))
-
-    def values(self, blocks: Sequence[MatrixRows], w0: FloatArray, c0: float,
-               factors: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """The resolved values and right-hand sides of ``blocks`` (their current
-        values), in the order of :meth:`of`."""
-        if not blocks:
-            return np.zeros(0), np.zeros(0)
-        val = np.concatenate([np.asarray(b.val, dtype=float).reshape(-1) for b in blocks])
-        rhs = np.concatenate([np.asarray(b.b, dtype=float).reshape(-1) for b in blocks])
-        out = val[self.src] * factors[self.ext]
-        if self.w_row.size:
-            rhs -= np.bincount(self.w_row, weights=val[self.w_src] * w0[self.w_asset],
-                               minlength=self.m)
-        if self.cash_row.size:  # in order, as MatrixLayout.resolve does
-            np.subtract.at(rhs, self.cash_row, val[self.cash_src] * float(c0))
-        return out, rhs
+def declared_values(blocks: Sequence[MatrixRows]) -> tuple[FloatArray, FloatArray]:
+    """The declared blocks' current values and right-hand sides, concatenated in order
+    (what the template's stacked :class:`~rebalopt.program.layout.Resolution` reads)."""
+    if not blocks:
+        return np.zeros(0), np.zeros(0)
+    return (np.concatenate([np.asarray(b.val, dtype=float).reshape(-1) for b in blocks]),
+            np.concatenate([np.asarray(b.b, dtype=float).reshape(-1) for b in blocks]))
 
 
 @dataclass
@@ -114,7 +65,8 @@ class ProgramTemplate:
     F: np.ndarray | None
     BF: np.ndarray | None
     cones: list[tuple[str, int, float]]
-    declared: DeclaredValues
+    declared: Resolution
+    """The declared blocks' resolutions stacked (:meth:`Resolution.stacked`)."""
     v_declared: np.ndarray
     b_declared: slice
     v_G: slice | None = None

@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rebalopt._typing import FloatArray
-from rebalopt.program.assembly import DeclaredValues, ProgramTemplate, _readonly
+from rebalopt.program.assembly import ProgramTemplate, _readonly, declared_values
 from rebalopt.program.blocks import (
     append_abs_rows,
     append_holding_rows,
@@ -356,8 +356,8 @@ class ProgramBuilder:
             V[tpl.v_mask] = mask.astype(float)
         if tpl.b_hold is not None:  # -z - h <= w0
             B[tpl.b_hold] = w0
-        dv, db = tpl.declared.values(declared, np.asarray(w0, dtype=float), c0,
-                                     Resolution.factors(L.cost_vals))
+        dv, db = tpl.declared.values(*declared_values(declared), np.asarray(w0, dtype=float),
+                                     c0, Resolution.factors(L.cost_vals))
         V[tpl.v_declared] = dv
         B[tpl.b_declared] = db
         if tpl.b_caps is not None:  # v <= cap
@@ -534,7 +534,8 @@ class ProgramBuilder:
             V0=np.concatenate(V), B0=np.concatenate(B),
             F=_readonly(np.concatenate(F)) if varying else None,
             BF=_readonly(np.concatenate(BF)) if varying else None,
-            cones=self.cone_spec(nf), declared=DeclaredValues.of(declared, res),
+            cones=self.cone_spec(nf), declared=Resolution.stacked(
+                res, [np.asarray(b.val).size for b in declared]),
             v_declared=_readonly(v_decl.astype(np.int64)),
             b_declared=slice(int(boff[bstart]), int(boff[bend])),
             v_G=vs("G"), b_G=bs("G"), v_s=vs("s"), b_s=bs("s"), v_mask=vs("mask"),

@@ -23,7 +23,7 @@ Units: weights and cash are fractions of pre-trade equity.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -297,6 +297,27 @@ class Resolution:
     identity: bool
     """No virtual column: the declared rows as they are."""
 
+    @classmethod
+    def stacked(cls, parts: Sequence[Resolution], sizes: Sequence[int]) -> Resolution:
+        """The resolutions of consecutive blocks as one, over their values concatenated
+        (``sizes``: each block's number of declared values) and their rows stacked in
+        order; :meth:`values` on the concatenated values gives each block's own values
+        one after the other."""
+        fields: dict[str, list[np.ndarray]] = {k: [] for k in (
+            "row", "col", "src", "ext", "w_row", "w_asset", "w_src", "cash_row", "cash_src")}
+        voff = roff = 0
+        for r, size in zip(parts, sizes):
+            for name, shift in (("row", roff), ("col", 0), ("src", voff), ("ext", 0),
+                                ("w_row", roff), ("w_asset", 0), ("w_src", voff),
+                                ("cash_row", roff), ("cash_src", voff)):
+                fields[name].append(np.asarray(getattr(r, name), dtype=np.int64) + shift)
+            voff += int(size)
+            roff += r.m
+        cat = {k: _frozen(np.concatenate(v) if v else np.zeros(0, dtype=np.int64))
+               for k, v in fields.items()}
+        return cls(cat["row"], cat["col"], cat["src"], cat["ext"], roff, cat["w_row"],
+                   cat["w_asset"], cat["w_src"], cat["cash_row"], cat["cash_src"], False)
+
     @staticmethod
     def factors(cost_vals: FloatArray) -> FloatArray:
         """``[1, -1, cost_vals, -cost_vals]``, what :attr:`ext` indexes."""
@@ -315,6 +336,12 @@ class Resolution:
             w0 = np.asarray(w0, dtype=float)
             b -= np.bincount(self.w_row, weights=val[self.w_src] * w0[self.w_asset],
                              minlength=b.size)
-        for r, j in zip(self.cash_row, self.cash_src):
-            b[r] -= val[j] * float(c0)
+        if self.cash_row.size:  # in order: subtract.at is unbuffered
+            np.subtract.at(b, self.cash_row, val[self.cash_src] * float(c0))
         return out, b
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    a.flags.writeable = False
+    return a
