@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rebalopt._naming import unique_names
@@ -21,6 +23,21 @@ from rebalopt.rebalance.plan import evaluate_costs
 from rebalopt.state import PortfolioState
 
 __all__: list[str] = []
+
+
+def no_trade_or_raise(hold: Any, exc: InfeasibleError, reserve: float, rounds: int,
+                      what: str) -> Any:
+    """The way out when no plan holds with the fees reserved: not trading (no fee),
+    ``hold``, when it satisfies every hard constraint (``None`` if not), recorded
+    with the reserve and the round; else :class:`InfeasibleError` naming ``what``
+    (``"trade"``, ``"schedule"``) with ``exc``'s conflicts."""
+    if hold is None:
+        raise InfeasibleError(
+            f"no {what} satisfies the hard constraints once commission minimums and "
+            f"per-order fees ({reserve:.6g} of equity) are reserved from cash",
+            exc.conflicts) from exc
+    hold.fee_reserve, hold.fee_rounds = reserve, rounds
+    return hold
 
 
 class FeeReserve:
@@ -97,16 +114,11 @@ class FeeReserve:
             try:
                 sol = self._solve_chain(state, w_t, root, alpha, frozen, reserve)
             except InfeasibleError as exc:
-                hold = self._no_trade(state, w_t, root, alpha)
-                if hold is not None:  # no trade pays no fee: the non-convex way out
-                    hold.attempts = [*attempts, ("no trade [fees cannot be reserved]",
-                                                 hold.status)]
-                    hold.fee_reserve, hold.fee_rounds = reserve, rounds
-                    return hold
-                raise InfeasibleError(
-                    f"no trade satisfies the hard constraints once commission minimums "
-                    f"and per-order fees ({reserve:.6g} of equity) are reserved from cash",
-                    exc.conflicts) from exc
+                hold = no_trade_or_raise(self._no_trade(state, w_t, root, alpha), exc,
+                                         reserve, rounds, "trade")
+                hold.attempts = [*attempts, ("no trade [fees cannot be reserved]",
+                                             hold.status)]
+                return hold
             # the slacks against the floors as given (names too), with the full charge
             point = self.point(sol.z, state, w_t)
             sol.slacks = {nm: c.check(point, self.feasibility_tol)

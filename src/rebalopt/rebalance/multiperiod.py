@@ -67,6 +67,7 @@ from rebalopt.constraints import CashFloor, Constraint, LongOnly, Point, Slack
 from rebalopt.costs import CostModel, untradable_assets
 from rebalopt.errors import Conflict, InfeasibleError, InputError, SolverError
 from rebalopt.rebalance._clarabel import CVXPY_ONLY
+from rebalopt.rebalance._fees import no_trade_or_raise
 from rebalopt.rebalance._multiperiod_program import StackedProgram
 from rebalopt.rebalance._native import Matrices, solve_native
 from rebalopt.rebalance._problem import SCALE, convex_costs, holding_costs
@@ -555,14 +556,9 @@ class MultiPeriodRebalancer:
             except InfeasibleError as exc:
                 hold, _ = self._verify(np.zeros((int(self.periods), state.n)), states, path,
                                        root, alpha)
-                if hold is not None:  # no trade pays no fee: the non-convex way out
-                    hold.status, hold.solver_objective = "no trade [fees cannot be reserved]", None
-                    hold.fee_reserve, hold.fee_rounds = reserve, rounds
-                    return hold
-                raise InfeasibleError(
-                    f"no schedule satisfies the hard constraints once commission minimums "
-                    f"and per-order fees ({reserve:.6g} of equity) are reserved from cash",
-                    exc.conflicts) from exc
+                hold = no_trade_or_raise(hold, exc, reserve, rounds, "schedule")
+                hold.status, hold.solver_objective = "no trade [fees cannot be reserved]", None
+                return hold
             best.fee_reserve, best.fee_rounds = reserve, rounds
         if best.fee_short > tol:
             raise SolverError(f"a hard cash floor breaks by {best.fee_short:.2e} once "
