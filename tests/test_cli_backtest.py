@@ -398,6 +398,9 @@ def test_write_failure_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
     (["--compare", "--out", "r.html", "--risk-aversions", "1,x"], "comma-separated numbers"),
     # rev7: before, the list was read by nothing and the run used [optimal] risk_aversion
     (["--risk-aversions", "1,10"], "--risk-aversions sets the optimal runs of --compare"),
+    # before, an explicit --lookback beside --targets and a naive rebalancer was read by nothing
+    (["--lookback", "30"], "[field '--lookback'] read by nothing here: the targets come from"),
+    (["--lookback", "1"], "must be >= 2, got 1"),
 ])
 def test_bad_options(tmp_path: Path, capsys, monkeypatch, extra: list[str],
                      fragment: str) -> None:

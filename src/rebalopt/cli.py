@@ -248,6 +248,8 @@ _RISK_AVERSIONS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 _MIN_RISK_BARS = 20
 """Fewest daily returns before the first decision date from which the optimal
 rebalancer's risk model is estimated when the config has no ``[risk]`` section."""
+_LOOKBACK = 252
+"""Daily returns behind ``backtest --optimizer`` targets and its default risk model."""
 
 
 @dataclass
@@ -666,8 +668,11 @@ def _backtest(args: argparse.Namespace) -> int:
         raise InputError("two outputs name the same file", field="--out")
     if args.cash is not None and not (math.isfinite(args.cash) and args.cash > 0):
         raise InputError(f"must be finite and > 0, got {args.cash}", field="--cash")
-    if args.lookback < 2:
+    lookback_given = args.lookback is not None
+    if lookback_given and args.lookback < 2:
         raise InputError(f"must be >= 2, got {args.lookback}", field="--lookback")
+    if not lookback_given:
+        args.lookback = _LOOKBACK
     settings = load_config(args.config) if args.config else Settings()
     if settings.tax is not None:
         raise settings.error("costs.tax", "rebalopt backtest reads no tax lots: the tax term "
@@ -713,6 +718,11 @@ def _backtest(args: argparse.Namespace) -> int:
     method = settings.method
     rebalancer = settings.build()
     needs_risk = args.compare or method == "optimal"
+    if lookback_given and args.targets and not (needs_risk and settings.risk is None):
+        raise InputError("read by nothing here: the targets come from --targets and "
+                         + ("the config's [risk] section gives the risk model"
+                            if needs_risk else "this rebalancer uses no risk model"),
+                         field="--lookback")
     if needs_risk and settings.risk is None:
         history = min(args.lookback, first)
         if history < _MIN_RISK_BARS:
@@ -885,9 +895,10 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--optimizer", choices=_OPTIMIZERS,
                      help="targets computed on the panel at each month end from --lookback "
                           "daily returns (default inverse_volatility)")
-    bt.add_argument("--lookback", type=int, default=252, metavar="N",
+    bt.add_argument("--lookback", type=int, default=None, metavar="N",
                     help="daily returns behind --optimizer targets and the optimal "
-                         "rebalancer's risk model (default 252)")
+                         f"rebalancer's risk model (default {_LOOKBACK}; an error where "
+                         "neither reads it)")
     bt.add_argument("--config", metavar="TOML",
                     help="rebalancer, costs, risk model, limits (as for rebalance)")
     bt.add_argument("--cash", type=float, metavar="X",
