@@ -23,7 +23,7 @@ run's realized statistic bar by bar:
   ``j`` for both runs; 0 is the realized path, up to drift), and given draws from
   each date's own risk model, ``N(0, dt Sigma)``, common to both runs.
 
-Usage (issue 14's $100M floor points; about 6 minutes at a load of 2-3)::
+Usage (issue 14's $100M floor points; 235-250 s at a load of 2.3-3)::
 
     python benchmarks/bench_quality_split.py --start 2018-04-01 --end 2021-04-21 \\
         --book 1e8 --periods 10 --mp-gamma 1e4 --daily-gamma 5e4
