@@ -70,6 +70,9 @@ The $100M low-TE points (multi-period and daily +cost, run separately, then merg
         --mp-gammas 3000,5000,10000,20000,50000,100000,300000 --out daily_1e8.html
     python benchmarks/bench_quality.py --rows y2h10_1e8.csv mp_1e8.csv daily_1e8.csv
 
+Why the multi-period floor at $100M sits above the daily +cost one (one decision on
+2020-03-31, measured bar by bar): ``benchmarks/bench_quality_split.py``.
+
 Earlier sweeps on the same window (other gammas, the plain objective) merge with
 ``--rows y2h10_1e9.csv extra.csv``
 (``--rows`` takes every ``multiperiod`` row as one frontier; ``--mp-select`` keeps one

@@ -261,3 +261,29 @@ def test_cost_in_tracking_matches_independent_cvxpy_program(seed):
                                [0.5 * gamma / 252 * float(var @ (w - tg.reindex(st_.assets)
                                                                  .to_numpy())**2)
                                 for w in on.w], rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("kappa_tilde", [0.3, 1.5])
+def test_cost_in_tracking_linear_cost_is_almgren_chriss_whatever_gamma(kappa_tilde):
+    """How the schedule weighs each period's risk against its cost**2 (issue 14's $100M
+    floor): one asset, a linear cost ``a |z_t|`` (half spread, ``a`` = 5 bps), risk
+    ``v`` per year, terminal target. On a one-way schedule the linear part sums to
+    ``a |x_0|`` whatever the split, so the objective is that constant plus ``gamma/2 *
+    sum_t (dt v x_t**2 + a**2 z_t**2)``: the discrete Almgren-Chriss problem with
+    ``kappa~ = dt v / a**2`` (risk held ``dt`` per period, the cost squared once per
+    period, the first period like the others). Its sinh schedule, and the same schedule
+    for every ``gamma`` (the multi-period frontier's floor: at high gamma the plan
+    tends to this gamma-free schedule)."""
+    st_ = one_asset()
+    a, dt, H = 5e-4, 1 / 252, 6
+    v = kappa_tilde * a**2 / dt
+    x = ac_schedule(-0.5, H, kappa_tilde)  # distance to the target, x_0 = w0 - w* = -0.5
+    for gamma in (1e2, 1e4, 1e6):
+        mp = MultiPeriodRebalancer(periods=H, period=dt, risk=Diagonal({"A": v}),
+                                   costs=[Spread(half_spread_bps=5.0)], risk_aversion=gamma,
+                                   terminal="target", cost_in_tracking=True,
+                                   solver_options=TIGHT)
+        sol = mp.solve(st_, {"A": 0.5})
+        np.testing.assert_allclose(sol.z[:, 0], np.diff(x), atol=1e-6)
+        np.testing.assert_allclose(sol.cost, a * np.abs(np.diff(x)), atol=1e-9)
+    assert np.diff(x)[0] > 0.5 / H * 1.05  # front-loaded: not the even schedule
