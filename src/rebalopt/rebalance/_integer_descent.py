@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAYBE_MARGIN", "descend", "descend_plain"]
 
-MAYBE_MARGIN = 1e-6
+MAYBE_MARGIN = 1e-9
 """Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
 of a vectorized evaluation (kernels' ``candidates`` or ``totals`` against a check at
 the candidate's own point); units of the constraint (fractions of equity for cash
@@ -176,7 +176,7 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         bad = np.zeros(D.shape, dtype=bool)
         for k in rows:  # each row's slack beyond the margin against each move's use of it
             if isinstance(k, CashRow):
-                bad |= (D + dcost) > (cash - k.floor - lim)
+                bad |= (D + dcost) > (cash - k.floor + lim)  # floor - cash after > lim
             else:
                 L = np.append(k._lhs(w), 0.0)
                 for row, coef, Rr in k.layers:
