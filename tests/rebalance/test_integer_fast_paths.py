@@ -234,3 +234,53 @@ def test_pairs_and_the_feasibility_filter_against_plain_checks(seed):
             assert search._feasible_near(q, q2, rows[cols == c]) == feas
             ruled_out += not maybe[c]
     assert found and ruled_out
+
+
+class _ZeroCost:
+    """No trading cost, with the row pricing the kept-array descent needs."""
+
+    def __call__(self, Z):
+        return np.zeros(np.shape(Z))
+
+    def price_rows(self, z, rows):
+        return np.zeros(np.shape(z))
+
+    def price_one(self, i, z):
+        return np.zeros(np.shape(z))
+
+
+def test_a_move_leaving_cash_just_above_its_floor_is_not_ruled_out():
+    """Regression: the descent's row filter (used from the first step whose best
+    moves were refused) ruled out every move leaving the cash less than ``tol +
+    MAYBE_MARGIN`` *above* its floor (the margin's sign reversed), so the descent
+    stopped with a feasible improving move left (on the 2009-2010 backtest slice,
+    $100M in whole shares: one share of buy-back worth $0.09 against a $0.01
+    minimum gain). Here: four big lots are unaffordable (refused, so the filter
+    turns on), one small lot is bought, then one lot that leaves the cash
+    ``MAYBE_MARGIN / 2`` above zero. Oracles: descend_plain (each move checked at
+    its own point) and every single move from the end plan, checked exactly."""
+    from rebalopt.program.search import CashRow
+    from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend, descend_plain
+    from rebalopt.rebalance._integer_search import LotSearch
+
+    M = MAYBE_MARGIN
+    ell = np.array([0.02, 0.02, 0.02, 0.02, 0.01 - M / 2, 0.001])
+    S = LotSearch(
+        w0=np.full(6, 0.05), c0=0.011, targets=np.array([0.1, 0.1, 0.1, 0.1, 0.06, 0.051]),
+        ell=ell, costs=_ZeroCost(), G=np.zeros((6, 0)),
+        s=np.array([0.5, 0.5, 0.5, 0.5, 0.2, 3.0]), gT=1.0, alpha=None,
+        hard=[CashRow(0.0)], soft=[], kmin=None, tol=1e-12)
+    q0 = np.zeros(6)
+    f0 = S.objective(q0)
+    qa, fa, ka = descend(S, q0, f0, 100, 0.0)
+    S._table = None
+    qb, fb, kb = descend_plain(S, q0, f0, 100, 0.0)
+    np.testing.assert_array_equal(qa, qb)
+    assert (fa, ka) == (fb, kb)
+    assert S.feasible(qa) and qa[4] == 1.0  # the lot that leaves M / 2 of cash
+    eps = 1e-13 + 1e-10 * abs(fa)
+    for i in range(6):  # no single move from the end plan is feasible and improving
+        for v in (qa[i] - 1, qa[i] + 1, 0.0):
+            q2 = qa.copy()
+            q2[i] = v
+            assert not (S.feasible(q2) and S.objective(q2) < fa - eps)

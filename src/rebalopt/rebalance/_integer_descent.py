@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAYBE_MARGIN", "descend", "descend_plain"]
 
-MAYBE_MARGIN = 1e-6
+MAYBE_MARGIN = 1e-9
 """Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
 of a vectorized evaluation (kernels' ``candidates`` or ``totals`` against a check at
 the candidate's own point); units of the constraint (fractions of equity for cash
@@ -159,9 +159,10 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
 
     rows = [k for k in korder if isinstance(k, (CashRow, LinearRows))]
 
-    def ruled_out() -> np.ndarray:
-        """Moves a cash row, or one row of a linear kernel alone, rules out whatever
-        the round-off (flattened as ``df``): one row violated beyond ``tol +
+    def ruled_out(idx: np.ndarray) -> np.ndarray:
+        """Whether a cash row, or one row of a linear kernel alone, rules out each of
+        the moves ``idx`` (flat indices into ``df``; the improving ones: no other
+        move is tried) whatever the round-off: one row violated beyond ``tol +
         MAYBE_MARGIN`` puts the kernel's total (a sum of row violations, each at
         least 0) beyond it too, so :func:`feasible` would refuse the move. Used from
         the first step whose best moves were all refused on: a few vectorized
@@ -171,17 +172,21 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         move's use of a row with the row's slack (fewer operations); a move whose
         violation sits within round-off of ``tol + MAYBE_MARGIN`` may fall either
         side, and is refused by :func:`feasible` either way, so the picks are the
-        same."""
+        same. Computed for the moves ``idx`` only (the same operations on the same
+        numbers as over the whole table, so the same answers)."""
         lim = S.tol + MAYBE_MARGIN
-        bad = np.zeros(D.shape, dtype=bool)
+        i = idx // C
+        Dm = np.ravel(D)[idx]
+        bad = np.zeros(idx.size, dtype=bool)
         for k in rows:  # each row's slack beyond the margin against each move's use of it
             if isinstance(k, CashRow):
-                bad |= (D + dcost) > (cash - k.floor - lim)
+                # floor - cash after > lim
+                bad |= (Dm + np.ravel(dcost)[idx]) > (cash - k.floor + lim)
             else:
                 L = np.append(k._lhs(w), 0.0)
                 for row, coef, Rr in k.layers:
-                    bad |= coef * D > (Rr[:, 0] + lim - L[row])[:, None]
-        return bad.ravel()
+                    bad |= coef[i, 0] * Dm > (Rr[i, 0] + lim - L[row[i]])
+        return bad
 
     one = hasattr(S.costs, "price_one")
     d = w - wt
@@ -201,7 +206,8 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         tried = 0
         ok = out = None
         if filtered:
-            dfl[ruled_out()] = np.inf  # infeasible whatever the round-off: as refused
+            imp = np.flatnonzero(dfl < -eps)
+            dfl[imp[ruled_out(imp)]] = np.inf  # infeasible whatever the round-off: as refused
         elif table_first and hard:
             ok, out = table()
         while tried < TRIES:  # best first; ties to the lowest index, as a stable sort

@@ -47,11 +47,14 @@ from rebalopt.rebalance._integer_costs import CostTable
 from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays, SparseMoves, sparse_totals
 
-__all__ = ["CHAIN_WORK", "LADDER", "LotSearch", "SearchResult"]
+__all__ = ["CHAIN_WORK", "EXTEND_STEPS", "LADDER", "LotSearch", "SearchResult"]
 
 LADDER = 6
 """Lots either side of each asset's count whose cost :meth:`LotSearch._update_one`
 prices once for the whole search."""
+
+EXTEND_STEPS = 64
+"""Largest multiple of a pair move :meth:`LotSearch._extend` tries (doubling from 2)."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
@@ -459,10 +462,46 @@ class LotSearch:
                 moved = self._chain(q, f, df, D, eps)
             if moved is None:
                 break
-            q, f = moved
+            q, f = self._extend(q, moved[0], moved[1])
             pairs += 1
         self.chain_passes = chains
         return q, singles, pairs
+
+    def _extend(self, q: FloatArray, q1: FloatArray, f1: float) -> tuple[FloatArray, float]:
+        """The pair move ``q -> q1`` (objective ``f1``, confirmed) repeated along its
+        line: ``q + k (q1 - q)`` for ``k = 2, 4, 8, ...`` while each is inside the
+        box, meets every hard constraint and lowers the objective by more than
+        ``eps`` from the last one taken; returns the last taken (``(q1, f1)`` when
+        none is).
+
+        On a whole-share book the pair passes otherwise walk such a line one share
+        at a time (on the 2009-2010 slice of the 20-year backtest, $100M, 37 pair
+        moves per rebalance, each a one-share sell and buy saving about one cent,
+        most along a few lines), a full pair pass and descent restart per share.
+        Each point is checked as a pair move is (:meth:`_feasible_near`, the
+        objective), so the plan is at least as good as ``(q1, f1)``.
+        """
+        rows = np.flatnonzero(q1 != q)
+        if rows.size != 2 or not (np.all(q[rows] == np.floor(q[rows]))
+                                  and np.all(q1[rows] == np.floor(q1[rows]))):
+            return q1, f1  # off the lot grid (an odd-lot close): not a line of lots
+        step = q1[rows] - q[rows]
+        best, fb = q1, f1
+        k = 2.0
+        while k <= EXTEND_STEPS:
+            v = q[rows] + k * step
+            if np.any(v < self.lo[rows]) or np.any(v > self.hi[rows]):
+                break
+            q2 = q.copy()
+            q2[rows] = v
+            if not self._feasible_near(q, q2, rows):
+                break
+            f2 = self.objective(q2)
+            if not f2 < fb - max(1e-13 + 1e-10 * abs(fb), self.min_gain):
+                break
+            best, fb = q2, f2
+            k *= 2.0
+        return best, fb
 
     def chain_cost(self, n: int) -> int:
         """Work of one chain pass on ``n`` assets (asset-move pricings)."""
