@@ -36,7 +36,7 @@ from rebalopt.program.search import CashRow, LinearRows, PointArrays
 if TYPE_CHECKING:
     from rebalopt.rebalance._integer_search import LotSearch
 
-__all__ = ["MAYBE_MARGIN", "descend", "descend_plain"]
+__all__ = ["MAYBE_MARGIN", "descend", "descend_plain", "gain_eps"]
 
 MAYBE_MARGIN = 1e-9
 """Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
@@ -49,7 +49,10 @@ TRIES = 3
 violation is computed at once (as :meth:`LotSearch._best_single`)."""
 
 
-def _eps(f: float, min_gain: float) -> float:
+def gain_eps(f: float, min_gain: float = 0.0) -> float:
+    """The least objective decrease a move from objective ``f`` must make to be taken:
+    ``max(1e-13 + 1e-10 |f|, min_gain)`` (round-off of ``f``, or the search's own
+    minimum gain; fractions of pre-trade equity)."""
     return max(1e-13 + 1e-10 * abs(f), min_gain)
 
 
@@ -70,7 +73,7 @@ def descend_plain(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gai
     while moves < max_moves:
         if charge is not None and not charge():
             break
-        eps = _eps(f, min_gain)
+        eps = gain_eps(f, min_gain)
         Q, df, D = S._singles(q)
         if keep_sold is not None:
             df[keep_sold, D[keep_sold] > 0] = np.inf
@@ -196,7 +199,7 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
     while moves < max_moves:
         if charge is not None and not charge():
             break
-        eps = _eps(f, min_gain)
+        eps = gain_eps(f, min_gain)
         Sd = G @ gd + s2 * d
         df = own + gD * Sd[:, None]
         if keep_sold is not None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_combos import CombinationPricer
+from rebalopt.rebalance._integer_descent import gain_eps
 
 __all__ = ["EXACT_ASSETS", "EXACT_WORK", "Certificate", "Enumeration"]
 
@@ -122,7 +123,7 @@ class Enumeration(CombinationPricer):
             return q, False
         self.stats["exact_plans"] = m
         # sized to fit exact_work: bounding n * m plans, then pricing at most as many
-        better = self._best(q, [(np.arange(n), vals)], f, 1e-13 + 1e-10 * abs(f),
+        better = self._best(q, [(np.arange(n), vals)], f, gain_eps(f),
                             limit=self.used + 2 * n * m) if m > 1 else None
         return (better[0] if better is not None else q), True
 

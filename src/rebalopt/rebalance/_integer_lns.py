@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rebalopt._typing import FloatArray
-from rebalopt.rebalance._integer_descent import descend
+from rebalopt.rebalance._integer_descent import descend, gain_eps
 from rebalopt.rebalance._integer_exact import EXACT_WORK, Enumeration
 from rebalopt.rebalance._integer_search import LotSearch, SearchResult
 from rebalopt.rebalance._integer_start import GUIDED_ASSETS
@@ -492,7 +492,7 @@ class Neighbourhoods(Enumeration):
             if self.used >= self.work:
                 self.stats["budget_exhausted"] = 1
                 break
-            eps = 1e-13 + 1e-10 * abs(f)
+            eps = gain_eps(f)
             jump = self._jump(q)
             moved = self._singles(q, f, eps, jump)
             if moved is None and n > GUIDED_ASSETS:

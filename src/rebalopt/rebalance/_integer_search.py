@@ -44,7 +44,7 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
-from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend
+from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend, gain_eps
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays, SparseMoves, sparse_totals
 
 __all__ = ["CHAIN_WORK", "EXTEND_STEPS", "LADDER", "LotSearch", "SearchResult"]
@@ -454,7 +454,7 @@ class LotSearch:
             singles += k
             if singles + pairs >= self.max_moves:
                 break
-            eps = max(1e-13 + 1e-10 * abs(f), self.min_gain)
+            eps = gain_eps(f, self.min_gain)
             Q, df, D = self._singles(q)
             moved = self._pair(q, f, Q, df, D, eps)
             if moved is None and chains < max_chains:
@@ -497,7 +497,7 @@ class LotSearch:
             if not self._feasible_near(q, q2, rows):
                 break
             f2 = self.objective(q2)
-            if not f2 < fb - max(1e-13 + 1e-10 * abs(fb), self.min_gain):
+            if not f2 < fb - gain_eps(fb, self.min_gain):
                 break
             best, fb = q2, f2
             k *= 2.0
