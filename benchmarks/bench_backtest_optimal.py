@@ -99,7 +99,6 @@ def main() -> None:
                   record_holdings=False)
     t_run, c_run = time.perf_counter() - t0, cpu() - c0
 
-    row = cmp.table.iloc[0]
     n_reb = len(targets)
     print(f"panel: {len(feed.dates)} bars x {len(feed.assets)} assets "
           f"({feed.dates[0].date()} to {feed.dates[-1].date()}), {n_reb} monthly rebalances, "
