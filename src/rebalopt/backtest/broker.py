@@ -475,6 +475,9 @@ class SimulatedBroker:
         else:
             slip = fee = np.zeros(len(idx))
         fill_px = ref + np.sign(trades) * slip / (absq * mult)
+        fast = self._fill_all(orders, idx, trades, ref, fill_px, fee, slip, mult, costs)
+        if fast is not None:
+            return fast
         made = 0
         gross = None
         for k, o in enumerate(orders):
@@ -519,6 +522,103 @@ class SimulatedBroker:
                         {name: float(costs[j, k]) for j, name in enumerate(self.cost_names)})
             made += 1
         return made
+
+    def _fill_all(self, orders: list[BrokerOrder], idx: np.ndarray, trades: FloatArray,
+                  ref: FloatArray, fill_px: FloatArray, fee: FloatArray, slip: FloatArray,
+                  mult: FloatArray, costs: np.ndarray) -> int | None:
+        """Fill every order of a batch at once when none would be rejected or wait;
+        ``None`` (nothing done) otherwise, and the order-by-order loop decides.
+
+        The same floats as the loop, bit for bit: each asset appears once in a batch, so
+        the per-asset updates are elementwise; cash, the cost totals and the margin
+        account's gross exposure are summed order by order as the loop does. The
+        loop's checks are made first, on the same numbers; the margin account's
+        equity (one dot product per order in the loop) is followed by adding each
+        fill's change, so an order within ``1e-9`` of the leverage limit goes to the
+        loop, which decides it with the exact equity.
+        """
+        if self.taxes is not None or any(o.order_type is not OrderType.MARKET
+                                          for o in orders):
+            return None
+        if not (np.abs(fill_px - ref) < ref).all():  # the impact bound rejects one
+            return None
+        h = self.holdings[idx]
+        flows = -(trades * fill_px * mult) - fee
+        flow_l = flows.tolist()
+        cash = self.cash
+        if self.account is AccountType.CASH:
+            if ((trades < 0) & (h + trades < -_TOL)).any():
+                return None
+            for fl in flow_l:
+                if cash + fl < -_TOL * max(1.0, abs(cash)):
+                    return None
+                cash += fl
+        else:
+            gross = float(np.abs(self.holdings) @ (self.marks * self.multipliers))
+            equity = self.get_account_value()
+            marks = self.marks[idx]
+            grow = ((np.abs(h + trades) - np.abs(h)) * marks * mult).tolist()
+            change = (trades * marks * mult + flows).tolist()
+            seen = (trades * (marks - fill_px) * mult - fee).tolist()
+            for k, fl in enumerate(flow_l):
+                new_gross = gross + grow[k]
+                if new_gross > gross and new_gross > (self.max_leverage * (equity + seen[k])
+                                                      * (1 + _TOL) * (1 - 1e-9)):
+                    return None  # rejected, or too close to call without the exact equity
+                gross = new_gross
+                equity += change[k]
+                cash += fl
+        # every order fills: the loop's updates, per asset at once
+        avg = self.avg_cost[idx]
+        new = h + trades
+        opening = (h == 0) | ((h > 0) == (trades > 0))
+        red = ~opening
+        with np.errstate(divide="ignore", invalid="ignore"):
+            avg_new = np.where(opening, (h * avg + trades * fill_px) / new, avg)
+        if red.any():
+            closed = np.minimum(np.abs(trades), np.abs(h))
+            pnl = closed * (fill_px - avg) * mult * np.where(h > 0, 1.0, -1.0)
+            self.realized_pnl[idx[red]] += pnl[red]
+            gone = red & (np.abs(new) <= _TOL)
+            new[gone] = 0.0
+            avg_new[gone] = 0.0
+            flip = red & ~gone & ((new > 0) != (h > 0))
+            avg_new[flip] = fill_px[flip]
+        self.holdings[idx] = new
+        self.avg_cost[idx] = avg_new
+        self.cash = cash
+        if self.participation is not None:
+            self._used[idx] += np.abs(trades)
+        names = self.cost_names
+        cost_l = [row.tolist() for row in costs]
+        for j, name in enumerate(names):
+            total = self.cost_totals[name]
+            for c in cost_l[j]:
+                total += c
+            self.cost_totals[name] = total
+        positions = self.positions
+        t, stamp = self.t, self.timestamp
+        for k, (o, q, fp, m, f, r, sl, nw) in enumerate(zip(
+                orders, trades.tolist(), fill_px.tolist(), mult.tolist(), fee.tolist(),
+                ref.tolist(), slip.tolist(), new.tolist())):
+            if nw == 0.0:
+                positions.pop(o.asset, None)
+            elif o.asset not in positions:
+                positions[o.asset] = Position(self, o.index, o.asset)
+            prev = o.filled
+            o.filled = prev + abs(q)
+            o.avg_fill_price = (prev * o.avg_fill_price + abs(q) * fp) / o.filled
+            if o.remaining <= _TOL * max(1.0, o.quantity):
+                o.filled = o.quantity
+                self._close(o, OrderStatus.FILLED, "")
+            else:
+                o.status = OrderStatus.PARTIALLY_FILLED
+            self.fills.append(Fill(
+                bar=t, timestamp=stamp, order_id=o.order_id, asset=o.asset, quantity=q,
+                reference_price=r, price=fp, multiplier=m, fee=f, slippage=sl,
+                costs={name: cost_l[j][k] for j, name in enumerate(names)},
+                cash_flow=flow_l[k], tag=o.tag))
+        return len(orders)
 
     def _evaluate(self, orders: list[BrokerOrder], idx: np.ndarray, trades: FloatArray,
                   ref: FloatArray) -> np.ndarray | None:
