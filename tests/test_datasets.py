@@ -54,3 +54,35 @@ def test_categorical_tickers_load_as_strings(tmp_path, kwargs):
     if kwargs.get("adjust", True):  # close scaled by adj_close / close
         np.testing.assert_allclose(fast["close"], slow["close"])
         assert (fast["close"] < 100).all()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"start": "2020-01-02", "end": "2020-01-06"},
+                                    {"end": "2020-01-01"}, {"start": "2030-01-01"},
+                                    {"tickers": ["AAPL", "XOM"], "start": "2020-01-03"}])
+def test_window_and_order_match_a_filtered_sorted_read(tmp_path, kwargs):
+    """The date window (a mask on the read frame) and the (date, ticker) order (skipped
+    sort when the file is in that order already) against parquet's own row filters and
+    a sort, on the file in (date, ticker) order and in the shuffled one."""
+    panel = _panel()
+    order = panel.sort_values(["date", "ticker"]).index
+    for label, rows in (("sorted", order), ("shuffled", panel.index[::-1])):
+        folder = tmp_path / label
+        folder.mkdir()
+        cats = pd.CategoricalDtype(sorted(panel["ticker"].unique()))
+        panel.loc[rows].assign(ticker=panel["ticker"].astype(cats)).reset_index(
+            drop=True).to_parquet(folder / "prices.parquet")
+        filters = ([("date", ">=", pd.Timestamp(kwargs["start"]))] if "start" in kwargs
+                   else []) + ([("date", "<=", pd.Timestamp(kwargs["end"]))]
+                               if "end" in kwargs else [])
+        want = pd.read_parquet(folder / "prices.parquet", filters=filters or None)
+        want["ticker"] = want["ticker"].astype(str)
+        if "tickers" in kwargs:
+            want = want[want["ticker"].isin(kwargs["tickers"])]
+        want = want.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+        got = load_sp500(folder, adjust=False, sectors=False, **kwargs)
+        assert list(got.columns) == ["date", "ticker", "open", "high", "low", "close",
+                                     "volume", "adj_close"]
+        assert got["date"].tolist() == want["date"].tolist()
+        assert got["ticker"].tolist() == want["ticker"].tolist()
+        np.testing.assert_array_equal(got["close"].to_numpy(), want["close"].to_numpy())
+        assert got.index.equals(pd.RangeIndex(len(want)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["load_demo_prices", "shared_data_dir"]
@@ -124,13 +125,20 @@ def load_sp500(
     file = p / "prices.parquet" if p.is_dir() else p
     if not file.exists():
         raise FileNotFoundError(f"no prices.parquet at {file}")
-    filters: list[tuple[str, str, object]] = []
-    if start is not None:
-        filters.append(("date", ">=", pd.Timestamp(start)))
-    if end is not None:
-        filters.append(("date", "<=", pd.Timestamp(end)))
     cols = ["date", "ticker", *_OHLCV, "adj_close"]
-    df = pd.read_parquet(file, columns=cols, filters=filters or None)
+    df = pd.read_parquet(file, columns=cols)
+    # the date window as a mask on the read frame, not parquet row filters (the same
+    # rows in the same order; pyarrow's row filtering took 0.9 s of the 2.4M-row panel's
+    # 1.1 s read)
+    if start is not None or end is not None:
+        when = pd.to_datetime(df["date"])
+        keep = np.ones(len(df), dtype=bool)
+        if start is not None:
+            keep &= (when >= pd.Timestamp(start)).to_numpy()
+        if end is not None:
+            keep &= (when <= pd.Timestamp(end)).to_numpy()
+        if not keep.all():
+            df = df[keep].reset_index(drop=True)
     # the file stores tickers as a category: decode through the (few) categories, not
     # row by row (the same str column; 1.2 s -> 0.08 s for the 2.4M rows of the panel)
     tick = df["ticker"]
@@ -165,7 +173,24 @@ def load_sp500(
         else:
             df["sector"] = df["ticker"].map(sec)
     df["date"] = pd.to_datetime(df["date"])
+    if names is not None and names.is_monotonic_increasing and _sorted_by(
+            df["date"].to_numpy(), codes):
+        return df.reset_index(drop=True)  # already in (date, ticker) order: as sorted
     return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+
+
+def _sorted_by(dates: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether rows are in (date, code) order (non-decreasing; a stable sort would keep
+    them as they are). ``codes`` index categories in increasing string order, so code
+    order is ticker order."""
+    if dates.dtype.kind != "M" or np.isnat(dates).any():
+        return False  # time-zone aware or missing dates: left to the sort
+    if len(dates) < 2:
+        return True
+    d = dates.view("int64")
+    step = d[1:] > d[:-1]
+    same = d[1:] == d[:-1]
+    return bool(np.all(step | (same & (codes[1:] >= codes[:-1]))))
 
 
 __all__ += ["load_ohlcv", "load_sp500"]
