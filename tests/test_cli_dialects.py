@@ -283,3 +283,18 @@ def test_as_of_before_every_date(tmp_path: Path, capsys) -> None:
     assert code == EXIT_INPUT
     assert "no date on or before 2024-01-01" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_json_targets_with_a_repeated_key(tmp_path: Path, capsys) -> None:
+    """``{"PG": 0.5, "PG": 0.3}``: json.loads keeps the last value, so the file's first
+    weight was silently dropped (PG planned at 0.3); now an error naming the second key's
+    line and the first's."""
+    path = tmp_path / "w.json"
+    path.write_text('{\n  "PG": 0.5,\n  "MSFT": 0.2,\n  "PG": 0.3\n}\n')
+    code, out = _run(tmp_path, "ticker,shares\nPG,1\n", path,
+                     "ticker,price\nPG,10\nMSFT,20\n")
+    err = capsys.readouterr().err
+    assert code == EXIT_INPUT, err
+    assert "w.json, line 4" in err and "duplicate ticker 'PG'" in err
+    assert "first on line 2" in err
+    assert not out.exists()

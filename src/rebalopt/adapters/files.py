@@ -530,7 +530,8 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
         Naming file, line and column: see :func:`read_table` and :func:`read_prices`,
         plus a cell that is not a number, a price that is not finite and > 0, a held
         or targeted ticker (non-zero) with no row in the prices file, and a targets
-        file with no row.
+        file with no row; in a JSON targets file, a ticker given twice (also as two
+        keys equal but for case).
     """
     h = read_table(holdings, ("ticker", "shares"), value_column="shares")
     t = _read_targets(targets)
@@ -573,7 +574,8 @@ def _read_targets(path: str | Path) -> Table:
         return read_table(p, ("ticker", "weight"), value_column="weight")
     text = read_text_file(p)
     try:
-        data = json.loads(text)
+        # keys in order with repeats: json.loads would keep only the last of two equal keys
+        data = json.loads(text, object_pairs_hook=_Pairs)
     except json.JSONDecodeError as exc:
         raise FileInputError(f"invalid JSON: {exc.msg}", path=p, line=exc.lineno,
                              column=exc.colno) from None
@@ -581,14 +583,21 @@ def _read_targets(path: str | Path) -> Table:
         raise FileInputError(f"expected a JSON object of ticker: weight, got "
                              f"{type(data).__name__}", path=p, line=1)
     rows, lines, line_of, folded = [], [], {}, []
-    for raw, w in data.items():
+    seen: dict[str, int] = {}
+    text_lines = text.splitlines()
+    for raw, w in data.pairs:
         ticker = fold_ticker(str(raw))
-        line = next((i for i, ln in enumerate(text.splitlines(), 1) if f'"{raw}"' in ln), None)
+        seen[raw] = seen.get(raw, 0) + 1  # the n-th occurrence of this key is on its n-th line
+        quoted = json.dumps(raw)
+        found = [i for i, ln in enumerate(text_lines, 1) if quoted in ln or f'"{raw}"' in ln]
+        line = found[seen[raw] - 1] if len(found) >= seen[raw] else (found[0] if found else None)
         if not ticker:
             raise FileInputError("empty ticker", path=p, line=line)
         if ticker in line_of:
-            raise FileInputError(f"duplicate ticker {ticker!r} (tickers compared in upper case)",
-                                 path=p, line=line, asset=ticker)
+            first = "" if line_of[ticker] is None else f"first on line {line_of[ticker]}; "
+            raise FileInputError(f"duplicate ticker {ticker!r} ({first}tickers compared in "
+                                 "upper case)", path=p, line=line, asset=ticker,
+                                 field="target weight")
         if ticker != raw:
             folded.append(f"{raw} -> {ticker}")
         value = "" if w is None else str(w)
@@ -600,6 +609,14 @@ def _read_targets(path: str | Path) -> Table:
         line_of[ticker] = line
     notes = [f"{p.name}: tickers upper-cased: {', '.join(folded)}"] if folded else []
     return Table(p, ["ticker", "weight"], rows, lines, line_of, {}, set(), notes)
+
+
+class _Pairs(dict):  # type: ignore[type-arg]
+    """A JSON object that also keeps its key/value pairs in order, repeats included."""
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
 
 
 def check_output(path: str | Path, inputs: Sequence[str | Path | None] = (),
