@@ -76,7 +76,7 @@ def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
     separators in groups of three (``"1,470"``), accounting negatives
     (``(1,470)``), and with ``percent_ok`` a trailing percent sign (``2.00%`` ->
     0.02). Raises ``ValueError`` with the reason otherwise, notably for a decimal
-    comma (``"1,47"``), which is ambiguous.
+    comma (``"1,47"``) or a sign inside parentheses (``"(-5)"``), which are ambiguous.
     """
     text = raw.strip()
     negative = text.startswith("(") and text.endswith(")")
@@ -86,6 +86,9 @@ def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
         text = text[1:].strip()
     elif text[:2] in ("-$", "+$"):
         text = text[0] + text[2:].strip()
+    if negative and text[:1] in "+-":
+        raise ValueError("a sign inside accounting parentheses (is '(-5)' -5 or 5?): write "
+                         "-5 or (5)")
     pct = text.endswith("%")
     if pct:
         if not percent_ok:
