@@ -177,7 +177,13 @@ def test_unknown_format_and_bad_settings() -> None:
                           ({"order_type": "limit"}, "limit_band_bps"),
                           ({"limit_band_bps": 10.0}, "limit_band_bps"),
                           ({"time_in_force": "week"}, "time_in_force"),
-                          ({"as_of": "28/06/2024"}, "as_of")]:
+                          ({"as_of": "28/06/2024"}, "as_of"),
+                          # were accepted: "no" is truthy (notional buys were sent), True a
+                          # tick of $1, a number an account (a bare TypeError when writing)
+                          ({"notional": "no"}, "notional"), ({"notional": 1}, "notional"),
+                          ({"tick": True}, "tick"), ({"tick": "0.01"}, "tick"),
+                          ({"account": 123}, "account"), ({"basket": 7}, "basket"),
+                          ({"currency": None}, "currency")]:
         with pytest.raises(InputError) as info:
             OrderSettings(**kwargs)
         assert info.value.field == field, kwargs
