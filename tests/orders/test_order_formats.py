@@ -187,3 +187,36 @@ def test_unknown_format_and_bad_settings() -> None:
         with pytest.raises(InputError) as info:
             OrderSettings(**kwargs)
         assert info.value.field == field, kwargs
+
+
+@pytest.mark.parametrize(("fmt", "ticker"), [("fix", "AB\x01C"), ("fix", "Ä"), ("fix", ""),
+                                             ("ibkr", "A\nB"), ("ibkr", "A\x01B")])
+def test_a_ticker_the_format_cannot_carry(tmp_path, fmt, ticker) -> None:
+    """Was written: in FIX a SOH ends tag 55 early (a FIX parser reads Symbol 'AB' and a
+    stray 'C'), a non-ASCII ticker goes out as UTF-8 bytes; in an IB basket a line
+    break splits the row. Now an InputError naming the asset, and no file."""
+    orders = [Order("OK", OrderSide.SELL, 3, 10.0), Order(ticker, OrderSide.BUY, 10, 5.0)]
+    with pytest.raises(InputError) as info:
+        write(orders, tmp_path / "orders.out", fmt)
+    assert info.value.asset == ticker and info.value.field == "ticker"
+    assert not (tmp_path / "orders.out").exists()
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"account": "U1\x01U2"}, "account"), ({"basket": "b\nc"}, "basket"),
+    ({"currency": ""}, "currency"), ({"exchange": "SMART\x01"}, "exchange"),
+    ({"sec_type": ""}, "sec_type")])
+def test_settings_text_a_format_cannot_carry(kwargs, field) -> None:
+    """A SOH in the account was written into tag 1 (``1=U1<SOH>U2``: an engine reads
+    account 'U1' and a malformed field), an empty currency as ``15=``."""
+    with pytest.raises(InputError) as info:
+        OrderSettings(**kwargs)
+    assert info.value.field == field
+
+
+def test_fix_text_fields_are_ascii() -> None:
+    from rebalopt.orders.fix import fix_messages
+
+    with pytest.raises(InputError) as info:
+        fix_messages([Order("AAA", OrderSide.BUY, 1, 5.0)], OrderSettings(account="Müller"))
+    assert info.value.field == "account"

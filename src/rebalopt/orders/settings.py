@@ -113,6 +113,11 @@ class OrderSettings:
                 continue
             if not isinstance(v, str):
                 raise InputError(f"{name} {v!r}: expected text", field=name)
+            if not v.isprintable() or (not v and name not in ("account", "basket")):
+                # a control character (FIX's field separator SOH, a line break) would
+                # split the FIX message or the basket row; an empty currency is '15='
+                raise InputError(f"{name} {v!r}: expected non-empty printable text",
+                                 field=name)
         for name in ("sender_comp_id", "target_comp_id"):
             v = getattr(self, name)
             if not (isinstance(v, str) and v and v.isprintable() and "=" not in v
