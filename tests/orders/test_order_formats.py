@@ -220,3 +220,21 @@ def test_fix_text_fields_are_ascii() -> None:
     with pytest.raises(InputError) as info:
         fix_messages([Order("AAA", OrderSide.BUY, 1, 5.0)], OrderSettings(account="Müller"))
     assert info.value.field == "account"
+
+
+def test_alpaca_amounts_at_the_precision_alpaca_takes() -> None:
+    """Was: a $0.001 notional buy went out as ``"notional": 0.0`` (a zero order) and a
+    quantity of 1e-12 shares as ``"qty": 1e-12``; Alpaca takes 9 decimals. Oracle:
+    Decimal arithmetic by hand."""
+    with pytest.raises(InputError) as info:
+        render([Order("AAA", OrderSide.BUY, 0.001, 1.0)], "alpaca",
+               OrderSettings(notional=True))
+    assert (info.value.asset, info.value.field) == ("AAA", "notional")
+    with pytest.raises(InputError) as info:
+        render([Order("BBB", OrderSide.SELL, 4e-10, 1.0)], "alpaca")
+    assert (info.value.asset, info.value.field) == ("BBB", "quantity")
+    (req,) = render([Order("CCC", OrderSide.SELL, 12.3456789012345, 10.0)], "alpaca")
+    assert req.qty == 12.345678901  # 9 decimals, half to even
+    (req,) = render([Order("CCC", OrderSide.BUY, 0.006, 1.0)], "alpaca",
+                    OrderSettings(notional=True))
+    assert req.notional == 0.01  # $0.006 to the cent
