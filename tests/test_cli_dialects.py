@@ -264,6 +264,11 @@ def test_zero_weight_without_price_is_left_out(tmp_path: Path, capsys) -> None:
       "its last: 2024-06-27"]),
     ({"prices": "date,ticker,price\n2024-06-27,PG,1\n27/13/2024,MSFT,2\n"},
      ["prices.csv, line 3, column 'date'", "'27/13/2024' is not a date"]),
+    # were two groups: a bound on 'Tech' left 'tech' free
+    ({"prices": "ticker,price,sector\nPG,10,Tech\nMSFT,20,tech\nAAPL,30,Energy\n"},
+     ["prices.csv, line 3, column 'sector'", "'tech' differs from 'Tech' (line 2)"]),
+    ({"prices": "ticker,price,sector\nPG,10,Info Tech\nMSFT,20,Energy\nAAPL,30,Info  Tech\n"},
+     ["prices.csv, line 4, column 'sector'", "only in case or spacing"]),
 ])
 def test_what_cannot_be_read_for_certain_is_an_error(tmp_path: Path, capsys, files,
                                                      fragments) -> None:
@@ -297,4 +302,17 @@ def test_json_targets_with_a_repeated_key(tmp_path: Path, capsys) -> None:
     assert code == EXIT_INPUT, err
     assert "w.json, line 4" in err and "duplicate ticker 'PG'" in err
     assert "first on line 2" in err
+    assert not out.exists()
+
+
+def test_a_bound_on_a_group_spelled_two_ways(tmp_path: Path, capsys) -> None:
+    """Was: 'Tech <= 0.2' bounded PG (Tech) and left MSFT (tech) free, so the plan held
+    two Tech names at 0.5 of equity (PG 0.2, MSFT 0.3), above the 0.2 bound (exit 0)."""
+    config = '[rebalancer]\nmethod = "optimal"\n[constraints]\ngroups = ["Tech <= 0.2"]\n'
+    code, out = _run(tmp_path, "ticker,shares\nPG,10\nMSFT,5\n",
+                     "ticker,weight\nPG,0.3\nMSFT,0.3\n",
+                     "ticker,price,sector\nPG,10,Tech\nMSFT,20,tech\n", config,
+                     "--cash", "1000")
+    assert code == EXIT_INPUT
+    assert "prices.csv, line 3, column 'sector'" in capsys.readouterr().err
     assert not out.exists()

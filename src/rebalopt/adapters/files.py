@@ -528,7 +528,8 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
     ------
     FileInputError
         Naming file, line and column: see :func:`read_table` and :func:`read_prices`,
-        plus a cell that is not a number, a price that is not finite and > 0, a held
+        plus a cell that is not a number, a price that is not finite and > 0, two
+        sector labels that differ only in case or spacing, a held
         or targeted ticker (non-zero) with no row in the prices file, and a targets
         file with no row; in a JSON targets file, a ticker given twice (also as two
         keys equal but for case).
@@ -559,12 +560,31 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
     if "sector" in p.columns:
         groups = pd.Series({r["ticker"]: r["sector"] for r in p.rows if r["sector"]},
                            dtype=object)
+        _check_group_spellings(p)
     kwargs = {k: v for k, v in optional.items() if len(v)}
     try:
         state = PortfolioState(shares, cash, px, groups=groups, **kwargs)
     except InputError as exc:
         raise locate(exc, h, t, p) from None
     return Book(state, weights, h, t, p, list(dict.fromkeys(notes)))
+
+
+def _check_group_spellings(prices: Table) -> None:
+    """Two sector labels that differ only in case or spacing (``Tech``, ``tech``,
+    ``Information  Technology``) are two groups to a group bound, which would bound
+    one and leave the other free: an error naming the second one's line."""
+    first: dict[str, tuple[str, int]] = {}
+    for row, line in zip(prices.rows, prices.lines, strict=True):
+        label = row["sector"]
+        if not label:
+            continue
+        key = " ".join(label.split()).casefold()
+        seen = first.setdefault(key, (label, line))
+        if seen[0] != label:
+            raise prices.error(f"sector {label!r} differs from {seen[0]!r} (line {seen[1]}) "
+                               "only in case or spacing: a group bound would treat them as "
+                               "two groups; write one spelling", row["ticker"], "sector", line,
+                               field="group")
 
 
 def _read_targets(path: str | Path) -> Table:
