@@ -316,3 +316,20 @@ def test_a_bound_on_a_group_spelled_two_ways(tmp_path: Path, capsys) -> None:
     assert code == EXIT_INPUT
     assert "prices.csv, line 3, column 'sector'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_blank_multiplier_and_lot_cells_are_said(tmp_path: Path, capsys) -> None:
+    """A blank multiplier is 1 (a share), as in a file mixing futures and shares; it was
+    silent, so a futures row left blank was valued 50 times too low unnoticed. Oracle:
+    the naive trades by hand with multiplier 1 for MSFT, and the printed note."""
+    code, out = _run(tmp_path, "ticker,shares\nPG,1\nMSFT,2\n",
+                     "ticker,weight\nPG,0.5\nMSFT,0.25\n",
+                     "ticker,price,multiplier,lot_size\nPG,10,50,\nMSFT,20,,1\n",
+                     NAIVE, "--cash", "1000")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "blank 'multiplier' read as 1 (a share): MSFT (line 3)" in printed
+    assert "blank 'lot_size' read as 1 share: PG (line 2)" in printed
+    equity = 1000 + 1 * 10 * 50 + 2 * 20 * 1  # 1540
+    assert _signed(_orders(out)) == {"PG": round(0.5 * equity / 500) - 1,
+                                     "MSFT": round(0.25 * equity / 20) - 2}

@@ -10,7 +10,9 @@ columns ignored, blank lines skipped):
 * targets: ``ticker``, ``weight`` (fraction of equity; what does not sum to 1 is cash).
 * prices: ``ticker``, ``price`` (currency per share, finite and > 0), and optionally
   ``adv`` (shares/day), ``volatility`` (daily, fraction), ``sector``, ``lot_size``
-  (shares), ``multiplier`` (currency per point per contract).
+  (shares), ``multiplier`` (currency per point per contract). A blank optional cell
+  means no value for that ticker: no adv / volatility / sector, a lot of 1 share, a
+  multiplier of 1 (the last two listed in :attr:`Book.notes`).
 
 Each ticker appears once per file; every held or targeted ticker needs a price row.
 The order file has the columns of :data:`ORDER_COLUMNS`, sells before buys.
@@ -556,6 +558,16 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
         "multipliers": p.numbers("multiplier", required=False, positive=True),
     }
     notes += p.notes
+    for column, default in (("lot_size", "1 share"), ("multiplier", "1 (a share)")):
+        # a blank cell is the default, as in a file mixing futures and shares; said so,
+        # since a futures row left blank is then valued per point instead of per contract
+        blank = [f"{r['ticker']} (line {ln})" for r, ln in zip(p.rows, p.lines, strict=True)
+                 if column in p.columns and r[column] == ""]
+        if blank:
+            shown = ", ".join(blank[:20]) + (f", and {len(blank) - 20} more"
+                                             if len(blank) > 20 else "")
+            notes.append(f"{p.path.name}: blank {p.column_name(column)!r} read as {default}: "
+                         f"{shown}")
     groups = None
     if "sector" in p.columns:
         groups = pd.Series({r["ticker"]: r["sector"] for r in p.rows if r["sector"]},
