@@ -188,8 +188,8 @@ class Table:
                 plain = (line, raw)
             if percent_ok and column not in self.percent and marked and plain:
                 raise self.error(f"mixes percent (line {marked[0]}: {marked[1]!r}) and plain "
-                                 f"numbers (line {plain[0]}: {plain[1]!r}): write every weight "
-                                 "one way", ticker, column, line)
+                                 f"numbers (line {plain[0]}: {plain[1]!r}): write every "
+                                 f"{column} one way", ticker, column, line)
             if not math.isfinite(v):
                 raise self.error(f"{raw!r} is not a finite number (ticker {ticker!r})", ticker,
                                  column, line)
