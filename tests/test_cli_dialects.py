@@ -264,6 +264,10 @@ def test_zero_weight_without_price_is_left_out(tmp_path: Path, capsys) -> None:
       "its last: 2024-06-27"]),
     ({"prices": "date,ticker,price\n2024-06-27,PG,1\n27/13/2024,MSFT,2\n"},
      ["prices.csv, line 3, column 'date'", "'27/13/2024' is not a date"]),
+    # a day-first history: 30/06 was read as 30 June and 01/07 as 7 January, so the
+    # "latest" prices were June's, silently
+    ({"prices": "date,ticker,price\n30/06/2024,PG,1\n01/07/2024,PG,2\n"},
+     ["prices.csv, line 3, column 'date'", "'01/07/2024' is ambiguous", "YYYY-MM-DD"]),
     # were two groups: a bound on 'Tech' left 'tech' free
     ({"prices": "ticker,price,sector\nPG,10,Tech\nMSFT,20,tech\nAAPL,30,Energy\n"},
      ["prices.csv, line 3, column 'sector'", "'tech' differs from 'Tech' (line 2)"]),
@@ -333,3 +337,13 @@ def test_blank_multiplier_and_lot_cells_are_said(tmp_path: Path, capsys) -> None
     equity = 1000 + 1 * 10 * 50 + 2 * 20 * 1  # 1540
     assert _signed(_orders(out)) == {"PG": round(0.5 * equity / 500) - 1,
                                      "MSFT": round(0.25 * equity / 20) - 2}
+
+
+def test_as_of_must_be_certainly_one_date(tmp_path: Path, capsys) -> None:
+    """``--as-of 01/07/2024`` was 7 January (pandas reads month first)."""
+    code, out = _run(tmp_path, "ticker,shares\nPG,1\n", "ticker,weight\nPG,0.5\n",
+                     "date,ticker,price\n2024-01-05,PG,1\n2024-06-28,PG,2\n", NAIVE,
+                     "--as-of", "01/07/2024")
+    assert code == EXIT_INPUT
+    assert "--as-of" in capsys.readouterr().err
+    assert not out.exists()

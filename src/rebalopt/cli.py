@@ -579,6 +579,11 @@ def _floats(text: str, flag: str) -> list[float]:
 def _date(text: str | None, flag: str) -> pd.Timestamp | None:
     if text is None:
         return None
+    from rebalopt.adapters._dialect import ambiguous_date
+
+    why = ambiguous_date(text)
+    if why is not None:
+        raise InputError(why, field=flag)
     try:
         out = pd.Timestamp(text)
     except (ValueError, TypeError):

@@ -122,3 +122,19 @@ def test_views_of_a_ledger_follow_its_trades():
     assert len(only) == 0 and only.as_of == later.as_of
     # the checked path and the constructor agree
     assert TaxLots(led.lots, as_of="2024-02-03")["XYZ"] == later["XYZ"]
+
+
+def test_read_lots_csv_dates_must_be_certain(tmp_path):
+    """'02/03/2023' was 3 February (month first) while '25/03/2023' was 25 March (day
+    first): a day-first file was read half right, and the holding period of the first
+    lot came out a month short. Oracle: the dates as written in ISO."""
+    p = tmp_path / "lots.csv"
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nAAA,40,12,02/03/2023\n")
+    with pytest.raises(FileInputError) as e:
+        read_lots_csv(p)
+    assert "line 3" in str(e.value) and "column 'acquired'" in str(e.value)
+    assert "ambiguous" in str(e.value) and e.value.asset == "AAA"
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nAAA,40,12,2023-03-02\n"
+                 "AAA,1,1,12/12/2023\n")
+    assert sorted(x.acquired for x in read_lots_csv(p)["AAA"]) == [
+        pd.Timestamp("2023-03-02"), pd.Timestamp("2023-03-25"), pd.Timestamp("2023-12-12")]

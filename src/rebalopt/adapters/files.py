@@ -39,6 +39,7 @@ import pandas as pd
 
 from rebalopt.adapters._dialect import (
     ALIASES,
+    ambiguous_date,
     canonical_column,
     fold_ticker,
     normalize_header,
@@ -382,7 +383,8 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
     Raises
     ------
     FileInputError
-        As :func:`read_table`; a date that is not a date, two rows for one ticker on
+        As :func:`read_table`; a date that is not a date or not certainly one
+        (``01/07/2024``: write ISO dates), two rows for one ticker on
         the chosen date, a ticker of ``needed`` with no price on that date (naming the
         last date it has), ``as_of`` before every date of the file, or ``as_of`` for a
         file without dates.
@@ -401,6 +403,9 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
         return table
     dates: list[pd.Timestamp] = []
     for row, line in zip(table.rows, table.lines, strict=True):
+        why = ambiguous_date(row["date"])
+        if why is not None:
+            raise table.error(why, row.get("ticker"), "date", line)
         try:
             d = pd.Timestamp(row["date"])
         except (ValueError, TypeError):

@@ -33,7 +33,15 @@ _REL = 1e-9
 
 
 def as_date(value: Any, *, asset: str | None = None, field: str = "acquired") -> pd.Timestamp:
-    """A date (``pd.Timestamp`` at midnight) from a date-like value, or InputError."""
+    """A date (``pd.Timestamp`` at midnight) from a date-like value, or InputError
+    (also for text that is not certainly one date, ``01/07/2024``: see
+    :func:`~rebalopt.adapters._dialect.ambiguous_date`)."""
+    if isinstance(value, str):
+        from rebalopt.adapters._dialect import ambiguous_date
+
+        why = ambiguous_date(value)
+        if why is not None:
+            raise InputError(why, asset=asset, field=field)
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
