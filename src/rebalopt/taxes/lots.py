@@ -316,7 +316,7 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
 
 
 def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
-           fail: Any) -> dict[str, list[Lot]]:
+           fail: Any, fold: Any = None) -> dict[str, list[Lot]]:
     """Lots keyed by asset from row records; ``fail(row, message, asset, field)`` raises."""
     from rebalopt.adapters._dialect import normalize_header
 
@@ -356,7 +356,7 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
         raw = rec[c_asset]
         if missing(raw):
             fail(row, "missing asset", None, "asset")
-        asset = str(raw).strip()
+        asset = str(raw).strip() if fold is None else fold(str(raw))
         lots = book.setdefault(asset, [])
         lot_id = (str(len(lots) + 1) if c_id is None or missing(rec[c_id])
                   else str(rec[c_id]).strip())
@@ -380,13 +380,15 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
     return book
 
 
-def read_lots_csv(path: str | Path) -> TaxLots:
+def read_lots_csv(path: str | Path, *, fold_tickers: bool = False) -> TaxLots:
     """Read a lots CSV: ``asset`` (or ``ticker``), ``shares``, ``basis`` (currency per
     share), ``acquired`` (date), optional ``lot_id`` and ``purchased``; a header row,
     column names compared as the desk files compare them (case, spaces and
     punctuation ignored: ``Lot ID`` is ``lot_id``), other columns ignored, blank lines
     skipped. Every row has as many cells as the header; two columns read as one
-    field (``shares`` and ``quantity``) are an error.
+    field (``shares`` and ``quantity``) are an error. With ``fold_tickers`` tickers are
+    compared in upper case, as in the desk files (``aaa`` and ``AAA`` are one asset,
+    their lots numbered together).
 
     Raises
     ------
@@ -419,4 +421,8 @@ def read_lots_csv(path: str | Path) -> TaxLots:
         raise FileInputError(message, path=path, line=line, column=column, asset=asset,
                              field=field)
 
+    if fold_tickers:
+        from rebalopt.adapters._dialect import fold_ticker
+
+        return TaxLots(_parse(header, records, fail, fold_ticker))
     return TaxLots(_parse(header, records, fail))
