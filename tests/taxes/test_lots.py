@@ -72,8 +72,12 @@ def test_read_lots_csv(tmp_path):
     # was a bare KeyError('acquired'): a cut row
     ("ticker,shares,basis,acquired\nAAA,60,10,2020-01-02\nBBB,10,99\n",
      ["line 3", "3 cells but the header has 4"]),
-    # was read as 1 share at a basis of 0 (the extra cell dropped): an unquoted "1,000"
+    # extra cells were dropped and the rest read by position: an unquoted "1,000" gave
+    # shares 1, basis 0 and failed only if the next cell was not a date (here '10.5')...
     ("ticker,shares,basis,acquired\nAAA,1,000,10.5,2020-01-02\n",
+     ["line 2", "5 cells but the header has 4"]),
+    # ... and was read silently as 1 share at a basis of 0 when it was
+    ("ticker,shares,basis,acquired\nAAA,1,000,2020-01-02,L1\n",
      ["line 2", "5 cells but the header has 4"]),
     # was the 'shares' column taken and 'quantity' dropped
     ("ticker,shares,quantity,basis,acquired\nAAA,60,600,10,2020-01-02\n",
