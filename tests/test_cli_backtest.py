@@ -338,6 +338,10 @@ def _malformed_targets() -> list[tuple[str, str, list[str]]]:
          ["targets.csv, line 1, column 'date'", "missing required column"]),
         ("wrong cell count", _targets_with(line=3, row=f"{d1},0.1,0.2"),
          ["targets.csv, line 3", "3 cells but the header has 5"]),
+        # 03/08/2021 was read month first (8 March); a day-first desk meant 3 August
+        ("ambiguous date", _targets_with(line=3, row=f"{closes.index[DECISIONS[1]]:%m/%d/%Y}"
+                                                    ",0.4,0.3,0.2,0.1"),
+         ["targets.csv, line 3, column 'date'", "is ambiguous", "YYYY-MM-DD"]),
     ]
 
 

@@ -264,6 +264,15 @@ def test_zero_weight_without_price_is_left_out(tmp_path: Path, capsys) -> None:
       "its last: 2024-06-27"]),
     ({"prices": "date,ticker,price\n2024-06-27,PG,1\n27/13/2024,MSFT,2\n"},
      ["prices.csv, line 3, column 'date'", "'27/13/2024' is not a date"]),
+    # a day-first history: 30/06 was read as 30 June and 01/07 as 7 January, so the
+    # "latest" prices were June's, silently
+    ({"prices": "date,ticker,price\n30/06/2024,PG,1\n01/07/2024,PG,2\n"},
+     ["prices.csv, line 3, column 'date'", "'01/07/2024' is ambiguous", "YYYY-MM-DD"]),
+    # were two groups: a bound on 'Tech' left 'tech' free
+    ({"prices": "ticker,price,sector\nPG,10,Tech\nMSFT,20,tech\nAAPL,30,Energy\n"},
+     ["prices.csv, line 3, column 'sector'", "'tech' differs from 'Tech' (line 2)"]),
+    ({"prices": "ticker,price,sector\nPG,10,Info Tech\nMSFT,20,Energy\nAAPL,30,Info  Tech\n"},
+     ["prices.csv, line 4, column 'sector'", "only in case or spacing"]),
 ])
 def test_what_cannot_be_read_for_certain_is_an_error(tmp_path: Path, capsys, files,
                                                      fragments) -> None:
@@ -282,4 +291,59 @@ def test_as_of_before_every_date(tmp_path: Path, capsys) -> None:
                      "date,ticker,price\n2024-06-27,PG,1\n", NAIVE, "--as-of", "2024-01-01")
     assert code == EXIT_INPUT
     assert "no date on or before 2024-01-01" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_json_targets_with_a_repeated_key(tmp_path: Path, capsys) -> None:
+    """``{"PG": 0.5, "PG": 0.3}``: json.loads keeps the last value, so the file's first
+    weight was silently dropped (PG planned at 0.3); now an error naming the second key's
+    line and the first's."""
+    path = tmp_path / "w.json"
+    path.write_text('{\n  "PG": 0.5,\n  "MSFT": 0.2,\n  "PG": 0.3\n}\n')
+    code, out = _run(tmp_path, "ticker,shares\nPG,1\n", path,
+                     "ticker,price\nPG,10\nMSFT,20\n")
+    err = capsys.readouterr().err
+    assert code == EXIT_INPUT, err
+    assert "w.json, line 4" in err and "duplicate ticker 'PG'" in err
+    assert "first on line 2" in err
+    assert not out.exists()
+
+
+def test_a_bound_on_a_group_spelled_two_ways(tmp_path: Path, capsys) -> None:
+    """Was: 'Tech <= 0.2' bounded PG (Tech) and left MSFT (tech) free, so the plan held
+    two Tech names at 0.5 of equity (PG 0.2, MSFT 0.3), above the 0.2 bound (exit 0)."""
+    config = '[rebalancer]\nmethod = "optimal"\n[constraints]\ngroups = ["Tech <= 0.2"]\n'
+    code, out = _run(tmp_path, "ticker,shares\nPG,10\nMSFT,5\n",
+                     "ticker,weight\nPG,0.3\nMSFT,0.3\n",
+                     "ticker,price,sector\nPG,10,Tech\nMSFT,20,tech\n", config,
+                     "--cash", "1000")
+    assert code == EXIT_INPUT
+    assert "prices.csv, line 3, column 'sector'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_blank_multiplier_and_lot_cells_are_said(tmp_path: Path, capsys) -> None:
+    """A blank multiplier is 1 (a share), as in a file mixing futures and shares; it was
+    silent, so a futures row left blank was valued 50 times too low unnoticed. Oracle:
+    the naive trades by hand with multiplier 1 for MSFT, and the printed note."""
+    code, out = _run(tmp_path, "ticker,shares\nPG,1\nMSFT,2\n",
+                     "ticker,weight\nPG,0.5\nMSFT,0.25\n",
+                     "ticker,price,multiplier,lot_size\nPG,10,50,\nMSFT,20,,1\n",
+                     NAIVE, "--cash", "1000")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "blank 'multiplier' read as 1 (a share): MSFT (line 3)" in printed
+    assert "blank 'lot_size' read as 1 share: PG (line 2)" in printed
+    equity = 1000 + 1 * 10 * 50 + 2 * 20 * 1  # 1540
+    assert _signed(_orders(out)) == {"PG": round(0.5 * equity / 500) - 1,
+                                     "MSFT": round(0.25 * equity / 20) - 2}
+
+
+def test_as_of_must_be_certainly_one_date(tmp_path: Path, capsys) -> None:
+    """``--as-of 01/07/2024`` was 7 January (pandas reads month first)."""
+    code, out = _run(tmp_path, "ticker,shares\nPG,1\n", "ticker,weight\nPG,0.5\n",
+                     "date,ticker,price\n2024-01-05,PG,1\n2024-06-28,PG,2\n", NAIVE,
+                     "--as-of", "01/07/2024")
+    assert code == EXIT_INPUT
+    assert "--as-of" in capsys.readouterr().err
     assert not out.exists()

@@ -157,3 +157,27 @@ def test_periods_with_a_tax_term_is_an_error(tmp_path: Path, capsys) -> None:
     config = OPTIMAL.format(gamma=1e6).replace('"optimal"\n', '"optimal"\nfractional = true\n')
     assert _run(tmp_path, "--preview", "--periods", "2", config=config + TAX) == EXIT_INPUT
     assert "column 'costs.tax': --periods does not plan with tax lots" in capsys.readouterr().err
+
+
+def test_one_ticker_in_two_cases_in_the_lots_file(tmp_path: Path, capsys) -> None:
+    """'BBB' and 'bbb' rows without lot ids were read as two assets, each with a lot '1'
+    ... and merged into one: a false 'duplicate lot id' error pointing at the wrong
+    column. Now one asset, its lots numbered together; oracle: the same plan and tax
+    as the file written in one case."""
+    lots = LOTS.replace("BBB,b2", "bbb,b2")
+    lots = "\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 1)
+                     for line in lots.splitlines()) + "\n"  # no lot_id column
+    assert "lot_id" not in lots.splitlines()[0] and "bbb," in lots
+    assert _run(tmp_path, "--preview", config=OPTIMAL.format(gamma=1e6) + TAX, lots=lots) == 0
+    mixed = capsys.readouterr().out
+    assert _run(tmp_path, "--preview", config=OPTIMAL.format(gamma=1e6) + TAX,
+                lots=lots.replace("bbb,", "BBB,")) == 0
+    upper = capsys.readouterr().out
+    assert "tickers upper-cased: bbb" in mixed
+
+    def plan_lines(text: str) -> list[str]:
+        return [ln for ln in text.splitlines()
+                if not ln.startswith("note:") and "solve_time" not in ln]
+
+    assert "realized gain" in upper and "BBB      2" in upper  # bbb's lot sold, numbered 2
+    assert plan_lines(mixed) == plan_lines(upper)

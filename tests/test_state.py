@@ -112,6 +112,24 @@ def test_align_and_target_weights():
     np.testing.assert_array_equal(s.target_weights(pd.Series({"MES": "0.25"})), [0, 0, 0.25])
 
 
+def test_a_flag_is_not_a_number():
+    """``{"AAA": True}`` was a target of 1.0 (pandas reads True as 1): the plan put the
+    whole book in AAA. Flags are errors naming the asset and field wherever per-asset
+    numbers are read; text that reads as a number stays accepted (above)."""
+    s = book()
+    expect_input_error(lambda: s.target_weights({"AAA": True}), "AAA", "target weight")
+    expect_input_error(lambda: s.target_weights(pd.Series([False, True, False], index=s.assets)),
+                       "AAA", "target weight")
+    expect_input_error(lambda: s.target_weights(pd.Series([0.5, True, 0.0], index=s.assets)),
+                       "SHRT", "target weight")
+    expect_input_error(lambda: s.target_weights({"AAA": 0.2, "MES": np.True_}), "MES",
+                       "target weight")
+    expect_input_error(lambda: PortfolioState({"AAA": True}, 0.0, {"AAA": 10.0}), "AAA",
+                       "holdings")
+    expect_input_error(lambda: s.align(np.array([True, False, False]), "volatility"), None,
+                       "volatility")
+
+
 def expect_input_error(fn, asset, field):
     with pytest.raises(InputError) as info:
         fn()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalopt.adapters._dialect import ambiguous_date
 from rebalopt.adapters.files import FileInputError, check_output, read_text_file
 from rebalopt.cli_orders import add_arguments as add_order_arguments
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
@@ -450,6 +451,9 @@ def _read_targets(path: str | Path, feed: Any, panel: Path) -> pd.DataFrame:
         if len(cells) != len(header):
             raise FileInputError(f"{len(cells)} cells but the header has {len(header)}", path=p,
                                  line=line)
+        why = ambiguous_date(cells[col_date])
+        if why is not None:
+            raise FileInputError(why, path=p, line=line, column=header[col_date])
         try:
             d = pd.Timestamp(cells[col_date])
         except (ValueError, TypeError):
@@ -579,6 +583,9 @@ def _floats(text: str, flag: str) -> list[float]:
 def _date(text: str | None, flag: str) -> pd.Timestamp | None:
     if text is None:
         return None
+    why = ambiguous_date(text)
+    if why is not None:
+        raise InputError(why, field=flag)
     try:
         out = pd.Timestamp(text)
     except (ValueError, TypeError):

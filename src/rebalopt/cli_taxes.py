@@ -27,8 +27,10 @@ from rebalopt.taxes import TaxLots, read_lots_csv
 __all__ = ["attach_lots", "tax_lines"]
 
 
-def _asset_lines(path: Path) -> dict[str, int]:
-    """First line of each (upper-cased) asset in the lots file."""
+def _asset_lines(path: Path, spellings: list[tuple[str, int]] | None = None
+                 ) -> dict[str, int]:
+    """First line of each (upper-cased) asset in the lots file; ``spellings`` collects
+    ``(ticker as written, line)`` for those that upper-casing changed."""
     reader = csv.reader(io.StringIO(read_text_file(path)))
     rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     if not rows:
@@ -41,6 +43,10 @@ def _asset_lines(path: Path) -> dict[str, int]:
     for line, r in rows[1:]:
         if col < len(r) and r[col].strip():
             out.setdefault(fold_ticker(r[col]), line)
+            written = r[col].strip()
+            if (spellings is not None and fold_ticker(written) != written
+                    and all(w != written for w, _ in spellings)):
+                spellings.append((written, line))
     return out
 
 
@@ -56,21 +62,17 @@ def attach_lots(book: Any, path: str | Path, day: pd.Timestamp) -> list[str]:
     """
     p = Path(path)
     try:
-        raw = read_lots_csv(p)
+        # one asset per upper-cased ticker, its lots numbered together ('aaa' and 'AAA'
+        # read apart both had a lot '1': a false duplicate when merged)
+        folded = dict(read_lots_csv(p, fold_tickers=True).items())
     except FileInputError as exc:
         if exc.asset is None:
             raise
         message = str(exc).split(": ", 1)[-1] if exc.line is not None or exc.column else str(exc)
         raise FileInputError(f"{message} (ticker {exc.asset!r})", path=p, line=exc.line,
                              column=exc.column, asset=exc.asset, field=exc.field) from None
-    folded: dict[str, list[Any]] = {}
-    changed = []
-    for asset in raw:
-        key = fold_ticker(asset)
-        if key != asset:
-            changed.append(asset)
-        folded.setdefault(key, []).extend(raw[asset])
-    lines = _asset_lines(p)
+    changed: list[tuple[str, int]] = []
+    lines = _asset_lines(p, changed)
     try:
         lots = TaxLots(folded, as_of=day)
         lots.check_holdings(book.state.assets, book.state.holdings)
@@ -80,7 +82,7 @@ def attach_lots(book: Any, path: str | Path, day: pd.Timestamp) -> list[str]:
     notes = []
     if changed:
         notes.append(f"{p.name}: tickers upper-cased: "
-                     + ", ".join(f"{a} (line {lines.get(fold_ticker(a))})" for a in changed))
+                     + ", ".join(f"{a} (line {line})" for a, line in changed))
     n = sum(len(v) for v in lots.values())
     notes.append(f"{p.name}: {n} lots of {len(lots)} assets, valued on {day.date()}")
     return notes

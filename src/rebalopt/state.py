@@ -53,7 +53,17 @@ def _as_series(values: Any, field: str) -> pd.Series:
 
 
 def _numeric(s: pd.Series, field: str) -> pd.Series:
-    """Coerce to float, naming the first asset whose value is not a number."""
+    """Coerce to float, naming the first asset whose value is not a number.
+
+    Text that reads as a number (``"0.25"``) is read; ``True`` / ``False`` are not
+    numbers here (pandas would read ``True`` as 1: a target of 100%)."""
+    if s.dtype.kind == "b" or s.dtype == object:
+        flags = np.fromiter((isinstance(v, (bool, np.bool_)) for v in s.to_numpy(dtype=object)),
+                            dtype=bool, count=len(s))
+        if flags.any():
+            asset = _first(flags, s.index)
+            raise InputError(f"value {bool(s.iloc[int(np.flatnonzero(flags)[0])])} is a flag, "
+                             "not a number", asset=asset, field=field)
     out = pd.to_numeric(s, errors="coerce").astype(float)
     bad = out.isna() & s.notna()
     if bad.any():
@@ -553,6 +563,9 @@ class PortfolioState:
         if fast is not None:
             return fast
         if isinstance(values, np.ndarray):
+            if values.dtype.kind == "b" or (values.dtype == object and any(
+                    isinstance(v, (bool, np.bool_)) for v in values.ravel())):
+                raise InputError("an array of flags, not numbers", field=field)
             arr = np.asarray(values, dtype=float)
             if arr.shape != (self.n,):
                 raise InputError(
@@ -585,10 +598,11 @@ class PortfolioState:
         the full path of :meth:`align` (which also words every error)."""
         try:
             if isinstance(values, np.ndarray):
-                if values.shape != (self.n,):
+                if values.shape != (self.n,) or values.dtype.kind not in "fiu":
                     return None
                 arr = np.array(values, dtype=float)
-            elif isinstance(values, pd.Series) and same_assets(values.index, self.assets):
+            elif (isinstance(values, pd.Series) and values.dtype.kind in "fiu"
+                  and same_assets(values.index, self.assets)):
                 arr = values.to_numpy(dtype=float, copy=True)
             else:
                 return None
@@ -648,7 +662,8 @@ class PortfolioState:
         array or list is an :class:`InputError` (``field='targets'``); see
         :func:`rebalopt.adapters.weights.labelled_targets`.
         """
-        if isinstance(targets, pd.Series) and same_assets(targets.index, self.assets):
+        if (isinstance(targets, pd.Series) and targets.dtype.kind in "fiu"
+                and same_assets(targets.index, self.assets)):
             try:  # the common case: a Series of floats on the universe, all finite
                 arr = targets.to_numpy(dtype=float, copy=True)
             except (TypeError, ValueError):

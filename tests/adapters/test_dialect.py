@@ -44,6 +44,14 @@ def test_what_is_not_certainly_a_number_is_rejected(text) -> None:
         parse_number(text)
 
 
+@pytest.mark.parametrize("text", ["(-5)", "(+5)", "(-$1,470)", "($-5)", "(-5%)", "( -5 )"])
+def test_a_sign_inside_accounting_parentheses_is_rejected(text) -> None:
+    """``(-5)`` was read as +5: the parentheses negated the minus, a silent sign flip
+    (a short read as a long); either reading is a guess, so it is an error."""
+    with pytest.raises(ValueError, match="sign inside accounting parentheses"):
+        parse_number(text, percent_ok=True)
+
+
 def test_nan_and_inf_are_left_to_the_caller() -> None:
     """float() reads them; the table reader rejects them as not finite."""
     assert math.isnan(parse_number("nan")[0]) and math.isinf(parse_number("inf")[0])

@@ -146,6 +146,22 @@ def test_group_bounds_absolute_from_text():
     assert "Tech <= 0.25" in c.name
 
 
+@pytest.mark.parametrize("lines", [["Tech <= 0.25", "Tech <= 0.40"], "Tech <= 0.25; Tech < 0.4",
+                                   ["0 <= Tech <= 0.25", "Tech <= 0.40"],
+                                   ["Tech >= 0.30", "0.1 <= Tech <= 0.5"]])
+def test_group_bounds_one_bound_per_side(lines):
+    """Was: the second bound overwrote the first, so ``["Tech <= 0.25", "Tech <= 0.40"]``
+    (a config's ``groups`` list is one object) planned Tech at the 0.35 target, above the
+    0.25 the user wrote. Now an error naming the group."""
+    with pytest.raises(InputError, match="two (upper|lower) bounds") as info:
+        GroupBounds.from_text(lines)
+    assert info.value.asset == "Tech" and info.value.field == "GroupBounds"
+    # the lower and the upper bound of one group in one object stay fine
+    both = GroupBounds.from_text(["Tech <= 0.25", "Tech >= 0.05"])
+    state, plan = solve(both)
+    assert weights_from_shares(state, plan)[:2].sum() == pytest.approx(0.25, abs=TOL)
+
+
 def test_group_bounds_relative_to_target():
     # Energy target weight 0.35; allow at most target - 0.05 = 0.30 (relative form)
     c = GroupBounds.from_text("Energy <= target - 5%")

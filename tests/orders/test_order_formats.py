@@ -177,7 +177,64 @@ def test_unknown_format_and_bad_settings() -> None:
                           ({"order_type": "limit"}, "limit_band_bps"),
                           ({"limit_band_bps": 10.0}, "limit_band_bps"),
                           ({"time_in_force": "week"}, "time_in_force"),
-                          ({"as_of": "28/06/2024"}, "as_of")]:
+                          ({"as_of": "28/06/2024"}, "as_of"),
+                          # were accepted: "no" is truthy (notional buys were sent), True a
+                          # tick of $1, a number an account (a bare TypeError when writing)
+                          ({"notional": "no"}, "notional"), ({"notional": 1}, "notional"),
+                          ({"tick": True}, "tick"), ({"tick": "0.01"}, "tick"),
+                          ({"account": 123}, "account"), ({"basket": 7}, "basket"),
+                          ({"currency": None}, "currency")]:
         with pytest.raises(InputError) as info:
             OrderSettings(**kwargs)
         assert info.value.field == field, kwargs
+
+
+@pytest.mark.parametrize(("fmt", "ticker"), [("fix", "AB\x01C"), ("fix", "Ä"), ("fix", ""),
+                                             ("ibkr", "A\nB"), ("ibkr", "A\x01B")])
+def test_a_ticker_the_format_cannot_carry(tmp_path, fmt, ticker) -> None:
+    """Was written: in FIX a SOH ends tag 55 early (a FIX parser reads Symbol 'AB' and a
+    stray 'C'), a non-ASCII ticker goes out as UTF-8 bytes; in an IB basket a line
+    break splits the row. Now an InputError naming the asset, and no file."""
+    orders = [Order("OK", OrderSide.SELL, 3, 10.0), Order(ticker, OrderSide.BUY, 10, 5.0)]
+    with pytest.raises(InputError) as info:
+        write(orders, tmp_path / "orders.out", fmt)
+    assert info.value.asset == ticker and info.value.field == "ticker"
+    assert not (tmp_path / "orders.out").exists()
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"account": "U1\x01U2"}, "account"), ({"basket": "b\nc"}, "basket"),
+    ({"currency": ""}, "currency"), ({"exchange": "SMART\x01"}, "exchange"),
+    ({"sec_type": ""}, "sec_type")])
+def test_settings_text_a_format_cannot_carry(kwargs, field) -> None:
+    """A SOH in the account was written into tag 1 (``1=U1<SOH>U2``: an engine reads
+    account 'U1' and a malformed field), an empty currency as ``15=``."""
+    with pytest.raises(InputError) as info:
+        OrderSettings(**kwargs)
+    assert info.value.field == field
+
+
+def test_fix_text_fields_are_ascii() -> None:
+    from rebalopt.orders.fix import fix_messages
+
+    with pytest.raises(InputError) as info:
+        fix_messages([Order("AAA", OrderSide.BUY, 1, 5.0)], OrderSettings(account="Müller"))
+    assert info.value.field == "account"
+
+
+def test_alpaca_amounts_at_the_precision_alpaca_takes() -> None:
+    """Was: a $0.001 notional buy went out as ``"notional": 0.0`` (a zero order) and a
+    quantity of 1e-12 shares as ``"qty": 1e-12``; Alpaca takes 9 decimals. Oracle:
+    Decimal arithmetic by hand."""
+    with pytest.raises(InputError) as info:
+        render([Order("AAA", OrderSide.BUY, 0.001, 1.0)], "alpaca",
+               OrderSettings(notional=True))
+    assert (info.value.asset, info.value.field) == ("AAA", "notional")
+    with pytest.raises(InputError) as info:
+        render([Order("BBB", OrderSide.SELL, 4e-10, 1.0)], "alpaca")
+    assert (info.value.asset, info.value.field) == ("BBB", "quantity")
+    (req,) = render([Order("CCC", OrderSide.SELL, 12.3456789012345, 10.0)], "alpaca")
+    assert req.qty == 12.345678901  # 9 decimals, half to even
+    (req,) = render([Order("CCC", OrderSide.BUY, 0.006, 1.0)], "alpaca",
+                    OrderSettings(notional=True))
+    assert req.notional == 0.01  # $0.006 to the cent

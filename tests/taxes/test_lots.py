@@ -68,6 +68,43 @@ def test_read_lots_csv(tmp_path):
         read_lots_csv(p)
 
 
+@pytest.mark.parametrize(("text", "fragments"), [
+    # was a bare KeyError('acquired'): a cut row
+    ("ticker,shares,basis,acquired\nAAA,60,10,2020-01-02\nBBB,10,99\n",
+     ["line 3", "3 cells but the header has 4"]),
+    # extra cells were dropped and the rest read by position: an unquoted "1,000" gave
+    # shares 1, basis 0 and failed only if the next cell was not a date (here '10.5')...
+    ("ticker,shares,basis,acquired\nAAA,1,000,10.5,2020-01-02\n",
+     ["line 2", "5 cells but the header has 4"]),
+    # ... and was read silently as 1 share at a basis of 0 when it was
+    ("ticker,shares,basis,acquired\nAAA,1,000,2020-01-02,L1\n",
+     ["line 2", "5 cells but the header has 4"]),
+    # was the 'shares' column taken and 'quantity' dropped
+    ("ticker,shares,quantity,basis,acquired\nAAA,60,600,10,2020-01-02\n",
+     ["line 1", "column 'shares'", "'shares' and 'quantity' both mean shares"]),
+    ("ticker,asset,shares,basis,acquired\nAAA,BBB,60,10,2020-01-02\n",
+     ["line 1", "'asset' and 'ticker' both mean asset"]),
+])
+def test_read_lots_csv_what_cannot_be_read_for_certain(tmp_path, text, fragments):
+    p = tmp_path / "lots.csv"
+    p.write_text(text)
+    with pytest.raises(FileInputError) as e:
+        read_lots_csv(p)
+    for frag in fragments:
+        assert frag in str(e.value), (frag, str(e.value))
+
+
+def test_read_lots_csv_headers_as_desks_write_them(tmp_path):
+    """'Lot ID' was not read (ids numbered 1, 2, ... instead of the desk's), nor
+    'Cost Basis' (a missing-column error): headers compare as in the desk files."""
+    p = tmp_path / "lots.csv"
+    p.write_text("Symbol is not read,Ticker,Lot ID,Shares,Cost Basis,Acquired\n"
+                 "x,AAA,L-7,60,10.00,2020-01-02\nx,AAA,L-9,40,12.50,2023-05-01\n")
+    lots = read_lots_csv(p)
+    assert [(x.lot_id, x.shares, x.basis) for x in lots["AAA"]] == [("L-7", 60, 10.0),
+                                                                     ("L-9", 40, 12.5)]
+
+
 def test_views_of_a_ledger_follow_its_trades():
     # the ledger's per-bar views reuse an asset's sorted lots until they change
     from rebalopt.taxes import LotLedger
@@ -89,3 +126,19 @@ def test_views_of_a_ledger_follow_its_trades():
     assert len(only) == 0 and only.as_of == later.as_of
     # the checked path and the constructor agree
     assert TaxLots(led.lots, as_of="2024-02-03")["XYZ"] == later["XYZ"]
+
+
+def test_read_lots_csv_dates_must_be_certain(tmp_path):
+    """'02/03/2023' was 3 February (month first) while '25/03/2023' was 25 March (day
+    first): a day-first file was read half right, and the holding period of the first
+    lot came out a month short. Oracle: the dates as written in ISO."""
+    p = tmp_path / "lots.csv"
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nAAA,40,12,02/03/2023\n")
+    with pytest.raises(FileInputError) as e:
+        read_lots_csv(p)
+    assert "line 3" in str(e.value) and "column 'acquired'" in str(e.value)
+    assert "ambiguous" in str(e.value) and e.value.asset == "AAA"
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nAAA,40,12,2023-03-02\n"
+                 "AAA,1,1,12/12/2023\n")
+    assert sorted(x.acquired for x in read_lots_csv(p)["AAA"]) == [
+        pd.Timestamp("2023-03-02"), pd.Timestamp("2023-03-25"), pd.Timestamp("2023-12-12")]

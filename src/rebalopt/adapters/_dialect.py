@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ALIASES", "PERCENT_ALIASES", "canonical_column", "fold_ticker", "normalize_header",
-           "parse_number"]
+__all__ = ["ALIASES", "PERCENT_ALIASES", "ambiguous_date", "canonical_column", "fold_ticker",
+           "normalize_header", "parse_number"]
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ticker": ("ticker", "tickers", "symbol", "symbols", "asset", "assets", "instrument",
@@ -47,6 +47,7 @@ _SPELLING = {alias: canon for canon, names in ALIASES.items() for alias in names
 _PERCENT = {alias: canon for canon, names in PERCENT_ALIASES.items() for alias in names}
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 _CURRENCY = "$€£¥"
+_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})(?:[\sT].*)?")
 
 
 def normalize_header(name: str) -> str:
@@ -76,7 +77,7 @@ def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
     separators in groups of three (``"1,470"``), accounting negatives
     (``(1,470)``), and with ``percent_ok`` a trailing percent sign (``2.00%`` ->
     0.02). Raises ``ValueError`` with the reason otherwise, notably for a decimal
-    comma (``"1,47"``), which is ambiguous.
+    comma (``"1,47"``) or a sign inside parentheses (``"(-5)"``), which are ambiguous.
     """
     text = raw.strip()
     negative = text.startswith("(") and text.endswith(")")
@@ -86,6 +87,9 @@ def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
         text = text[1:].strip()
     elif text[:2] in ("-$", "+$"):
         text = text[0] + text[2:].strip()
+    if negative and text[:1] in "+-":
+        raise ValueError("a sign inside accounting parentheses (is '(-5)' -5 or 5?): write "
+                         "-5 or (5)")
     pct = text.endswith("%")
     if pct:
         if not percent_ok:
@@ -100,3 +104,22 @@ def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
     if negative:
         value = -value
     return (value / 100.0 if pct else value), pct
+
+
+def ambiguous_date(text: str) -> str | None:
+    """Why ``text`` is not certainly one date, or ``None``.
+
+    ``01/07/2024`` is 7 January to a US desk and 1 July to a European one; pandas
+    reads it month first, yet reads ``27/06/2024`` day first, so a day-first file was
+    read half right. A date of two numbers up to 12 (other than equal ones) before
+    the year is ambiguous; ISO ``2024-07-01``, ``2024/07/01``, ``27/06/2024`` and
+    ``1 July 2024`` are not.
+    """
+    m = _NUMERIC_DATE.fullmatch(text)
+    if m is None:
+        return None
+    a, b = int(m.group(1)), int(m.group(2))
+    if a <= 12 and b <= 12 and a != b:
+        return (f"{text.strip()!r} is ambiguous (month {a} day {b}, or day {a} month {b}?): "
+                "write ISO dates, YYYY-MM-DD")
+    return None

@@ -10,7 +10,9 @@ columns ignored, blank lines skipped):
 * targets: ``ticker``, ``weight`` (fraction of equity; what does not sum to 1 is cash).
 * prices: ``ticker``, ``price`` (currency per share, finite and > 0), and optionally
   ``adv`` (shares/day), ``volatility`` (daily, fraction), ``sector``, ``lot_size``
-  (shares), ``multiplier`` (currency per point per contract).
+  (shares), ``multiplier`` (currency per point per contract). A blank optional cell
+  means no value for that ticker: no adv / volatility / sector, a lot of 1 share, a
+  multiplier of 1 (the last two listed in :attr:`Book.notes`).
 
 Each ticker appears once per file; every held or targeted ticker needs a price row.
 The order file has the columns of :data:`ORDER_COLUMNS`, sells before buys.
@@ -37,6 +39,7 @@ import pandas as pd
 
 from rebalopt.adapters._dialect import (
     ALIASES,
+    ambiguous_date,
     canonical_column,
     fold_ticker,
     normalize_header,
@@ -186,8 +189,8 @@ class Table:
                 plain = (line, raw)
             if percent_ok and column not in self.percent and marked and plain:
                 raise self.error(f"mixes percent (line {marked[0]}: {marked[1]!r}) and plain "
-                                 f"numbers (line {plain[0]}: {plain[1]!r}): write every weight "
-                                 "one way", ticker, column, line)
+                                 f"numbers (line {plain[0]}: {plain[1]!r}): write every "
+                                 f"{column} one way", ticker, column, line)
             if not math.isfinite(v):
                 raise self.error(f"{raw!r} is not a finite number (ticker {ticker!r})", ticker,
                                  column, line)
@@ -380,7 +383,8 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
     Raises
     ------
     FileInputError
-        As :func:`read_table`; a date that is not a date, two rows for one ticker on
+        As :func:`read_table`; a date that is not a date or not certainly one
+        (``01/07/2024``: write ISO dates), two rows for one ticker on
         the chosen date, a ticker of ``needed`` with no price on that date (naming the
         last date it has), ``as_of`` before every date of the file, or ``as_of`` for a
         file without dates.
@@ -399,6 +403,9 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
         return table
     dates: list[pd.Timestamp] = []
     for row, line in zip(table.rows, table.lines, strict=True):
+        why = ambiguous_date(row["date"])
+        if why is not None:
+            raise table.error(why, row.get("ticker"), "date", line)
         try:
             d = pd.Timestamp(row["date"])
         except (ValueError, TypeError):
@@ -528,9 +535,11 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
     ------
     FileInputError
         Naming file, line and column: see :func:`read_table` and :func:`read_prices`,
-        plus a cell that is not a number, a price that is not finite and > 0, a held
+        plus a cell that is not a number, a price that is not finite and > 0, two
+        sector labels that differ only in case or spacing, a held
         or targeted ticker (non-zero) with no row in the prices file, and a targets
-        file with no row.
+        file with no row; in a JSON targets file, a ticker given twice (also as two
+        keys equal but for case).
     """
     h = read_table(holdings, ("ticker", "shares"), value_column="shares")
     t = _read_targets(targets)
@@ -554,16 +563,45 @@ def read_book(holdings: str | Path, targets: str | Path, prices: str | Path,
         "multipliers": p.numbers("multiplier", required=False, positive=True),
     }
     notes += p.notes
+    for column, default in (("lot_size", "1 share"), ("multiplier", "1 (a share)")):
+        # a blank cell is the default, as in a file mixing futures and shares; said so,
+        # since a futures row left blank is then valued per point instead of per contract
+        blank = [f"{r['ticker']} (line {ln})" for r, ln in zip(p.rows, p.lines, strict=True)
+                 if column in p.columns and r[column] == ""]
+        if blank:
+            shown = ", ".join(blank[:20]) + (f", and {len(blank) - 20} more"
+                                             if len(blank) > 20 else "")
+            notes.append(f"{p.path.name}: blank {p.column_name(column)!r} read as {default}: "
+                         f"{shown}")
     groups = None
     if "sector" in p.columns:
         groups = pd.Series({r["ticker"]: r["sector"] for r in p.rows if r["sector"]},
                            dtype=object)
+        _check_group_spellings(p)
     kwargs = {k: v for k, v in optional.items() if len(v)}
     try:
         state = PortfolioState(shares, cash, px, groups=groups, **kwargs)
     except InputError as exc:
         raise locate(exc, h, t, p) from None
     return Book(state, weights, h, t, p, list(dict.fromkeys(notes)))
+
+
+def _check_group_spellings(prices: Table) -> None:
+    """Two sector labels that differ only in case or spacing (``Tech``, ``tech``,
+    ``Information  Technology``) are two groups to a group bound, which would bound
+    one and leave the other free: an error naming the second one's line."""
+    first: dict[str, tuple[str, int]] = {}
+    for row, line in zip(prices.rows, prices.lines, strict=True):
+        label = row["sector"]
+        if not label:
+            continue
+        key = " ".join(label.split()).casefold()
+        seen = first.setdefault(key, (label, line))
+        if seen[0] != label:
+            raise prices.error(f"sector {label!r} differs from {seen[0]!r} (line {seen[1]}) "
+                               "only in case or spacing: a group bound would treat them as "
+                               "two groups; write one spelling", row["ticker"], "sector", line,
+                               field="group")
 
 
 def _read_targets(path: str | Path) -> Table:
@@ -573,7 +611,8 @@ def _read_targets(path: str | Path) -> Table:
         return read_table(p, ("ticker", "weight"), value_column="weight")
     text = read_text_file(p)
     try:
-        data = json.loads(text)
+        # keys in order with repeats: json.loads would keep only the last of two equal keys
+        data = json.loads(text, object_pairs_hook=_Pairs)
     except json.JSONDecodeError as exc:
         raise FileInputError(f"invalid JSON: {exc.msg}", path=p, line=exc.lineno,
                              column=exc.colno) from None
@@ -581,14 +620,21 @@ def _read_targets(path: str | Path) -> Table:
         raise FileInputError(f"expected a JSON object of ticker: weight, got "
                              f"{type(data).__name__}", path=p, line=1)
     rows, lines, line_of, folded = [], [], {}, []
-    for raw, w in data.items():
+    seen: dict[str, int] = {}
+    text_lines = text.splitlines()
+    for raw, w in data.pairs:
         ticker = fold_ticker(str(raw))
-        line = next((i for i, ln in enumerate(text.splitlines(), 1) if f'"{raw}"' in ln), None)
+        seen[raw] = seen.get(raw, 0) + 1  # the n-th occurrence of this key is on its n-th line
+        quoted = json.dumps(raw)
+        found = [i for i, ln in enumerate(text_lines, 1) if quoted in ln or f'"{raw}"' in ln]
+        line = found[seen[raw] - 1] if len(found) >= seen[raw] else (found[0] if found else None)
         if not ticker:
             raise FileInputError("empty ticker", path=p, line=line)
         if ticker in line_of:
-            raise FileInputError(f"duplicate ticker {ticker!r} (tickers compared in upper case)",
-                                 path=p, line=line, asset=ticker)
+            first = "" if line_of[ticker] is None else f"first on line {line_of[ticker]}; "
+            raise FileInputError(f"duplicate ticker {ticker!r} ({first}tickers compared in "
+                                 "upper case)", path=p, line=line, asset=ticker,
+                                 field="target weight")
         if ticker != raw:
             folded.append(f"{raw} -> {ticker}")
         value = "" if w is None else str(w)
@@ -600,6 +646,14 @@ def _read_targets(path: str | Path) -> Table:
         line_of[ticker] = line
     notes = [f"{p.name}: tickers upper-cased: {', '.join(folded)}"] if folded else []
     return Table(p, ["ticker", "weight"], rows, lines, line_of, {}, set(), notes)
+
+
+class _Pairs(dict):  # type: ignore[type-arg]
+    """A JSON object that also keeps its key/value pairs in order, repeats included."""
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
 
 
 def check_output(path: str | Path, inputs: Sequence[str | Path | None] = (),

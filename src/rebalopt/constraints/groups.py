@@ -158,7 +158,10 @@ class GroupBounds(Constraint):
         Accepted forms, one per line (or separated by ``;``): ``G <= x``,
         ``G >= x``, ``x <= G <= y``, where ``x`` is a number (``0.25`` or ``25%``)
         or ``target``, ``target + 0.05``, ``target - 5%`` (relative to the target's
-        group weight). All lines of one object must be all absolute or all relative.
+        group weight). All lines of one object must be all absolute or all relative,
+        and give each group at most one upper and one lower bound (a second one is an
+        :class:`~rebalopt.errors.InputError` naming the group, never the later
+        overwriting the earlier). ``<`` and ``>`` are read as ``<=`` and ``>=``.
         ``unlabeled`` is the policy for assets with no group label (see the class).
         """
         lines = [text] if isinstance(text, str) else list(text)
@@ -166,12 +169,22 @@ class GroupBounds(Constraint):
         upper: dict[str, float] = {}
         lower: dict[str, float] = {}
         rel: set[bool] = set()
+
+        def put(bounds: dict[str, float], g: str, x: float, side: str) -> None:
+            # a second bound on the same side would overwrite the first: the looser one
+            # of "Energy <= 0.2" and "Energy <= 0.3" could win, silently
+            if g in bounds:
+                raise InputError(f"group {g!r} has two {side} bounds ({bounds[g]:g} and "
+                                 f"{x:g}): keep one", asset=g, field="GroupBounds")
+            bounds[g] = x
+
         for p in parts:
             m = re.fullmatch(r"(?P<a>.+?)\s*<=\s*(?P<g>.+?)\s*<=\s*(?P<b>.+)", p)
             if m:
                 (lo, r1), (hi, r2) = _rhs(m.group("a")), _rhs(m.group("b"))
                 g = m.group("g").strip()
-                lower[g], upper[g] = lo, hi
+                put(lower, g, lo, "lower")
+                put(upper, g, hi, "upper")
                 rel |= {r1, r2}
                 continue
             m = re.fullmatch(r"(?P<g>.+?)\s*(?P<op><=|>=|<|>)\s*(?P<x>.+)", p)
@@ -180,7 +193,10 @@ class GroupBounds(Constraint):
                                  field="GroupBounds")
             x, r = _rhs(m.group("x"))
             g = m.group("g").strip()
-            (upper if m.group("op").startswith("<") else lower)[g] = x
+            if m.group("op").startswith("<"):
+                put(upper, g, x, "upper")
+            else:
+                put(lower, g, x, "lower")
             rel.add(r)
         if len(rel) > 1:
             raise InputError("mixes absolute and target-relative bounds; use two GroupBounds",

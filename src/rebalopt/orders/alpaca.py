@@ -6,17 +6,26 @@ when :attr:`OrderSettings.notional`), ``side``, ``time_in_force``, ``limit_price
 and a ``client_order_id`` that is the same on every retry of the same plan, so
 Alpaca refuses a duplicate instead of trading twice. Needs ``pip install
 'rebalopt[alpaca]'``.
+
+Alpaca takes ``qty`` and ``notional`` with up to 9 decimals: a fractional quantity
+is written rounded to 9 decimals (half to even; at most 5e-10 share from the plan),
+a notional to the cent. An order that rounds to zero there is an
+:class:`~rebalopt.errors.InputError` naming the asset, not a zero order.
 """
 
 from __future__ import annotations
 
 import json
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from rebalopt.errors import InputError
 from rebalopt.orders.settings import OrderSettings, legs
 
 __all__ = ["alpaca_jsonl", "alpaca_requests"]
+
+_QTY_STEP = Decimal("1e-9")
+"""Smallest quantity step Alpaca takes (shares): 9 decimals."""
 
 
 def _alpaca() -> Any:
@@ -35,7 +44,8 @@ def alpaca_requests(source: Any, settings: OrderSettings | None = None) -> list[
     ------
     InputError
         A fractional quantity with a time in force other than ``"day"`` (Alpaca
-        takes fractional orders as day orders only; the asset is named).
+        takes fractional orders as day orders only; the asset is named); a quantity
+        that is 0 at 9 decimals or a notional that is 0 at the cent.
     """
     s = settings or OrderSettings()
     enums, requests = _alpaca()
@@ -50,9 +60,19 @@ def alpaca_requests(source: Any, settings: OrderSettings | None = None) -> list[
         common: dict[str, Any] = {"symbol": leg.asset, "side": side, "time_in_force": tif,
                                   "client_order_id": s.client_order_id(leg)}
         if s.notional and leg.side == "buy":
-            common["notional"] = round(leg.quantity * leg.order.reference_price, 2)
+            notional = round(leg.quantity * leg.order.reference_price, 2)
+            if notional <= 0:
+                raise InputError(f"{leg.quantity} shares at {leg.order.reference_price} is "
+                                 f"a notional of {notional} after rounding to the cent: "
+                                 "not an order Alpaca takes", asset=leg.asset,
+                                 field="notional")
+            common["notional"] = notional
         else:
-            common["qty"] = leg.quantity
+            qty = float(Decimal(repr(float(leg.quantity))).quantize(_QTY_STEP, ROUND_HALF_EVEN))
+            if qty <= 0:
+                raise InputError(f"{leg.quantity} shares is 0 at Alpaca's 9 decimals",
+                                 asset=leg.asset, field="quantity")
+            common["qty"] = qty
         limit = s.limit_price(leg.order)
         if limit is None:
             out.append(requests.MarketOrderRequest(**common))

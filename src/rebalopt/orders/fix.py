@@ -49,7 +49,9 @@ def fix_messages(source: Any, settings: OrderSettings | None = None, *,
     Raises
     ------
     InputError
-        A fractional quantity (the asset is named): FIX equity orders are whole shares.
+        A fractional quantity (the asset is named): FIX equity orders are whole shares;
+        a ticker that is not printable ASCII (a SOH would end tag 55 early), or a
+        non-ASCII account, basket, currency or exchange.
     """
     try:
         import simplefix
@@ -61,8 +63,18 @@ def fix_messages(source: Any, settings: OrderSettings | None = None, *,
     target = s.target_comp_id if target is None else target
     when = sending_time or dt.datetime.now(dt.UTC)
     stamp = when.astimezone(dt.UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    for name in ("account", "basket", "currency", "exchange"):
+        value = getattr(s, name)
+        if value and not value.isascii():
+            raise InputError(f"{name} {value!r}: FIX text fields here are ASCII",
+                             field=name)
     out = []
     for k, leg in enumerate(legs(source, split_shorts=True)):
+        if not (leg.asset.isascii() and leg.asset.isprintable() and leg.asset):
+            # SOH (the field separator) would cut tag 55 short; other bytes would be
+            # read by the engine in another code page
+            raise InputError(f"ticker {leg.asset!r} cannot be a FIX Symbol (55): printable "
+                             "ASCII only", asset=leg.asset, field="ticker")
         if not float(leg.quantity).is_integer():
             raise InputError(f"{leg.quantity} shares is not a whole number: FIX orders here "
                              "are whole shares (plan with whole shares)", asset=leg.asset,

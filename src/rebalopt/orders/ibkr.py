@@ -32,7 +32,7 @@ def ibkr_rows(source: Any, settings: OrderSettings | None = None) -> list[dict[s
     ------
     InputError
         A fractional share quantity (IB baskets take whole shares; the asset is
-        named) or ``time_in_force='cls'``.
+        named), a ticker with a control character, or ``time_in_force='cls'``.
     """
     s = settings or OrderSettings()
     if s.time_in_force not in _TIF:
@@ -40,6 +40,10 @@ def ibkr_rows(source: Any, settings: OrderSettings | None = None) -> list[dict[s
                          f"(use one of {sorted(_TIF)})", field="time_in_force")
     rows = []
     for leg in legs(source):
+        if not (leg.asset.isprintable() and leg.asset):
+            raise InputError(f"ticker {leg.asset!r} cannot be an IB basket Symbol (a "
+                             "control character or line break)", asset=leg.asset,
+                             field="ticker")
         if not float(leg.quantity).is_integer():
             raise InputError(f"{leg.quantity} shares is not a whole number: IB baskets take "
                              "whole shares (plan with whole shares)", asset=leg.asset,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+from rebalopt._checks import flag
 from rebalopt.errors import InputError
 from rebalopt.orders.ticket import Order, OrderSide
 
@@ -101,8 +102,22 @@ class OrderSettings:
         if self.order_type == "market" and band is not None:
             raise InputError("limit_band_bps is set but order_type is 'market'",
                              field="limit_band_bps")
-        if self.tick is not None and not (math.isfinite(self.tick) and self.tick > 0):
-            raise InputError(f"tick {self.tick!r} must be > 0", field="tick")
+        tick = self.tick
+        if tick is not None and (isinstance(tick, bool) or not isinstance(tick, (int, float))
+                                 or not (math.isfinite(tick) and tick > 0)):
+            raise InputError(f"tick {tick!r} must be a number > 0", field="tick")
+        flag(self.notional, "notional")  # "no" is truthy: it would send notional buys
+        for name in ("account", "basket", "currency", "exchange", "sec_type"):
+            v = getattr(self, name)
+            if v is None and name in ("account", "basket"):
+                continue
+            if not isinstance(v, str):
+                raise InputError(f"{name} {v!r}: expected text", field=name)
+            if not v.isprintable() or (not v and name not in ("account", "basket")):
+                # a control character (FIX's field separator SOH, a line break) would
+                # split the FIX message or the basket row; an empty currency is '15='
+                raise InputError(f"{name} {v!r}: expected non-empty printable text",
+                                 field=name)
         for name in ("sender_comp_id", "target_comp_id"):
             v = getattr(self, name)
             if not (isinstance(v, str) and v and v.isprintable() and "=" not in v

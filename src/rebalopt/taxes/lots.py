@@ -33,7 +33,15 @@ _REL = 1e-9
 
 
 def as_date(value: Any, *, asset: str | None = None, field: str = "acquired") -> pd.Timestamp:
-    """A date (``pd.Timestamp`` at midnight) from a date-like value, or InputError."""
+    """A date (``pd.Timestamp`` at midnight) from a date-like value, or InputError
+    (also for text that is not certainly one date, ``01/07/2024``: see
+    :func:`~rebalopt.adapters._dialect.ambiguous_date`)."""
+    if isinstance(value, str):
+        from rebalopt.adapters._dialect import ambiguous_date
+
+        why = ambiguous_date(value)
+        if why is not None:
+            raise InputError(why, asset=asset, field=field)
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
@@ -308,14 +316,26 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
 
 
 def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
-           fail: Any) -> dict[str, list[Lot]]:
+           fail: Any, fold: Any = None) -> dict[str, list[Lot]]:
     """Lots keyed by asset from row records; ``fail(row, message, asset, field)`` raises."""
-    cols = {str(c).strip().lower(): c for c in columns}
+    from rebalopt.adapters._dialect import normalize_header
+
+    # headers compared as the desk files compare them ("Lot ID" is lot_id); two columns
+    # read as one field are an error, not the first one taken and the other dropped
+    cols: dict[str, Any] = {}
+    for c in columns:
+        key = normalize_header(str(c))
+        if key in cols:
+            fail(0, f"columns {str(cols[key])!r} and {str(c)!r} are the same column", None, key)
+        cols[key] = c
 
     def pick(*names: str, required: bool = True) -> Any:
-        for n in names:
-            if n in cols:
-                return cols[n]
+        found = [n for n in names if n in cols]
+        if len(found) > 1:
+            fail(0, f"columns {str(cols[found[0]])!r} and {str(cols[found[1]])!r} both mean "
+                 f"{names[0]}: keep one", None, names[0])
+        if found:
+            return cols[found[0]]
         if required:
             fail(0, f"missing column {names[0]!r}", None, names[0])
         return None
@@ -336,7 +356,7 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
         raw = rec[c_asset]
         if missing(raw):
             fail(row, "missing asset", None, "asset")
-        asset = str(raw).strip()
+        asset = str(raw).strip() if fold is None else fold(str(raw))
         lots = book.setdefault(asset, [])
         lot_id = (str(len(lots) + 1) if c_id is None or missing(rec[c_id])
                   else str(rec[c_id]).strip())
@@ -360,10 +380,15 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
     return book
 
 
-def read_lots_csv(path: str | Path) -> TaxLots:
+def read_lots_csv(path: str | Path, *, fold_tickers: bool = False) -> TaxLots:
     """Read a lots CSV: ``asset`` (or ``ticker``), ``shares``, ``basis`` (currency per
     share), ``acquired`` (date), optional ``lot_id`` and ``purchased``; a header row,
-    column names case-insensitive, other columns ignored, blank lines skipped.
+    column names compared as the desk files compare them (case, spaces and
+    punctuation ignored: ``Lot ID`` is ``lot_id``), other columns ignored, blank lines
+    skipped. Every row has as many cells as the header; two columns read as one
+    field (``shares`` and ``quantity``) are an error. With ``fold_tickers`` tickers are
+    compared in upper case, as in the desk files (``aaa`` and ``AAA`` are one asset,
+    their lots numbered together).
 
     Raises
     ------
@@ -384,12 +409,20 @@ def read_lots_csv(path: str | Path) -> TaxLots:
         raise FileInputError("empty file: a header row is needed", path=path)
     header = [c.strip() for c in rows[0][1]]
     lines = [n for n, _ in rows[1:]]
-    records = [dict(zip(header, r, strict=False)) for _, r in rows[1:]]
+    for n, r in rows[1:]:
+        if len(r) != len(header):  # a shifted row (an unquoted "1,000") or a cut one
+            raise FileInputError(f"{len(r)} cells but the header has {len(header)}",
+                                 path=path, line=n, field="lots")
+    records = [dict(zip(header, r, strict=True)) for _, r in rows[1:]]
 
     def fail(row: int, message: str, asset: str | None, field: str) -> None:
-        line = lines[row - 1] if row >= 1 else 1
+        line = lines[row - 1] if row >= 1 else rows[0][0]
         column = {"lot shares": "shares", "lot basis": "basis"}.get(field, field)
         raise FileInputError(message, path=path, line=line, column=column, asset=asset,
                              field=field)
 
+    if fold_tickers:
+        from rebalopt.adapters._dialect import fold_ticker
+
+        return TaxLots(_parse(header, records, fail, fold_ticker))
     return TaxLots(_parse(header, records, fail))
