@@ -44,7 +44,7 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
-from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend, gain_eps
+from rebalopt.rebalance._integer_descent import EXTEND_STEPS, MAYBE_MARGIN, descend, gain_eps
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays, SparseMoves, sparse_totals
 
 __all__ = ["CHAIN_WORK", "EXTEND_STEPS", "LADDER", "LotSearch", "SearchResult"]
@@ -52,9 +52,6 @@ __all__ = ["CHAIN_WORK", "EXTEND_STEPS", "LADDER", "LotSearch", "SearchResult"]
 LADDER = 6
 """Lots either side of each asset's count whose cost :meth:`LotSearch._update_one`
 prices once for the whole search."""
-
-EXTEND_STEPS = 64
-"""Largest multiple of a pair move :meth:`LotSearch._extend` tries (doubling from 2)."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
@@ -139,8 +136,11 @@ class LotSearch:
                  max_moves: int = 20_000, pair_width: int = 12,
                  chain_width: int = 16, chain_work: int = CHAIN_WORK,
                  box: tuple[FloatArray, FloatArray] | None = None,
-                 close: FloatArray | None = None, min_gain: float = 0.0) -> None:
+                 close: FloatArray | None = None, min_gain: float = 0.0,
+                 extend: bool = True) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
+        self.extend = extend
+        """Whether :meth:`improve`'s descent repeats a one-lot move along its line."""
         self.min_gain = min_gain
         """Smallest objective decrease (fraction of equity) worth a descent move."""
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
@@ -450,7 +450,8 @@ class LotSearch:
         max_chains = self.max_chains(q.shape[0])
         f = self.objective(q)
         while singles + pairs < self.max_moves:
-            q, f, k = descend(self, q, f, self.max_moves - singles - pairs, self.min_gain)
+            q, f, k = descend(self, q, f, self.max_moves - singles - pairs, self.min_gain,
+                              extend=self.extend)
             singles += k
             if singles + pairs >= self.max_moves:
                 break
