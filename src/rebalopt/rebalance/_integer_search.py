@@ -51,7 +51,8 @@ __all__ = ["CHAIN_WORK", "EXTEND_STEPS", "LADDER", "LotSearch", "SearchResult"]
 
 LADDER = 6
 """Lots either side of each asset's count whose cost :meth:`LotSearch._update_one`
-prices once for the whole search."""
+prices once for the whole search (with one lot either way from no trade, the
+one-lot moves after a move to no trade)."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
@@ -355,15 +356,23 @@ class LotSearch:
             row[-1], Czr[-1] = qi, cost_i  # no close: the column stays put (a refused move)
         if self._ladder is None:
             base = np.floor(q)
-            grid = base[:, None] + np.arange(-LADDER, LADDER + 1.0)[None, :]
+            grid = np.concatenate([base[:, None] + np.arange(-LADDER, LADDER + 1.0)[None, :],
+                                   np.tile([1.0, -1.0], (q.size, 1))], axis=1)
             self._ladder = (base, self.costs(grid * self.ell[:, None]))
         base, L = self._ladder
+        miss = []
         for j in (0, 1):
             k = row[j] - float(base[i]) + LADDER
             if 0 <= k <= 2 * LADDER:
                 Czr[j] = float(L[i, int(k)])
+            elif qi == 0.0:  # one lot either way from no trade: the ladder's last columns
+                Czr[j] = float(L[i, 2 * LADDER + 1 + j])
             else:
-                Czr[j] = float(self.costs.price_one(i, np.array([row[j] * ell]))[0])  # type: ignore[attr-defined]
+                miss.append(j)
+        if miss:  # priced together (elementwise: the same numbers as one by one)
+            c = self.costs.price_one(i, np.array([row[j] * ell for j in miss]))  # type: ignore[attr-defined]
+            for j, cj in zip(miss, c.tolist()):
+                Czr[j] = cj
         gT, sii = self.gT, float(self.Sii[i])
         a = None if self.alpha is None else float(self.alpha[i])
         lo, hi = float(self.lo[i]), float(self.hi[i])
