@@ -24,6 +24,7 @@ from integer_books import lot_book
 from rebalopt.rebalance._integer_start import (
     GUIDE_LOTS,
     GUIDED_ASSETS,
+    ZERO_LOTS,
     blocks,
     guided_box,
     sequential_round,
@@ -117,3 +118,69 @@ def test_a_guided_book_plans_the_same_in_a_row_and_in_a_fresh_process():
                          check=True, cwd=str(HERE), timeout=600)
     b = json.loads(out.stdout.strip().splitlines()[-1])
     assert b["trades"] == a["trades"]
+
+
+def _whole_share_search(seed: int, n: int = 40):
+    """:func:`lot_book`'s book in whole shares and 20 times the equity (holdings and
+    cash scaled), so the relaxed trades are tens to hundreds of shares and the $1
+    commission minimum binds below 200 shares."""
+    import pandas as pd
+
+    from rebalopt.state import PortfolioState
+
+    state, targets, relax = lot_book(seed, n)
+    prices = np.asarray(state.prices, float)
+    V = 20.0 * state.equity
+    drift = np.random.default_rng(seed).uniform(0.99, 1.01, n)  # a book near its targets
+    hold = np.floor(targets.to_numpy() * V * drift / prices)
+    cash = V - float(hold @ prices)
+    idx = targets.index
+    whole = PortfolioState(pd.Series(hold, index=idx), cash, pd.Series(prices, index=idx),
+                           lot_sizes=pd.Series(1.0, index=idx),
+                           groups=pd.Series(np.asarray(state.groups), index=idx),
+                           adv=pd.Series(np.asarray(state.adv) * 20.0, index=idx),
+                           volatility=pd.Series(np.asarray(state.volatility), index=idx))
+    reb = IntegerRebalancer(relax)
+    sol = reb.relaxed().solve(whole, targets)
+    lots = reb.lot_sizes(whole)
+    search, _, _, ell = reb._search(whole, sol, lots, [])
+    k = sol.z / ell
+    return whole, search, k, search.clip(np.round(k))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_whole_shares_the_rounding_may_pick_no_trade_beside_the_box(seed):
+    """Whole shares, $0.005 a share with a $1 minimum: the order floor is 200 shares'
+    weight (by hand: $1 / $0.005); an asset whose relaxed trade is below it and whose
+    box holds no zero is also offered no trade, and gets the best of its box's counts
+    and no trade given the blocks before it (oracle: the search's full objective at
+    each mixed plan); some assets take it."""
+    state, search, k, q0 = _whole_share_search(seed)
+    unit = state.prices * state.multipliers / state.equity
+    np.testing.assert_allclose(search.costs.order_floor(), 200.0 * unit, rtol=1e-12)
+    assert (search.costs.order_floor() >= ZERO_LOTS * search.ell).all()
+    lo, hi = guided_box(search, k, q0)
+    q = sequential_round(search, k, lo, hi, q0)
+    choice = (hi > lo) & (lo == np.floor(lo)) & (hi == np.floor(hi)) & ~np.isnan(k)
+    offered = choice & (np.abs(k * search.ell) < search.costs.order_floor()) \
+        & ((lo > 0) | (hi < 0))
+    assert offered.sum() >= 3
+    mixed = np.where(choice, k, q0)
+    idx = np.flatnonzero(choice)
+    order = idx[np.argsort(-search.ell[idx], kind="stable")]
+    for b in blocks(order.size):
+        for i in order[b]:
+            vals = list(np.arange(lo[i], min(hi[i], lo[i] + 8) + 1))
+            if offered[i]:
+                vals.append(0.0)
+            objs = []
+            for v in vals:
+                trial = mixed.copy()
+                trial[i] = v
+                objs.append(search.objective(trial))
+            assert q[i] in vals
+            best = min(objs)
+            assert objs[vals.index(q[i])] <= best + 1e-12 * (1 + abs(best))
+        mixed[order[b]] = q[order[b]]
+    assert ((q == 0) & offered).sum() >= 1
+    assert ((q != 0) | offered | ((lo <= 0) & (hi >= 0)) | ~choice).all()
