@@ -496,6 +496,9 @@ class LotSearch:
                                   and np.all(q1[rows] == np.floor(q1[rows]))):
             return q1, f1  # off the lot grid (an odd-lot close): not a line of lots
         step = q1[rows] - q[rows]
+        quick = self._extend_quick(q, rows, step, f1)
+        if quick is not None:
+            return quick
         best, fb = q1, f1
         k = 2.0
         while k <= EXTEND_STEPS:
@@ -512,6 +515,52 @@ class LotSearch:
             best, fb = q2, f2
             k *= 2.0
         return best, fb
+
+    def _extend_quick(self, q: FloatArray, rows: np.ndarray, step: FloatArray, f1: float
+                      ) -> tuple[FloatArray, float] | None:
+        """:meth:`_extend`'s line priced at once: the objective of every multiple ``k =
+        2, 4, ...`` inside the box from ``q``'s (its cost change in the two assets,
+        ``gamma T (Delta . Sigma d + Delta' Sigma Delta / 2)``, alpha), the same rule
+        applied to those values, and the point it stops at checked in full (every
+        hard constraint at its own point, its objective priced and lower than
+        ``f1`` by more than the least gain). ``None`` (the point-by-point walk) when
+        that check fails, the search has soft constraints or a holding cost, or no
+        multiple beyond 1 is taken."""
+        if self.soft or self._hold is not None or self._price_rows is None:
+            return None
+        ks = 2.0 ** np.arange(1, int(np.log2(EXTEND_STEPS)) + 1)
+        V = q[rows][None, :] + ks[:, None] * step[None, :]  # (multiples, 2) lot counts
+        inside = np.all((V >= self.lo[rows]) & (V <= self.hi[rows]), axis=1)
+        m = int(np.argmin(inside)) if not inside.all() else ks.size
+        if m == 0:
+            return None
+        V = V[:m]
+        P, cost, Sd = self.point(q)
+        fq = self.objective(q)
+        Zn = V * self.ell[rows]
+        Dz = Zn - P.z[rows]
+        dc = (self._price_rows(Zn.T, rows).T - cost[rows]).sum(axis=1)
+        Gr = self.G[rows]
+        Srr = Gr @ Gr.T + np.diag(self.s2[rows])
+        risk = self.gT * (Dz @ Sd[rows] + 0.5 * np.einsum("ki,ij,kj->k", Dz, Srr, Dz))
+        est = fq + dc + risk
+        if self.alpha is not None:
+            est = est - Dz @ self.alpha[rows]
+        fb, k = f1, -1
+        for t in range(m):
+            if not est[t] < fb - gain_eps(fb, self.min_gain):
+                break
+            fb, k = float(est[t]), t
+        if k < 0:
+            return None
+        q2 = q.copy()
+        q2[rows] = V[k]
+        if not self._feasible_near(q, q2, rows):
+            return None
+        f2 = self.objective(q2)
+        if not f2 < f1 - gain_eps(f1, self.min_gain):
+            return None
+        return q2, f2
 
     def chain_cost(self, n: int) -> int:
         """Work of one chain pass on ``n`` assets (asset-move pricings)."""
