@@ -34,14 +34,29 @@ class _NoCost:
         return np.zeros(np.shape(Z))
 
 
-def _far_walk() -> LotSearch:
+def _far_walk(extend: bool = False) -> LotSearch:
     """Two assets, no cost, no constraint: the optimum buys 5,000 lots of asset 0
-    (lot weight 1e-4, 0.5 below target), 5,000 improving one-lot moves from no trade."""
+    (lot weight 1e-4, 0.5 below target), 5,000 improving one-lot moves from no trade
+    (without the descent's line extension, which the budget tests leave out: the
+    walk of the regression came back one share per move)."""
     return LotSearch(
         w0=np.array([0.0, 0.5]), c0=0.5, targets=np.array([0.5, 0.5]),
         ell=np.array([1e-4, 1e-4]), costs=_NoCost(), G=np.zeros((2, 0)),
         s=np.array([0.2, 0.2]), gT=1.0, alpha=None, hard=[], soft=[], kmin=None, tol=0.0,
+        extend=extend,
     )
+
+
+def test_the_line_extension_walks_to_the_optimum_in_few_moves():
+    """With the line extension (the default) the 5,000-lot walk ends at the optimum
+    (counted by hand: 5,000 lots of asset 0, none of asset 1) in far fewer moves; each
+    move on the line is a point taken, and the one-lot walk makes 5,000."""
+    q, singles, pairs = _far_walk(extend=True).improve(np.zeros(2))
+    np.testing.assert_array_equal(q, [5_000.0, 0.0])
+    assert pairs == 0 and singles < 1_000
+    q, singles, _ = _far_walk(extend=False).improve(np.zeros(2))
+    np.testing.assert_array_equal(q, [5_000.0, 0.0])
+    assert singles == 5_000
 
 
 def test_a_re_search_is_capped_by_the_work_left_and_charged_for_its_moves():

@@ -112,12 +112,14 @@ def test_the_chain_pass_at_once_finds_the_per_move_chain():
     assert found  # the walks leave room for chains
 
 
+@pytest.mark.parametrize("extend", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_descent_on_kept_arrays_makes_the_plain_loops_moves(seed):
+def test_the_descent_on_kept_arrays_makes_the_plain_loops_moves(seed, extend):
     """descend (kept arrays, one asset updated per move) == descend_plain (the plain
     loop: full table, lazy best move, objective re-priced), with a work count
     ending it early and with an asset kept sold, from feasible plans off the optimum
-    (random moves, then the repair)."""
+    (random moves, then the repair); with and without the line extension of
+    repeated one-lot moves."""
     from rebalopt.rebalance._integer_descent import descend, descend_plain
 
     search, q0, rng = _search(seed)
@@ -139,7 +141,8 @@ def test_the_descent_on_kept_arrays_makes_the_plain_loops_moves(seed):
                     left[0] -= 1
                     return left[0] >= 0
 
-                runs.append(fn(search, q, f, 500, min_gain, keep_sold=keep, charge=charge))
+                runs.append(fn(search, q, f, 500, min_gain, keep_sold=keep, charge=charge,
+                               extend=extend))
                 if fn is descend:  # the table it updated, one asset a move, is a full one
                     Qt, dft, Dt = search._singles(runs[-1][0])
                     Qf, dff, _, Df, _ = search._evaluate(runs[-1][0], violations=False)

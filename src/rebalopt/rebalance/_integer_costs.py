@@ -121,6 +121,23 @@ class CostTable:
         self._last[z.shape] = (z.copy(), out.copy())
         return out
 
+    def order_floor(self) -> FloatArray:
+        """Per asset, the trade weight below which an order pays more than its linear
+        and power parts: where a per-order minimum binds (``minimum / rate``), or
+        ``inf`` under a per-order fixed fee or a minimum without a rate (every order
+        pays it); 0 where no order has such a part."""
+        out = np.zeros(self.state.n)
+        for t in self.terms:
+            if t.rate is None:
+                continue
+            rate = np.broadcast_to(np.asarray(t.rate, float), out.shape)
+            mn = np.broadcast_to(np.asarray(t.minimum, float), out.shape)
+            fx = np.broadcast_to(np.asarray(t.fixed, float), out.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                b = np.where(mn > 0, np.where(rate > 0, mn / rate, np.inf), 0.0)
+            out = np.maximum(out, np.where(fx > 0, np.inf, b))
+        return out
+
     def price_rows(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cost of ``z`` whose rows are the assets ``rows`` (shape ``(len(rows),)`` or
         ``(len(rows), C)``), as those rows of a whole-table call."""

@@ -36,7 +36,12 @@ from rebalopt.program.search import CashRow, LinearRows, PointArrays
 if TYPE_CHECKING:
     from rebalopt.rebalance._integer_search import LotSearch
 
-__all__ = ["MAYBE_MARGIN", "descend", "descend_plain", "gain_eps"]
+__all__ = ["EXTEND_STEPS", "MAYBE_MARGIN", "descend", "descend_plain", "gain_eps"]
+
+EXTEND_STEPS = 64
+"""Largest multiple of a one-lot move (single, or a pair's) a line extension tries,
+doubling from 2 (:func:`descend` with ``extend``, :meth:`LotSearch._extend
+<rebalopt.rebalance._integer_search.LotSearch._extend>`)."""
 
 MAYBE_MARGIN = 1e-9
 """Violation beyond ``tol`` past which a candidate is infeasible whatever the round-off
@@ -57,19 +62,24 @@ def gain_eps(f: float, min_gain: float = 0.0) -> float:
 
 
 def descend_plain(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: float,
-                  keep_sold: int | None = None, charge: Callable[[], bool] | None = None
-                  ) -> tuple[FloatArray, float, int]:
+                  keep_sold: int | None = None, charge: Callable[[], bool] | None = None,
+                  extend: bool = False) -> tuple[FloatArray, float, int]:
     """Steepest feasible descent by single moves from ``q`` (feasible, objective ``f``).
 
     Each move is the feasible standard move (:meth:`LotSearch._moves`) with the lowest
     objective change below ``-eps`` (``eps = max(1e-13 + 1e-10 |f|, min_gain)``),
     taken when the objective confirms the decrease. ``keep_sold``: an asset none of
     whose buying moves is taken. ``charge`` is called before each move's pricing and
-    ends the descent when it returns ``False`` (a work budget). Returns ``(q, f,
-    moves)``.
+    ends the descent when it returns ``False`` (a work budget). ``extend``: a
+    one-lot move taken from a count on the lot grid is repeated along its line,
+    ``k = 2, 4, 8, ...`` (up to ``EXTEND_STEPS``) times the move from the count before
+    it, while each point is inside the box, feasible and lowers the objective by more
+    than ``eps`` (recomputed at each point) from the last taken; each point taken
+    counts as a move. Returns ``(q, f, moves)``.
     """
     q = np.array(q, dtype=float)
     moves = 0
+    last = np.zeros(q.shape[0])  # each asset's last one-lot move (+1, -1; 0: none)
     while moves < max_moves:
         if charge is not None and not charge():
             break
@@ -85,17 +95,35 @@ def descend_plain(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gai
         f2 = S.objective(q2)
         if not f2 < f - eps:
             break
+        base, step = q[i], Q[i, j] - q[i]
         q, f = q2, f2
         moves += 1
+        again, last[i] = last[i] == step, step if j < 2 else 0.0
+        if extend and again and j < 2 and base == np.floor(base):
+            k = 2.0
+            while k <= EXTEND_STEPS and moves < max_moves:
+                v = base + k * step
+                if not S.lo[i] <= v <= S.hi[i]:
+                    break
+                q2 = q.copy()
+                q2[i] = v
+                if not S.feasible(q2):
+                    break
+                f2 = S.objective(q2)
+                if not f2 < f - gain_eps(f, min_gain):
+                    break
+                q, f = q2, f2
+                moves += 1
+                k *= 2.0
     return q, f, moves
 
 
 def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: float,
-            keep_sold: int | None = None, charge: Callable[[], bool] | None = None
-            ) -> tuple[FloatArray, float, int]:
+            keep_sold: int | None = None, charge: Callable[[], bool] | None = None,
+            extend: bool = False) -> tuple[FloatArray, float, int]:
     """:func:`descend_plain`'s moves on kept arrays (module docstring); same arguments."""
     if S.soft or S._hold is not None or S._price_rows is None:
-        return descend_plain(S, q, f, max_moves, min_gain, keep_sold, charge)
+        return descend_plain(S, q, f, max_moves, min_gain, keep_sold, charge, extend)
     q = np.array(q, dtype=float)
     if max_moves <= 0:
         return q, f, 0
@@ -192,6 +220,7 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
         return bad
 
     one = hasattr(S.costs, "price_one")
+    last = np.zeros(q.shape[0])  # each asset's last one-lot move (+1, -1; 0: none)
     d = w - wt
     gd = G.T @ d
     table_first = False  # the last move needed every move's violations: compute them first
@@ -248,9 +277,35 @@ def descend(S: LotSearch, q: FloatArray, f: float, max_moves: int, min_gain: flo
             f2 -= float(S.alpha @ w2)
         if not f2 < f - eps:
             break
+        base, step = q[i], Q[i, j] - q[i]
         q[i] = Q[i, j]
         z, w, cost, cash, f, d, gd = z2, w2, c2, cash2, f2, d2, g2
         moves += 1
+        again, last[i] = last[i] == step, step if j < 2 else 0.0
+        if extend and again and j < 2 and base == np.floor(base):
+            k = 2.0
+            while k <= EXTEND_STEPS and moves < max_moves:
+                v = base + k * step
+                if not S.lo[i] <= v <= S.hi[i]:
+                    break
+                z2, w2, c2 = z.copy(), w.copy(), cost.copy()
+                z2[i] = v * ell[i]
+                w2[i] = w0[i] + z2[i]
+                c2[i] = S._price_rows(z2[i:i + 1], np.array([i]))[0]
+                pt = (z2, w2, c2, S.c0 - float(z2.sum()) - float(c2.sum()))
+                if not feasible(pt, i, step > 0):
+                    break
+                d2 = w2 - wt
+                g2 = G.T @ d2
+                f2 = float(c2.sum()) + 0.5 * gT * float(g2 @ g2 + (s * d2) @ (s * d2))
+                if S.alpha is not None:
+                    f2 -= float(S.alpha @ w2)
+                if not f2 < f - gain_eps(f, min_gain):
+                    break
+                q[i] = v
+                z, w, cost, cash, f, d, gd = z2, w2, c2, pt[3], f2, d2, g2
+                moves += 1
+                k *= 2.0
         if one:
             S._update_one(q, i, cost[i])
         else:

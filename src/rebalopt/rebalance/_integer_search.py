@@ -44,17 +44,15 @@ import numpy as np
 
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_costs import CostTable
-from rebalopt.rebalance._integer_descent import MAYBE_MARGIN, descend, gain_eps
+from rebalopt.rebalance._integer_descent import EXTEND_STEPS, MAYBE_MARGIN, descend, gain_eps
 from rebalopt.rebalance._integer_kernels import Kernel, PointArrays, SparseMoves, sparse_totals
 
 __all__ = ["CHAIN_WORK", "EXTEND_STEPS", "LADDER", "LotSearch", "SearchResult"]
 
 LADDER = 6
 """Lots either side of each asset's count whose cost :meth:`LotSearch._update_one`
-prices once for the whole search."""
-
-EXTEND_STEPS = 64
-"""Largest multiple of a pair move :meth:`LotSearch._extend` tries (doubling from 2)."""
+prices once for the whole search (with one lot either way from no trade, the
+one-lot moves after a move to no trade)."""
 
 CHAIN_WORK = 32_000
 """Default work of the chain passes per :meth:`LotSearch.improve` (asset-move
@@ -139,8 +137,11 @@ class LotSearch:
                  max_moves: int = 20_000, pair_width: int = 12,
                  chain_width: int = 16, chain_work: int = CHAIN_WORK,
                  box: tuple[FloatArray, FloatArray] | None = None,
-                 close: FloatArray | None = None, min_gain: float = 0.0) -> None:
+                 close: FloatArray | None = None, min_gain: float = 0.0,
+                 extend: bool = True) -> None:
         self.w0, self.c0, self.wt, self.ell = w0, c0, targets, ell
+        self.extend = extend
+        """Whether :meth:`improve`'s descent repeats a one-lot move along its line."""
         self.min_gain = min_gain
         """Smallest objective decrease (fraction of equity) worth a descent move."""
         self.costs, self.G, self.s, self.gT = costs, G, s, gT
@@ -355,15 +356,23 @@ class LotSearch:
             row[-1], Czr[-1] = qi, cost_i  # no close: the column stays put (a refused move)
         if self._ladder is None:
             base = np.floor(q)
-            grid = base[:, None] + np.arange(-LADDER, LADDER + 1.0)[None, :]
+            grid = np.concatenate([base[:, None] + np.arange(-LADDER, LADDER + 1.0)[None, :],
+                                   np.tile([1.0, -1.0], (q.size, 1))], axis=1)
             self._ladder = (base, self.costs(grid * self.ell[:, None]))
         base, L = self._ladder
+        miss = []
         for j in (0, 1):
             k = row[j] - float(base[i]) + LADDER
             if 0 <= k <= 2 * LADDER:
                 Czr[j] = float(L[i, int(k)])
+            elif qi == 0.0:  # one lot either way from no trade: the ladder's last columns
+                Czr[j] = float(L[i, 2 * LADDER + 1 + j])
             else:
-                Czr[j] = float(self.costs.price_one(i, np.array([row[j] * ell]))[0])  # type: ignore[attr-defined]
+                miss.append(j)
+        if miss:  # priced together (elementwise: the same numbers as one by one)
+            c = self.costs.price_one(i, np.array([row[j] * ell for j in miss]))  # type: ignore[attr-defined]
+            for j, cj in zip(miss, c.tolist()):
+                Czr[j] = cj
         gT, sii = self.gT, float(self.Sii[i])
         a = None if self.alpha is None else float(self.alpha[i])
         lo, hi = float(self.lo[i]), float(self.hi[i])
@@ -450,7 +459,8 @@ class LotSearch:
         max_chains = self.max_chains(q.shape[0])
         f = self.objective(q)
         while singles + pairs < self.max_moves:
-            q, f, k = descend(self, q, f, self.max_moves - singles - pairs, self.min_gain)
+            q, f, k = descend(self, q, f, self.max_moves - singles - pairs, self.min_gain,
+                              extend=self.extend)
             singles += k
             if singles + pairs >= self.max_moves:
                 break
@@ -486,6 +496,9 @@ class LotSearch:
                                   and np.all(q1[rows] == np.floor(q1[rows]))):
             return q1, f1  # off the lot grid (an odd-lot close): not a line of lots
         step = q1[rows] - q[rows]
+        quick = self._extend_quick(q, rows, step, f1)
+        if quick is not None:
+            return quick
         best, fb = q1, f1
         k = 2.0
         while k <= EXTEND_STEPS:
@@ -502,6 +515,52 @@ class LotSearch:
             best, fb = q2, f2
             k *= 2.0
         return best, fb
+
+    def _extend_quick(self, q: FloatArray, rows: np.ndarray, step: FloatArray, f1: float
+                      ) -> tuple[FloatArray, float] | None:
+        """:meth:`_extend`'s line priced at once: the objective of every multiple ``k =
+        2, 4, ...`` inside the box from ``q``'s (its cost change in the two assets,
+        ``gamma T (Delta . Sigma d + Delta' Sigma Delta / 2)``, alpha), the same rule
+        applied to those values, and the point it stops at checked in full (every
+        hard constraint at its own point, its objective priced and lower than
+        ``f1`` by more than the least gain). ``None`` (the point-by-point walk) when
+        that check fails, the search has soft constraints or a holding cost, or no
+        multiple beyond 1 is taken."""
+        if self.soft or self._hold is not None or self._price_rows is None:
+            return None
+        ks = 2.0 ** np.arange(1, int(np.log2(EXTEND_STEPS)) + 1)
+        V = q[rows][None, :] + ks[:, None] * step[None, :]  # (multiples, 2) lot counts
+        inside = np.all((V >= self.lo[rows]) & (V <= self.hi[rows]), axis=1)
+        m = int(np.argmin(inside)) if not inside.all() else ks.size
+        if m == 0:
+            return None
+        V = V[:m]
+        P, cost, Sd = self.point(q)
+        fq = self.objective(q)
+        Zn = V * self.ell[rows]
+        Dz = Zn - P.z[rows]
+        dc = (self._price_rows(Zn.T, rows).T - cost[rows]).sum(axis=1)
+        Gr = self.G[rows]
+        Srr = Gr @ Gr.T + np.diag(self.s2[rows])
+        risk = self.gT * (Dz @ Sd[rows] + 0.5 * np.einsum("ki,ij,kj->k", Dz, Srr, Dz))
+        est = fq + dc + risk
+        if self.alpha is not None:
+            est = est - Dz @ self.alpha[rows]
+        fb, k = f1, -1
+        for t in range(m):
+            if not est[t] < fb - gain_eps(fb, self.min_gain):
+                break
+            fb, k = float(est[t]), t
+        if k < 0:
+            return None
+        q2 = q.copy()
+        q2[rows] = V[k]
+        if not self._feasible_near(q, q2, rows):
+            return None
+        f2 = self.objective(q2)
+        if not f2 < f1 - gain_eps(f1, self.min_gain):
+            return None
+        return q2, f2
 
     def chain_cost(self, n: int) -> int:
         """Work of one chain pass on ``n`` assets (asset-move pricings)."""

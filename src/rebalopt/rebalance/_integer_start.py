@@ -35,7 +35,8 @@ import numpy as np
 from rebalopt._typing import FloatArray
 from rebalopt.rebalance._integer_search import LotSearch
 
-__all__ = ["BLOCK", "GUIDED_ASSETS", "GUIDE_LOTS", "blocks", "guided_box", "sequential_round"]
+__all__ = ["BLOCK", "GUIDED_ASSETS", "GUIDE_LOTS", "ZERO_LOTS", "blocks", "guided_box",
+           "sequential_round"]
 
 GUIDED_ASSETS = 100
 """Books of more than this many assets start from :func:`sequential_round` in
@@ -50,6 +51,11 @@ blocks of at most 8 about 1.5 ms with plans as good (9 states, median 2.450 and
 
 GUIDE_LOTS = 1.0
 """Half-width of the guided box, in median lot weights of the book."""
+
+ZERO_LOTS = 10.0
+"""Lots up to which a per-order minimum (or fee) must bind for :func:`sequential_round`
+to offer an asset no trade beside its box (whole shares at $0.005 a share and a $1
+minimum: 200 lots; 100-share lots: 2, where no trade is offered only inside the box)."""
 
 
 def guided_box(S: LotSearch, k: FloatArray, q0: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -98,6 +104,13 @@ def sequential_round(S: LotSearch, k: FloatArray, lo: FloatArray, hi: FloatArray
         return q
     width = int(min(float(np.max(hi[idx] - lo[idx])), 8.0))
     cand = np.minimum(lo[idx, None] + np.arange(width + 1.0)[None, :], hi[idx, None])
+    floor = S.costs.order_floor() if hasattr(S.costs, "order_floor") else None
+    if floor is not None and np.any(floor > 0):
+        # no trade, where it lies outside the box and the relaxed trade is small
+        # enough for a per-order minimum or fee to bind (elsewhere the box's count)
+        small = (np.abs(kk[idx] * ell[idx]) < floor[idx]) & (floor[idx] >= ZERO_LOTS * ell[idx])
+        none = np.where(small & ((lo[idx] > 0) | (hi[idx] < 0)), 0.0, cand[:, 0])
+        cand = np.concatenate([cand, none[:, None]], axis=1)
     C = S.costs.price_rows(cand * ell[idx, None], idx) if hasattr(S.costs, "price_rows") \
         else S.costs(_full(cand * ell[idx, None], idx, S.ell.size))[idx]
     Ck = S.costs(kk * ell)[idx]
