@@ -264,10 +264,14 @@ def test_zero_weight_without_price_is_left_out(tmp_path: Path, capsys) -> None:
       "its last: 2024-06-27"]),
     ({"prices": "date,ticker,price\n2024-06-27,PG,1\n27/13/2024,MSFT,2\n"},
      ["prices.csv, line 3, column 'date'", "'27/13/2024' is not a date"]),
-    # a day-first history: 30/06 was read as 30 June and 01/07 as 7 January, so the
-    # "latest" prices were June's, silently
-    ({"prices": "date,ticker,price\n30/06/2024,PG,1\n01/07/2024,PG,2\n"},
-     ["prices.csv, line 3, column 'date'", "'01/07/2024' is ambiguous", "YYYY-MM-DD"]),
+    # numeric dates no date of the file settles (day first or month first?)
+    ({"prices": "date,ticker,price\n01/07/2024,PG,1\n02/07/2024,PG,2\n"},
+     ["prices.csv, line 2, column 'date'", "'01/07/2024' is ambiguous",
+      "no date in the file settles the order", "YYYY-MM-DD"]),
+    # both orders in one file
+    ({"prices": "date,ticker,price\n30/06/2024,PG,1\n07/13/2024,PG,2\n"},
+     ["prices.csv, line 3, column 'date'",
+      "'07/13/2024' is month first but '30/06/2024' (line 2) is day first", "YYYY-MM-DD"]),
     # were two groups: a bound on 'Tech' left 'tech' free
     ({"prices": "ticker,price,sector\nPG,10,Tech\nMSFT,20,tech\nAAPL,30,Energy\n"},
      ["prices.csv, line 3, column 'sector'", "'tech' differs from 'Tech' (line 2)"]),
@@ -284,6 +288,29 @@ def test_what_cannot_be_read_for_certain_is_an_error(tmp_path: Path, capsys, fil
     for frag in fragments:
         assert frag in err[0], (frag, err[0])
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("history", "latest"), [
+    # a day-first history: 30/06 was read as 30 June and 01/07 as 7 January, so the
+    # "latest" prices were June's, silently; 30/06 settles the order: 01/07 is 1 July
+    ("30/06/2024,PG,1\n01/07/2024,PG,2\n", 2.0),
+    # a month-first (US) history: 06/30 settles it, 07/01 is 1 July
+    ("06/30/2024,PG,1\n07/01/2024,PG,2\n", 2.0),
+    ("07/01/2024,PG,2\n06/30/2024,PG,1\n", 2.0),
+    # ISO dates beside numeric ones: only the numeric ones need an order
+    ("2024-07-02,PG,3\n30/06/2024,PG,1\n01/07/2024,PG,2\n", 3.0),
+])
+def test_a_history_file_reads_its_numeric_dates_in_one_order(tmp_path: Path, history: str,
+                                                             latest: float) -> None:
+    """The latest price is the one of the latest date, read in the order the file's
+    certain dates show (oracle: the same history with ISO dates, by hand)."""
+    from rebalopt.adapters.files import read_prices
+
+    p = tmp_path / "prices.csv"
+    p.write_text("date,ticker,price\n" + history)
+    table = read_prices(p, ["PG"])
+    price = float(table.rows[0]["price"]) if len(table.rows) == 1 else None
+    assert price == latest, table.rows
 
 
 def test_as_of_before_every_date(tmp_path: Path, capsys) -> None:

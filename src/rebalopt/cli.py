@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalopt.adapters._dialect import ambiguous_date
+from rebalopt.adapters._dialect import ambiguous_date, date_order, month_first
 from rebalopt.adapters.files import FileInputError, check_output, read_text_file
 from rebalopt.cli_orders import add_arguments as add_order_arguments
 from rebalopt.errors import InfeasibleError, InputError, RebalanceError, SolverError
@@ -425,11 +425,10 @@ def _read_targets(path: str | Path, feed: Any, panel: Path) -> pd.DataFrame:
     line_of: dict[pd.Timestamp, int] = {}
     col_date = 0
     known = set(feed.assets)
-    for cells in reader:
-        line = reader.line_num
-        if not cells or all(not c.strip() for c in cells):
-            continue
-        cells = [c.strip() for c in cells]
+    rows = [(reader.line_num, [c.strip() for c in cells]) for cells in reader
+            if cells and not all(not c.strip() for c in cells)]
+    dayfirst: bool | None = None
+    for at, (line, cells) in enumerate(rows):
         if header is None:
             header = cells
             lower = [c.lower() for c in cells]
@@ -447,15 +446,18 @@ def _read_targets(path: str | Path, feed: Any, panel: Path) -> pd.DataFrame:
                     raise FileInputError(f"ticker {name!r} is not in the panel {panel.name}",
                                          path=p, line=line, column=name, asset=name,
                                          field="ticker")
+            # one order for the file's numeric dates, settled by the certain ones
+            body = [(n, c) for n, c in rows[at + 1:] if len(c) == len(cells)]
+            dayfirst, bad, why = date_order([c[col_date] for _, c in body],
+                                            lambda i, body=body: f"line {body[i][0]}")
+            if why is not None:
+                raise FileInputError(why, path=p, line=body[bad][0], column=cells[col_date])
             continue
         if len(cells) != len(header):
             raise FileInputError(f"{len(cells)} cells but the header has {len(header)}", path=p,
                                  line=line)
-        why = ambiguous_date(cells[col_date])
-        if why is not None:
-            raise FileInputError(why, path=p, line=line, column=header[col_date])
         try:
-            d = pd.Timestamp(cells[col_date])
+            d = pd.Timestamp(month_first(cells[col_date], dayfirst))
         except (ValueError, TypeError):
             d = pd.NaT
         if pd.isna(d):

@@ -133,11 +133,27 @@ def test_read_lots_csv_dates_must_be_certain(tmp_path):
     first): a day-first file was read half right, and the holding period of the first
     lot came out a month short. Oracle: the dates as written in ISO."""
     p = tmp_path / "lots.csv"
+    # 25/03 settles the file's order (day first): 02/03/2023 is 2 March
     p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nAAA,40,12,02/03/2023\n")
+    assert sorted(x.acquired for x in read_lots_csv(p)["AAA"]) == [
+        pd.Timestamp("2023-03-02"), pd.Timestamp("2023-03-25")]
+    # month first (US), settled by 03/25; the purchase date column read the same way
+    p.write_text("ticker,shares,basis,acquired,purchased\nAAA,60,10,03/25/2023,03/25/2023\n"
+                 "AAA,40,12,02/03/2023,\n")
+    assert sorted(x.acquired for x in read_lots_csv(p)["AAA"]) == [
+        pd.Timestamp("2023-02-03"), pd.Timestamp("2023-03-25")]
+    # nothing settles it
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,01/03/2023\nAAA,40,12,02/03/2023\n")
     with pytest.raises(FileInputError) as e:
         read_lots_csv(p)
-    assert "line 3" in str(e.value) and "column 'acquired'" in str(e.value)
+    assert "line 2" in str(e.value) and "column 'acquired'" in str(e.value)
     assert "ambiguous" in str(e.value) and e.value.asset == "AAA"
+    # both orders: the second one met is refused, naming the first
+    p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nBBB,40,12,03/26/2023\n")
+    with pytest.raises(FileInputError) as e:
+        read_lots_csv(p)
+    assert "line 3" in str(e.value) and "'25/03/2023' (line 2) is day first" in str(e.value)
+    assert e.value.asset == "BBB"
     p.write_text("ticker,shares,basis,acquired\nAAA,60,10,25/03/2023\nAAA,40,12,2023-03-02\n"
                  "AAA,1,1,12/12/2023\n")
     assert sorted(x.acquired for x in read_lots_csv(p)["AAA"]) == [

@@ -11,9 +11,10 @@ columns meaning the same thing, a decimal comma, a percent sign on a share count
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 
-__all__ = ["ALIASES", "PERCENT_ALIASES", "ambiguous_date", "canonical_column", "fold_ticker",
-           "normalize_header", "parse_number"]
+__all__ = ["ALIASES", "PERCENT_ALIASES", "ambiguous_date", "canonical_column", "date_order",
+           "fold_ticker", "month_first", "normalize_header", "parse_number"]
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ticker": ("ticker", "tickers", "symbol", "symbols", "asset", "assets", "instrument",
@@ -47,7 +48,7 @@ _SPELLING = {alias: canon for canon, names in ALIASES.items() for alias in names
 _PERCENT = {alias: canon for canon, names in PERCENT_ALIASES.items() for alias in names}
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 _CURRENCY = "$€£¥"
-_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})(?:[\sT].*)?")
+_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})[/.-](\d{2}|\d{4})((?:[\sT].*)?)")
 
 
 def normalize_header(name: str) -> str:
@@ -107,19 +108,81 @@ def parse_number(raw: str, *, percent_ok: bool = False) -> tuple[float, bool]:
 
 
 def ambiguous_date(text: str) -> str | None:
-    """Why ``text`` is not certainly one date, or ``None``.
+    """Why ``text`` is not certainly one date on its own, or ``None``.
 
     ``01/07/2024`` is 7 January to a US desk and 1 July to a European one; pandas
     reads it month first, yet reads ``27/06/2024`` day first, so a day-first file was
     read half right. A date of two numbers up to 12 (other than equal ones) before
     the year is ambiguous; ISO ``2024-07-01``, ``2024/07/01``, ``27/06/2024`` and
-    ``1 July 2024`` are not.
+    ``1 July 2024`` are not. In a file, :func:`date_order` settles the order from the
+    file's other dates.
     """
     m = _NUMERIC_DATE.fullmatch(text)
     if m is None:
         return None
-    a, b = int(m.group(1)), int(m.group(2))
+    a, b = int(m.group(1)), int(m.group(3))
     if a <= 12 and b <= 12 and a != b:
         return (f"{text.strip()!r} is ambiguous (month {a} day {b}, or day {a} month {b}?): "
                 "write ISO dates, YYYY-MM-DD")
     return None
+
+
+def date_order(texts: Sequence[str], where: Callable[[int], str]
+               ) -> tuple[bool | None, int | None, str | None]:
+    """The order of a file's numeric dates (``dd/mm/yyyy`` or ``mm/dd/yyyy``), settled
+    by the dates that can only be read one way.
+
+    A date whose first number is above 12 (``27/06/2024``) is day first, one whose
+    second is (``06/27/2024``) month first. The file's ambiguous dates
+    (``01/07/2024``) are read in the order its certain ones show; a file with both
+    orders, or with ambiguous dates and no certain one, is refused.
+
+    Parameters
+    ----------
+    texts
+        The file's date cells, in file order.
+    where
+        Describes the cell at an index for a message (e.g. ``"line 5"``).
+
+    Returns
+    -------
+    ``(dayfirst, bad, why)``: ``dayfirst`` ``True`` (day first), ``False`` (month
+    first) or ``None`` (no date needs an order); ``bad`` the index of the refused
+    cell and ``why`` the reason (both ``None`` when the file is read).
+    """
+    first: dict[bool, int] = {}
+    ambiguous: int | None = None
+    for i, text in enumerate(texts):
+        m = _NUMERIC_DATE.fullmatch(text) if isinstance(text, str) else None
+        if m is None:
+            continue
+        a, b = int(m.group(1)), int(m.group(3))
+        if a > 12 >= b:
+            first.setdefault(True, i)
+        elif b > 12 >= a:
+            first.setdefault(False, i)
+        elif a <= 12 and b <= 12 and a != b and ambiguous is None:
+            ambiguous = i
+        if len(first) == 2:
+            other = min(first.values())
+            order = ("day", "month") if first[True] == i else ("month", "day")
+            return None, i, (f"{text.strip()!r} is {order[0]} first but "
+                             f"{texts[other].strip()!r} ({where(other)}) is {order[1]} "
+                             "first: write ISO dates, YYYY-MM-DD")
+    if first:
+        return next(iter(first)), None, None
+    if ambiguous is not None:
+        why = ambiguous_date(texts[ambiguous])
+        return None, ambiguous, f"{why} (no date in the file settles the order)"
+    return None, None, None
+
+
+def month_first(text: str, dayfirst: bool | None) -> str:
+    """``text`` with a day-first numeric date (``dayfirst=True``) rewritten month first
+    (``27/06/2024`` -> ``06/27/2024``), the order pandas reads; anything else as it is."""
+    if not dayfirst or not isinstance(text, str):
+        return text
+    m = _NUMERIC_DATE.fullmatch(text)
+    if m is None:
+        return text
+    return f"{m.group(3)}{m.group(2)}{m.group(1)}{m.group(2)}{m.group(4)}{m.group(5)}"

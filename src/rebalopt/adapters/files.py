@@ -39,9 +39,10 @@ import pandas as pd
 
 from rebalopt.adapters._dialect import (
     ALIASES,
-    ambiguous_date,
     canonical_column,
+    date_order,
     fold_ticker,
+    month_first,
     normalize_header,
     parse_number,
 )
@@ -383,8 +384,9 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
     Raises
     ------
     FileInputError
-        As :func:`read_table`; a date that is not a date or not certainly one
-        (``01/07/2024``: write ISO dates), two rows for one ticker on
+        As :func:`read_table`; a date that is not a date, numeric dates in both
+        orders, or ambiguous ones (``01/07/2024``) that no date of the file settles
+        (:func:`~rebalopt.adapters._dialect.date_order`: write ISO dates), two rows for one ticker on
         the chosen date, a ticker of ``needed`` with no price on that date (naming the
         last date it has), ``as_of`` before every date of the file, or ``as_of`` for a
         file without dates.
@@ -402,12 +404,13 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
                              field="--as-of")
         return table
     dates: list[pd.Timestamp] = []
+    dayfirst, bad, why = date_order([row["date"] for row in table.rows],
+                                    lambda i: f"line {table.lines[i]}")
+    if why is not None:
+        raise table.error(why, table.rows[bad].get("ticker"), "date", table.lines[bad])
     for row, line in zip(table.rows, table.lines, strict=True):
-        why = ambiguous_date(row["date"])
-        if why is not None:
-            raise table.error(why, row.get("ticker"), "date", line)
         try:
-            d = pd.Timestamp(row["date"])
+            d = pd.Timestamp(month_first(row["date"], dayfirst))
         except (ValueError, TypeError):
             d = pd.NaT
         if pd.isna(d):

@@ -32,16 +32,21 @@ LOT_COLUMNS = ("asset", "lot_id", "shares", "basis", "acquired")
 _REL = 1e-9
 
 
-def as_date(value: Any, *, asset: str | None = None, field: str = "acquired") -> pd.Timestamp:
+def as_date(value: Any, *, asset: str | None = None, field: str = "acquired",
+            dayfirst: bool | None = None) -> pd.Timestamp:
     """A date (``pd.Timestamp`` at midnight) from a date-like value, or InputError
-    (also for text that is not certainly one date, ``01/07/2024``: see
-    :func:`~rebalopt.adapters._dialect.ambiguous_date`)."""
+    (also for text that is not certainly one date on its own, ``01/07/2024``: see
+    :func:`~rebalopt.adapters._dialect.ambiguous_date`). ``dayfirst``: the order of
+    numeric dates a file's other dates settled (:func:`~rebalopt.adapters._dialect.
+    date_order`); ``None`` reads only dates that are certain on their own."""
     if isinstance(value, str):
-        from rebalopt.adapters._dialect import ambiguous_date
+        from rebalopt.adapters._dialect import ambiguous_date, month_first
 
-        why = ambiguous_date(value)
-        if why is not None:
-            raise InputError(why, asset=asset, field=field)
+        if dayfirst is None:
+            why = ambiguous_date(value)
+            if why is not None:
+                raise InputError(why, asset=asset, field=field)
+        value = month_first(value, dayfirst)
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
@@ -316,8 +321,9 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
 
 
 def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
-           fail: Any, fold: Any = None) -> dict[str, list[Lot]]:
-    """Lots keyed by asset from row records; ``fail(row, message, asset, field)`` raises."""
+           fail: Any, fold: Any = None, where: Any = None) -> dict[str, list[Lot]]:
+    """Lots keyed by asset from row records; ``fail(row, message, asset, field)`` raises;
+    ``where(row)`` names a row in a message (default ``"row N"``)."""
     from rebalopt.adapters._dialect import normalize_header
 
     # headers compared as the desk files compare them ("Lot ID" is lot_id); two columns
@@ -351,8 +357,20 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
         return v is None or (isinstance(v, str) and not v.strip()) or (
             not isinstance(v, str) and pd.isna(v))
 
+    from rebalopt.adapters._dialect import date_order
+
+    # one order for the file's numeric dates (acquired and purchased alike)
+    recs = list(records)
+    cells = [(row, col, rec[col]) for row, rec in enumerate(recs, start=1)
+             for col in (c_date, c_buy) if col is not None]
+    name = where or (lambda row: f"row {row}")
+    dayfirst, bad, why = date_order([c[2] for c in cells], lambda i: name(cells[i][0]))
+    if why is not None:
+        rec = recs[cells[bad][0] - 1]
+        fail(cells[bad][0], why, None if missing(rec[c_asset]) else str(rec[c_asset]).strip(),
+             "acquired" if cells[bad][1] == c_date else "purchased")
     book: dict[str, list[Lot]] = {}
-    for row, rec in enumerate(records, start=1):
+    for row, rec in enumerate(recs, start=1):
         raw = rec[c_asset]
         if missing(raw):
             fail(row, "missing asset", None, "asset")
@@ -367,9 +385,10 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
             except (TypeError, ValueError):
                 fail(row, f"lot {lot_id!r}: {rec[col]!r} is not a number", asset, name)
         try:
-            acquired = as_date(rec[c_date], asset=asset)
+            acquired = as_date(rec[c_date], asset=asset, dayfirst=dayfirst)
             purchased = (None if c_buy is None or missing(rec[c_buy])
-                         else as_date(rec[c_buy], asset=asset, field="purchased"))
+                         else as_date(rec[c_buy], asset=asset, field="purchased",
+                                      dayfirst=dayfirst))
             lot = Lot(lot_id, vals[0], vals[1], acquired, purchased)
             _check_lot(asset, lot)
         except InputError as exc:
@@ -421,8 +440,11 @@ def read_lots_csv(path: str | Path, *, fold_tickers: bool = False) -> TaxLots:
         raise FileInputError(message, path=path, line=line, column=column, asset=asset,
                              field=field)
 
+    def where(row: int) -> str:
+        return f"line {lines[row - 1]}"
+
     if fold_tickers:
         from rebalopt.adapters._dialect import fold_ticker
 
-        return TaxLots(_parse(header, records, fail, fold_ticker))
-    return TaxLots(_parse(header, records, fail))
+        return TaxLots(_parse(header, records, fail, fold_ticker, where))
+    return TaxLots(_parse(header, records, fail, where=where))
