@@ -391,6 +391,27 @@ class SimulatedBroker:
         return state
 
     # -------------------------------------------------------------- fill logic
+    def _track_position(self, asset: str, index: int, holding: float) -> None:
+        """Drop the :class:`Position` view of an asset whose holding (shares) is now zero,
+        or add one for an asset that has none."""
+        if holding == 0.0:
+            self.positions.pop(asset, None)
+        elif asset not in self.positions:
+            self.positions[asset] = Position(self, index, asset)
+
+    def _mark_filled(self, order: BrokerOrder, shares: float, price: float) -> None:
+        """Add a fill of ``shares`` (signed) at ``price`` (currency per share) to
+        ``order``: filled quantity, average fill price, and its status (filled, within
+        the tolerance, or partially filled)."""
+        prev = order.filled
+        order.filled = prev + abs(shares)
+        order.avg_fill_price = (prev * order.avg_fill_price + abs(shares) * price) / order.filled
+        if order.remaining <= _TOL * max(1.0, order.quantity):
+            order.filled = order.quantity
+            self._close(order, OrderStatus.FILLED, "")
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+
     def _close(self, order: BrokerOrder, status: OrderStatus, reason: str) -> None:
         order.status = status
         order.reason = reason
@@ -596,23 +617,12 @@ class SimulatedBroker:
             for c in cost_l[j]:
                 total += c
             self.cost_totals[name] = total
-        positions = self.positions
         t, stamp = self.t, self.timestamp
         for k, (o, q, fp, m, f, r, sl, nw) in enumerate(zip(
                 orders, trades.tolist(), fill_px.tolist(), mult.tolist(), fee.tolist(),
                 ref.tolist(), slip.tolist(), new.tolist())):
-            if nw == 0.0:
-                positions.pop(o.asset, None)
-            elif o.asset not in positions:
-                positions[o.asset] = Position(self, o.index, o.asset)
-            prev = o.filled
-            o.filled = prev + abs(q)
-            o.avg_fill_price = (prev * o.avg_fill_price + abs(q) * fp) / o.filled
-            if o.remaining <= _TOL * max(1.0, o.quantity):
-                o.filled = o.quantity
-                self._close(o, OrderStatus.FILLED, "")
-            else:
-                o.status = OrderStatus.PARTIALLY_FILLED
+            self._track_position(o.asset, o.index, nw)
+            self._mark_filled(o, q, fp)
             self.fills.append(Fill(
                 bar=t, timestamp=stamp, order_id=o.order_id, asset=o.asset, quantity=q,
                 reference_price=r, price=fp, multiplier=m, fee=f, slippage=sl,
@@ -672,20 +682,10 @@ class SimulatedBroker:
         self.cash += flow
         if self.taxes is not None:
             self.taxes.on_fill(o.asset, q, fp, fee, m, self.timestamp)
-        if new == 0.0:
-            self.positions.pop(o.asset, None)
-        elif o.asset not in self.positions:
-            self.positions[o.asset] = Position(self, i, o.asset)
+        self._track_position(o.asset, i, new)
         if self.participation is not None:
             self._used[i] += abs(q)
-        prev = o.filled
-        o.filled = prev + abs(q)
-        o.avg_fill_price = (prev * o.avg_fill_price + abs(q) * fp) / o.filled
-        if o.remaining <= _TOL * max(1.0, o.quantity):
-            o.filled = o.quantity
-            self._close(o, OrderStatus.FILLED, "")
-        else:
-            o.status = OrderStatus.PARTIALLY_FILLED
+        self._mark_filled(o, q, fp)
         for name, c in costs.items():
             self.cost_totals[name] += c
         self.fills.append(Fill(
