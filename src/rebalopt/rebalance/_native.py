@@ -47,14 +47,6 @@ DIRECT_SETTINGS: dict[str, Any] = {
     # re-solves with 3/2 power cones; 0.95 never did
     "max_step_fraction": 0.95,
     "presolve_enable": False,  # no infinite bounds to remove; keeps row order fixed
-    # each KKT solve refined to 1e-10 (Clarabel's defaults: 1e-13 relative, 1e-12
-    # absolute), far below the 1e-8 the answer is solved to. Measured (same-run A/B,
-    # load ~1): the same iteration counts; 20-year backtest relaxation solver 53/51 ->
-    # 47/43 ms per rebalance, whole benchmark 31.4/31.0 -> 28.6/27.5 s, realized cost
-    # +7e-5 relative, TE unchanged; 500 assets 0.885x, 100 assets 0.945x, 2,000 0.995x
-    # per plan. A failed solve is retried with Clarabel's defaults (RETRY_OPTIONS).
-    "iterative_refinement_reltol": 1e-10,
-    "iterative_refinement_abstol": 1e-10,
 }
 """Clarabel settings of the direct path (``solver_options['CLARABEL']`` overrides)."""
 

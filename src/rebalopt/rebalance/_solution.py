@@ -31,10 +31,7 @@ TIME_LIMIT_OPTION: dict[str, str] = {"CLARABEL": "time_limit", "SCS": "time_limi
 """The option through which each solver takes ``OptimalRebalancer.time_limit`` (seconds)."""
 
 RETRY_OPTIONS: dict[str, dict[str, Any]] = {
-    "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False,
-                 # Clarabel's own refinement tolerances (the direct path's first try
-                 # refines to 1e-10: rebalopt.rebalance._native.DIRECT_SETTINGS)
-                 "iterative_refinement_reltol": 1e-13, "iterative_refinement_abstol": 1e-12},
+    "CLARABEL": {"max_step_fraction": 0.9, "equilibrate_enable": False},
 }
 """A second try with the same solver before moving down the chain (other numerics)."""
 
