@@ -246,6 +246,43 @@ def _same_structure(kept: KeptClarabel, P: sp.csc_matrix, A: sp.csc_matrix,
                for x, y in zip(kept._key[1:], (P.indptr, P.indices, A.indptr, A.indices)))
 
 
+def _buffer(values: np.ndarray) -> memoryview:
+    """``values`` as a buffer Clarabel's Python binding reads fast.
+
+    The binding converts its array arguments element by element through Python's
+    sequence protocol; a NumPy array then makes one NumPy scalar per element, a
+    ``memoryview`` hands out plain Python numbers: the same values, read ~3x faster
+    (``update`` at 500 assets 1.6 -> ~0.5 ms)."""
+    return memoryview(np.ascontiguousarray(values))
+
+
+@dataclass(frozen=True)
+class _Buffers:
+    """A canonical CSC matrix (values ``data`` in ``pattern``'s order) as the
+    attributes Clarabel's constructor reads, each a :func:`_buffer`."""
+
+    values: np.ndarray
+    pattern: sp.csc_matrix
+
+    @property
+    def data(self) -> memoryview:
+        return _buffer(np.asarray(self.values, dtype=float))
+
+    @property
+    def indices(self) -> memoryview:
+        return _buffer(self.pattern.indices)
+
+    @property
+    def indptr(self) -> memoryview:
+        return _buffer(self.pattern.indptr)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pattern.shape
+
+    has_canonical_format = True
+
+
 def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | None,
                     kept: KeptClarabel | None = None) -> NativeAnswer:
     import time
@@ -284,16 +321,15 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
         t1 = time.perf_counter()
         if same:
             solver = kept._solver  # type: ignore[union-attr]
-            solver.update(P=Pd, q=q, A=Ad, b=b)
+            solver.update(P=_buffer(Pd), q=_buffer(q), A=_buffer(Ad), b=_buffer(b))
             kept.updates += 1  # type: ignore[union-attr]
         else:
             if kept is not None:
                 kept._solver = None
                 kept._key = (meta, P.indptr.copy(), P.indices.copy(), A.indptr.copy(),
                              A.indices.copy())
-            Ps = sp.csc_matrix((Pd, P.indices, P.indptr), shape=P.shape)
-            As = sp.csc_matrix((Ad, A.indices, A.indptr), shape=A.shape)
-            solver = clarabel.DefaultSolver(Ps, q, As, b, clarabel_cones(prog.cones), settings)
+            solver = clarabel.DefaultSolver(_Buffers(Pd, P), _buffer(q), _Buffers(Ad, A),
+                                            _buffer(b), clarabel_cones(prog.cones), settings)
         t2 = time.perf_counter()
         sol = solver.solve()
         t3 = time.perf_counter()
