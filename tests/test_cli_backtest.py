@@ -463,3 +463,65 @@ def test_a_config_that_cannot_be_honoured_fails_instead_of_holding(tmp_path: Pat
     assert "config.toml, line 4, column 'constraints.groups'" in err
     assert "group 'Utilities' has no asset" in err
     assert not eq_csv.exists() and not list(tmp_path.glob(".equity.csv*"))
+
+
+def _dated(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    out = frame.copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.strftime(fmt)
+    return out
+
+
+def test_a_day_first_panel_is_read_day_first(tmp_path: Path) -> None:
+    """The 90-bar panel written ``dd/mm/yyyy`` (its 4 January is ``04/01/2021``, which
+    pandas alone reads as 1 April): the run's equity is the paper portfolio's on the
+    ISO dates."""
+    closes = _closes()
+    paths = _files(tmp_path, panel=_dated(_panel_frame(closes), "%d/%m/%Y").to_csv(index=False))
+    eq_csv = tmp_path / "equity.csv"
+    assert main(_argv(paths, "--cash", "250000", "--equity-csv", str(eq_csv))) == 0
+    _, targets = _targets_csv(closes, DECISIONS)
+    equity = pd.read_csv(eq_csv, index_col="date", parse_dates=True)
+    assert list(equity.index) == list(closes.index)
+    np.testing.assert_allclose(equity["equity"].to_numpy(),
+                               _paper_equity(closes, targets, 250_000.0), rtol=1e-9)
+
+
+def test_month_starts_settled_by_one_later_date(tmp_path: Path) -> None:
+    """Bars on the 4th to 8th of January and one on the 13th, written day first: the
+    13th (``13/01/2021``) settles the order of the five ambiguous ones."""
+    closes = _closes().iloc[:6]
+    closes.index = pd.DatetimeIndex(["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07",
+                                     "2021-01-08", "2021-01-13"])
+    targets = "date," + ",".join(TICKERS) + "\n2021-01-05,0.25,0.25,0.25,0.25\n"
+    paths = _files(tmp_path, panel=_dated(_panel_frame(closes), "%d/%m/%Y").to_csv(index=False),
+                   targets=targets)
+    eq_csv = tmp_path / "equity.csv"
+    assert main(_argv(paths, "--equity-csv", str(eq_csv))) == 0
+    equity = pd.read_csv(eq_csv, index_col="date", parse_dates=True)
+    assert list(equity.index) == list(closes.index)
+
+
+@pytest.mark.parametrize(("days", "why"), [
+    (["2021-01-04", "2021-01-05", "2021-01-06"],
+     "line 2, column 'date': '04/01/2021' is ambiguous"),
+    (["2021-01-04", "2021-01-13", "2021-01-14"], None),
+])
+def test_a_panel_that_cannot_settle_its_date_order_is_refused(tmp_path: Path, capsys,
+                                                              days: list[str],
+                                                              why: str | None) -> None:
+    """Only ambiguous dates: refused at the first one (no date settles the order).
+    Day first and month first in one file: refused at the second order's first date."""
+    closes = _closes().iloc[:len(days)]
+    closes.index = pd.DatetimeIndex(days)
+    frame = _dated(_panel_frame(closes), "%d/%m/%Y")
+    if why is None:  # the last bar's rows written month first
+        last = frame["date"] == "14/01/2021"
+        frame.loc[last, "date"] = "01/14/2021"
+        why = "'01/14/2021' is month first but '13/01/2021'"
+    targets = "date," + ",".join(TICKERS) + "\n" + days[0] + ",0.25,0.25,0.25,0.25\n"
+    paths = _files(tmp_path, panel=frame.to_csv(index=False), targets=targets)
+    eq_csv = tmp_path / "equity.csv"
+    assert main(_argv(paths, "--equity-csv", str(eq_csv))) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "panel.csv" in err and why in err, err
+    assert not eq_csv.exists()

@@ -300,6 +300,28 @@ def _panel_column(name: object) -> str:
     return str(name).strip().lower()
 
 
+def _panel_dates(column: pd.Series, panel: _Panel
+                 ) -> tuple[pd.Series, tuple[int, str, str] | None]:
+    """A panel's dates, its numeric ones read in the file's one order.
+
+    The order (day or month first) is settled by the dates that can only be read one
+    way (:func:`~rebalopt.adapters._dialect.date_order`), so a panel of month starts
+    (``01/07/2024``, ``01/08/2024``, ...) is not read month first because pandas
+    would. Returns the dates (``NaT`` where a cell is not a date) and the refused
+    cell as ``(position, "date", message)``, or ``None``.
+    """
+    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+        return pd.to_datetime(column, errors="coerce"), None
+    text = column.astype(str).str.strip()
+    pos = np.flatnonzero(~text.duplicated().to_numpy())  # each distinct cell, first place
+    distinct = text.to_numpy()[pos]
+    dayfirst, bad, why = date_order(list(distinct), lambda i: panel.place(int(pos[i])))
+    refused = None if bad is None else (int(pos[bad]), "date", str(why))
+    if dayfirst:
+        text = text.map(dict(zip(distinct, (month_first(t, True) for t in distinct))))
+    return pd.to_datetime(text, errors="coerce"), refused
+
+
 def _read_panel(path: str | Path) -> _Panel:
     """Read and check a long OHLCV panel (CSV or parquet); errors name file, line, column.
 
@@ -307,9 +329,11 @@ def _read_panel(path: str | Path) -> _Panel:
     duplicate column, an empty ticker, a cell that is not a date or a number, a close
     that is missing, not finite or not > 0 (leave the row out for a day the asset did
     not trade), an open/high/low that is not finite and > 0, a negative or non-finite
-    volume, two rows for the same date and ticker. Other columns are ignored. Headers
-    are read through the desk aliases (:func:`_panel_column`): ``Date,Symbol,Close``
-    is ``date,ticker,close``; two headers meaning one column are a duplicate.
+    volume, two rows for the same date and ticker, numeric dates in no settled order
+    (both orders in the file, or only ambiguous ones: :func:`_panel_dates`). Other
+    columns are ignored. Headers are read through the desk aliases
+    (:func:`_panel_column`): ``Date,Symbol,Close`` is ``date,ticker,close``; two
+    headers meaning one column are a duplicate.
     """
     p = Path(path)
     if not p.is_file():
@@ -354,8 +378,11 @@ def _read_panel(path: str | Path) -> _Panel:
             problems.append((pos, col, message.format(raw=raw(pos, col))))
 
     flag(blanks["ticker"], "ticker", "empty ticker")
-    dates = pd.to_datetime(df["date"], errors="coerce")
-    flag(dates.isna().to_numpy(), "date", "{raw!r} is not a date")
+    dates, bad = _panel_dates(df["date"], panel)
+    if bad is not None:  # cells read in no settled order: the refusal says why
+        problems.append(bad)
+    else:
+        flag(dates.isna().to_numpy(), "date", "{raw!r} is not a date")
     numbers: dict[str, np.ndarray] = {}
     for col in _PANEL_NUMBERS:
         if col not in df.columns:
