@@ -290,20 +290,22 @@ def test_what_cannot_be_read_for_certain_is_an_error(tmp_path: Path, capsys, fil
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("history", "latest"), [
+@pytest.mark.parametrize(("history", "latest", "day"), [
     # a day-first history: 30/06 was read as 30 June and 01/07 as 7 January, so the
     # "latest" prices were June's, silently; 30/06 settles the order: 01/07 is 1 July
-    ("30/06/2024,PG,1\n01/07/2024,PG,2\n", 2.0),
+    ("30/06/2024,PG,1\n01/07/2024,PG,2\n", 2.0, "2024-07-01"),
     # a month-first (US) history: 06/30 settles it, 07/01 is 1 July
-    ("06/30/2024,PG,1\n07/01/2024,PG,2\n", 2.0),
-    ("07/01/2024,PG,2\n06/30/2024,PG,1\n", 2.0),
+    ("06/30/2024,PG,1\n07/01/2024,PG,2\n", 2.0, "2024-07-01"),
+    ("07/01/2024,PG,2\n06/30/2024,PG,1\n", 2.0, "2024-07-01"),
     # ISO dates beside numeric ones: only the numeric ones need an order
-    ("2024-07-02,PG,3\n30/06/2024,PG,1\n01/07/2024,PG,2\n", 3.0),
+    ("2024-07-02,PG,3\n30/06/2024,PG,1\n01/07/2024,PG,2\n", 3.0, "2024-07-02"),
 ])
-def test_a_history_file_reads_its_numeric_dates_in_one_order(tmp_path: Path, history: str,
-                                                             latest: float) -> None:
+def test_a_history_file_reads_its_numeric_dates_in_one_order(tmp_path: Path, capsys,
+                                                             history: str, latest: float,
+                                                             day: str) -> None:
     """The latest price is the one of the latest date, read in the order the file's
-    certain dates show (oracle: the same history with ISO dates, by hand)."""
+    certain dates show (oracle: the same history with ISO dates, by hand); that date is
+    the table's, and the plan's (tax-lot terms, order ids) when no --as-of is given."""
     from rebalopt.adapters.files import read_prices
 
     p = tmp_path / "prices.csv"
@@ -311,6 +313,11 @@ def test_a_history_file_reads_its_numeric_dates_in_one_order(tmp_path: Path, his
     table = read_prices(p, ["PG"])
     price = float(table.rows[0]["price"]) if len(table.rows) == 1 else None
     assert price == latest, table.rows
+    assert table.date == pd.Timestamp(day)
+    code, _ = _run(tmp_path, "ticker,shares\nPG,10\n", "ticker,weight\nPG,0.5\n", p, NAIVE,
+                   "--format", "alpaca")
+    assert code == 0
+    assert f"note: plan dated {day} (prices.csv)" in capsys.readouterr().out
 
 
 def test_as_of_before_every_date(tmp_path: Path, capsys) -> None:

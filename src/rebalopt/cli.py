@@ -145,8 +145,8 @@ def _plan_date(args: argparse.Namespace, book: Any) -> tuple[pd.Timestamp, str]:
     else the prices file's date, else today; and where it came from."""
     if args.as_of is not None:
         return pd.Timestamp(args.as_of).normalize(), "--as-of"
-    if "date" in book.prices.columns and book.prices.rows:
-        return pd.Timestamp(book.prices.rows[0]["date"]).normalize(), book.prices.path.name
+    if book.prices.date is not None:  # read in the file's date order (read_prices)
+        return book.prices.date.normalize(), book.prices.path.name
     return pd.Timestamp.today().normalize(), "today: no --as-of, no date in the prices file"
 
 

@@ -140,6 +140,9 @@ class Table:
     wide: dict[str, str] = field(default_factory=dict)
     """For a wide price history: ticker -> its column header."""
     header_line: int = 1
+    date: pd.Timestamp | None = None
+    """The date of the rows, when a history was read down to one date
+    (:func:`read_prices`): its cells read in the file's order, not pandas' guess."""
 
     def column_name(self, column: str | None, ticker: str | None = None) -> str | None:
         """The column as the file spells it."""
@@ -425,7 +428,7 @@ def read_prices(path: str | Path, needed: Sequence[str] = (),
                          f"{min(dates).date()})", field="--as-of")
     day = max(eligible)
     keep = [i for i, d in enumerate(dates) if d == day]
-    chosen = table.subset(keep)
+    chosen = replace(table.subset(keep), date=day)
     seen: dict[str, int] = {}
     for row, line in zip(chosen.rows, chosen.lines, strict=True):
         if row["ticker"] in seen:
