@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rebalopt.cli import EXIT_INPUT, main
@@ -170,3 +171,27 @@ def test_multiperiod_section_errors_name_the_key(tmp_path: Path, capsys, extra, 
     err = capsys.readouterr().err
     assert fragment in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("ticker", ["cash", "expected_cost", "tracking_error"])
+def test_a_ticker_named_like_a_summary_column_is_an_error(ticker: str) -> None:
+    """The schedule's summary columns come after the tickers' in one header: a ticker of
+    the same name would have its shares overwritten by the summary, silently."""
+    from types import SimpleNamespace
+
+    from rebalopt.cli_schedule import schedule_frame
+    from rebalopt.errors import InputError
+
+    shares = pd.DataFrame([[1.0, 2.0]], index=[1], columns=["AAA", ticker])
+    plan = SimpleNamespace(
+        state=SimpleNamespace(equity=100.0),
+        info={"schedule_shares": shares, "expected_cost": pd.Series([0.0], index=[1]),
+              "cash_path": pd.Series([0.1], index=[1]),
+              "tracking_error": pd.Series([0.01], index=[1])})
+    with pytest.raises(InputError, match=f"ticker named '{ticker}'") as err:
+        schedule_frame(plan)
+    assert err.value.asset == ticker
+    plan.info["schedule_shares"] = shares.rename(columns={ticker: "BBB"})
+    frame = schedule_frame(plan)  # the oracle: without the clash, every column is kept
+    assert list(frame.columns) == ["AAA", "BBB", "expected_cost", "cash", "tracking_error"]
+    assert frame.loc[1, "BBB"] == 2.0 and frame.loc[1, "cash"] == 10.0

@@ -15,7 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["schedule_frame", "schedule_lines", "write_schedule"]
+from rebalopt.errors import InputError
+
+__all__ = ["SUMMARY_COLUMNS", "schedule_frame", "schedule_lines", "write_schedule"]
+
+SUMMARY_COLUMNS = ("expected_cost", "cash", "tracking_error")
+"""The schedule's columns after the tickers'."""
 
 
 def schedule_frame(plan: Any) -> pd.DataFrame:
@@ -24,6 +29,10 @@ def schedule_frame(plan: Any) -> pd.DataFrame:
     equity = plan.state.equity
     frame = info["schedule_shares"].copy()
     frame.columns = [str(c) for c in frame.columns]
+    clash = [c for c in frame.columns if c in SUMMARY_COLUMNS]
+    if clash:  # the summary column would overwrite the ticker's shares
+        raise InputError(f"a ticker named {clash[0]!r} clashes with the schedule's "
+                         f"{clash[0]!r} column: rename the asset", asset=clash[0])
     frame["expected_cost"] = info["expected_cost"] * equity
     frame["cash"] = info["cash_path"] * equity
     frame["tracking_error"] = info["tracking_error"]
