@@ -214,6 +214,23 @@ def test_settings_text_a_format_cannot_carry(kwargs, field) -> None:
     assert info.value.field == field
 
 
+def test_account_and_basket_cannot_shift_the_client_id_key() -> None:
+    """The client id hashes ``account|basket|as_of|ticker|side|quantity``: account
+    'a|b' with basket 'c' gave the same ids as account 'a' with basket 'b|c' (two
+    accounts' orders refused as duplicates, or one account's retried as another's)."""
+    from rebalopt.orders.settings import Leg
+
+    order = Order("AAA", OrderSide.BUY, 1, 5.0)
+    leg = Leg("AAA", "buy", 1.0, order)
+    a, b = OrderSettings(account="a", basket="x"), OrderSettings(account="a", basket="y")
+    assert a.client_order_id(leg) != b.client_order_id(leg)  # the fields reach the id
+    for kwargs, field in (({"account": "a|b", "basket": "c"}, "account"),
+                          ({"account": "a", "basket": "b|c"}, "basket")):
+        with pytest.raises(InputError, match="'|' is not allowed") as info:
+            OrderSettings(**kwargs)
+        assert info.value.field == field
+
+
 def test_fix_text_fields_are_ascii() -> None:
     from rebalopt.orders.fix import fix_messages
 

@@ -118,6 +118,11 @@ class OrderSettings:
                 # split the FIX message or the basket row; an empty currency is '15='
                 raise InputError(f"{name} {v!r}: expected non-empty printable text",
                                  field=name)
+            if name in ("account", "basket") and "|" in v:
+                # '|' separates the fields of the client order id's key: account 'a|b'
+                # with basket 'c' would get the ids of account 'a' with basket 'b|c'
+                raise InputError(f"{name} {v!r}: '|' is not allowed (it separates the "
+                                 "fields of the client order ids)", field=name)
         for name in ("sender_comp_id", "target_comp_id"):
             v = getattr(self, name)
             if not (isinstance(v, str) and v and v.isprintable() and "=" not in v
