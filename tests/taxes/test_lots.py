@@ -158,3 +158,19 @@ def test_read_lots_csv_dates_must_be_certain(tmp_path):
                  "AAA,1,1,12/12/2023\n")
     assert sorted(x.acquired for x in read_lots_csv(p)["AAA"]) == [
         pd.Timestamp("2023-03-02"), pd.Timestamp("2023-03-25"), pd.Timestamp("2023-12-12")]
+
+
+@pytest.mark.parametrize("field,shares,basis", [
+    ("lot shares", True, 50.0),      # read as 1 share
+    ("lot basis", 10.0, True),       # read as a basis of $1
+    ("lot shares", "10", 50.0),      # was a bare TypeError from math.isfinite
+    ("lot basis", 10.0, None),
+])
+def test_a_lots_shares_and_basis_are_numbers(field, shares, basis):
+    with pytest.raises(InputError, match="is not a number") as e:
+        TaxLots({"AAA": [Lot("a1", shares, basis, "2024-01-02")]})
+    assert e.value.asset == "AAA" and e.value.field == field
+    # NumPy numbers and ints are numbers: 10 shares at 50 cost 500
+    import numpy as np
+    ok = TaxLots({"AAA": [Lot("a1", np.int64(10), np.float64(50.0), "2024-01-02")]})
+    assert ok.shares("AAA") == 10 and ok["AAA"][0].cost == 500.0

@@ -14,6 +14,7 @@ in every error). It reads a DataFrame or a lots CSV (:func:`read_lots_csv`).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,13 +113,23 @@ class Lot:
         return replace(self, shares=float(shares), **changes)
 
 
+def _real(value: Any) -> bool:
+    """A real number that is not a bool (``True`` would be read as 1 share or $1)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_lot(asset: str, lot: Lot) -> None:
+    for name, value in (("shares", lot.shares), ("basis", lot.basis)):
+        if not _real(value):
+            raise InputError(f"lot {lot.lot_id!r}: {name} {value!r} is not a number",
+                             asset=asset, field=f"lot {name}")
     if not (math.isfinite(lot.shares) and lot.shares > 0):
         raise InputError(f"lot {lot.lot_id!r}: shares must be finite and > 0, got {lot.shares}",
                          asset=asset, field="lot shares")
     if not (math.isfinite(lot.basis) and lot.basis >= 0):
         raise InputError(f"lot {lot.lot_id!r}: basis must be finite and >= 0, got {lot.basis}",
                          asset=asset, field="lot basis")
+
 
 
 def checked_lots(asset: str, items: Iterable[Lot]) -> tuple[Lot, ...]:
