@@ -104,10 +104,12 @@ def test_table_matches_a_lot_by_lot_reading(seed):
     lots = {}
     for a in assets[:4]:
         k = int(rng.integers(1, 6))
+        # purchased within 70 days; the holding period starts then or (a replacement
+        # lot's carried-over period) up to 800 days earlier
+        bought = [day - pd.Timedelta(days=int(rng.integers(0, 70))) for _ in range(k)]
         lots[a] = tuple(Lot(f"{a}{j}", float(rng.uniform(1, 50)), float(rng.uniform(20, 80)),
-                            day - pd.Timedelta(days=int(rng.integers(0, 800))),
-                            day - pd.Timedelta(days=int(rng.integers(0, 70))),
-                            replacement=bool(rng.random() < 0.3)) for j in range(k))
+                            bought[j] - pd.Timedelta(days=int(rng.integers(0, 800))),
+                            bought[j], replacement=bool(rng.random() < 0.3)) for j in range(k))
     sales = {"B": [day - pd.Timedelta(days=int(rng.integers(0, 60)))], "E": [day]}
     s = _state(lots, dict.fromkeys(assets, 50.0), as_of=day, loss_sales=sales)
     rule = WashSaleRule(int(rng.integers(0, 45)))

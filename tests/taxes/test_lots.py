@@ -174,3 +174,26 @@ def test_a_lots_shares_and_basis_are_numbers(field, shares, basis):
     import numpy as np
     ok = TaxLots({"AAA": [Lot("a1", np.int64(10), np.float64(50.0), "2024-01-02")]})
     assert ok.shares("AAA") == 10 and ok["AAA"][0].cost == 500.0
+
+
+def test_the_holding_period_does_not_start_after_the_purchase(tmp_path):
+    # acquired after purchased (e.g. the two columns swapped) would value a lot held
+    # since 2023-01-01 as short-term on 2024-06-01; a wash sale only moves it earlier
+    with pytest.raises(InputError, match="acquired 2024-05-01 is after its purchase on "
+                       "2023-01-01") as e:
+        TaxLots({"AAA": [Lot("a1", 10.0, 5.0, acquired="2024-05-01",
+                             purchased="2023-01-01")]}, as_of="2024-06-01")
+    assert e.value.asset == "AAA" and e.value.field == "acquired"
+    p = tmp_path / "lots.csv"
+    p.write_text("asset,lot_id,shares,basis,acquired,purchased\n"
+                 "AAA,a1,10,5,2022-01-03,2023-01-01\n"
+                 "AAA,a2,10,5,2024-05-01,2023-01-01\n")
+    with pytest.raises(FileInputError, match="a2") as e:
+        read_lots_csv(p)
+    assert (e.value.line, e.value.column, e.value.asset) == (3, "acquired", "AAA")
+    # the carried-over period (acquired before the purchase) is read as given
+    p.write_text("asset,lot_id,shares,basis,acquired,purchased\n"
+                 "AAA,a1,10,5,2022-01-03,2023-01-01\n")
+    lot = read_lots_csv(p)["AAA"][0]
+    assert (lot.acquired, lot.purchased) == (pd.Timestamp("2022-01-03"),
+                                             pd.Timestamp("2023-01-01"))

@@ -129,7 +129,13 @@ def _check_lot(asset: str, lot: Lot) -> None:
     if not (math.isfinite(lot.basis) and lot.basis >= 0):
         raise InputError(f"lot {lot.lot_id!r}: basis must be finite and >= 0, got {lot.basis}",
                          asset=asset, field="lot basis")
-
+    if lot.purchased is not None and lot.acquired > lot.purchased:
+        # the holding period starts at the purchase, or earlier when a wash sale carried
+        # a sold lot's period over; never later (swapped columns would tax a long-term
+        # lot as short-term)
+        raise InputError(f"lot {lot.lot_id!r}: acquired {lot.acquired.date()} is after its "
+                         f"purchase on {lot.purchased.date()} (the holding period starts at "
+                         "the purchase or earlier)", asset=asset, field="acquired")
 
 
 def checked_lots(asset: str, items: Iterable[Lot]) -> tuple[Lot, ...]:
