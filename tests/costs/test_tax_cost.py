@@ -155,3 +155,24 @@ def test_substitute_outside_the_universe_is_an_error():
     # no shortfall (the target is below the holding): nothing moves, nothing to refuse
     same = substitute_targets(pd.Series({"LOSER": 0.05}), state, ["LOSER"], {"LOSER": "SUBB"})
     assert same["LOSER"] == pytest.approx(0.05)
+
+
+def test_a_valuation_date_before_a_lots_purchase_is_refused():
+    # TaxLots refuses a lot bought after its own as_of; TaxCost(as_of=...) (or a view
+    # valued on another date) bypassed that: the lot bought 2024-06-01 was valued
+    # short-term on 2024-01-01 and fell outside every wash-sale window
+    lots = {"XYZ": (Lot("old", 10, 50.0, D("2020-01-02")), Lot("new", 10, 50.0, D("2024-06-01")))}
+    s = PortfolioState({"XYZ": 20.0}, 0.0, {"XYZ": 100.0}, lots=TaxLots(lots))
+    with pytest.raises(InputError, match="'new' was bought on 2024-06-01, after the valuation "
+                       "date 2024-01-01") as e:
+        TaxCost(RATES, as_of="2024-01-01").table(s)
+    assert (e.value.asset, e.value.field) == ("XYZ", "as_of")
+    viewed = s.replace(lots=TaxLots(lots, as_of="2024-06-01").on("2024-05-31"))
+    with pytest.raises(InputError, match="after the valuation date 2024-05-31"):
+        TaxCost(RATES).table(viewed)
+    # on the purchase day and later it is valued: short-term through the anniversary
+    # (gain 50/share x 0.37 = 18.50), long-term the day after (x 0.20 = 10.00)
+    for day, tax in (("2024-06-01", 18.50), ("2025-06-01", 18.50), ("2025-06-02", 10.00)):
+        tb = TaxCost(RATES, as_of=day).table(s)
+        per_share = float(tb.cost[1]) * 100.0   # tax per weight sold x price (one share)
+        assert round(per_share, 2) == tax

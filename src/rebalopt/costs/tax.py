@@ -198,10 +198,16 @@ class TaxCost(CostModel):
                     d <= day and rule.within(d, day) for d in lots.loss_sales.get(a, ()))):
                 no_buy[i] = True
         own = np.asarray(owner, dtype=int)
+        bought = _days([lot.purchased for lot in book]) if book else np.zeros(0, np.int64)
+        if (bought > day.value).any():  # TaxCost(as_of=...) before a lot's purchase
+            k = int(np.flatnonzero(bought > day.value)[0])
+            raise InputError(f"lot {book[k].lot_id!r} was bought on {book[k].purchased.date()}, "
+                             f"after the valuation date {day.date()} (its term and wash-sale "
+                             "window would be made up)", asset=str(state.assets[own[k]]),
+                             field="as_of")
         if rule is not None and book:
             # a lot bought within the window before `day` that has not replaced a loss:
             # selling this asset at a loss now would be a wash sale against it
-            bought = _days([lot.purchased for lot in book])
             fresh = np.array([not lot.replacement for lot in book], dtype=bool)
             recent = fresh & (bought <= day.value) & (
                 (day.value - bought) // _DAY_NS <= rule.window_days)
