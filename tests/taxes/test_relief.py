@@ -97,3 +97,14 @@ def test_rates_validation_and_loss_rate():
         TaxRates(short_term=1.5)
     r = TaxRates(short_term=0.40, long_term=0.20, loss=0.30)
     assert round(r.tax(-100.0, 100.0), 2) == -10.00   # -30 + 20
+
+
+@pytest.mark.parametrize("name", ["short_term", "long_term", "loss"])
+def test_a_rate_is_not_a_bool(name):
+    # True is an int: it was accepted as a 100% rate (False as 0%)
+    for flag in (True, False):
+        with pytest.raises(InputError, match="must be a number in") as e:
+            TaxRates(**{name: flag})
+        assert e.value.field == name
+    # 1 and 0 as numbers stay rates: a $100 short-term gain at 1 is $100 of tax
+    assert TaxRates(short_term=1, long_term=0).tax(100.0, 100.0) == 100.0

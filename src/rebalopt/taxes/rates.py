@@ -37,7 +37,9 @@ class TaxRates:
             v = getattr(self, name)
             if v is None and name == "loss":
                 continue
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1):
+            # a bool is an int: short_term=True was a 100% rate
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) and 0 <= v <= 1):
                 raise InputError(f"must be a number in [0, 1], got {v!r}", field=name)
 
     def rate(self, gain: float, long_term: bool) -> float:
