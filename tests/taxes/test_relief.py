@@ -108,3 +108,22 @@ def test_a_rate_is_not_a_bool(name):
         assert e.value.field == name
     # 1 and 0 as numbers stay rates: a $100 short-term gain at 1 is $100 of tax
     assert TaxRates(short_term=1, long_term=0).tax(100.0, 100.0) == 100.0
+
+
+def test_ledger_trades_need_a_finite_price_and_multiplier():
+    led = LotLedger(wash_sale=None)
+    led.buy("AAA", 10, 50.0, "2024-01-02")
+    # a NaN sale price recorded a NaN gain (and NaN tax for the year)
+    with pytest.raises(InputError, match="sell at price nan") as e:
+        led.sell("AAA", 5, float("nan"), "2024-02-01")
+    assert (e.value.asset, e.value.field) == ("AAA", "price")
+    for m in (0.0, -1.0, float("nan"), True):
+        with pytest.raises(InputError, match="multiplier") as e:
+            led.sell("AAA", 5, 60.0, "2024-02-01", multiplier=m)
+        assert e.value.field == "multiplier"
+        with pytest.raises(InputError, match="multiplier"):
+            led.buy("AAA", 5, 60.0, "2024-02-01", multiplier=m)
+    assert led.shares("AAA") == 10 and not led.records     # nothing booked
+    # net proceeds below 0 (fees above the price) are a sale: 5 x (-1 - 50) = -255
+    rec = led.sell("AAA", 5, -1.0, "2024-02-01")
+    assert rec[0].gain == -255.0

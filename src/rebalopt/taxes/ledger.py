@@ -34,6 +34,13 @@ from rebalopt.taxes.wash import (
 __all__ = ["LotLedger"]
 
 
+def _check_multiplier(multiplier: Any, asset: str) -> None:
+    m = float(multiplier)
+    if isinstance(multiplier, bool) or not (math.isfinite(m) and m > 0):
+        raise InputError(f"multiplier {multiplier!r}: must be a finite number > 0",
+                         asset=asset, field="multiplier")
+
+
 class LotLedger:
     """Tax lots of one account through time.
 
@@ -90,6 +97,7 @@ class LotLedger:
             raise InputError(f"buy of {shares!r} shares", asset=asset, field="shares")
         if not (math.isfinite(price) and price >= 0):
             raise InputError(f"buy at price {price!r}", asset=asset, field="price")
+        _check_multiplier(multiplier, asset)
         day = as_date(date, asset=asset, field="date")
         lot = Lot(self._new_id(asset), shares, price, day)
         pieces = [lot]
@@ -107,8 +115,9 @@ class LotLedger:
 
     def sell(self, asset: str, shares: float, price: float, date: Any,
              *, method: Method | None = None, multiplier: float = 1.0) -> list[Realized]:
-        """Sell ``shares`` at ``price`` (proceeds per share) on ``date``, relieving lots by
-        ``method`` (default: the ledger's; or a mapping ``lot_id -> shares``).
+        """Sell ``shares`` at ``price`` (proceeds per share, net of fees: below 0 when the
+        fees exceed the proceeds) on ``date``, relieving lots by ``method`` (default: the
+        ledger's; or a mapping ``lot_id -> shares``).
 
         Returns the realized records (wash sales against lots bought in the window
         before the sale already applied; later purchases may still disallow more).
@@ -116,12 +125,16 @@ class LotLedger:
         Raises
         ------
         InputError
-            Selling more than the lots hold (lots are long only), or bad specific lots.
+            Selling more than the lots hold (lots are long only), bad specific lots, a
+            price that is not finite, or a multiplier that is not finite and > 0.
         """
         asset = str(asset)
         shares, price = float(shares), float(price)
         if not (math.isfinite(shares) and shares > 0):
             raise InputError(f"sell of {shares!r} shares", asset=asset, field="shares")
+        if not math.isfinite(price):  # NaN proceeds made NaN gains and taxes
+            raise InputError(f"sell at price {price!r}", asset=asset, field="price")
+        _check_multiplier(multiplier, asset)
         day = as_date(date, asset=asset, field="date")
         lots = self.lots.get(asset, ())
         picks = select_lots(lots, shares, self.method if method is None else method,
