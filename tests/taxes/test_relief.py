@@ -127,3 +127,16 @@ def test_ledger_trades_need_a_finite_price_and_multiplier():
     # net proceeds below 0 (fees above the price) are a sale: 5 x (-1 - 50) = -255
     rec = led.sell("AAA", 5, -1.0, "2024-02-01")
     assert rec[0].gain == -255.0
+
+
+def test_specific_lots_name_each_lot_once():
+    lots = (Lot("1", 6, 10.0, pd.Timestamp("2024-01-01")),
+            Lot("2", 14, 20.0, pd.Timestamp("2024-01-02")))
+    # ids are compared as text: {1: 5, "1": 5} sold 10 shares of the 6-share lot '1'
+    with pytest.raises(InputError, match="lot '1' is named twice") as e:
+        select_lots(lots, 10, {1: 5, "1": 5}, asset="AAA")
+    assert (e.value.asset, e.value.field) == ("AAA", "lot_id")
+    # an int id is still the lot it names: 5 of '1' and 5 of '2' leave 1 and 9 shares
+    picks = select_lots(lots, 10, {1: 5, "2": 5}, asset="AAA")
+    assert picks == [(0, 5.0), (1, 5.0)]
+    assert [lot.shares for lot in relieve(lots, picks)] == [1.0, 9.0]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -136,10 +136,15 @@ def select_lots(lots: Sequence[Lot], shares: float, method: Method = "fifo",
     if isinstance(method, Mapping):
         pos = {lot.lot_id: k for k, lot in enumerate(lots)}
         picks = []
+        named: dict[int, Any] = {}
         for lot_id, q in method.items():
             if str(lot_id) not in pos:
                 raise InputError(f"no lot {lot_id!r}", asset=asset, field="lot_id")
             k = pos[str(lot_id)]
+            if k in named:  # 1 and "1" are one lot: each within it, both beyond it
+                raise InputError(f"lot {lots[k].lot_id!r} is named twice ({named[k]!r} and "
+                                 f"{lot_id!r})", asset=asset, field="lot_id")
+            named[k] = lot_id
             q = float(q)
             if q < -_TOL or q > lots[k].shares * (1 + _TOL) + _TOL:
                 raise InputError(f"lot {lot_id!r}: cannot sell {q:g} of {lots[k].shares:g} "
