@@ -302,3 +302,14 @@ def test_dust_thresholds_a_plan_would_not_read_are_errors(text, periods, key) ->
     assert info.value.line == text.split("\n").index(
         next(x for x in text.split("\n") if x.startswith(key.split(".")[1]))) + 1
     assert "would be ignored" in str(info.value)
+
+
+def test_tax_substitutes_name_each_ticker_once():
+    base = ('[rebalancer]\nmethod = "optimal"\n[costs.tax]\nshort_term = 0.37\n'
+            'long_term = 0.20\n')
+    # tickers are upper-cased: XOM and xom were one key and the last (BP) silently won
+    with pytest.raises(FileInputError, match="'xom' and 'XOM' are one ticker 'XOM'") as e:
+        parse_config(base + 'substitutes = { XOM = "CVX", xom = "BP" }\n', "c.toml")
+    assert (e.value.line, e.value.column) == (6, "costs.tax.substitutes.xom")
+    s = parse_config(base + 'substitutes = { xom = " cvx", BP = "SHEL" }\n', "c.toml")
+    assert s.tax_aware["substitutes"] == {"XOM": "CVX", "BP": "SHEL"}

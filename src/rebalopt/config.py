@@ -789,8 +789,7 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
             elif k in ("wash_sale", "harvest"):
                 kwargs[k] = _typed(v, key, bool, s)
             elif k == "substitutes":
-                kwargs[k] = {str(a).strip().upper(): _typed(b, f"{key}.{a}", str, s).strip().upper()
-                             for a, b in _table(v, key, s).items()}
+                kwargs[k] = _substitutes(_table(v, key, s), key, s)
             elif k == "half_spread_bps" and isinstance(v, Mapping):
                 kwargs[k] = {str(a): _number(x, f"{key}.{a}", s) for a, x in v.items()}
             else:
@@ -803,6 +802,21 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
             leaf = (exc.field or "").split(".")[-1]
             raise s.error(f"costs.{name}.{leaf}" if leaf in allowed else f"costs.{name}",
                           str(exc)) from None
+    return out
+
+
+def _substitutes(table: dict[str, Any], key: str, s: Settings) -> dict[str, str]:
+    """``[costs.tax] substitutes``: tickers compared in upper case, as in the desk files;
+    two keys naming one ticker (``XOM`` and ``xom``) are an error, not the last kept."""
+    out: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for a, b in table.items():
+        ticker = str(a).strip().upper()
+        if ticker in first:
+            raise s.error(f"{key}.{a}", f"{a!r} and {first[ticker]!r} are one ticker "
+                          f"{ticker!r}: give it one substitute")
+        first[ticker] = str(a)
+        out[ticker] = _typed(b, f"{key}.{a}", str, s).strip().upper()
     return out
 
 
