@@ -313,3 +313,21 @@ def test_tax_substitutes_name_each_ticker_once():
     assert (e.value.line, e.value.column) == (6, "costs.tax.substitutes.xom")
     s = parse_config(base + 'substitutes = { xom = " cvx", BP = "SHEL" }\n', "c.toml")
     assert s.tax_aware["substitutes"] == {"XOM": "CVX", "BP": "SHEL"}
+
+
+def test_risk_shrinkage_is_a_number_or_ledoit_wolf(tmp_path):
+    (tmp_path / "r.csv").write_text("date,A,B\n2024-01-01,0.01,0.02\n2024-01-02,0.00,-0.01\n"
+                                    "2024-01-03,0.02,0.01\n2024-01-04,-0.01,0.00\n")
+    head = '[rebalancer]\nmethod = "optimal"\n[risk]\nmodel = "sample"\nreturns = "r.csv"\n'
+    # true is an int in Python: it was read as a shrinkage of 1 (the covariance
+    # replaced by mu I), false as none
+    for flag in ("true", "false"):
+        with pytest.raises(FileInputError, match="expected 'ledoit_wolf' or a number") as e:
+            parse_config(head + f"shrinkage = {flag}\n", tmp_path / "c.toml")
+        assert (e.value.line, e.value.column) == (6, "risk.shrinkage")
+    # by hand: deviations A (.005, -.005, .015, -.015), B (.015, -.015, .005, -.005);
+    # S (1/T) = [[1.25e-4, 7.5e-5], [7.5e-5, 1.25e-4]], mu = 1.25e-4; half shrunk and
+    # x 252: diagonal 0.0315, off-diagonal 0.5 x 7.5e-5 x 252 = 0.00945
+    s = parse_config(head + "shrinkage = 0.5\n", tmp_path / "c.toml")
+    np.testing.assert_allclose(s.risk.matrix.loc[["A", "B"], ["A", "B"]].to_numpy(),
+                               [[0.0315, 0.00945], [0.00945, 0.0315]], rtol=1e-12)

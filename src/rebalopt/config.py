@@ -852,7 +852,9 @@ def _parse_risk(table: dict[str, Any], s: Settings) -> Any:
         ppy = _number(table.get("periods_per_year", 252.0), "risk.periods_per_year", s)
         if model == "sample":
             shrink = table.get("shrinkage", "ledoit_wolf")
-            if not (shrink == "ledoit_wolf" or isinstance(shrink, (int, float))):
+            # a bool is an int: true was a full shrinkage (1.0), false none
+            if not (shrink == "ledoit_wolf" or (isinstance(shrink, (int, float))
+                                                and not isinstance(shrink, bool))):
                 raise s.error("risk.shrinkage", f"expected 'ledoit_wolf' or a number, got {shrink!r}")
             return risk.sample_covariance(returns.astype(float), shrink, ppy)
         k = _typed(table.get("k", 10), "risk.k", int, s)
