@@ -181,3 +181,18 @@ def test_one_ticker_in_two_cases_in_the_lots_file(tmp_path: Path, capsys) -> Non
 
     assert "realized gain" in upper and "BBB      2" in upper  # bbb's lot sold, numbered 2
     assert plan_lines(mixed) == plan_lines(upper)
+
+
+def test_as_of_with_a_time_zone_is_the_date_as_written(tmp_path: Path, capsys) -> None:
+    # a time zone in --as-of made the prices history's comparison raise a bare
+    # TypeError; it is read as the files' dates are, at the date written (2024-06-03,
+    # though 23:00 at -05:00 is 4 June in UTC): the hand-computed plan of
+    # test_lots_sold_gains_and_tax_to_the_cent
+    out = tmp_path / "orders.csv"
+    assert _run(tmp_path, "--out", str(out), "--as-of", "2024-06-03T23:00:00-05:00",
+                config=OPTIMAL.format(gamma=1e6) + TAX) == 0
+    assert _orders(out) == {"AAA": ("sell", 10), "BBB": ("sell", 5), "CCC": ("buy", 180)}
+    printed = capsys.readouterr().out
+    assert ("tax: realized gain 9.00 (short-term 3.00, long-term 6.00), tax 2.40 at 40.00% "
+            "short / 20.00% long") in printed
+    assert "plan dated 2024-06-03 (--as-of)" in printed

@@ -143,8 +143,9 @@ def _refill(state: Any, shares: np.ndarray, planned: np.ndarray, targets: np.nda
 def _plan_date(args: argparse.Namespace, book: Any) -> tuple[pd.Timestamp, str]:
     """The date the plan is made for (tax lots' terms, client order ids): ``--as-of``,
     else the prices file's date, else today; and where it came from."""
-    if args.as_of is not None:
-        return pd.Timestamp(args.as_of).normalize(), "--as-of"
+    given = _date(args.as_of, "--as-of")
+    if given is not None:
+        return given.normalize(), "--as-of"
     if book.prices.date is not None:  # read in the file's date order (read_prices)
         return book.prices.date.normalize(), book.prices.path.name
     return pd.Timestamp.today().normalize(), "today: no --as-of, no date in the prices file"
@@ -621,7 +622,9 @@ def _date(text: str | None, flag: str) -> pd.Timestamp | None:
         out = pd.NaT
     if pd.isna(out):
         raise InputError(f"{text!r} is not a date", field=flag)
-    return out
+    # the date as written, as the files' dates are read (a time zone made every
+    # comparison with them raise TypeError)
+    return out.tz_localize(None) if out.tzinfo is not None else out
 
 
 def _default_compare_costs(has_volume: bool) -> tuple[list[Any], str]:
