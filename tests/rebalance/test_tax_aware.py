@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from rebalopt.costs import Spread
 from rebalopt.costs.tax import TaxCost
+from rebalopt.errors import InputError
 from rebalopt.rebalance.optimal import OptimalRebalancer
 from rebalopt.rebalance.tax_aware import TaxAwareRebalancer
 from rebalopt.risk import Identity
@@ -150,3 +151,36 @@ def test_a_restricted_substitute_is_reported_not_silently_used():
         assert plan.trades[s2.index_of(a)] <= 1e-9  # the rule holds: neither is bought
     alone = rebalancer(TaxCost(RATES)).plan(s2, targets)
     np.testing.assert_allclose(plan.trades, alone.trades, atol=1e-9)
+
+
+def test_the_tax_must_be_the_wrapped_rebalancers_own():
+    # AAA 100 @ 10 bought at 1 this year: 9.00 of short-term gain a share, 3.60 of tax
+    lots = TaxLots({"AAA": [Lot("a1", 100, 1.0, pd.Timestamp("2024-01-02"))],
+                    "BBB": [Lot("b1", 100, 30.0, pd.Timestamp("2020-01-02"))]}, as_of=AS_OF)
+    state = PortfolioState({"AAA": 100.0, "BBB": 100.0}, 0.0, {"AAA": 10.0, "BBB": 20.0},
+                           lots=lots)
+    targets = {"AAA": 0.2, "BBB": 0.8}
+    tax = TaxCost(RATES)
+    # not in the costs: the plan ignored the tax (sold 40 AAA) and info["tax"] reported
+    # its 144.00 (40 x 9.00 x 0.40) as if the plan had weighed it
+    with pytest.raises(InputError, match="do not include tax") as e:
+        TaxAwareRebalancer(OptimalRebalancer(risk=Identity(), costs=[Spread(5.0)]), tax
+                           ).plan(state, targets)
+    assert e.value.field == "tax"
+    # another TaxCost: the harvest was set on the wrapper's, the plan read its own, and
+    # info["tax"]["harvest_candidates"] named BBB while nothing was sold
+    with pytest.raises(InputError, match="another TaxCost"):
+        TaxAwareRebalancer(OptimalRebalancer(risk=Identity(), costs=[TaxCost(RATES)]), tax
+                           ).plan(state, targets)
+    # the model itself, also inside a whole-share stage's relaxation
+    from rebalopt.rebalance.integer import IntegerRebalancer
+
+    inner = OptimalRebalancer(risk=Identity(), costs=[Spread(5.0), tax], horizon=1.0)
+    for reb in (inner, IntegerRebalancer(relaxation=inner)):
+        plan = TaxAwareRebalancer(reb, tax).plan(state, targets)
+        sold = plan.info["tax_lots"]
+        # the reported tax is the rates on the lots sold, recomputed by hand
+        by_hand = sum((10.0 - 1.0) * q * 0.40 if a == "AAA" else (20.0 - 30.0) * q * 0.20
+                      for a, q in zip(sold["asset"], sold["shares"], strict=True)
+                      if a == "AAA" or "BBB" in plan.info["tax"]["harvest_candidates"])
+        assert plan.info["tax"]["tax"] == pytest.approx(by_hand, abs=1e-6)

@@ -72,6 +72,7 @@ class TaxAwareRebalancer:
         """A plan without wash sales, with the lots it sells (module docstring)."""
         if not isinstance(self.tax, TaxCost):
             raise InputError("tax must be a TaxCost", field="tax")
+        _check_tax_is_priced(self.rebalancer, self.tax)
         flag(self.harvest, "TaxAwareRebalancer.harvest")  # "no" would be truthy
         w_t = pd.Series(state.target_weights(targets), index=state.assets)
         self.tax.harvest = frozenset()
@@ -108,3 +109,24 @@ class TaxAwareRebalancer:
                             and a not in skipped],
             "not_substituted": skipped}
         return plan
+
+
+def _check_tax_is_priced(rebalancer: Any, tax: TaxCost) -> None:
+    """``tax`` must be the very model in the wrapped rebalancer's costs (those of its
+    ``relaxation`` for a whole-share stage): the wrapper sets ``tax.harvest`` between
+    the solves, so a plan made without it (or with another TaxCost) would ignore the tax
+    term or the harvest while ``info["tax"]`` reported them. A rebalancer whose costs
+    cannot be seen is taken as it is."""
+    costs = getattr(rebalancer, "costs", None)
+    if costs is None:
+        costs = getattr(getattr(rebalancer, "relaxation", None), "costs", None)
+    if costs is None:
+        return
+    if any(c is tax for c in costs):
+        return
+    other = any(isinstance(c, TaxCost) for c in costs)
+    raise InputError(
+        "the wrapped rebalancer's costs hold another TaxCost: pass that one as tax (the "
+        "harvest is set on it)" if other else "the wrapped rebalancer's costs do not include "
+        "tax: its plans would ignore the tax term (costs=[..., tax])", field="tax")
+
