@@ -525,3 +525,23 @@ def test_a_panel_that_cannot_settle_its_date_order_is_refused(tmp_path: Path, ca
     err = capsys.readouterr().err
     assert "panel.csv" in err and why in err, err
     assert not eq_csv.exists()
+
+
+@pytest.mark.parametrize(("config", "line", "key", "fragment"), [
+    # the comparison's own bands ran, the configured 5% band never did
+    ('[rebalancer]\nmethod = "band"\n[band]\nwidth = 0.05\n', 3, "band", "[band] would be "
+     "ignored"),
+    # its naive runs trade every difference: min_trade_value = 500 was read by nothing
+    ("[rebalancer]\nmin_trade_value = 500\n", 2, "rebalancer.min_trade_value",
+     "with min_trade_value = 0.0: the config's 500.0 would be ignored"),
+    ("[rebalancer]\nfractional = true\nround_lots = false\nmax_single_weight = 0.3\n", 4,
+     "rebalancer.max_single_weight", "with max_single_weight = 1.0"),
+])
+def test_compare_refuses_a_naive_or_band_setting_it_would_not_read(
+        tmp_path: Path, capsys, config: str, line: int, key: str, fragment: str) -> None:
+    paths = _files(tmp_path, config=config)
+    report = tmp_path / "r.html"
+    assert main(_argv(paths, "--compare", "--out", str(report))) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert f"config.toml, line {line}, column '{key}'" in err and fragment in err
+    assert not report.exists()

@@ -682,6 +682,37 @@ class _ConfigTraced:
             raise
 
 
+_COMPARE_OPTIONS = {"min_trade_value": 0.0, "min_weight_change": 0.0}
+"""``[rebalancer]`` options of the naive and band runs of ``--compare``
+(:func:`~rebalopt.research.compare.naive_runs`, ``band_runs``); the others are
+:class:`~rebalopt.rebalance.RebalanceConfig`'s defaults, ``fractional`` the config's."""
+
+
+def _compare_reads(settings: Any) -> None:
+    """``backtest --compare`` runs naive and band rebalancers of its own (every 1, 2, 3
+    decision dates; 14 bands): a naive or band config's ``[band]`` table, or a
+    ``[rebalancer]`` option set to another value than those runs use, would be ignored,
+    so it is an error naming the key (an optimal config's rebalancer is the optimal
+    runs')."""
+    from rebalopt.rebalance import RebalanceConfig
+
+    if settings.method == "optimal":
+        return
+    if settings.band:
+        raise settings.error("band", "--compare runs its own 14 tolerance bands (abs and "
+                             "rel widths, to target and to edge): [band] would be ignored")
+    default = RebalanceConfig()
+    for key in settings.rebalancer_keys:
+        if key == "fractional":
+            continue
+        used = _COMPARE_OPTIONS.get(key, getattr(default, key))
+        if getattr(settings.options, key) != used:
+            raise settings.error(f"rebalancer.{key}", f"--compare runs naive and band "
+                                 f"rebalancers of its own with {key} = {used!r}: the "
+                                 f"config's {getattr(settings.options, key)!r} would be "
+                                 "ignored (drop --compare to backtest this rebalancer)")
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from rebalopt.backtest import DataFeed
     from rebalopt.config import Settings, load_config
@@ -719,6 +750,8 @@ def _backtest(args: argparse.Namespace) -> int:
     if settings.orders:
         raise settings.error("orders", "rebalopt backtest writes no order file: [orders] "
                              "would be ignored")
+    if args.compare:
+        _compare_reads(settings)
     inputs = [args.prices, args.targets, args.config, *settings.inputs]
     for o, flag in zip(outputs, ("--out", "--equity-csv", "--fills-csv"), strict=True):
         _Outputs.check(o, inputs, flag)

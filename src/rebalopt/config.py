@@ -212,6 +212,9 @@ class Settings:
         keys, typed and checked (the command line merges its flags over them).
     tax_aware
         ``[costs.tax]`` ``harvest`` and ``substitutes`` (the tax-aware wrapper's options).
+    rebalancer_keys
+        The ``[rebalancer]`` keys the file gives (``method`` aside), for a command that
+        replaces the configured rebalancer and must say which keys it would not read.
     """
 
     method: str = "naive"
@@ -228,6 +231,7 @@ class Settings:
     inputs: list[Path] = field(default_factory=list)
     orders: dict[str, Any] = field(default_factory=dict)
     tax_aware: dict[str, Any] = field(default_factory=dict)
+    rebalancer_keys: tuple[str, ...] = ()
     _locator: Callable[[str], int | None] = field(default=lambda key: None, repr=False)
 
     def error(self, key: str, message: str) -> FileInputError:
@@ -928,6 +932,7 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
             raise s.error(f"rebalancer.{k}", f"method = {method!r} does not read {k} "
                           f"({_IGNORED_BY[method][k]})")
     s.options = _parse_options(reb, s)
+    s.rebalancer_keys = tuple(reb)
     if "lot_size" in reb and not s.options.round_lots:
         raise s.error("rebalancer.lot_size", "lot_size is read only with round_lots = true "
                       "(per-asset lots: the prices file's lot_size column)")
