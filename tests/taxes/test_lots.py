@@ -197,3 +197,18 @@ def test_the_holding_period_does_not_start_after_the_purchase(tmp_path):
     lot = read_lots_csv(p)["AAA"][0]
     assert (lot.acquired, lot.purchased) == (pd.Timestamp("2022-01-03"),
                                              pd.Timestamp("2023-01-01"))
+
+
+def test_a_loss_sale_after_as_of_is_refused():
+    # a sale from the future was dropped silently (only sales on or before as_of
+    # restrict a purchase), as a lot bought after as_of is refused
+    with pytest.raises(InputError, match="loss sale on 2024-07-01, after as_of 2024-06-03") as e:
+        TaxLots({}, as_of="2024-06-03", loss_sales={"BBB": ["2024-05-20", "2024-07-01"]})
+    assert (e.value.asset, e.value.field) == ("BBB", "loss_sales")
+    # on as_of itself it is kept: 0 days ago is inside the 30-day window
+    from rebalopt.costs.tax import TaxCost
+    from rebalopt.taxes import TaxRates
+
+    lots = TaxLots({}, as_of="2024-06-03", loss_sales={"BBB": ["2024-06-03"]})
+    state = PortfolioState({"BBB": 0.0}, 100.0, {"BBB": 10.0}, lots=lots)
+    assert TaxCost(TaxRates()).table(state).no_buy.tolist() == [True]

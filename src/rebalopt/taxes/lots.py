@@ -181,7 +181,7 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
     ------
     InputError
         A lot with shares <= 0 or a negative basis, two lots of one asset with the
-        same id, or a lot bought after ``as_of`` (asset and lot named).
+        same id, or a lot bought or a loss sale after ``as_of`` (asset and lot named).
     """
 
     def __init__(self, lots: Mapping[str, Iterable[Lot]] | None = None, *, as_of: Any = None,
@@ -200,6 +200,11 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
                 raise InputError(f"lot {late[0].lot_id!r} was bought on "
                                  f"{late[0].purchased.date()}, after as_of "
                                  f"{self.as_of.date()}", asset=a, field="acquired")
+        for a, dates in self.loss_sales.items():
+            if self.as_of is not None and dates and dates[-1] > self.as_of:
+                # the plan would drop it (only sales on or before as_of restrict a buy)
+                raise InputError(f"loss sale on {dates[-1].date()}, after as_of "
+                                 f"{self.as_of.date()}", asset=a, field="loss_sales")
         self._book = book
 
     @classmethod
