@@ -331,3 +331,20 @@ def test_risk_shrinkage_is_a_number_or_ledoit_wolf(tmp_path):
     s = parse_config(head + "shrinkage = 0.5\n", tmp_path / "c.toml")
     np.testing.assert_allclose(s.risk.matrix.loc[["A", "B"], ["A", "B"]].to_numpy(),
                                [[0.0315, 0.00945], [0.00945, 0.0315]], rtol=1e-12)
+
+
+BOOK = dict(holdings={"AAA": 100, "BBB": 50}, cash=1000.0,
+            prices={"AAA": 10.0, "BBB": 20.0, "CCC": 5.0})
+THIRDS = {"AAA": 0.3, "BBB": 0.3, "CCC": 0.3}
+
+
+def test_restricted_tickers_are_compared_in_upper_case():
+    # the desk files' tickers are upper-cased; no_sell = ["aaa"] matched no asset and
+    # the plan sold 10 AAA. Equity 3000, targets 30%: without the limit the plan sells
+    # 10 AAA and 5 BBB and buys 180 CCC; with it AAA is kept at 100 shares
+    text = ('[rebalancer]\nmethod = "optimal"\nfractional = true\n[optimal]\n'
+            'risk_aversion = 1e6\nhorizon = 1.0\n[constraints]\nno_sell = [" aaa"]\n')
+    plan = parse_config(text, "c.toml").build().plan(PortfolioState(**BOOK), THIRDS)
+    trades = dict(zip(plan.state.assets, plan.trades, strict=True))
+    assert trades["AAA"] == 0.0
+    assert trades["BBB"] == pytest.approx(-5.0, abs=1e-6)

@@ -353,7 +353,9 @@ def _constraints(table: dict[str, Any], s: Settings) -> list[Any]:
         if "participation" in table:
             key = "constraints.participation"
             add(C.ParticipationLimit(_number(table["participation"], key, s)), key)
-        lists = {k: _strings(table[k], f"constraints.{k}", s)
+        # tickers compared in upper case, as the desk files' (substitutes too): a
+        # lower-case "xom" matched no asset and restricted nothing
+        lists = {k: [t.strip().upper() for t in _strings(table[k], f"constraints.{k}", s)]
                  for k in ("no_buy", "no_sell", "no_trade") if k in table}
         if lists:
             key = f"constraints.{next(iter(lists))}"
