@@ -348,3 +348,17 @@ def test_restricted_tickers_are_compared_in_upper_case():
     trades = dict(zip(plan.state.assets, plan.trades, strict=True))
     assert trades["AAA"] == 0.0
     assert trades["BBB"] == pytest.approx(-5.0, abs=1e-6)
+
+
+def test_per_ticker_half_spreads_are_compared_in_upper_case():
+    # { aaa = 50 } matched no asset of the upper-cased book: AAA paid default_bps (1).
+    # Naive trades: sell 10 AAA (100.00 at 50 bps = 0.50), sell 5 BBB (100.00 at 1 bp =
+    # 0.01), buy 180 CCC (900.00 at 1 bp = 0.09)
+    text = ('[rebalancer]\nfractional = true\nmin_trade_value = 0\nmin_weight_change = 0\n'
+            '[costs.spread]\nhalf_spread_bps = { aaa = 50 }\ndefault_bps = 1\n')
+    plan = parse_config(text, "c.toml").build().plan(PortfolioState(**BOOK), THIRDS)
+    cost = dict(zip(plan.state.assets, plan.cost_per_asset, strict=True))
+    assert [round(cost[a], 2) for a in ("AAA", "BBB", "CCC")] == [0.50, 0.01, 0.09]
+    with pytest.raises(FileInputError, match="'AAA' and 'aaa' are one ticker") as e:
+        parse_config("[costs.spread]\nhalf_spread_bps = { aaa = 5, AAA = 50 }\n", "c.toml")
+    assert e.value.column == "costs.spread.half_spread_bps.AAA"

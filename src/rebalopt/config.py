@@ -797,7 +797,7 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
             elif k == "substitutes":
                 kwargs[k] = _substitutes(_table(v, key, s), key, s)
             elif k == "half_spread_bps" and isinstance(v, Mapping):
-                kwargs[k] = {str(a): _number(x, f"{key}.{a}", s) for a, x in v.items()}
+                kwargs[k] = _by_ticker(dict(v), key, s)
             else:
                 kwargs[k] = _number(v, key, s)
         if name == "tax":
@@ -808,6 +808,21 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
             leaf = (exc.field or "").split(".")[-1]
             raise s.error(f"costs.{name}.{leaf}" if leaf in allowed else f"costs.{name}",
                           str(exc)) from None
+    return out
+
+
+def _by_ticker(table: dict[str, Any], key: str, s: Settings) -> dict[str, float]:
+    """A per-ticker table of numbers, tickers compared in upper case (as the desk files'):
+    ``{ aapl = 3 }`` matched no asset, which then paid the default."""
+    out: dict[str, float] = {}
+    first: dict[str, str] = {}
+    for a, x in table.items():
+        ticker = str(a).strip().upper()
+        if ticker in first:
+            raise s.error(f"{key}.{a}", f"{a!r} and {first[ticker]!r} are one ticker "
+                          f"{ticker!r}: give it one value")
+        first[ticker] = str(a)
+        out[ticker] = _number(x, f"{key}.{a}", s)
     return out
 
 
