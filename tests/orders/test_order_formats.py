@@ -255,3 +255,15 @@ def test_alpaca_amounts_at_the_precision_alpaca_takes() -> None:
     (req,) = render([Order("CCC", OrderSide.BUY, 0.006, 1.0)], "alpaca",
                     OrderSettings(notional=True))
     assert req.notional == 0.01  # $0.006 to the cent
+
+
+def test_a_limit_at_or_above_a_dollar_is_in_whole_cents() -> None:
+    s = OrderSettings(order_type="limit", limit_band_bps=20.0)
+    # 0.9995 x 1.002 = 1.001499: the sub-dollar tick (0.0001) gave 1.0014, a sub-penny
+    # price at or above $1 that US venues refuse; in cents, rounded down: 1.00
+    assert str(s.limit_price(Order("Y", OrderSide.BUY, 1, 0.9995))) == "1.00"
+    # below $1 the tick stays 0.0001: 0.9970 x 1.002 = 0.998994 -> 0.9989
+    assert str(s.limit_price(Order("Y", OrderSide.BUY, 1, 0.9970))) == "0.9989"
+    # a tick given is kept: 1.001499 at 0.0001 -> 1.0014
+    t = OrderSettings(order_type="limit", limit_band_bps=20.0, tick=0.0001)
+    assert str(t.limit_price(Order("Y", OrderSide.BUY, 1, 0.9995))) == "1.0014"

@@ -63,8 +63,8 @@ class OrderSettings:
         ``notional = shares * reference price`` rounded to the cent. Sells always go
         by quantity so a position can close exactly.
     tick
-        Price increment (currency) for limit prices; ``None`` = 0.01 at or above $1,
-        0.0001 below (US equities).
+        Price increment (currency) for limit prices; ``None`` = 0.01 for a limit at
+        or above $1, 0.0001 below (US equities).
     sender_comp_id, target_comp_id
         FIX only: SenderCompID (49) and TargetCompID (56) of the session the messages
         are for; defaults ``REBALOPT`` and ``BROKER``.
@@ -156,6 +156,11 @@ class OrderSettings:
         else:
             raw, rounding = ref * (1 - band), ROUND_CEILING
         price = (raw / tick).to_integral_value(rounding=rounding) * tick
+        if self.tick is None and price >= 1 and tick < Decimal("0.01"):
+            # a buy band lifting a sub-dollar price to $1 or more: a sub-penny limit at
+            # or above $1 is refused by US venues (Reg NMS rule 612): whole cents
+            tick = Decimal("0.01")
+            price = (raw / tick).to_integral_value(rounding=rounding) * tick
         if price <= 0:
             raise InputError(f"limit price {price} is not positive", asset=order.asset,
                              field="limit_band_bps")
