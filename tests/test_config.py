@@ -362,3 +362,14 @@ def test_per_ticker_half_spreads_are_compared_in_upper_case():
     with pytest.raises(FileInputError, match="'AAA' and 'aaa' are one ticker") as e:
         parse_config("[costs.spread]\nhalf_spread_bps = { aaa = 5, AAA = 50 }\n", "c.toml")
     assert e.value.column == "costs.spread.half_spread_bps.AAA"
+
+
+def test_margin_true_is_not_read_by_the_optimal_plan():
+    # the optimal plan never reads margin (it borrows only down to cash_floor): a
+    # margin account's config planned as a cash account without a word
+    with pytest.raises(FileInputError, match="the optimal plan would ignore it") as e:
+        parse_config('[account]\nmargin = true\n[rebalancer]\nmethod = "optimal"\n', "c.toml")
+    assert (e.value.line, e.value.column) == (2, "account.margin")
+    # read where it is honoured (naive, band), and false is what the optimal plan does
+    assert parse_config("[account]\nmargin = true\n", "c.toml").margin is True
+    parse_config('[account]\nmargin = false\n[rebalancer]\nmethod = "optimal"\n', "c.toml")

@@ -215,6 +215,8 @@ class Settings:
     rebalancer_keys
         The ``[rebalancer]`` keys the file gives (``method`` aside), for a command that
         replaces the configured rebalancer and must say which keys it would not read.
+    account_keys
+        The ``[account]`` keys the file gives.
     """
 
     method: str = "naive"
@@ -232,6 +234,7 @@ class Settings:
     orders: dict[str, Any] = field(default_factory=dict)
     tax_aware: dict[str, Any] = field(default_factory=dict)
     rebalancer_keys: tuple[str, ...] = ()
+    account_keys: tuple[str, ...] = ()
     _locator: Callable[[str], int | None] = field(default=lambda key: None, repr=False)
 
     def error(self, key: str, message: str) -> FileInputError:
@@ -938,12 +941,17 @@ def parse_config(text: str, source: str | Path | None = None) -> Settings:
         s.cash = _number(account["cash"], "account.cash", s)
     if "margin" in account:
         s.margin = _typed(account["margin"], "account.margin", bool, s)
+    s.account_keys = tuple(account)
     reb = _table(data.get("rebalancer", {}), "rebalancer", s)
     _only(reb, ("method", *_OPTION_KEYS), "rebalancer", s)
     method = reb.pop("method", "naive")
     if method not in METHODS:
         raise s.error("rebalancer.method", f"expected one of {', '.join(METHODS)}, got {method!r}")
     s.method = method
+    if s.margin and method == "optimal":
+        raise s.error("account.margin", "margin = true is read by the naive and band plans "
+                      "(kept unfunded); the optimal plan would ignore it: it borrows only "
+                      "down to [constraints] cash_floor (set it below 0)")
     for k in reb:
         if k in _IGNORED_BY.get(method, {}):
             raise s.error(f"rebalancer.{k}", f"method = {method!r} does not read {k} "
