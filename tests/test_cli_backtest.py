@@ -545,3 +545,13 @@ def test_compare_refuses_a_naive_or_band_setting_it_would_not_read(
     err = capsys.readouterr().err
     assert f"config.toml, line {line}, column '{key}'" in err and fragment in err
     assert not report.exists()
+
+
+def test_margin_false_is_refused_by_the_backtest(tmp_path: Path, capsys) -> None:
+    # the backtest's broker is a margin account: margin = false was read by nothing
+    paths = _files(tmp_path, config=FREE + "[account]\nmargin = false\n")
+    assert main(_argv(paths)) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "config.toml, line 6, column 'account.margin'" in err and "margin = false" in err
+    paths = _files(tmp_path, config=FREE + "[account]\nmargin = true\n")
+    assert main(_argv(paths)) == 0

@@ -750,6 +750,9 @@ def _backtest(args: argparse.Namespace) -> int:
     if settings.orders:
         raise settings.error("orders", "rebalopt backtest writes no order file: [orders] "
                              "would be ignored")
+    if "margin" in settings.account_keys and not settings.margin:
+        raise settings.error("account.margin", "the backtest's broker is a margin account "
+                             "(cash may go below 0): margin = false would be ignored")
     if args.compare:
         _compare_reads(settings)
     inputs = [args.prices, args.targets, args.config, *settings.inputs]
