@@ -96,9 +96,10 @@ def test_read_lots_csv_what_cannot_be_read_for_certain(tmp_path, text, fragments
 
 def test_read_lots_csv_headers_as_desks_write_them(tmp_path):
     """'Lot ID' was not read (ids numbered 1, 2, ... instead of the desk's), nor
-    'Cost Basis' (a missing-column error): headers compare as in the desk files."""
+    'Cost Basis Per Share' (a missing-column error): headers compare as in the desk
+    files."""
     p = tmp_path / "lots.csv"
-    p.write_text("Symbol is not read,Ticker,Lot ID,Shares,Cost Basis,Acquired\n"
+    p.write_text("Symbol is not read,Ticker,Lot ID,Shares,Cost Basis Per Share,Acquired\n"
                  "x,AAA,L-7,60,10.00,2020-01-02\nx,AAA,L-9,40,12.50,2023-05-01\n")
     lots = read_lots_csv(p)
     assert [(x.lot_id, x.shares, x.basis) for x in lots["AAA"]] == [("L-7", 60, 10.0),
@@ -212,3 +213,23 @@ def test_a_loss_sale_after_as_of_is_refused():
     lots = TaxLots({}, as_of="2024-06-03", loss_sales={"BBB": ["2024-06-03"]})
     state = PortfolioState({"BBB": 0.0}, 100.0, {"BBB": 10.0}, lots=lots)
     assert TaxCost(TaxRates()).table(state).no_buy.tolist() == [True]
+
+
+def test_a_cost_basis_column_is_refused_a_total_basis_is_divided(tmp_path):
+    # 'Cost Basis' is the lot's total at Schwab, IBKR and Alpaca: read per share, a
+    # 60-share lot bought for 600.00 had a basis of 600.00 a share (every sale a loss)
+    p = tmp_path / "lots.csv"
+    p.write_text("ticker,shares,Cost Basis,acquired\nAAA,60,600.00,2020-01-02\n")
+    with pytest.raises(FileInputError, match="'Cost Basis' is the lot's total cost at some "
+                       "brokers") as e:
+        read_lots_csv(p)
+    assert (e.value.line, e.value.column) == (1, "basis")
+    # the lot's total, named so: 600.00 / 60 = 10.00 and 500.00 / 40 = 12.50 a share
+    p.write_text("ticker,shares,Total Basis,acquired\nAAA,60,600.00,2020-01-02\n"
+                 "AAA,40,500.00,2023-05-01\n")
+    assert [(x.shares, x.basis) for x in read_lots_csv(p)["AAA"]] == [(60, 10.0), (40, 12.5)]
+    p.write_text("ticker,shares,basis,total_basis,acquired\nAAA,60,10,600,2020-01-02\n")
+    with pytest.raises(FileInputError, match="both give the basis"):
+        read_lots_csv(p)
+    with pytest.raises(InputError, match="cost_basis"):
+        TaxLots.from_frame(FRAME.rename(columns={"basis": "cost_basis"}))

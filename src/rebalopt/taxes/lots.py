@@ -290,7 +290,9 @@ class TaxLots(Mapping[str, tuple[Lot, ...]]):
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, source: str = "lots") -> TaxLots:
         """Lots from a DataFrame with columns ``asset`` (or ``ticker``), ``shares``,
-        ``basis`` (or ``cost_basis``: currency per share), ``acquired`` (or ``date``),
+        ``basis`` (currency per share; or ``total_basis``, the lot's total, divided by
+        its shares; ``cost_basis`` is refused: brokers use it for either), ``acquired``
+        (or ``date``),
         and optionally ``lot_id`` (default: the row's position within its asset, 1-based)
         and ``purchased`` (trade date, default ``acquired``).
 
@@ -370,7 +372,19 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
 
     c_asset = pick("asset", "ticker")
     c_shares = pick("shares", "quantity")
-    c_basis = pick("basis", "cost_basis")
+    if "cost_basis" in cols:  # Schwab's and IBKR's "Cost Basis", Alpaca's cost_basis: totals
+        fail(0, f"column {str(cols['cost_basis'])!r} is the lot's total cost at some "
+             "brokers and the cost per share at others: name it basis (currency per "
+             "share) or total_basis (currency, the lot's)", None, "basis")
+    c_basis = pick("basis", "basis_per_share", "cost_basis_per_share", "cost_per_share",
+                   required=False)
+    c_total = pick("total_basis", "cost_basis_total", "total_cost", required=False)
+    if c_basis is not None and c_total is not None:
+        fail(0, f"columns {str(c_basis)!r} and {str(c_total)!r} both give the basis: keep "
+             "one", None, "basis")
+    if c_basis is None and c_total is None:
+        fail(0, "missing column 'basis' (currency per share; or total_basis, the lot's)",
+             None, "basis")
     c_date = pick("acquired", "date", "acquisition_date")
     c_id = pick("lot_id", "lot", required=False)
     c_buy = pick("purchased", required=False)
@@ -401,11 +415,13 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
         lot_id = (str(len(lots) + 1) if c_id is None or missing(rec[c_id])
                   else str(rec[c_id]).strip())
         vals = []
-        for col, name in ((c_shares, "lot shares"), (c_basis, "lot basis")):
+        for col, name in ((c_shares, "lot shares"), (c_basis or c_total, "lot basis")):
             try:
                 vals.append(float(rec[col]))
             except (TypeError, ValueError):
                 fail(row, f"lot {lot_id!r}: {rec[col]!r} is not a number", asset, name)
+        if c_basis is None and vals[0] > 0:  # the lot's total -> per share
+            vals[1] = vals[1] / vals[0]
         try:
             acquired = as_date(rec[c_date], asset=asset, dayfirst=dayfirst)
             purchased = (None if c_buy is None or missing(rec[c_buy])
@@ -423,7 +439,9 @@ def _parse(columns: Iterable[Any], records: Iterable[Mapping[Any, Any]],
 
 def read_lots_csv(path: str | Path, *, fold_tickers: bool = False) -> TaxLots:
     """Read a lots CSV: ``asset`` (or ``ticker``), ``shares``, ``basis`` (currency per
-    share), ``acquired`` (date), optional ``lot_id`` and ``purchased``; a header row,
+    share; or ``total_basis``, the lot's total: a ``Cost Basis`` column is refused, as
+    brokers give either), ``acquired`` (date), optional ``lot_id`` and ``purchased``; a
+    header row,
     column names compared as the desk files compare them (case, spaces and
     punctuation ignored: ``Lot ID`` is ``lot_id``), other columns ignored, blank lines
     skipped. Every row has as many cells as the header; two columns read as one
