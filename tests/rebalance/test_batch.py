@@ -214,6 +214,32 @@ def test_chunks_never_mix_universes_and_keep_input_order(accounts):
     assert [len(t.positions) for t in tasks] == [3, 3, 2] * 3
 
 
+def test_guided_chunks_shrink_towards_the_end_of_the_batch(accounts):
+    """On an executor each chunk holds at most a (2 * workers)-th of the accounts not yet
+    in a task (at least 1, at most chunk_size), and still never mixes universes."""
+    tasks = batch_mod._make_tasks(accounts, b"x", chunk_size=3, shipped=True, workers=2)
+    # by hand: 3 universes of 8 accounts; left 24, 21 -> 3, 3, then the group's last 2;
+    # left 16, 13 -> 3, 3, then 2; left 8, 6 -> ceil(8/4) = 2, 2; left 4, 3, 2, 1 -> 1 each
+    assert [len(t.positions) for t in tasks] == [3, 3, 2, 3, 3, 2, 2, 2, 1, 1, 1, 1]
+    seen = [p for t in tasks for p in t.positions]
+    assert seen == sorted(seen, key=lambda p: (p % 3, p))  # grouped, input order kept
+    assert sorted(seen) == list(range(len(accounts)))
+    for t in tasks:
+        assert {tuple(accounts[p].state.assets) for p in t.positions} == {t.universe}
+        assert [a.name for a in t.accounts] == [accounts[p].name for p in t.positions]
+
+
+def test_executor_workers_read_from_the_executor(dask_client):
+    from concurrent.futures import Executor, ThreadPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=3) as ex:
+        assert batch_mod._executor_workers(ex) == 3
+    with ThreadPoolExecutor(max_workers=5) as ex:
+        assert batch_mod._executor_workers(ex) == 5
+    assert batch_mod._executor_workers(dask_client.get_executor()) == 2  # the fixture's
+    assert batch_mod._executor_workers(Executor()) == (os.cpu_count() or 1)
+
+
 def test_one_rebalancer_copy_per_universe_and_process(accounts):
     batch_mod.clear_worker_cache()
     res = rebalance_many(accounts, REBALANCER, chunk_size=2)
