@@ -321,6 +321,67 @@ def test_optimal_same_plans_serial_pool_and_dask(dask_client):
                       serial)
 
 
+def test_optimal_pool_plans_equal_one_by_one_plans_bit_for_bit():
+    """The oracle is the rebalancer itself: a fresh copy planning each account directly,
+    one by one. The direct backend's answers depend on their inputs only, so a pool
+    (guided chunks, each worker priming and keeping its own copy and solver, states
+    shipped and given the worker's universe objects) returns the same bytes."""
+    accs, reb = _optimal_setup(n_accounts=20)
+    direct = dataclasses.replace(reb)
+    expected = {a.name: direct.plan(a.state, a.targets) for a in accs}
+    batch_mod.clear_worker_cache()
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        res = rebalance_many(accs, reb, ex, chunk_size=4)
+    assert res.ok, res.errors
+    for acc in accs:
+        got, want = res.plans[acc.name], expected[acc.name]
+        assert got.trades.tobytes() == want.trades.tobytes(), acc.name
+        assert got.targets.tobytes() == want.targets.tobytes(), acc.name
+        assert got.info["objective"] == want.info["objective"], acc.name
+        assert got.state is acc.state
+
+
+def test_unpickled_tasks_share_the_universe_objects_and_callers_states_are_untouched():
+    """A task that travelled (pickled) gets this process's first Index and group labels
+    of its universe for every state (equal values: identity for the per-universe memos);
+    a task holding the caller's states (serial, threads) leaves them as they are. Plans
+    are bit for bit the direct calls' either way."""
+    import pickle
+
+    accs, reb = _optimal_setup(n_accounts=12)
+    accs = [dataclasses.replace(a, state=a.state.replace()) for a in accs]  # own objects
+    before = [(a.state.assets, a.state.groups) for a in accs]
+    reb_bytes = pickle.dumps(reb)
+    tasks = batch_mod._make_tasks(accs, reb_bytes, chunk_size=2, shipped=True, workers=2)
+    batch_mod.clear_worker_cache()
+    for t in tasks:  # as a thread pool runs them: the caller's objects
+        _batch_worker._run_task(t)
+    assert [(a.state.assets, a.state.groups) for a in accs] == before  # same objects
+    batch_mod.clear_worker_cache()
+    travelled = [pickle.loads(pickle.dumps(t)) for t in tasks]
+
+    def objects() -> dict[tuple[str, ...], set[tuple[int, int]]]:
+        seen: dict[tuple[str, ...], set[tuple[int, int]]] = {}
+        for t in travelled:
+            for a in t.accounts:
+                seen.setdefault(t.universe, set()).add((id(a.state.assets),
+                                                        id(a.state.groups)))
+        return seen
+
+    assert all(len(v) > 1 for v in objects().values())  # one copy per task and state
+    outs = [o for t in travelled for o in _batch_worker._run_task(t)]
+    assert len(objects()) == 2 and all(len(v) == 1 for v in objects().values())
+    direct = dataclasses.replace(reb)
+    for t in travelled:
+        for pos, a in zip(t.positions, t.accounts):  # equal values, other objects
+            assert tuple(a.state.assets) == t.universe == tuple(accs[pos].state.assets)
+            assert list(a.state.groups) == list(accs[pos].state.groups)
+    for o in outs:
+        acc = accs[o.position]
+        want = direct.plan(acc.state, acc.targets)
+        assert o.plan.trades.tobytes() == want.trades.tobytes(), acc.name
+
+
 def test_optimal_compiles_once_per_universe_per_process():
     accs, reb = _optimal_setup(n_accounts=12)
     batch_mod.clear_worker_cache()
