@@ -214,6 +214,32 @@ def test_chunks_never_mix_universes_and_keep_input_order(accounts):
     assert [len(t.positions) for t in tasks] == [3, 3, 2] * 3
 
 
+def test_guided_chunks_shrink_towards_the_end_of_the_batch(accounts):
+    """On an executor each chunk holds at most a (2 * workers)-th of the accounts not yet
+    in a task (at least 1, at most chunk_size), and still never mixes universes."""
+    tasks = batch_mod._make_tasks(accounts, b"x", chunk_size=3, shipped=True, workers=2)
+    # by hand: 3 universes of 8 accounts; left 24, 21 -> 3, 3, then the group's last 2;
+    # left 16, 13 -> 3, 3, then 2; left 8, 6 -> ceil(8/4) = 2, 2; left 4, 3, 2, 1 -> 1 each
+    assert [len(t.positions) for t in tasks] == [3, 3, 2, 3, 3, 2, 2, 2, 1, 1, 1, 1]
+    seen = [p for t in tasks for p in t.positions]
+    assert seen == sorted(seen, key=lambda p: (p % 3, p))  # grouped, input order kept
+    assert sorted(seen) == list(range(len(accounts)))
+    for t in tasks:
+        assert {tuple(accounts[p].state.assets) for p in t.positions} == {t.universe}
+        assert [a.name for a in t.accounts] == [accounts[p].name for p in t.positions]
+
+
+def test_executor_workers_read_from_the_executor(dask_client):
+    from concurrent.futures import Executor, ThreadPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=3) as ex:
+        assert batch_mod._executor_workers(ex) == 3
+    with ThreadPoolExecutor(max_workers=5) as ex:
+        assert batch_mod._executor_workers(ex) == 5
+    assert batch_mod._executor_workers(dask_client.get_executor()) == 2  # the fixture's
+    assert batch_mod._executor_workers(Executor()) == (os.cpu_count() or 1)
+
+
 def test_one_rebalancer_copy_per_universe_and_process(accounts):
     batch_mod.clear_worker_cache()
     res = rebalance_many(accounts, REBALANCER, chunk_size=2)
@@ -293,6 +319,67 @@ def test_optimal_same_plans_serial_pool_and_dask(dask_client):
     assert_same_plans(rebalance_many(accs, reb, chunk_size=16), serial)
     assert_same_plans(rebalance_many(accs, reb, dask_client.get_executor(), chunk_size=3),
                       serial)
+
+
+def test_optimal_pool_plans_equal_one_by_one_plans_bit_for_bit():
+    """The oracle is the rebalancer itself: a fresh copy planning each account directly,
+    one by one. The direct backend's answers depend on their inputs only, so a pool
+    (guided chunks, each worker priming and keeping its own copy and solver, states
+    shipped and given the worker's universe objects) returns the same bytes."""
+    accs, reb = _optimal_setup(n_accounts=20)
+    direct = dataclasses.replace(reb)
+    expected = {a.name: direct.plan(a.state, a.targets) for a in accs}
+    batch_mod.clear_worker_cache()
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        res = rebalance_many(accs, reb, ex, chunk_size=4)
+    assert res.ok, res.errors
+    for acc in accs:
+        got, want = res.plans[acc.name], expected[acc.name]
+        assert got.trades.tobytes() == want.trades.tobytes(), acc.name
+        assert got.targets.tobytes() == want.targets.tobytes(), acc.name
+        assert got.info["objective"] == want.info["objective"], acc.name
+        assert got.state is acc.state
+
+
+def test_unpickled_tasks_share_the_universe_objects_and_callers_states_are_untouched():
+    """A task that travelled (pickled) gets this process's first Index and group labels
+    of its universe for every state (equal values: identity for the per-universe memos);
+    a task holding the caller's states (serial, threads) leaves them as they are. Plans
+    are bit for bit the direct calls' either way."""
+    import pickle
+
+    accs, reb = _optimal_setup(n_accounts=12)
+    accs = [dataclasses.replace(a, state=a.state.replace()) for a in accs]  # own objects
+    before = [(a.state.assets, a.state.groups) for a in accs]
+    reb_bytes = pickle.dumps(reb)
+    tasks = batch_mod._make_tasks(accs, reb_bytes, chunk_size=2, shipped=True, workers=2)
+    batch_mod.clear_worker_cache()
+    for t in tasks:  # as a thread pool runs them: the caller's objects
+        _batch_worker._run_task(t)
+    assert [(a.state.assets, a.state.groups) for a in accs] == before  # same objects
+    batch_mod.clear_worker_cache()
+    travelled = [pickle.loads(pickle.dumps(t)) for t in tasks]
+
+    def objects() -> dict[tuple[str, ...], set[tuple[int, int]]]:
+        seen: dict[tuple[str, ...], set[tuple[int, int]]] = {}
+        for t in travelled:
+            for a in t.accounts:
+                seen.setdefault(t.universe, set()).add((id(a.state.assets),
+                                                        id(a.state.groups)))
+        return seen
+
+    assert all(len(v) > 1 for v in objects().values())  # one copy per task and state
+    outs = [o for t in travelled for o in _batch_worker._run_task(t)]
+    assert len(objects()) == 2 and all(len(v) == 1 for v in objects().values())
+    direct = dataclasses.replace(reb)
+    for t in travelled:
+        for pos, a in zip(t.positions, t.accounts):  # equal values, other objects
+            assert tuple(a.state.assets) == t.universe == tuple(accs[pos].state.assets)
+            assert list(a.state.groups) == list(accs[pos].state.groups)
+    for o in outs:
+        acc = accs[o.position]
+        want = direct.plan(acc.state, acc.targets)
+        assert o.plan.trades.tobytes() == want.trades.tobytes(), acc.name
 
 
 def test_optimal_compiles_once_per_universe_per_process():

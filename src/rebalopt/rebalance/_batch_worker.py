@@ -118,6 +118,11 @@ class _Task:
     #: (a serial run hands the rebalancer the caller's own objects and keeps its plans)
     shipped: bool = False
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled: this copy's states belong to this task alone (see :func:`_interned`)."""
+        self.__dict__.update(state)
+        self.__dict__["_own_states"] = True
+
 
 @dataclass(frozen=True)
 class _Outcome:
@@ -157,9 +162,47 @@ _WORKER_CACHE: OrderedDict[tuple[int, str, tuple[str, ...], str, str], Any] = Or
 _CACHE_LOCK = threading.Lock()
 
 
+# Per-process universe -> (its tickers' Index, its group labels) as first received: the
+# states of later tasks of that universe are given these same objects (_interned).
+_UNIVERSES: OrderedDict[tuple[str, ...], tuple[pd.Index, np.ndarray]] = OrderedDict()
+
+
 def clear_worker_cache() -> None:
     """Forget the rebalancer copies (compiled problems) cached in this process."""
     _WORKER_CACHE.clear()
+    _UNIVERSES.clear()
+
+
+def _interned(task: _Task) -> None:
+    """Give the states of an unpickled task the universe's ``assets`` Index and group
+    labels this process received first, where they are equal (they always are for the
+    tickers: a task holds one universe).
+
+    Each task arrives with its own copy of the Index and each state with its own
+    labels, so the values that costs and constraints keep per universe
+    (:func:`~rebalopt._memo.universe_memo`) were checked by value (the tickers, ~10
+    microseconds, on every call after a new task's first) and not by identity. The
+    values are unchanged, so every plan is too. A task that was not unpickled (serial,
+    thread pool) holds the caller's states, which are never modified.
+    """
+    if not task.__dict__.get("_own_states") or not task.accounts:
+        return
+    first = task.anchor.state
+    with _CACHE_LOCK:
+        kept = _UNIVERSES.get(task.universe)
+        if kept is None:
+            kept = _UNIVERSES[task.universe] = (first.assets, first.groups)
+            while len(_UNIVERSES) > _CACHE_SIZE:
+                _UNIVERSES.popitem(last=False)
+    assets, groups = kept
+    for st in {id(a.state): a.state for a in (task.anchor, *task.accounts)}.values():
+        # the tickers are the task's universe (its accounts were grouped by them)
+        if (st.assets is not assets and st.assets.dtype == assets.dtype
+                and st.assets.name == assets.name and len(st.assets) == len(assets)):
+            st.assets = assets
+        if (st.groups is not groups and st.groups.shape == groups.shape
+                and st.groups.dtype == groups.dtype and np.array_equal(st.groups, groups)):
+            st.groups = groups
 
 
 def _rebalancer_for(task: _Task, constraints: tuple[Any, ...]) -> tuple[Any, bool]:
@@ -203,6 +246,7 @@ def _run_task(task: _Task) -> list[_Outcome]:
 def _run_chunk(task: _Task) -> list[_Outcome]:
     pid = os.getpid()
     out: list[_Outcome] = []
+    _interned(task)
     try:
         reb, reused = _rebalancer_for(task, task.accounts[0].constraints)
     except Exception as exc:  # noqa: BLE001 - reported per account

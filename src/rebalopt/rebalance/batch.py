@@ -8,7 +8,9 @@ property across processes:
 
 * the rebalancer is pickled **once per call** (bytes + digest);
 * accounts are grouped by universe (and by their extra constraints) and sent in
-  chunks, one task per chunk;
+  chunks, one task per chunk; on an executor the chunks shrink towards the end of
+  the batch (guided scheduling: at most a ``2 * workers``-th of the accounts left),
+  so no worker waits idle while another plans a last full chunk;
 * each worker process keeps a small cache of rebalancer copies keyed by
   ``(digest, universe, extra constraints, anchor)``, so a process compiles one
   problem per universe and re-solves it for every later account of that
@@ -49,6 +51,7 @@ bounded, and the same accounts fail on every run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import time
 from collections.abc import Iterable
@@ -93,7 +96,8 @@ __all__ = [
 ]
 
 DEFAULT_CHUNK_SIZE = 50
-"""Accounts per task. Independent of the executor, so chunking is reproducible."""
+"""Accounts per task, at most (the last tasks on an executor are smaller:
+:func:`_chunk_size`)."""
 
 
 def _pickle_rebalancer(rebalancer: Any) -> bytes:
@@ -123,10 +127,43 @@ def _as_account(item: Any, i: int) -> Account:
     )
 
 
-def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
-                chunk_size: int, shipped: bool = False) -> list[_Task]:
-    """Group by (universe, extra constraints) in order of first appearance, then chunk.
-    ``shipped``: the tasks go to other processes (accounts packed for the trip)."""
+def _executor_workers(executor: Executor) -> int:
+    """How many tasks ``executor`` runs at once: a ``concurrent.futures`` pool's
+    ``max_workers``, a Dask executor's threads over its workers; else the CPU count."""
+    n = getattr(executor, "_max_workers", None)
+    if isinstance(n, int) and not isinstance(n, bool) and n >= 1:
+        return n
+    client = getattr(executor, "_client", None)  # distributed's ClientExecutor
+    if client is not None:
+        try:
+            n = int(sum(client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - any client failure: fall back below
+            n = 0
+        if n >= 1:
+            return n
+    return max(1, os.cpu_count() or 1)
+
+
+def _chunk_size(left: int, chunk_size: int, workers: int | None) -> int:
+    """Accounts in the next chunk when ``left`` accounts of the batch are not in a task.
+
+    ``workers=None`` (a serial run): ``chunk_size``. Else guided: at most a
+    ``2 * workers``-th of the accounts left (at least 1, at most ``chunk_size``), so the
+    last tasks are small and the workers finish together, rather than one idle while
+    another plans a whole chunk (chunks of 50 accounts at ~20 ms each: up to ~1 s of a
+    ~10 s batch). A chunk also ends with its group (it never mixes universes)."""
+    if workers is None:
+        return chunk_size
+    return min(chunk_size, max(1, -(-left // (2 * workers))))
+
+
+def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes, chunk_size: int,
+                shipped: bool = False, workers: int | None = None) -> list[_Task]:
+    """Group by (universe, extra constraints) in order of first appearance, then chunk
+    (:func:`_chunk_size`). ``shipped``: the tasks go to other processes (accounts packed
+    for the trip). All tasks are made before the first is submitted: packing them while
+    the first ones run (measured) delayed the first by ~0.3 s, the parent's packing and
+    the executor's threads taking turns on the GIL."""
     digest = _digest(rebalancer_bytes)
     groups: dict[tuple[tuple[str, ...], str], list[int]] = {}
     universes: dict[int, tuple[str, ...]] = {}  # states built on one Index share it
@@ -138,14 +175,18 @@ def _make_tasks(accounts: list[Account], rebalancer_bytes: bytes,
         key = (universe, _constraints_key(acc.constraints))
         groups.setdefault(key, []).append(i)
     tasks = []
+    left = len(accounts)
+    pack = _packed if shipped else (lambda a: a)
     for (universe, ckey), idx in groups.items():
         anchor = accounts[idx[0]]
         akey = _digest(pickle.dumps((anchor.name, anchor.state, anchor.targets),
                                     protocol=pickle.HIGHEST_PROTOCOL))
-        pack = _packed if shipped else (lambda a: a)
         packed_anchor = pack(anchor)
-        for start in range(0, len(idx), chunk_size):
-            part = tuple(idx[start:start + chunk_size])
+        start = 0
+        while start < len(idx):
+            part = tuple(idx[start:start + _chunk_size(left, chunk_size, workers)])
+            start += len(part)
+            left -= len(part)
             tasks.append(_Task(rebalancer_bytes, digest, universe, ckey, akey, part,
                                tuple(packed_anchor if p == idx[0] else pack(accounts[p])
                                      for p in part), packed_anchor, shipped=shipped))
@@ -222,8 +263,10 @@ def rebalance_many(
         ``Client.get_executor()``...). ``None`` runs serially in this process
         through the same code path.
     chunk_size
-        Accounts per task (>= 1). Accounts are first grouped by universe and extra
-        constraints, so a chunk never mixes universes.
+        Accounts per task, at most (>= 1). Accounts are first grouped by universe and
+        extra constraints, so a chunk never mixes universes. On an executor the last
+        tasks are smaller (each at most a ``2 * workers``-th of the accounts left), so
+        the workers finish together.
     progress
         Show a tqdm progress bar counting accounts (needs ``tqdm``).
     timeout
@@ -265,7 +308,8 @@ def rebalance_many(
         raise InputError(f"{type(rebalancer).__name__} has no plan(state, targets) method",
                          field="rebalancer")
     reb_bytes = _pickle_rebalancer(rebalancer)
-    tasks = _make_tasks(accs, reb_bytes, chunk_size, shipped=executor is not None)
+    tasks = _make_tasks(accs, reb_bytes, chunk_size, shipped=executor is not None,
+                        workers=None if executor is None else _executor_workers(executor))
 
     bar = None
     if progress:
