@@ -196,3 +196,23 @@ def test_as_of_with_a_time_zone_is_the_date_as_written(tmp_path: Path, capsys) -
     assert ("tax: realized gain 9.00 (short-term 3.00, long-term 6.00), tax 2.40 at 40.00% "
             "short / 20.00% long") in printed
     assert "plan dated 2024-06-03 (--as-of)" in printed
+
+
+def test_a_zero_target_without_lots_in_a_whole_share_plan(tmp_path: Path, capsys) -> None:
+    # DDD (not held, target 0): the whole-share search priced "sell 1 DDD" (a short
+    # sale it then discards) with the tax term, which raised "sells ... its lots hold
+    # 0" and failed the plan; now the same hand-computed plan as without DDD
+    out = tmp_path / "orders.csv"
+    (tmp_path / "t.csv").write_text(TARGETS + "DDD,0\n")
+    prices = tmp_path / "p2.csv"
+    prices.write_text(PRICES + "2024-06-03,DDD,7\n")
+    for name, text in (("h.csv", HOLDINGS), ("c.toml", OPTIMAL.format(gamma=1e6) + TAX),
+                       ("lots.csv", LOTS)):
+        (tmp_path / name).write_text(text)
+    assert main(["rebalance", "--holdings", str(tmp_path / "h.csv"), "--targets",
+                 str(tmp_path / "t.csv"), "--prices", str(prices), "--config",
+                 str(tmp_path / "c.toml"), "--lots", str(tmp_path / "lots.csv"),
+                 "--out", str(out)]) == 0
+    assert _orders(out) == {"AAA": ("sell", 10), "BBB": ("sell", 5), "CCC": ("buy", 180)}
+    assert ("tax: realized gain 9.00 (short-term 3.00, long-term 6.00), tax 2.40 at 40.00% "
+            "short / 20.00% long") in capsys.readouterr().out

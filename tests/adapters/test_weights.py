@@ -200,3 +200,14 @@ def test_property_every_form_round_trips(weights: dict[str, float], rnd) -> None
     permuted = to_target_weights(weights, assets=perm)
     assert list(permuted.index) == perm
     assert _as_dict(permuted) == weights
+
+
+def test_a_complex_weight_is_an_input_error():
+    # float() refuses a complex number: it was a bare TypeError naming no asset
+    with pytest.raises(InputError, match="is not a real number") as e:
+        to_target_weights({"AAA": 0.5, "BBB": 0.5 + 0j})
+    assert (e.value.asset, e.value.field) == ("BBB", "target weight")
+    # Decimal and NumPy numbers stay weights: 0.25 + 0.75 = 1
+    from decimal import Decimal
+    w = to_target_weights({"AAA": Decimal("0.25"), "BBB": np.float32(0.75)})
+    assert w.to_dict() == {"AAA": 0.25, "BBB": 0.75}

@@ -58,8 +58,10 @@ def test_gains_budget_moves_the_sale_to_costlier_lots():
     sales = capped.sales(np.array([-100.0 * 100 / s.equity]), s).set_index("lot_id")
     assert sales.loc["B", "shares"] == pytest.approx(40.0, abs=1e-6)
     assert sales["gain"].sum() == pytest.approx(1200.0, abs=1e-6)
+    # over the budget (at least 1,000 of gains): forbidden, +inf tax; allocate names it
+    assert TaxCost(RATES, gains_budget=900.0).evaluate(np.array([-100.0]), s)[0] == np.inf
     with pytest.raises(InputError, match="gains budget"):
-        TaxCost(RATES, gains_budget=900.0).evaluate(np.array([-100.0]), s)
+        TaxCost(RATES, gains_budget=900.0).allocate(np.array([-100.0 * 100 / s.equity]), s)
 
 
 def test_wash_sale_flags_and_errors():
@@ -80,8 +82,12 @@ def test_wash_sale_flags_and_errors():
     # sales report the tax the rule allows: ABC's loss would be disallowed -> 0
     z = np.array([-0.5 * 100 * 100 / s.equity, 0.0, 0.0])
     assert TaxCost(RATES).sales(z, s)["tax"].tolist() == [0.0]
+    # a sale beyond the lots is forbidden (a row of the program): +inf tax, as the
+    # whole-share search prices a forbidden move; allocate still names it
+    assert TaxCost(RATES).evaluate(np.array([-101.0, 0.0, 0.0]), s).tolist() == [
+        np.inf, 0.0, 0.0]
     with pytest.raises(InputError, match="its lots hold"):
-        TaxCost(RATES).evaluate(np.array([-101.0, 0.0, 0.0]), s)
+        TaxCost(RATES).allocate(np.array([-101.0 * 100 / s.equity, 0.0, 0.0]), s)
     with pytest.raises(InputError, match="needs tax lots"):
         TaxCost(RATES).evaluate(np.zeros(1), PortfolioState({"A": 1}, 10.0, {"A": 1.0}))
     no_date = PortfolioState({"XYZ": 10}, 0.0, {"XYZ": 60.0}, lots={"XYZ": lots["XYZ"]})

@@ -233,3 +233,17 @@ def test_a_cost_basis_column_is_refused_a_total_basis_is_divided(tmp_path):
         read_lots_csv(p)
     with pytest.raises(InputError, match="cost_basis"):
         TaxLots.from_frame(FRAME.rename(columns={"basis": "cost_basis"}))
+
+
+def test_a_lots_replacement_flag_is_a_bool():
+    # "no" was truthy: the lot bought 10 days ago counted as a replacement, so a loss
+    # sale of AAA was not seen as a wash sale against it (its loss valued, not 0)
+    with pytest.raises(InputError, match="replacement must be True or False") as e:
+        TaxLots({"AAA": [Lot("a1", 10.0, 50.0, "2024-05-24", replacement="no")]})
+    assert (e.value.asset, e.value.field) == ("AAA", "replacement")
+    from rebalopt.costs.tax import TaxCost
+
+    lots = TaxLots({"AAA": [Lot("a1", 10.0, 50.0, "2024-05-24", replacement=False)]},
+                   as_of="2024-06-03")
+    state = PortfolioState({"AAA": 10.0}, 0.0, {"AAA": 40.0}, lots=lots)
+    assert TaxCost().table(state).no_harvest.tolist() == [True]   # bought 10 days ago

@@ -59,7 +59,11 @@ def _weights(values: Sequence[Any], names: list[str]) -> np.ndarray:
     for i, (name, v) in enumerate(zip(names, values, strict=True)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (Number, np.number)):
             raise InputError(f"weight {v!r} is not a number", asset=name, field=_FIELD)
-        f = float(v)  # type: ignore[arg-type]
+        try:
+            f = float(v)  # type: ignore[arg-type]
+        except TypeError:  # a complex number (float() refuses it)
+            raise InputError(f"weight {v!r} is not a real number", asset=name,
+                             field=_FIELD) from None
         if not np.isfinite(f):
             raise InputError(f"weight {f} is not finite", asset=name, field=_FIELD)
         out[i] = f

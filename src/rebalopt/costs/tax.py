@@ -329,12 +329,29 @@ class TaxCost(CostModel):
         return s
 
     def evaluate(self, trades: FloatArray, state: PortfolioState) -> FloatArray:
-        """Tax in currency per asset of selling ``-trades`` shares (negative = tax saved)."""
+        """Tax in currency per asset of selling ``-trades`` shares (negative = tax saved).
+
+        A sale larger than the asset's lots (a short sale: lots are long only), or sales
+        no choice of lots can fit in the gains budget, is a trade the program forbids
+        (its hard rows): its tax is ``+inf``, as the whole-share search prices any
+        forbidden move, and no error; :meth:`allocate` and :meth:`sales` raise on it.
+        """
         unit = state.prices * state.multipliers
         z = np.asarray(trades, dtype=float) * unit / state.equity
         tb = self.table(state)
-        s = self.allocate(z, state, tb)
-        return np.bincount(tb.owner, weights=tb.cost * s, minlength=state.n) * state.equity
+        have = np.bincount(tb.owner, weights=tb.cap, minlength=state.n)
+        over = -z > have + _ACCURACY
+        if over.any():
+            z = np.where(over, -have, z)
+        try:
+            s = self.allocate(z, state, tb)
+        except InputError:
+            if self.gains_budget is None:
+                raise
+            return np.where(z < 0, np.inf, 0.0)  # over the budget: forbidden
+        out = np.bincount(tb.owner, weights=tb.cost * s, minlength=state.n) * state.equity
+        out[over] = np.inf
+        return out
 
     def plan_sells(self, plan: Any, state: PortfolioState) -> FloatArray:
         """Weight sold from each lot by ``plan``: the program's lot-level sells when the

@@ -123,6 +123,9 @@ def _check_lot(asset: str, lot: Lot) -> None:
         if not _real(value):
             raise InputError(f"lot {lot.lot_id!r}: {name} {value!r} is not a number",
                              asset=asset, field=f"lot {name}")
+    if not isinstance(lot.replacement, (bool, np.bool_)):  # "no" would be truthy
+        raise InputError(f"lot {lot.lot_id!r}: replacement must be True or False, got "
+                         f"{lot.replacement!r}", asset=asset, field="replacement")
     if not (math.isfinite(lot.shares) and lot.shares > 0):
         raise InputError(f"lot {lot.lot_id!r}: shares must be finite and > 0, got {lot.shares}",
                          asset=asset, field="lot shares")
