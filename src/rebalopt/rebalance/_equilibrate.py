@@ -169,8 +169,8 @@ def equilibrate(P: sp.csc_matrix, q: FloatArray, A: sp.csc_matrix, b: FloatArray
         np.maximum(w, np.divide(lo, sc, out=bound), out=w)
         np.minimum(w, np.divide(hi, sc, out=bound), out=w)
         # mode "clip" (indices are in range): "raise" with ``out`` buffers a copy
-        np.take(w, ki, out=wk, mode="clip")
-        wk *= np.take(w, kj, out=wj, mode="clip")
+        w.take(ki, out=wk, mode="clip")
+        wk *= w.take(kj, out=wj, mode="clip")
         absK *= wk
         absq *= w[:n]
         sc *= w
