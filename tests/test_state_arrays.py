@@ -132,6 +132,36 @@ def test_shape_duplicates_and_reuse_of_the_index():
     assert again.equity == 5.0 and s.equity == 15.0
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["x", "y", None, math.nan, 7, "z"]), min_size=1, max_size=6),
+       st.integers(0, 5), st.sampled_from(["w", None, 3]))
+def test_group_labels_are_reused_only_while_the_callers_array_is_unchanged(labels, i, new):
+    # oracle: the constructor's labels from the same values, every time
+    n = len(labels)
+    groups = np.array(labels, dtype=object)
+    idx = pd.Index([f"T{k}" for k in range(n)], dtype=object, name="asset")
+
+    def both():
+        fast = PortfolioState.from_arrays(idx, np.ones(n), 10.0, np.ones(n), groups=groups)
+        ref = PortfolioState(pd.Series(np.ones(n), index=idx), 10.0,
+                             pd.Series(np.ones(n), index=idx),
+                             groups=pd.Series(groups.copy(), index=idx))
+        assert list(fast.groups) == list(ref.groups)
+        assert not fast.groups.flags.writeable  # shared between states: read-only
+        return fast
+
+    a, b = both(), both()
+    before = list(a.groups)
+    if all(isinstance(v, str) or v is None for v in labels):  # comparable values
+        assert b.groups is a.groups  # the same array: the conversion was skipped
+    old = groups[i % n]
+    groups[i % n] = new  # an edit in place is seen (both() checks the labels)
+    c = both()
+    if not (old is new or (type(old) is type(new) and old == new)):
+        assert c.groups is not a.groups
+    assert list(a.groups) == before  # an earlier state's labels never change
+
+
 def test_tax_lots_as_in_the_constructor():
     frame = pd.DataFrame({"asset": ["AAA", "AAA", "BBB"], "shares": [60, 40, 10],
                           "basis": [10.0, 12.5, 99.0],

@@ -201,6 +201,39 @@ def _group_labels(groups: Any, n: int) -> np.ndarray:
     return g
 
 
+_LAST_GROUPS: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None]
+"""The last group-label array :func:`_kept_group_labels` converted: (the caller's array,
+a copy of its values, the labels)."""
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` equals ``b`` element by element; a value that does not compare to a plain
+    bool (``pd.NA``, NaN) counts as different."""
+    try:
+        return bool(np.array_equal(a, b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _kept_group_labels(groups: Any, n: int) -> np.ndarray:
+    """:func:`_group_labels`, read-only, and the same array object again while the
+    caller passes the same NumPy array holding the same values (a backtest or a batch
+    builds every state from one labels array): the conversion is skipped, and whatever
+    a cost model or a constraint keeps per universe recognises the labels by identity
+    (``state.groups is ...``) instead of comparing them label by label. An edit of the
+    caller's array in place is seen (its values are compared with a copy) and converts
+    again."""
+    last = _LAST_GROUPS[0]
+    if (last is not None and groups is last[0] and groups.shape == last[1].shape == (n,)
+            and groups.dtype == last[1].dtype and _same_values(groups, last[1])):
+        return last[2]
+    g = _group_labels(groups, n)  # always a new array (a converted copy)
+    g.flags.writeable = False
+    if isinstance(groups, np.ndarray):
+        _LAST_GROUPS[0] = (groups, groups.copy(), g)
+    return g
+
+
 class PortfolioState:
     """Holdings, cash and prices of one account, plus optional per-asset data.
 
@@ -449,7 +482,7 @@ class PortfolioState:
         if groups is None:
             state.groups = np.full(m, None, dtype=object)
         else:
-            g = _group_labels(groups, n)
+            g = _kept_group_labels(groups, n)
             state.groups = g if keep is None else g[keep]
         state._finish(require_positive_equity)
         return state

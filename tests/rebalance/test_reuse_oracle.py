@@ -88,4 +88,8 @@ def test_csc_pattern_equals_scipy(seed, dup):
         assert got.indices.tobytes() == want.indices.astype(got.indices.dtype).tobytes()
         assert np.array_equal(got.indptr, want.indptr)
         assert got.data.tobytes() == want.data.tobytes()
+        # the format flag a reuse carries equals a fresh scan of its indices
+        fresh = sp.csc_matrix((got.data, got.indices.copy(), got.indptr.copy()),
+                              shape=(m, n))
+        assert got.has_canonical_format == fresh.has_canonical_format
     assert pat.hits == (0 if dup else 2)

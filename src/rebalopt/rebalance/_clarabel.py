@@ -74,6 +74,7 @@ class CscPattern:
         self._order: np.ndarray | None = None
         self._indices: np.ndarray | None = None
         self._indptr: np.ndarray | None = None
+        self._canonical = False
         self.hits = 0
         """Calls answered from the kept pattern (for tests)."""
 
@@ -88,7 +89,11 @@ class CscPattern:
                      or (np.array_equal(key[0], row) and np.array_equal(key[1], col)))):
             self.hits += 1
             data = np.asarray(val, dtype=float)[self._order]
-            return sp.csc_matrix((data, self._indices, self._indptr), shape=shape)
+            out = sp.csc_matrix((data, self._indices, self._indptr), shape=shape)
+            # the kept pattern's format, found when it was made (SciPy would scan
+            # the indices again on the first look at this matrix)
+            out.has_canonical_format = self._canonical
+            return out
         out = sp.csc_matrix((val, (row, col)), shape=shape)
         rows, cols = (a if isinstance(a, np.ndarray) and not a.flags.writeable
                       else np.array(a, copy=True) for a in (row, col))
@@ -99,6 +104,7 @@ class CscPattern:
                     and np.array_equal(tag.indptr, out.indptr)):
                 self._order = tag.data.astype(np.int64)
                 self._indices, self._indptr = out.indices.copy(), out.indptr.copy()
+                self._canonical = bool(out.has_canonical_format)
                 self._indices.flags.writeable = False
                 self._indptr.flags.writeable = False
         return out

@@ -339,7 +339,8 @@ def _solve_clarabel(prog: ConicProgram | Matrices, options: Mapping[str, Any] | 
         raise
     if kept is not None:  # kept only after a clean solve
         kept._solver = solver if str(sol.status) == "Solved" else None
-    x = np.asarray(sol.x, dtype=float)
+    xs = sol.x  # a list of floats (the binding builds it on each access)
+    x = np.fromiter(xs, dtype=float, count=len(xs))  # ~2x np.asarray on a list
     obj = float(sol.obj_val)
     if scale is not None:
         x = x * scale.d
