@@ -184,3 +184,46 @@ def test_the_tax_must_be_the_wrapped_rebalancers_own():
                       for a, q in zip(sold["asset"], sold["shares"], strict=True)
                       if a == "AAA" or "BBB" in plan.info["tax"]["harvest_candidates"])
         assert plan.info["tax"]["tax"] == pytest.approx(by_hand, abs=1e-6)
+
+
+def _restricted_book(seed: int) -> tuple[PortfolioState, dict[str, float]]:
+    """Three held assets with lots, one unheld asset sold at a loss 9 days ago (a
+    wash-sale window: no purchase), random prices and targets."""
+    rng = np.random.default_rng(seed)
+    px = dict(zip(["AAA", "BBB", "CCC", "DDD"], np.round(rng.uniform(5, 60, 4), 2),
+                  strict=True))
+    held = {a: float(rng.integers(20, 200)) for a in ("AAA", "BBB", "CCC")}
+    lots = TaxLots({a: [Lot(f"{a}1", n, float(np.round(px[a] * rng.uniform(0.6, 1.4), 2)),
+                            "2021-03-01")] for a, n in held.items()},
+                   as_of="2024-06-03", loss_sales={"DDD": ["2024-05-25"]})
+    state = PortfolioState(held, 2_000.0, px, lots=lots)
+    w = rng.dirichlet(np.ones(4)) * 0.95
+    return state, dict(zip(px, w, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_whole_shares_keep_the_tax_blocks_rows(seed):
+    """The tax block's rows (no purchase in a wash-sale window, no sale beyond the
+    lots) hold in whole shares too: the integer stage prices the tax through its
+    numeric face, so it must keep its lot search inside the rows' bounds. It bought
+    180 shares of an asset in its wash-sale window that the fractional plan left at
+    0, and inside TaxAwareRebalancer that plan was then refused. Oracle: the rows,
+    checked on the plan's shares, and the whole-share plan of the same program with
+    the restriction written as a constraint instead."""
+    from rebalopt.constraints import Restricted
+    from rebalopt.rebalance.integer import IntegerRebalancer
+
+    state, targets = _restricted_book(seed)
+    tax = TaxCost(TaxRates(0.4, 0.2))
+    inner = OptimalRebalancer(risk=Identity(), costs=[Spread(5.0), tax], risk_aversion=1e6,
+                              horizon=1.0)
+    plan = IntegerRebalancer(relaxation=inner).plan(state, targets)
+    trades = pd.Series(plan.trades, index=state.assets)
+    assert trades["DDD"] <= 0.0
+    assert (trades + pd.Series(state.holdings, index=state.assets) >= -1e-9).all()
+    wrapped = TaxAwareRebalancer(IntegerRebalancer(relaxation=inner), tax).plan(state, targets)
+    np.testing.assert_array_equal(wrapped.trades, plan.trades)
+    twin = OptimalRebalancer(risk=Identity(), costs=[Spread(5.0), tax], risk_aversion=1e6,
+                             horizon=1.0, constraints=[Restricted(no_buy=["DDD"])])
+    np.testing.assert_array_equal(IntegerRebalancer(relaxation=twin).plan(state, targets).trades,
+                                  plan.trades)

@@ -91,6 +91,16 @@ class CostModel(ABC):
         """
         return np.ones(state.n, dtype=bool)
 
+    def trade_bounds(self, state: PortfolioState) -> tuple[FloatArray, FloatArray] | None:
+        """Per-asset bounds ``lo <= z <= hi`` on the trade weights (fractions of
+        equity) that this model's declared rows imply, or ``None`` (none).
+
+        The program has the rows themselves; the integer stage, which prices a
+        model through :meth:`evaluate`, keeps its lot search inside these bounds.
+        Default: none.
+        """
+        return None
+
     def untradable_reasons(self, state: PortfolioState) -> dict[str, str]:
         """Why each asset outside :meth:`tradable` cannot be priced, keyed by ticker."""
         bad = np.flatnonzero(~np.asarray(self.tradable(state), dtype=bool))

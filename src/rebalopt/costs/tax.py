@@ -269,6 +269,14 @@ class TaxCost(CostModel):
 
         return CostTerms(aux=(AuxTerm(self.key, L, tb.cost, rows, paid_from_cash=False),))
 
+    def trade_bounds(self, state: PortfolioState) -> tuple[FloatArray, FloatArray]:
+        """The block's rows on one asset: a sale at most its lots (``z_i >= -`` the
+        lots' weight; lots are long only) and no purchase of a restricted asset
+        (``z_i <= 0``: a wash-sale window or a harvest)."""
+        tb = self.table(state)
+        have = np.bincount(tb.owner, weights=tb.cap, minlength=state.n)
+        return -have, np.where(tb.no_buy, 0.0, np.inf)
+
     # -------------------------------------------------------------- numeric face
     def allocate(self, z: FloatArray, state: PortfolioState,
                  table: LotTable | None = None) -> FloatArray:

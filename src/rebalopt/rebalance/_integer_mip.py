@@ -81,8 +81,9 @@ class Unsupported(Exception):
 
 
 def implied_box(constraints: Sequence[Constraint], state: PortfolioState, w_t: FloatArray,
-                ) -> tuple[FloatArray, FloatArray]:
-    """Per-asset trade-weight bounds ``lo <= z <= hi`` implied by the hard constraints.
+                costs: Sequence[CostModel] = ()) -> tuple[FloatArray, FloatArray]:
+    """Per-asset trade-weight bounds ``lo <= z <= hi`` implied by the hard constraints
+    and the cost models' own rows (:meth:`~rebalopt.costs.CostModel.trade_bounds`).
 
     Read from the constraints' declared rows: a row with one entry on ``z_i`` or
     ``w_i`` (``w = w0 + z``) bounds ``z_i``; a row whose entries are all on ``t``
@@ -98,6 +99,10 @@ def implied_box(constraints: Sequence[Constraint], state: PortfolioState, w_t: F
             continue
         for rows in c.rows(layout, state, w_t) or []:
             _box_from_rows(rows, n, w0, lo, hi)
+    for m in costs:
+        bounds = m.trade_bounds(state)
+        if bounds is not None:
+            lo, hi = np.maximum(lo, bounds[0]), np.minimum(hi, bounds[1])
     return lo, hi
 
 

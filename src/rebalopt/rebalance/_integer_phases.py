@@ -57,7 +57,7 @@ class SearchPhases:
         mins = [m for m in (c.min_lots(state, lots) for c in cons
                             if isinstance(c, IntegerConstraint)) if m is not None]
         kmin = np.max(mins, axis=0) if mins else None
-        z_box = implied_box(hard_c, state, w_t)
+        z_box = implied_box(hard_c, state, w_t, self.costs)
         z_lo = z_box[0]
         if sol.frozen is not None:
             z_lo = np.where(sol.frozen, 0.0, z_lo)
@@ -230,7 +230,7 @@ class SearchPhases:
         alpha = relax._alpha(state)
         cons = list(relax.constraints)
         icons = self.integer_constraints()
-        lo, hi = implied_box(cons, state, w_t)
+        lo, hi = implied_box(cons, state, w_t, self.costs)
         if any(c.forbids_shorts() and not c.soft for c in cons):
             floors = [f for c in cons if not c.soft and (f := c.cash_floor()) is not None]
             if floors:
