@@ -432,11 +432,16 @@ class LotSearch:
     def repair(self, q: FloatArray) -> tuple[FloatArray, int, bool]:
         """Restore every hard constraint greedily; returns ``(q, moves, feasible)``."""
         q = q.copy()
+        kept = self._price_rows is not None
         for it in range(self.max_moves):
             cur = np.array(self.violations(q))
             if cur.size == 0 or (cur <= self.tol).all():
                 return q, it, True
-            Q, df, V, _, _ = self._evaluate(q)
+            if kept:  # the kept table of moves, updated in the asset moved last
+                Q, df, _ = self._singles(q)
+                V = self._table_violations(q)
+            else:
+                Q, df, V, _, _ = self._evaluate(q)
             excess_now = np.maximum(cur - self.tol, 0).sum()
             excess = np.maximum(V - self.tol, 0).sum(axis=0)
             red = excess_now - excess
