@@ -484,7 +484,7 @@ class LotSearch:
         if (cur <= tol).all():
             return q, 0, True
         self._singles(q)  # the table of moves at q
-        _, _, Q, D, Cz, dcost, own, gD = self._table  # type: ignore[misc]
+        _, _, Q, D, _, dcost, own, gD = self._table  # type: ignore[misc]
         z, w, cost, cash = P.z.copy(), P.w.copy(), cost.copy(), P.cash
         G, s2, wt, ell, w0 = self.G, self.s2, self.wt, self.ell, self.w0
         Z = Q * ell[:, None]  # each move's trade and weight (the table's rows)
