@@ -174,3 +174,26 @@ def test_state_from_arrays_equals_the_validated_constructor():
             assert list(got) == list(value), name
         else:
             assert got == value, name
+
+
+def test_the_fast_fill_is_the_dataclass_fill():
+    """The broker's ``_fill`` (the instance dictionary filled at once) against the
+    frozen dataclass's constructor: equal, the same repr, fields and pickle, and
+    still frozen."""
+    import dataclasses
+    import pickle
+
+    from rebalopt.backtest.records import Fill, _fill
+
+    args = {"bar": 7, "timestamp": pd.Timestamp("2020-01-02"), "order_id": 3, "asset": "AAA",
+            "quantity": -12.0, "reference_price": 10.5, "price": 10.49, "multiplier": 1.0,
+            "fee": 1.0, "slippage": 0.12, "costs": {"commission": 1.0, "spread": 0.12},
+            "cash_flow": 124.88, "tag": 4}
+    want = Fill(**args)
+    got = _fill(*args.values())
+    assert got == want and repr(got) == repr(want) and type(got) is Fill
+    assert dataclasses.asdict(got) == dataclasses.asdict(want)
+    assert list(vars(got)) == [f.name for f in dataclasses.fields(Fill)] == list(vars(want))
+    assert pickle.loads(pickle.dumps(got)) == want
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.price = 1.0  # type: ignore[misc]

@@ -173,6 +173,58 @@ def test_the_stable_prefix_is_the_stable_sorts():
             np.testing.assert_array_equal(stable_prefix(vals, k), full[:min(k, n)])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_kept_tables_violations_are_a_full_evaluations_bit_for_bit(seed):
+    search, q0, rng = _search(seed)
+    for q in _walk(search, q0, rng):
+        search._singles(q)
+        _, _, V, _, _ = search._evaluate(q)
+        np.testing.assert_array_equal(search._table_violations(q), V)
+
+
+def _plain_repair(search, q):
+    """The repair as first written: every move priced by a full :meth:`_evaluate`."""
+    q = q.copy()
+    for it in range(search.max_moves):
+        cur = np.array(search.violations(q))
+        if cur.size == 0 or (cur <= search.tol).all():
+            return q, it, True
+        Q, df, V, _, _ = search._evaluate(q)
+        excess_now = np.maximum(cur - search.tol, 0).sum()
+        red = excess_now - np.maximum(V - search.tol, 0).sum(axis=0)
+        ok = (red > 1e-12 * (1.0 + excess_now)) & np.isfinite(df)
+        if not ok.any():
+            return q, it, False
+        score = np.where(ok, df / np.where(ok, red, 1.0), np.inf)
+        i, j = np.unravel_index(int(np.argmin(score)), score.shape)
+        q[i] = Q[i, j]
+    return q, search.max_moves, bool((np.array(search.violations(q)) <= search.tol).all())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_repair_on_the_kept_table_makes_the_full_evaluations_moves(seed):
+    """Infeasible starts (cash spent past its floor, the sector cap broken: buys of up
+    to 40 lots, some odd-lot counts) repaired on the kept table of moves and by the
+    plain loop: the same moves, so the same plan and count."""
+    search, q0, rng = _search(seed)
+    moved = 0
+    for k in range(6):
+        start = q0.copy()
+        buy = rng.choice(q0.size, 15, replace=False)
+        start[buy] += rng.integers(1, 40, buy.size)
+        if k % 2:
+            start[buy[:3]] += 0.5  # off the lot grid: the steps back onto it
+        start = search.clip(start)
+        search._table = None
+        want = _plain_repair(search, start)
+        search._table = None
+        got = search.repair(start)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1:] == want[1:]
+        moved += want[1]
+    assert moved > 0  # the starts needed repairing
+
+
 def _plain_pair(search, q, f, Q, df, D, eps):
     """The pair step as first written: candidates best first, each checked by
     ``feasible`` at its own point, the first feasible improving one taken."""

@@ -109,3 +109,33 @@ def test_risk_schedule_switches_models_by_date(small_prices: pd.DataFrame) -> No
     assert rs.root(state).variance(np.eye(len(state.assets))[0]) != pytest.approx(v0)
     with pytest.raises(InputError, match="no risk model"):
         rs.set_date(sched.index[-1])
+
+
+def test_schedule_rows_are_the_optimizers_weights_reindexed(small_prices: pd.DataFrame) -> None:
+    """Oracle: each row is the optimizer's answer through ``reindex(columns).fillna(0)``
+    (the pandas expression), for answers that name tickers outside the frame, leave
+    some out, come in another order, as a mapping, or repeat a ticker."""
+    p = small_prices.copy()
+    p.iloc[:100, 1] = np.nan  # one asset without a full window at first
+    calls = []
+
+    def odd(r: pd.DataFrame):
+        k = len(calls)
+        cols = list(r.columns)
+        w = pd.Series(np.arange(1.0, len(cols) + 1) / 7.0, index=cols)
+        out = {0: w, 1: w.iloc[::-1].iloc[1:], 2: pd.concat([w, pd.Series({"NOPE": 0.3})]),
+               3: dict(w.iloc[:2]), 4: pd.Series(-0.0, index=cols)}.get(k % 5, w)
+        calls.append(pd.Series(out, dtype=float))
+        return out
+
+    got = target_schedule(p, odd, 60)
+    want = pd.DataFrame([w.reindex(p.columns).fillna(0.0) for w in calls],
+                        index=got.index, columns=p.columns)
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_names=False)
+    assert (got.to_numpy() != 0).any()
+
+    def twice(r: pd.DataFrame) -> pd.Series:  # a repeated ticker: pandas' own error
+        return pd.Series([0.5, 0.5], index=[r.columns[0], r.columns[0]])
+
+    with pytest.raises(ValueError):
+        target_schedule(p, twice, 60)

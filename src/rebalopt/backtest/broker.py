@@ -69,7 +69,7 @@ import pandas as pd
 from rebalopt._naming import unique_names
 from rebalopt._typing import FloatArray
 from rebalopt.backtest._state import state_from_arrays
-from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, Position, orders_frame
+from rebalopt.backtest.records import BrokerOrder, Fill, OrderStatus, Position, _fill, orders_frame
 from rebalopt.costs import CostModel
 from rebalopt.errors import InputError
 from rebalopt.orders import OrderSide, OrderType
@@ -617,17 +617,15 @@ class SimulatedBroker:
             for c in cost_l[j]:
                 total += c
             self.cost_totals[name] = total
-        t, stamp = self.t, self.timestamp
+        t, stamp, fills = self.t, self.timestamp, self.fills
         for k, (o, q, fp, m, f, r, sl, nw) in enumerate(zip(
                 orders, trades.tolist(), fill_px.tolist(), mult.tolist(), fee.tolist(),
                 ref.tolist(), slip.tolist(), new.tolist())):
             self._track_position(o.asset, o.index, nw)
             self._mark_filled(o, q, fp)
-            self.fills.append(Fill(
-                bar=t, timestamp=stamp, order_id=o.order_id, asset=o.asset, quantity=q,
-                reference_price=r, price=fp, multiplier=m, fee=f, slippage=sl,
-                costs={name: cost_l[j][k] for j, name in enumerate(names)},
-                cash_flow=flow_l[k], tag=o.tag))
+            fills.append(_fill(
+                t, stamp, o.order_id, o.asset, q, r, fp, m, f, sl,
+                {name: cost_l[j][k] for j, name in enumerate(names)}, flow_l[k], o.tag))
         return len(orders)
 
     def _evaluate(self, orders: list[BrokerOrder], idx: np.ndarray, trades: FloatArray,
@@ -688,11 +686,8 @@ class SimulatedBroker:
         self._mark_filled(o, q, fp)
         for name, c in costs.items():
             self.cost_totals[name] += c
-        self.fills.append(Fill(
-            bar=self.t, timestamp=self.timestamp, order_id=o.order_id, asset=o.asset,
-            quantity=q, reference_price=ref, price=fp, multiplier=m, fee=fee, slippage=slip,
-            costs=costs, cash_flow=flow, tag=o.tag,
-        ))
+        self.fills.append(_fill(self.t, self.timestamp, o.order_id, o.asset, q, ref, fp, m,
+                                fee, slip, costs, flow, o.tag))
 
     # ----------------------------------------------------------------- views
     def orders_frame(self) -> pd.DataFrame:

@@ -186,19 +186,29 @@ def target_schedule(prices: pd.DataFrame, optimize: Optimize | Literal["min_vari
     dates = rebalance_dates(pd.DatetimeIndex(prices.index), frequency, start=int(lookback))
     pos = prices.index.get_indexer(dates)
     windows = _Windows(prices)
-    rows = []
-    for t in pos:
+    out_rows = np.zeros((len(pos), prices.shape[1]))
+    unique_cols = prices.columns.is_unique
+    for k, t in enumerate(pos):
         rets = windows(int(t), int(lookback))
         if rets.shape[1] == 0:
             raise InputError(f"no asset has a full {lookback}-bar window on "
                              f"{prices.index[t].date()}", field="prices")
         w = pd.Series(optimize(rets), dtype=float)
-        bad = ~np.isfinite(w.to_numpy())
+        vals = w.to_numpy()
+        bad = ~np.isfinite(vals)
         if bad.any():
             raise InputError(f"optimizer returned {w[bad].iloc[0]} on {prices.index[t].date()}",
                              asset=str(w.index[bad][0]), field="target weight")
-        rows.append(w.reindex(prices.columns).fillna(0.0))
-    out = pd.DataFrame(rows, index=dates, columns=prices.columns)
+        # the row as w.reindex(prices.columns).fillna(0.0): each weight at its ticker's
+        # column (tickers not in prices dropped), 0 elsewhere; without pandas' reindex
+        # per date (the same numbers; duplicate tickers still raise through reindex)
+        if w.index.is_unique and unique_cols:
+            at = prices.columns.get_indexer(w.index)
+            hit = at >= 0
+            out_rows[k, at[hit]] = vals[hit]
+        else:
+            out_rows[k] = w.reindex(prices.columns).fillna(0.0).to_numpy(dtype=float)
+    out = pd.DataFrame(out_rows, index=dates, columns=prices.columns)
     out.index.name = "date"
     return out
 
