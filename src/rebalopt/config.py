@@ -798,9 +798,10 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
             elif k in ("wash_sale", "harvest"):
                 kwargs[k] = _typed(v, key, bool, s)
             elif k == "substitutes":
-                kwargs[k] = _substitutes(_table(v, key, s), key, s)
+                kwargs[k] = _by_ticker(_table(v, key, s), key, s, "substitute",
+                                       lambda b, at: _typed(b, at, str, s).strip().upper())
             elif k == "half_spread_bps" and isinstance(v, Mapping):
-                kwargs[k] = _by_ticker(dict(v), key, s)
+                kwargs[k] = _by_ticker(dict(v), key, s, "value", lambda x, at: _number(x, at, s))
             else:
                 kwargs[k] = _number(v, key, s)
         if name == "tax":
@@ -814,33 +815,21 @@ def _parse_costs(table: dict[str, Any], s: Settings) -> list[CostModel]:
     return out
 
 
-def _by_ticker(table: dict[str, Any], key: str, s: Settings) -> dict[str, float]:
-    """A per-ticker table of numbers, tickers compared in upper case (as the desk files'):
-    ``{ aapl = 3 }`` matched no asset, which then paid the default."""
-    out: dict[str, float] = {}
+def _by_ticker(table: dict[str, Any], key: str, s: Settings, what: str,
+               read: Callable[[Any, str], Any]) -> dict[str, Any]:
+    """A per-ticker table (``what`` per ticker, each value read by ``read(value, key)``),
+    tickers compared in upper case as in the desk files: ``{ aapl = 3 }`` matched no
+    asset, which then paid the default; two keys naming one ticker (``XOM`` and
+    ``xom``) are an error, not the last kept."""
+    out: dict[str, Any] = {}
     first: dict[str, str] = {}
     for a, x in table.items():
         ticker = str(a).strip().upper()
         if ticker in first:
             raise s.error(f"{key}.{a}", f"{a!r} and {first[ticker]!r} are one ticker "
-                          f"{ticker!r}: give it one value")
+                          f"{ticker!r}: give it one {what}")
         first[ticker] = str(a)
-        out[ticker] = _number(x, f"{key}.{a}", s)
-    return out
-
-
-def _substitutes(table: dict[str, Any], key: str, s: Settings) -> dict[str, str]:
-    """``[costs.tax] substitutes``: tickers compared in upper case, as in the desk files;
-    two keys naming one ticker (``XOM`` and ``xom``) are an error, not the last kept."""
-    out: dict[str, str] = {}
-    first: dict[str, str] = {}
-    for a, b in table.items():
-        ticker = str(a).strip().upper()
-        if ticker in first:
-            raise s.error(f"{key}.{a}", f"{a!r} and {first[ticker]!r} are one ticker "
-                          f"{ticker!r}: give it one substitute")
-        first[ticker] = str(a)
-        out[ticker] = _typed(b, f"{key}.{a}", str, s).strip().upper()
+        out[ticker] = read(x, f"{key}.{a}")
     return out
 
 
